@@ -1,0 +1,54 @@
+"""tresnet-zoo: a checked model-index registry and weight cache for the TResNet image classifiers.
+
+Ridnik et al., "TResNet: High Performance GPU-Dedicated Architecture", WACV 2021 (arXiv:2003.13630).
+
+The public API is re-exported here; torch is imported only by the functions that build models or load
+weights, so that reading and validating an index stays fast.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .errors import (
+    CheckFailedError,
+    CheckpointError,
+    DownloadError,
+    IndexNotFoundError,
+    IntegrityError,
+    InvalidIndexError,
+    MissingDependencyError,
+    OfflineError,
+    UnknownModelError,
+    UnsafeCheckpointError,
+    UsageError,
+    ZooError,
+)
+from .index import Index, Metadata, ModelEntry, load_index
+
+__all__ = [
+    "__version__",
+    "load_index",
+    "list_models",
+    "Index",
+    "Metadata",
+    "ModelEntry",
+    "ZooError",
+    "UsageError",
+    "IndexNotFoundError",
+    "UnknownModelError",
+    "InvalidIndexError",
+    "CheckFailedError",
+    "CheckpointError",
+    "UnsafeCheckpointError",
+    "DownloadError",
+    "IntegrityError",
+    "OfflineError",
+    "MissingDependencyError",
+]
+
+
+def list_models(pattern: str | None = None, *, index=None) -> list[str]:
+    """Names of the index's models, optionally filtered by an fnmatch ``pattern``."""
+    loaded = load_index(index)
+    return [m.name for m in loaded.select([pattern] if pattern else None)]

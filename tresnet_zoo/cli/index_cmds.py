@@ -1,0 +1,141 @@
+"""`list`, `info` and `validate`: reading the index. None of these imports torch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .context import State
+from .output import console, giga, megabytes, millions, number, print_json
+
+
+def register(app: typer.Typer) -> None:
+    app.command("list")(list_models)
+    app.command("info")(info)
+    app.command("validate")(validate)
+
+
+def _is_cached(state: State, entry) -> bool:
+    name = entry.weights_filename
+    return bool(name) and (state.cache_root() / name).is_file()
+
+
+def list_models(
+    ctx: typer.Context,
+    pattern: Optional[str] = typer.Argument(None, help="fnmatch pattern on model names, e.g. 'tresnet_m*'."),
+    as_json: bool = typer.Option(False, "--json", help="Print machine-readable records."),
+) -> None:
+    """List the models of the index."""
+    state: State = ctx.obj
+    index = state.load_index()
+    entries = index.select([pattern] if pattern else None)
+    if as_json:
+        print_json([dict(m.to_dict(), cached=_is_cached(state, m)) for m in entries])
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{len(entries)} models in {index.describe()}", title_justify="left")
+    for column, justify in (
+        ("name", "left"),
+        ("params (M)", "right"),
+        ("GMACs", "right"),
+        ("image size", "right"),
+        ("top-1", "right"),
+        ("top-5", "right"),
+        ("weights (MB)", "right"),
+        ("cached", "center"),
+    ):
+        table.add_column(column, justify=justify, no_wrap=True)
+    for m in entries:
+        md = m.metadata
+        table.add_row(
+            m.name,
+            millions(md.parameters),
+            giga(md.flops),
+            str(md.image_size) if md.image_size else "-",
+            number(m.top1),
+            number(m.top5),
+            megabytes(md.file_size),
+            "yes" if _is_cached(state, m) else "no",
+        )
+    console().print(table)
+
+
+def info(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Model name, e.g. tresnet_xl."),
+    as_json: bool = typer.Option(False, "--json", help="Print a machine-readable record."),
+) -> None:
+    """Show everything the index knows about one model, and where each value was written."""
+    state: State = ctx.obj
+    entry = state.load_index().get(name)
+    cache_file = state.cache_root() / entry.weights_filename if entry.weights_filename else None
+    if as_json:
+        print_json(dict(entry.to_dict(), cached=_is_cached(state, entry), cache_path=str(cache_file) if cache_file else None))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{entry.name}  ({entry.location})", title_justify="left", show_header=True)
+    table.add_column("field")
+    table.add_column("value", overflow="fold")
+    table.add_column("written at", style="dim", no_wrap=True)
+
+    def row(label: str, value, *path: str) -> None:
+        if value is None or value == ():
+            return
+        if isinstance(value, tuple):
+            value = ", ".join(value)
+        where = entry.where(*path) if path else None
+        table.add_row(label, str(value), str(where) if where else "")
+
+    row("In Collection", entry.collection, "In Collection")
+    for key, value in entry.metadata.items():
+        row(key, value, "Metadata", key)
+    for i, result in enumerate(entry.results):
+        for metric, value in result.metrics.items():
+            row(f"{metric} ({result.dataset})", f"{value:g}%", "Results", str(i), "Metrics", metric)
+    row("Weights", entry.weights, "Weights")
+    row("Code", entry.code, "Code")
+    if entry.paper:
+        row("Paper", entry.paper.title + (f" <{entry.paper.url}>" if entry.paper.url else ""), "Paper")
+    row("Cached", ("yes: " if _is_cached(state, entry) else "no: ") + str(cache_file) if cache_file else None)
+    console().print(table)
+
+
+def validate(
+    ctx: typer.Context,
+    paths: Optional[List[Path]] = typer.Argument(None, help="Index files or folders [default: the --index, else the bundled registry]."),
+    as_json: bool = typer.Option(False, "--json", help="Print the problems as JSON."),
+) -> None:
+    """Validate model-index files: the JSON Schema plus the rules a schema cannot express."""
+    from ..index import resolve_roots
+    from ..index.problems import display_path
+    from ..validate import validate_paths
+
+    state: State = ctx.obj
+    roots = resolve_roots(paths or state.index)
+    report, _ = validate_paths(roots)
+    if as_json:
+        print_json(
+            {
+                "ok": report.ok,
+                "files": [str(f) for f in report.files],
+                "models": report.model_count,
+                "problems": [p.to_dict() for p in report.problems],
+            }
+        )
+    else:
+        out = console()
+        for problem in report.problems:
+            out.print(str(problem), markup=False)
+        files = len(report.files) or len(roots)
+        where = ", ".join(display_path(r) for r in roots)
+        if report.ok:
+            out.print(f"OK: {report.model_count} models in {files} file{'s' if files != 1 else ''} ({where})", markup=False)
+        else:
+            n = len(report.problems)
+            out.print(f"{n} problem{'s' if n != 1 else ''} in {where}", markup=False)
+    if not report.ok:
+        raise typer.Exit(1)

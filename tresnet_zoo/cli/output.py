@@ -1,0 +1,39 @@
+"""Shared output helpers: consoles, number formats, JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+
+def console(stderr: bool = False):
+    import os
+
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    # Rich assumes 80 columns when the output is not a terminal; tables piped to a file or a pager
+    # should not be cut, so give them room unless the user set COLUMNS.
+    width = None if stream.isatty() or os.environ.get("COLUMNS") else 200
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def millions(value: int | None) -> str:
+    return f"{value / 1e6:.2f}" if value is not None else "-"
+
+
+def giga(value: int | None) -> str:
+    return f"{value / 1e9:.2f}" if value is not None else "-"
+
+
+def megabytes(value: int | None) -> str:
+    return f"{value / 1e6:.1f}" if value is not None else "-"
+
+
+def number(value: float | None, digits: int = 2) -> str:
+    return f"{value:.{digits}f}" if value is not None else "-"

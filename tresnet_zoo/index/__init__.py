@@ -1,0 +1,77 @@
+"""The model index: reading files (YAML, JSON, Markdown), following imports, typed records."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable
+
+from ..errors import IndexNotFoundError, InvalidIndexError
+from .problems import Location, Problem, display_path
+from .records import Collection, Index, Metadata, ModelEntry, Paper, Result, build_index
+
+__all__ = [
+    "Collection",
+    "Index",
+    "Location",
+    "Metadata",
+    "ModelEntry",
+    "Paper",
+    "Problem",
+    "Result",
+    "load_index",
+    "resolve_roots",
+    "INDEX_ENV",
+]
+
+INDEX_ENV = "TRESNET_ZOO_INDEX"
+_DIR_SUFFIXES = (".yml", ".yaml", ".json")
+
+
+def resolve_roots(paths: Iterable[str | os.PathLike] | str | os.PathLike | None = None) -> list[Path]:
+    """The root files of an index: the given paths, else ``$TRESNET_ZOO_INDEX``, else the bundled registry.
+
+    A directory stands for the YAML/JSON files directly in it. A path that does not exist is a usage
+    error (exit 2), not an invalid index.
+    """
+    if paths is None or isinstance(paths, (str, os.PathLike)):
+        paths = [paths] if paths is not None else []
+    paths = [Path(p) for p in paths]
+    if not paths and os.environ.get(INDEX_ENV):
+        paths = [Path(os.environ[INDEX_ENV])]
+    if not paths:
+        from .._resources import registry_dir
+
+        paths = [registry_dir()]
+    roots: list[Path] = []
+    for path in paths:
+        if not path.exists():
+            raise IndexNotFoundError(
+                f"index file {display_path(path)} does not exist",
+                hint="pass an existing .yml/.json/.md file or folder, or leave --index out to use the bundled registry",
+            )
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in _DIR_SUFFIXES and p.is_file())
+            if not found:
+                raise IndexNotFoundError(f"folder {display_path(path)} holds no .yml/.yaml/.json index file")
+            roots.extend(found)
+        else:
+            roots.append(path)
+    return roots
+
+
+def load_index(
+    paths: Iterable[str | os.PathLike] | str | os.PathLike | None = None, *, cache_dir: Path | None = None
+) -> Index:
+    """Read, validate and type an index; raises InvalidIndexError listing every problem.
+
+    With ``cache_dir``, a file set that validated before skips the JSON Schema pass (see
+    ``tresnet_zoo.validate.validate_paths``).
+    """
+    from ..validate import validate_paths
+
+    roots = resolve_roots(paths)
+    report, docs = validate_paths(roots, verdicts=cache_dir)
+    if report.problems:
+        raise InvalidIndexError(report.problems)
+    return build_index(roots, docs)

@@ -1,0 +1,53 @@
+"""Where a value came from, and what is wrong with it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Location", "Problem", "display_path"]
+
+
+def display_path(path: Path) -> str:
+    """A path as a user wants to read it: relative to the working directory when below it."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # different drive on Windows
+        return str(path)
+    return rel if not rel.startswith("..") else str(path)
+
+
+@dataclass(frozen=True)
+class Location:
+    """A file and (when known) a 1-based line in it."""
+
+    file: Path
+    line: int | None = None
+
+    def __str__(self) -> str:
+        name = display_path(self.file)
+        return f"{name}:{self.line}" if self.line is not None else name
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an index: where, in which entry and field, and what."""
+
+    location: Location
+    message: str
+    entry: str | None = None
+    field: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        subject = " > ".join(([self.entry] if self.entry else []) + list(self.field))
+        return f"{self.location}: {subject + ': ' if subject else ''}{self.message}"
+
+    def to_dict(self) -> dict:
+        return {
+            "file": str(self.location.file),
+            "line": self.location.line,
+            "entry": self.entry,
+            "field": list(self.field),
+            "message": self.message,
+        }

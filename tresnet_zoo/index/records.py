@@ -1,0 +1,365 @@
+"""Typed records of a validated model index.
+
+Values arrive as the YAML author wrote them (``'224'``, ``'81.49%'``, ``0.875``); records hold them as
+Python types (``224``, ``81.49``, ``0.875``). Every record remembers where each of its fields was written,
+so that later checks can point at ``file:line``. Records are built only from documents that passed
+validation; the conversions here therefore trust the schema's shapes.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+from .problems import Location
+from .source import Document
+
+__all__ = ["Paper", "Metadata", "Result", "Collection", "ModelEntry", "Index", "METADATA_FIELDS", "build_index"]
+
+
+def _int(value: Any) -> int:
+    return int(value)
+
+
+def _float(value: Any) -> float:
+    return float(value)
+
+
+def _percent(value: Any) -> float:
+    return float(str(value).rstrip("%"))
+
+
+def _text(value: Any) -> str:
+    return str(value)
+
+
+def _texts(value: Any) -> tuple[str, ...]:
+    return tuple(str(v) for v in value)
+
+
+# model-index key -> (record attribute, converter). The order is the order `info` and the docs show.
+METADATA_FIELDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "Parameters": ("parameters", _int),
+    "FLOPs": ("flops", _int),
+    "File Size": ("file_size", _int),
+    "SHA256": ("sha256", _text),
+    "Image Size": ("image_size", _int),
+    "Crop Pct": ("crop_pct", _float),
+    "Interpolation": ("interpolation", _text),
+    "Architecture": ("architecture", _texts),
+    "Tasks": ("tasks", _texts),
+    "Training Techniques": ("training_techniques", _texts),
+    "Training Data": ("training_data", _texts),
+    "Training Resources": ("training_resources", _text),
+    "Training Time": ("training_time", _text),
+    "ID": ("id", _text),
+    "LR": ("lr", _float),
+    "Epochs": ("epochs", _int),
+    "Batch Size": ("batch_size", _int),
+    "Momentum": ("momentum", _float),
+    "Weight Decay": ("weight_decay", _float),
+    "Dropout": ("dropout", _float),
+}
+_ATTR_TO_KEY = {attr: key for key, (attr, _) in METADATA_FIELDS.items()}
+
+
+@dataclass(frozen=True)
+class Paper:
+    title: str
+    url: str | None = None
+
+    @classmethod
+    def from_raw(cls, raw: Any) -> "Paper | None":
+        if raw is None:
+            return None
+        if isinstance(raw, str):
+            return cls(raw)
+        return cls(str(raw["Title"]), raw.get("URL"))
+
+    def to_dict(self) -> dict:
+        return {"title": self.title, "url": self.url}
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """A model's metadata, typed. Fields the format does not name are kept verbatim in ``extra``."""
+
+    parameters: int | None = None
+    flops: int | None = None  # multiply-accumulates (MACs), as the model-index format uses the word
+    file_size: int | None = None
+    sha256: str | None = None
+    image_size: int | None = None
+    crop_pct: float | None = None
+    interpolation: str | None = None
+    architecture: tuple[str, ...] = ()
+    tasks: tuple[str, ...] = ()
+    training_techniques: tuple[str, ...] = ()
+    training_data: tuple[str, ...] = ()
+    training_resources: str | None = None
+    training_time: str | None = None
+    id: str | None = None
+    lr: float | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    momentum: float | None = None
+    weight_decay: float | None = None
+    dropout: float | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_raw(cls, raw: Mapping[str, Any]) -> "Metadata":
+        known: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for key, value in raw.items():
+            if key in METADATA_FIELDS and value is not None:
+                attr, convert = METADATA_FIELDS[key]
+                known[attr] = convert(value)
+            else:
+                extra[key] = value
+        return cls(**known, extra=extra)
+
+    def to_dict(self) -> dict:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else (dict(value) if f.name == "extra" else value)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Metadata":
+        kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items()}
+        return cls(**kwargs)
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        """(model-index key, value) for every field that is set, in display order."""
+        for key, (attr, _) in METADATA_FIELDS.items():
+            value = getattr(self, attr)
+            if value is not None and value != ():
+                yield key, value
+        yield from self.extra.items()
+
+
+@dataclass(frozen=True)
+class Result:
+    task: str
+    dataset: str
+    metrics: Mapping[str, float]
+
+    @classmethod
+    def from_raw(cls, raw: Mapping[str, Any]) -> "Result":
+        return cls(str(raw["Task"]), str(raw["Dataset"]), {str(k): _percent(v) for k, v in raw["Metrics"].items()})
+
+    def to_dict(self) -> dict:
+        return {"task": self.task, "dataset": self.dataset, "metrics": dict(self.metrics)}
+
+
+@dataclass(frozen=True)
+class Collection:
+    name: str
+    paper: Paper | None
+    metadata: Mapping[str, Any]  # raw, inherited by the collection's models
+    code: str | None
+    readme: str | None
+    location: Location
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model of the index, with its collection's metadata merged in (the model's own values win)."""
+
+    name: str
+    collection: str | None
+    metadata: Metadata
+    results: tuple[Result, ...] = ()
+    paper: Paper | None = None
+    code: str | None = None
+    weights: str | None = None
+    config: str | None = None
+    readme: str | None = None
+    location: Location | None = field(default=None, compare=False)
+    # field path (e.g. ("Metadata", "Parameters")) -> where it was written
+    locations: Mapping[tuple[str, ...], Location] = field(default_factory=dict, compare=False, repr=False)
+
+    def where(self, *path: str) -> Location | None:
+        """Where a field was written (falling back to the entry itself)."""
+        while path and path not in self.locations:
+            path = path[:-1]
+        return self.locations.get(path, self.location)
+
+    def metric(self, name: str, dataset: str | None = None) -> float | None:
+        for result in self.results:
+            if name in result.metrics and (dataset is None or result.dataset == dataset):
+                return result.metrics[name]
+        return None
+
+    @property
+    def top1(self) -> float | None:
+        return self.metric("Top 1 Accuracy")
+
+    @property
+    def top5(self) -> float | None:
+        return self.metric("Top 5 Accuracy")
+
+    @property
+    def weights_filename(self) -> str | None:
+        if not self.weights:
+            return None
+        return self.weights.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or None
+
+    def to_dict(self) -> dict:
+        """A JSON-ready record; ``ModelEntry.from_dict`` reads it back."""
+        return {
+            "name": self.name,
+            "collection": self.collection,
+            "metadata": self.metadata.to_dict(),
+            "results": [r.to_dict() for r in self.results],
+            "paper": self.paper.to_dict() if self.paper else None,
+            "code": self.code,
+            "weights": self.weights,
+            "config": self.config,
+            "readme": self.readme,
+            "source": str(self.location) if self.location else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ModelEntry":
+        return cls(
+            name=data["name"],
+            collection=data.get("collection"),
+            metadata=Metadata.from_dict(data.get("metadata") or {}),
+            results=tuple(Result(r["task"], r["dataset"], dict(r["metrics"])) for r in data.get("results") or ()),
+            paper=Paper(**data["paper"]) if data.get("paper") else None,
+            code=data.get("code"),
+            weights=data.get("weights"),
+            config=data.get("config"),
+            readme=data.get("readme"),
+        )
+
+
+class Index:
+    """A validated model index: its collections and models, in file order."""
+
+    def __init__(self, roots: list[Path], files: list[Path], collections: list[Collection], models: list[ModelEntry]):
+        self.roots = roots
+        self.files = files
+        self.collections = {c.name: c for c in collections}
+        self.models = models
+        self._by_name = {m.name: m for m in models}
+
+    def __len__(self) -> int:
+        return len(self.models)
+
+    def __iter__(self) -> Iterator[ModelEntry]:
+        return iter(self.models)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    def names(self) -> list[str]:
+        return [m.name for m in self.models]
+
+    def get(self, name: str) -> ModelEntry:
+        """The entry called ``name``; raises UnknownModelError with close matches otherwise."""
+        try:
+            return self._by_name[name]
+        except KeyError:
+            from ..errors import UnknownModelError
+
+            raise UnknownModelError(name, self.suggest(name), index=self.describe()) from None
+
+    def select(self, patterns: list[str] | None = None) -> list[ModelEntry]:
+        """Entries whose names match any of the fnmatch ``patterns`` (all entries if none given).
+
+        A pattern without wildcards must name an entry exactly (UnknownModelError otherwise).
+        """
+        if not patterns:
+            return list(self.models)
+        chosen: dict[str, ModelEntry] = {}
+        for pattern in patterns:
+            if not set("*?[") & set(pattern):
+                chosen.setdefault(pattern, self.get(pattern))
+                continue
+            for m in self.models:
+                if fnmatch.fnmatchcase(m.name, pattern):
+                    chosen.setdefault(m.name, m)
+        return [m for m in self.models if m.name in chosen]
+
+    def suggest(self, name: str, n: int = 3) -> list[str]:
+        import difflib
+
+        return difflib.get_close_matches(name, self.names(), n=n, cutoff=0.6)
+
+    def describe(self) -> str:
+        from .problems import display_path
+
+        return ", ".join(display_path(r) for r in self.roots)
+
+
+def build_index(roots: list[Path], docs: list[Document]) -> Index:
+    """Typed records from validated documents (collections first, so models can inherit from them)."""
+    collections: list[Collection] = []
+    for doc in docs:
+        for i, raw in enumerate(_list(doc.data, "Collections")):
+            collections.append(
+                Collection(
+                    name=str(raw["Name"]),
+                    paper=Paper.from_raw(raw.get("Paper")),
+                    metadata=raw.get("Metadata") or {},
+                    code=raw.get("Code"),
+                    readme=raw.get("README"),
+                    location=doc.location(("Collections", i)),
+                )
+            )
+    coll_docs = {}
+    for doc in docs:
+        for i, raw in enumerate(_list(doc.data, "Collections")):
+            coll_docs[str(raw["Name"])] = (doc, ("Collections", i))
+
+    models: list[ModelEntry] = []
+    colls = {c.name: c for c in collections}
+    for doc in docs:
+        for i, raw in enumerate(_list(doc.data, "Models")):
+            at = ("Models", i)
+            coll_name = raw.get("In Collection")
+            coll = colls.get(coll_name) if coll_name else None
+            locations: dict[tuple[str, ...], Location] = {}
+            metadata: dict[str, Any] = {}
+            if coll is not None:
+                cdoc, cat = coll_docs[coll.name]
+                for key, value in coll.metadata.items():
+                    metadata[key] = value
+                    locations[("Metadata", key)] = cdoc.location(cat + ("Metadata", key))
+            for key, value in (raw.get("Metadata") or {}).items():
+                metadata[key] = value
+                locations[("Metadata", key)] = doc.location(at + ("Metadata", key))
+            for key in raw:
+                if key != "Metadata":
+                    locations[(key,)] = doc.location(at + (key,))
+            for j, result in enumerate(raw.get("Results") or ()):
+                for metric in result.get("Metrics", {}):
+                    locations[("Results", str(j), "Metrics", metric)] = doc.location(at + ("Results", j, "Metrics", metric))
+            models.append(
+                ModelEntry(
+                    name=str(raw["Name"]),
+                    collection=coll_name,
+                    metadata=Metadata.from_raw(metadata),
+                    results=tuple(Result.from_raw(r) for r in raw.get("Results") or ()),
+                    paper=Paper.from_raw(raw.get("Paper")) or (coll.paper if coll else None),
+                    code=raw.get("Code") or (coll.code if coll else None),
+                    weights=raw.get("Weights"),
+                    config=raw.get("Config"),
+                    readme=raw.get("README"),
+                    location=doc.location(at),
+                    locations=locations,
+                )
+            )
+    files = list(dict.fromkeys(d.path for d in docs))
+    return Index(roots, files, collections, models)
+
+
+def _list(data: Any, key: str) -> list:
+    if isinstance(data, dict) and isinstance(data.get(key), list):
+        return [item for item in data[key] if isinstance(item, dict)]
+    return []

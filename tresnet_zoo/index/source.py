@@ -1,0 +1,162 @@
+"""Reading one model-index document from disk, keeping the line of every value.
+
+A *document* is the parsed content of one YAML/JSON file, or of one ``<!-- Type: model-index ... -->``
+block in a Markdown page. Values are plain Python (dict/list/str/int/float/bool/None); ``lines`` maps each
+value's path (a tuple of keys and list indices) to its 1-based line, so that every later message can say
+``file:line``. Reading never raises on bad content: it returns the problems it found instead.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .problems import Location, Problem
+
+try:  # libyaml is ~10x faster; the pure-Python loader gives the same nodes
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - depends on how PyYAML was built
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+__all__ = ["Document", "read_documents", "MARKDOWN_SUFFIXES"]
+
+MARKDOWN_SUFFIXES = {".md", ".markdown"}
+_BLOCK = re.compile(r"<!--(.*?)-->", re.DOTALL)
+_BLOCK_START = re.compile(r"\s*Type:\s*['\"]?model-index['\"]?\s*$", re.MULTILINE)
+
+Path_ = tuple  # a value's path: keys (str) and list indices (int)
+
+
+@dataclass
+class Document:
+    """One parsed model-index document and the line of each of its values."""
+
+    path: Path
+    data: Any
+    lines: dict[tuple, int] = field(default_factory=dict)
+
+    def location(self, path: tuple = ()) -> Location:
+        """The location of the value at ``path``, or of its nearest ancestor that has one."""
+        path = tuple(path)
+        while path and path not in self.lines:
+            path = path[:-1]
+        return Location(self.path, self.lines.get(path))
+
+
+def read_documents(path: Path) -> tuple[list[Document], list[Problem]]:
+    """Read ``path`` (YAML, JSON or Markdown) into documents; never raises on bad content."""
+    where = Location(path, None)
+    try:
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        return [], [Problem(where, "is a directory, not an index file")]
+    except OSError as exc:
+        return [], [Problem(where, f"cannot be read ({exc.strerror or exc})")]
+    if b"\x00" in raw[:8192]:
+        return [], [Problem(where, "is a binary file, not a model index (YAML, JSON or Markdown)")]
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return [], [Problem(Location(path, line), "is not UTF-8 text: a model index is YAML, JSON or Markdown")]
+    if not text.strip():
+        return [], [Problem(where, "is empty: expected a model index with a 'Models' list")]
+
+    if path.suffix.lower() in MARKDOWN_SUFFIXES:
+        return _read_markdown(path, text)
+    doc, problems = _parse_yaml(path, text, line_offset=0)
+    return ([doc] if doc is not None else []), problems
+
+
+def _read_markdown(path: Path, text: str) -> tuple[list[Document], list[Problem]]:
+    docs: list[Document] = []
+    problems: list[Problem] = []
+    for match in _BLOCK.finditer(text):
+        body = match.group(1)
+        first = next((ln for ln in body.splitlines() if ln.strip()), "")
+        if not _BLOCK_START.fullmatch(first):
+            continue
+        offset = text.count("\n", 0, match.start(1))
+        doc, found = _parse_yaml(path, body, line_offset=offset)
+        problems += found
+        if doc is not None:
+            docs.append(doc)
+    if not docs and not problems:
+        problems.append(
+            Problem(
+                Location(path, None),
+                "has no model-index block: expected an HTML comment starting with 'Type: model-index'",
+            )
+        )
+    return docs, problems
+
+
+def _parse_yaml(path: Path, text: str, *, line_offset: int) -> tuple[Document | None, list[Problem]]:
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 + line_offset if mark is not None else None
+        reason = exc.problem or exc.context or "syntax error"
+        return None, [Problem(Location(path, line), f"is not valid YAML: {reason}")]
+    except yaml.YAMLError as exc:  # e.g. a reader error on control characters
+        return None, [Problem(Location(path, None), f"is not valid YAML: {exc}".splitlines()[0])]
+    finally:
+        loader.dispose()
+    if node is None:
+        return None, [Problem(Location(path, None), "is empty: expected a model index with a 'Models' list")]
+    builder = _Builder(path, loader, line_offset)
+    data = builder.build(node, ())
+    return Document(path, data, builder.lines), builder.problems
+
+
+class _Builder:
+    """Turns a composed YAML node tree into plain values, recording each value's line."""
+
+    def __init__(self, path: Path, loader: Any, line_offset: int) -> None:
+        self.path = path
+        self.loader = loader
+        self.offset = line_offset
+        self.lines: dict[tuple, int] = {}
+        self.problems: list[Problem] = []
+
+    def build(self, node: yaml.Node, at: tuple, depth: int = 0) -> Any:
+        self.lines[at] = node.start_mark.line + 1 + self.offset
+        if depth > 64:
+            self.problems.append(Problem(Location(self.path, self.lines[at]), "nests deeper than 64 levels"))
+            return None
+        if isinstance(node, yaml.MappingNode):
+            out: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                key = self._scalar_key(key_node)
+                if key in out:
+                    first = self.lines.get(at + (key,))
+                    self.problems.append(
+                        Problem(
+                            Location(self.path, key_node.start_mark.line + 1 + self.offset),
+                            f"duplicate key {key!r} (first defined at line {first}); keep one",
+                        )
+                    )
+                    continue
+                out[key] = self.build(value_node, at + (key,), depth + 1)
+                self.lines[at + (key,)] = key_node.start_mark.line + 1 + self.offset
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, at + (i,), depth + 1) for i, item in enumerate(node.value)]
+        if node.tag.endswith(":timestamp"):
+            return node.value  # keep dates as the text the author wrote
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            self.problems.append(Problem(Location(self.path, self.lines[at]), f"bad value: {exc}".splitlines()[0]))
+            return None
+
+    def _scalar_key(self, node: yaml.Node) -> str:
+        if isinstance(node, yaml.ScalarNode):
+            return str(node.value)
+        return yaml.dump(self.loader.construct_object(node, deep=True), default_flow_style=True).strip()

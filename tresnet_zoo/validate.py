@@ -1,0 +1,254 @@
+"""Validation of model-index documents: the JSON Schema, then the rules a schema cannot express.
+
+Nothing here raises on bad data: every finding becomes a :class:`Problem` naming file, line, entry and
+field, and all of them are reported, not only the first.
+
+Rules beyond the schema:
+- model names are unique across all files, and so are collection names;
+- ``In Collection`` names a collection that exists;
+- weight URLs are https (plain http only for loopback hosts: test servers and local mirrors);
+- metric percentages lie in 0-100;
+- the index holds at least one model.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable
+from urllib.parse import urlsplit
+
+from ._resources import schema_path
+from .index.load import collect_documents
+from .index.problems import Location, Problem
+from .index.source import Document
+
+__all__ = ["Problem", "ValidationReport", "validate_documents", "validate_paths", "is_loopback_host"]
+
+_LOOPBACK_NAMES = {"localhost", "ip6-localhost", "ip6-loopback"}
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """True for localhost, 127.0.0.0/8 and ::1."""
+    if not host:
+        return False
+    host = host.strip("[]").lower()
+    if host in _LOOPBACK_NAMES or host == "::1":
+        return True
+    parts = host.split(".")
+    return len(parts) == 4 and parts[0] == "127" and all(p.isdigit() and int(p) < 256 for p in parts)
+
+
+@dataclass
+class ValidationReport:
+    roots: list[Path]
+    files: list[Path] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    model_count: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@lru_cache(maxsize=1)
+def _validator():
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads(schema_path().read_text(encoding="utf-8"))
+    return Draft202012Validator(schema)
+
+
+def validate_paths(roots: list[Path], *, verdicts: Path | None = None) -> tuple[ValidationReport, list[Document]]:
+    """Read ``roots`` (following imports) and validate every document.
+
+    ``verdicts``, a folder, lets a caller that only reads the index (``list``, ``info``) skip the JSON
+    Schema pass for documents that passed it before: a document set that validated cleanly leaves an
+    empty marker named after the sha256 of the schema, tresnet-zoo's version and every file's bytes.
+    Importing jsonschema and validating is most of a ``list`` call's time. The cheap rules run always.
+    """
+    docs, problems = collect_documents(roots)
+    report = ValidationReport(roots=roots, files=list(dict.fromkeys(d.path for d in docs)))
+    marker = _verdict_marker(verdicts, report.files) if verdicts is not None and not problems else None
+    if marker is not None and marker.exists():
+        report.problems = _cross_document_problems(docs, check_nonempty=True)
+    else:
+        report.problems = problems + validate_documents(docs, check_nonempty=not problems)
+        if marker is not None and not report.problems:
+            _remember(marker)
+    report.problems.sort(key=lambda p: (str(p.location.file), p.location.line or 0))
+    report.model_count = sum(len(d.data.get("Models") or []) for d in docs if isinstance(d.data, dict) and isinstance(d.data.get("Models"), list))
+    return report, docs
+
+
+def _verdict_marker(folder: Path, files: list[Path]) -> Path | None:
+    from hashlib import sha256
+
+    from . import __version__
+
+    digest = sha256(__version__.encode())
+    try:
+        digest.update(schema_path().read_bytes())
+        for file in files:
+            digest.update(str(file).encode() + b"\0" + file.read_bytes() + b"\0")
+    except OSError:
+        return None
+    return folder / "validated" / digest.hexdigest()
+
+
+def _remember(marker: Path) -> None:
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    except OSError:
+        pass  # a read-only cache only costs speed
+
+
+def validate_documents(docs: list[Document], *, check_nonempty: bool = True) -> list[Problem]:
+    problems: list[Problem] = []
+    for doc in docs:
+        problems.extend(_schema_problems(doc))
+    problems.extend(_cross_document_problems(docs, check_nonempty=check_nonempty))
+    return problems
+
+
+# --- the schema --------------------------------------------------------------------------------------
+
+
+def _schema_problems(doc: Document) -> list[Problem]:
+    seen: set[tuple] = set()
+    out: list[Problem] = []
+    for error in _validator().iter_errors(doc.data):
+        path = tuple(error.absolute_path)
+        message, extra_field = _describe(error)
+        key = (path, message)
+        if key in seen:
+            continue
+        seen.add(key)
+        entry, fld = _subject(doc, path)
+        out.append(Problem(doc.location(path), message, entry=entry, field=fld + extra_field))
+    return out
+
+
+def _describe(error: Any) -> tuple[str, tuple[str, ...]]:
+    """A short message for a jsonschema error, and a field name to add to its path (for missing keys)."""
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    kind = error.validator
+    if kind == "required":
+        missing = [p for p in error.validator_value if isinstance(error.instance, dict) and p not in error.instance]
+        name = missing[0] if missing else "?"
+        return "missing (required)", (name,)
+    if kind == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = list(schema.get("properties", {}))
+        extras = [k for k in error.instance if k not in allowed]
+        name = extras[0] if extras else "?"
+        close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(allowed)}"
+        return "unknown field" + hint, (name,)
+    expected = schema.get("x-expected")
+    if expected:
+        return f"expected {expected}, got {_render(error.instance)}", ()
+    return error.message.splitlines()[0], ()
+
+
+def _render(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _subject(doc: Document, path: tuple) -> tuple[str | None, tuple[str, ...]]:
+    """(entry, field path) for a value path: ('tresnet_m', ('Metadata', 'Parameters'))."""
+    if len(path) >= 2 and path[0] in ("Models", "Collections") and isinstance(path[1], int):
+        raw = doc.data[path[0]][path[1]]
+        name = raw.get("Name") if isinstance(raw, dict) else None
+        kind = "model" if path[0] == "Models" else "collection"
+        entry = name if isinstance(name, str) and name else f"{path[0]}[{path[1]}]"
+        if kind == "collection" and isinstance(name, str):
+            entry = f"collection {name}"
+        return entry, _field_names(path[2:])
+    return None, _field_names(path)
+
+
+def _field_names(path: Iterable) -> tuple[str, ...]:
+    out: list[str] = []
+    for part in path:
+        if isinstance(part, int) and out:
+            out[-1] += f"[{part}]"
+        else:
+            out.append(str(part) if not isinstance(part, int) else f"[{part}]")
+    return tuple(out)
+
+
+# --- rules across documents ---------------------------------------------------------------------------
+
+
+def _entries(docs: list[Document], key: str):
+    for doc in docs:
+        items = doc.data.get(key) if isinstance(doc.data, dict) else None
+        if not isinstance(items, list):
+            continue
+        for i, raw in enumerate(items):
+            if isinstance(raw, dict):
+                yield doc, i, raw
+
+
+def _cross_document_problems(docs: list[Document], *, check_nonempty: bool) -> list[Problem]:
+    problems: list[Problem] = []
+    collections: dict[str, Location] = {}
+    for doc, i, raw in _entries(docs, "Collections"):
+        name = raw.get("Name")
+        if not isinstance(name, str):
+            continue
+        where = doc.location(("Collections", i, "Name"))
+        if name in collections:
+            problems.append(Problem(where, f"duplicate collection name (first defined at {collections[name]})", entry=f"collection {name}", field=("Name",)))
+        else:
+            collections[name] = where
+
+    models: dict[str, Location] = {}
+    count = 0
+    for doc, i, raw in _entries(docs, "Models"):
+        count += 1
+        at = ("Models", i)
+        name = raw.get("Name")
+        entry = name if isinstance(name, str) and name else f"Models[{i}]"
+        if isinstance(name, str):
+            where = doc.location(at + ("Name",))
+            if name in models:
+                problems.append(Problem(where, f"duplicate model name (first defined at {models[name]}); names must be unique", entry=entry, field=("Name",)))
+            else:
+                models[name] = where
+        coll = raw.get("In Collection")
+        if isinstance(coll, str) and coll not in collections:
+            known = ", ".join(sorted(collections)) or "none"
+            problems.append(Problem(doc.location(at + ("In Collection",)), f"names unknown collection {coll!r} (known: {known})", entry=entry, field=("In Collection",)))
+        url = raw.get("Weights")
+        if isinstance(url, str):
+            parts = urlsplit(url)
+            if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback_host(parts.hostname)):
+                problems.append(Problem(doc.location(at + ("Weights",)), f"weights URL must use https (http only for loopback hosts), got {url!r}", entry=entry, field=("Weights",)))
+        results = raw.get("Results")
+        for j, result in enumerate(results if isinstance(results, list) else []):
+            metrics = result.get("Metrics") if isinstance(result, dict) else None
+            for metric, value in (metrics.items() if isinstance(metrics, dict) else []):
+                if isinstance(value, str) and value.endswith("%"):
+                    try:
+                        number = float(value[:-1])
+                    except ValueError:
+                        continue  # the schema reports it
+                    if not 0 <= number <= 100:
+                        problems.append(Problem(doc.location(at + ("Results", j, "Metrics", metric)), f"percentage out of range 0-100, got {value!r}", entry=entry, field=(f"Results[{j}]", "Metrics", metric)))
+    if check_nonempty and count == 0 and docs:
+        problems.append(Problem(docs[0].location(), "holds no models: add a 'Models' list (or Import files that have one)"))
+    return problems

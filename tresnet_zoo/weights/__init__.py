@@ -1,0 +1,1 @@
+"""Weight files: the cache, downloads and verification."""
