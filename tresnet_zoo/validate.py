@@ -129,7 +129,7 @@ def _schema_problems(doc: Document) -> list[Problem]:
             continue
         seen.add(key)
         entry, fld = _subject(doc, path)
-        out.append(Problem(doc.location(path), message, entry=entry, field=fld + extra_field))
+        out.append(Problem(doc.location(path + extra_field), message, entry=entry, field=fld + extra_field))
     return out
 
 

@@ -68,8 +68,26 @@ def read_documents(path: Path) -> tuple[list[Document], list[Problem]]:
 
     if path.suffix.lower() in MARKDOWN_SUFFIXES:
         return _read_markdown(path, text)
+    if path.suffix.lower() == ".json":
+        return _read_json(path, text)
     doc, problems = _parse_yaml(path, text, line_offset=0)
     return ([doc] if doc is not None else []), problems
+
+
+def _read_json(path: Path, text: str) -> tuple[list[Document], list[Problem]]:
+    import json
+
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return [], [Problem(Location(path, exc.lineno), f"is not valid JSON: {exc.msg} (column {exc.colno})")]
+    except RecursionError:
+        return [], [Problem(Location(path, None), "nests too deeply to read")]
+    # JSON is YAML's subset, and YAML's parser knows lines; fall back to line-less data if it disagrees.
+    doc, problems = _parse_yaml(path, text, line_offset=0)
+    if doc is None:
+        return [Document(path, data, {(): 1})], []
+    return [doc], problems
 
 
 def _read_markdown(path: Path, text: str) -> tuple[list[Document], list[Problem]]:

@@ -1,0 +1,72 @@
+"""tresnet-zoo benchmarks: each row is measured against a named baseline in the same run.
+
+    python benchmarks/run.py            # every benchmark
+    python benchmarks/run.py list       # only those whose name contains 'list'
+    python benchmarks/run.py --quick    # fewer repeats
+
+Prints a table: ours, the baseline, and the ratio (>1 means tresnet-zoo is better).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import Row, median_process  # noqa: E402
+
+BIN = Path(sys.executable).parent
+
+
+def bench_list(repeat: int) -> list[Row]:
+    """`tresnet-zoo list` against timm listing its pretrained TResNets, both as fresh processes."""
+    exe = shutil.which("tresnet-zoo", path=str(BIN)) or "tresnet-zoo"
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, TRESNET_ZOO_CACHE=cache)
+        ours = median_process([exe, "list"], repeat, env=env, cwd="/")
+        timm = median_process(
+            [sys.executable, "-c", "import timm; timm.list_models('tresnet*', pretrained=True)"],
+            max(3, repeat // 3), env=env, cwd="/",
+        )
+    return [
+        Row("list: wall time (median)", ours.seconds, timm.seconds, "timm.list_models", "s",
+            f"peak RSS {ours.peak_rss_mb:.0f} MB vs {timm.peak_rss_mb:.0f} MB"),
+    ]
+
+
+BENCHMARKS = {"list": bench_list}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("only", nargs="*", help="run benchmarks whose name contains one of these")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    args = parser.parse_args(argv)
+    repeat = 5 if args.quick else 15
+    rows: list[Row] = []
+    for name, bench in BENCHMARKS.items():
+        if args.only and not any(o in name for o in args.only):
+            continue
+        print(f"running {name} ...", file=sys.stderr, flush=True)
+        rows.extend(bench(repeat))
+
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="tresnet-zoo benchmarks (ratio > 1: tresnet-zoo better)")
+    for col in ("benchmark", "tresnet-zoo", "baseline", "baseline is", "ratio", "note"):
+        table.add_column(col, justify="right" if col in ("tresnet-zoo", "baseline", "ratio") else "left")
+    for row in rows:
+        fmt = (lambda v: f"{v:.3f} {row.unit}") if row.unit == "s" else (lambda v: f"{v:.1f} {row.unit}")
+        table.add_row(row.name, fmt(row.ours), fmt(row.baseline), row.baseline_name, f"{row.speedup:.1f}x", row.note)
+    Console(width=200).print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
