@@ -30,6 +30,7 @@ __all__ = [
     "__version__",
     "load_index",
     "list_models",
+    "create_model",
     "Index",
     "Metadata",
     "ModelEntry",
@@ -52,3 +53,12 @@ def list_models(pattern: str | None = None, *, index=None) -> list[str]:
     """Names of the index's models, optionally filtered by an fnmatch ``pattern``."""
     loaded = load_index(index)
     return [m.name for m in loaded.select([pattern] if pattern else None)]
+
+
+def __getattr__(name: str):
+    # torch-backed API, imported on first use so that reading an index never loads torch
+    if name == "create_model":
+        from .models import create_model
+
+        return create_model
+    raise AttributeError(f"module 'tresnet_zoo' has no attribute {name!r}")

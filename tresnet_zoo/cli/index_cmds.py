@@ -100,6 +100,8 @@ def info(
     row("Code", entry.code, "Code")
     if entry.paper:
         row("Paper", entry.paper.title + (f" <{entry.paper.url}>" if entry.paper.url else ""), "Paper")
+    for key, note in entry.provenance.items():
+        row(f"note on {key}", note, "Provenance", key)
     row("Cached", ("yes: " if _is_cached(state, entry) else "no: ") + str(cache_file) if cache_file else None)
     console().print(table)
 

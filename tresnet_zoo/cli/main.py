@@ -49,9 +49,10 @@ def _global(
     ctx.obj = State(index=index, cache_dir=cache_dir)
 
 
-from . import index_cmds  # noqa: E402  (registers the commands)
+from . import check_cmd, index_cmds  # noqa: E402  (registers the commands)
 
 index_cmds.register(app)
+check_cmd.register(app)
 
 
 def _print_error(exc: ZooError) -> None:
@@ -91,8 +92,21 @@ def main(argv: list[str] | None = None) -> int:
         )
         code = 70
     if argv is None:
-        sys.exit(code)
+        _exit(code)
     return code
+
+
+def _exit(code: int) -> None:
+    """Exit the console script. Once torch (and the torch._dynamo that FlopCounterMode pulls in) is
+    loaded, the interpreter's orderly teardown of their modules takes about a second; every file and
+    lock of ours is closed by then (context managers), so flush the streams and leave at once."""
+    if "torch" in sys.modules:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+    sys.exit(code)
 
 
 __all__ = ["app", "main"]

@@ -178,9 +178,13 @@ class ModelEntry:
     weights: str | None = None
     config: str | None = None
     readme: str | None = None
+    # field name -> how its value was established, where it was not measured ("inferred, not measured: ...")
+    provenance: Mapping[str, str] = field(default_factory=dict)
     location: Location | None = field(default=None, compare=False)
-    # field path (e.g. ("Metadata", "Parameters")) -> where it was written
+    # field path (e.g. ("Metadata", "Parameters")) -> where it was written; ("Metadata",) is the entry's
+    # own Metadata key, absent when all its metadata comes from the collection
     locations: Mapping[tuple[str, ...], Location] = field(default_factory=dict, compare=False, repr=False)
+    inherited: frozenset[str] = field(default=frozenset(), compare=False, repr=False)  # metadata keys from the collection
 
     def where(self, *path: str) -> Location | None:
         """Where a field was written (falling back to the entry itself)."""
@@ -220,6 +224,7 @@ class ModelEntry:
             "weights": self.weights,
             "config": self.config,
             "readme": self.readme,
+            "provenance": dict(self.provenance),
             "source": str(self.location) if self.location else None,
         }
 
@@ -235,6 +240,7 @@ class ModelEntry:
             weights=data.get("weights"),
             config=data.get("config"),
             readme=data.get("readme"),
+            provenance=dict(data.get("provenance") or {}),
         )
 
 
@@ -331,12 +337,13 @@ def build_index(roots: list[Path], docs: list[Document]) -> Index:
                 for key, value in coll.metadata.items():
                     metadata[key] = value
                     locations[("Metadata", key)] = cdoc.location(cat + ("Metadata", key))
+            inherited = set(metadata)
             for key, value in (raw.get("Metadata") or {}).items():
                 metadata[key] = value
+                inherited.discard(key)
                 locations[("Metadata", key)] = doc.location(at + ("Metadata", key))
             for key in raw:
-                if key != "Metadata":
-                    locations[(key,)] = doc.location(at + (key,))
+                locations[(key,)] = doc.location(at + (key,))
             for j, result in enumerate(raw.get("Results") or ()):
                 for metric in result.get("Metrics", {}):
                     locations[("Results", str(j), "Metrics", metric)] = doc.location(at + ("Results", j, "Metrics", metric))
@@ -351,8 +358,10 @@ def build_index(roots: list[Path], docs: list[Document]) -> Index:
                     weights=raw.get("Weights"),
                     config=raw.get("Config"),
                     readme=raw.get("README"),
+                    provenance={str(k): str(v) for k, v in (raw.get("Provenance") or {}).items()},
                     location=doc.location(at),
                     locations=locations,
+                    inherited=frozenset(inherited),
                 )
             )
     files = list(dict.fromkeys(d.path for d in docs))

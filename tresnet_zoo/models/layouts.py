@@ -1,0 +1,184 @@
+"""Checkpoint layouts: recognising, converting and loading TResNet state dicts.
+
+Two layouts exist for the same weights:
+
+- **timm** (current): ``body.conv1.conv.weight``, ``...conv2.bn.running_var``, ``downsample.1.conv``;
+  BatchNorm with ``num_batches_tracked``. This is the reference model's own ``state_dict()``.
+- **release** (the 2020 files the index's weight URLs serve, written by the InPlace-ABN model):
+  ``body.conv1.0.weight`` for a conv and ``body.conv1.1.*`` for its InPlace-ABN; where anti-aliasing
+  wraps a strided conv, the pair sits one level deeper (``conv2.0.0`` / ``conv2.0.1``); shortcuts are
+  ``downsample.<i>.0`` / ``downsample.<i>.1``. InPlace-ABN stores a *signed* weight and scales by
+  ``|w| + 1e-5``, so the equivalent BatchNorm weight is ``|w| + 1e-5``. No ``num_batches_tracked``.
+
+Files may wrap the state dict in ``{"model": ...}`` or ``{"state_dict": ...}``, and DataParallel
+prefixes keys with ``module.``. Everything is loaded with ``torch.load(..., weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+from pathlib import Path
+from typing import Mapping
+
+import torch
+
+from ..errors import CheckpointError, UnsafeCheckpointError
+
+__all__ = [
+    "IABN_EPS",
+    "detect_layout",
+    "unwrap",
+    "release_to_timm",
+    "timm_to_release",
+    "read_checkpoint",
+    "load_into",
+    "state_dict_for",
+]
+
+IABN_EPS = 1e-5
+_WRAPPERS = ("state_dict", "model", "state_dict_ema", "model_ema")
+
+# release -> timm key rewrites, most specific first; the first rule that matches a key wins.
+_RELEASE_RULES = [
+    (re.compile(r"(^|\.)(conv\d+)\.0\.0\."), r"\1\2.conv."),  # anti-aliased unit: the conv
+    (re.compile(r"(^|\.)(conv\d+)\.0\.1\."), r"\1\2.bn."),  # anti-aliased unit: its InPlace-ABN
+    (re.compile(r"(^|\.)(conv\d+)\.0\."), r"\1\2.conv."),
+    (re.compile(r"(^|\.)(conv\d+)\.1\."), r"\1\2.bn."),
+    (re.compile(r"(^|\.)downsample\.(\d+)\.0\."), r"\1downsample.\2.conv."),
+    (re.compile(r"(^|\.)downsample\.(\d+)\.1\."), r"\1downsample.\2.bn."),
+]
+
+
+def unwrap(obj: object) -> dict[str, torch.Tensor]:
+    """The state dict inside a loaded checkpoint object (``model``/``state_dict`` wrappers, ``module.``)."""
+    for _ in range(3):
+        if isinstance(obj, Mapping) and not _looks_like_state(obj):
+            inner = next((obj[k] for k in _WRAPPERS if k in obj and isinstance(obj[k], Mapping)), None)
+            if inner is None:
+                break
+            obj = inner
+    if not isinstance(obj, Mapping) or not _looks_like_state(obj):
+        kind = type(obj).__name__
+        keys = ", ".join(list(map(str, obj))[:5]) if isinstance(obj, Mapping) else ""
+        raise CheckpointError(
+            f"checkpoint holds a {kind}{' with keys ' + keys if keys else ''}, not a state dict of tensors",
+            hint="save the weights with torch.save(model.state_dict(), path)",
+        )
+    state = {str(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    if state and all(k.startswith("module.") for k in state):
+        state = {k[len("module."):]: v for k, v in state.items()}
+    return state
+
+
+def _looks_like_state(obj: Mapping) -> bool:
+    return bool(obj) and sum(isinstance(v, torch.Tensor) for v in obj.values()) >= max(1, len(obj) // 2)
+
+
+def detect_layout(state: Mapping[str, torch.Tensor]) -> str | None:
+    """'timm', 'release', or None when the keys are neither."""
+    if "body.conv1.conv.weight" in state:
+        return "timm"
+    if "body.conv1.0.weight" in state:
+        return "release"
+    return None
+
+
+def release_to_timm(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        new = key
+        for pattern, repl in _RELEASE_RULES:
+            new, n = pattern.subn(repl, new, count=1)
+            if n:
+                break
+        if new.endswith(".bn.weight"):
+            value = value.abs() + IABN_EPS
+        out[new] = value
+        if new.endswith(".bn.running_var"):
+            out.setdefault(new[: -len("running_var")] + "num_batches_tracked", torch.tensor(0, dtype=torch.long))
+    return out
+
+
+def timm_to_release(state: Mapping[str, torch.Tensor], model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The release (InPlace-ABN) layout of a timm-layout state dict; ``model`` tells which units are
+    anti-aliased. Weights come out positive (``w - 1e-5``); InPlace-ABN's sign is free."""
+    from .tresnet import ConvUnit
+
+    wrapped = {name for name, m in model.named_modules() if isinstance(m, ConvUnit) and m.aa is not None}
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        if key.endswith("num_batches_tracked"):
+            continue
+        unit, _, rest = key.rpartition(".")
+        unit, _, part = unit.rpartition(".")  # part: 'conv' or 'bn'
+        if part not in ("conv", "bn"):
+            out[key] = value
+            continue
+        index = "0" if part == "conv" else "1"
+        if unit in wrapped:
+            index = "0." + index
+        if part == "bn" and rest == "weight":
+            value = value - IABN_EPS
+        out[f"{unit}.{index}.{rest}"] = value
+    return out
+
+
+def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
+    """Load a checkpoint file safely (``weights_only=True``) and return its state dict, any layout."""
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsupported pickle content"
+        raise UnsafeCheckpointError(
+            f"{path.name}: refused to load: the checkpoint holds pickled code or objects, not only tensors ({first[:160]})",
+            hint="tresnet-zoo loads checkpoints with torch.load(weights_only=True) and never runs pickled code; "
+            "re-save the file as a plain state dict",
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise CheckpointError(
+            f"{path.name}: not a readable torch checkpoint ({str(exc).splitlines()[0][:160]})",
+            hint="the file may be truncated or not a checkpoint; `tresnet-zoo verify --repair` fetches it again",
+        ) from None
+    return unwrap(obj)
+
+
+def state_dict_for(model: torch.nn.Module, state: Mapping[str, torch.Tensor], *, source: str = "checkpoint") -> dict[str, torch.Tensor]:
+    """``state`` in the model's own layout, or a CheckpointError naming missing/unexpected keys."""
+    layout = detect_layout(state)
+    converted = release_to_timm(state) if layout == "release" else dict(state)
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in converted]
+    unexpected = [k for k in converted if k not in expected]
+    mismatched = [
+        f"{k}: {list(converted[k].shape)} vs model {list(expected[k].shape)}"
+        for k in expected
+        if k in converted and converted[k].shape != expected[k].shape
+    ]
+    if missing or unexpected or mismatched:
+        parts = []
+        for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", mismatched)):
+            if items:
+                shown = ", ".join(items[:3]) + (", ..." if len(items) > 3 else "")
+                parts.append(f"{len(items)} {label} ({shown})")
+        what = f"{layout} layout" if layout else "neither the timm nor the release layout"
+        raise CheckpointError(
+            f"{source} ({what}) does not fit the architecture: " + "; ".join(parts),
+            hint="check that the file belongs to this model (see `tresnet-zoo info NAME`)",
+        )
+    return converted
+
+
+def load_into(model: torch.nn.Module, state: Mapping[str, torch.Tensor], *, source: str = "checkpoint", head: bool = True) -> str:
+    """Load ``state`` (either layout) into ``model`` strictly; returns the layout found.
+
+    With ``head=False`` the classifier is left as initialised (fine-tuning to other classes).
+    """
+    layout = detect_layout(state) or "unknown"
+    if not head:
+        state = {k: v for k, v in (release_to_timm(state) if layout == "release" else state).items() if not k.startswith("head.")}
+        own = {k: v for k, v in model.state_dict().items() if k.startswith("head.")}
+        state = {**state, **own}
+    converted = state_dict_for(model, state, source=source)
+    model.load_state_dict(converted, strict=True)
+    return layout
