@@ -48,16 +48,6 @@ def test_bundled_registry_loads_six_typed_models():
     assert m.collection == "TResNet" and m.paper.title.startswith("TResNet")
 
 
-def test_registry_matches_the_upstream_block_line_for_line():
-    """registry/tresnet.yml started as the upstream page's comment block (corrections come later)."""
-    upstream = UPSTREAM.read_text().split("<!--\n", 1)[1].split("-->", 1)[0]
-    registry = REGISTRY.read_text()
-    up_lines, reg_lines = upstream.splitlines(), registry.splitlines()
-    assert len(up_lines) == len(reg_lines)
-    up_index, reg_index = load_index(UPSTREAM), load_index(REGISTRY)
-    assert up_index.names() == reg_index.names()
-
-
 def test_lines_point_at_the_written_value():
     index = load_index(REGISTRY)
     lines = REGISTRY.read_text().splitlines()

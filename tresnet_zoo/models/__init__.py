@@ -30,12 +30,14 @@ def create_model(
     num_classes: int | None = None,
     checkpoint_path: str | os.PathLike | None = None,
     fuse: bool = False,
+    channels_last: bool = True,
     index=None,
 ):
     """Build the architecture of index entry ``name``; load ``checkpoint_path`` (either layout) if given.
 
     ``num_classes`` other than the checkpoint's keeps a freshly initialised classifier (for fine-tuning).
     ``fuse=True`` folds BatchNorm into the convs for faster inference (eval mode, not trainable).
+    ``channels_last`` (default on) keeps weights and activations NHWC: same numbers, faster convolutions.
     The model carries ``model.pretrained_cfg``: image size, crop pct, interpolation, mean and std.
     """
     from ..index import load_index
@@ -67,5 +69,7 @@ def create_model(
     }
     model.eval()
     if fuse:
-        model.fuse()
+        model.fuse(channels_last=channels_last)
+    elif channels_last:
+        model.use_channels_last()
     return model

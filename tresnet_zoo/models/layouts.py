@@ -129,18 +129,26 @@ def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsupported pickle content"
-        raise UnsafeCheckpointError(
-            f"{path.name}: refused to load: the checkpoint holds pickled code or objects, not only tensors ({first[:160]})",
-            hint="tresnet-zoo loads checkpoints with torch.load(weights_only=True) and never runs pickled code; "
-            "re-save the file as a plain state dict",
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise CheckpointError(
-            f"{path.name}: not a readable torch checkpoint ({str(exc).splitlines()[0][:160]})",
-            hint="the file may be truncated or not a checkpoint; `tresnet-zoo verify --repair` fetches it again",
-        ) from None
+        text = str(exc)
+        if "Unsupported global" in text or "GLOBAL" in text or "Unsupported operand" in text:
+            detail = next((ln.strip() for ln in text.splitlines() if "Unsupported" in ln), text.splitlines()[0])
+            raise UnsafeCheckpointError(
+                f"{path.name}: refused to load: the checkpoint holds pickled code or objects, not only tensors ({detail[:160]})",
+                hint="tresnet-zoo loads checkpoints with torch.load(weights_only=True) and never runs pickled code; "
+                "re-save the file as a plain state dict",
+            ) from None
+        raise _unreadable(path, exc) from None
+    except Exception as exc:  # torch raises RuntimeError, EOFError, KeyError, ... on damaged files
+        raise _unreadable(path, exc) from None
     return unwrap(obj)
+
+
+def _unreadable(path: Path, exc: Exception) -> CheckpointError:
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+    return CheckpointError(
+        f"{path.name}: not a readable torch checkpoint ({type(exc).__name__}: {reason})",
+        hint="the file may be truncated or not a checkpoint; `tresnet-zoo verify --repair` fetches it again",
+    )
 
 
 def state_dict_for(model: torch.nn.Module, state: Mapping[str, torch.Tensor], *, source: str = "checkpoint") -> dict[str, torch.Tensor]:

@@ -1,0 +1,140 @@
+"""The reference TResNet against timm (a test-only oracle): same parameters, same state-dict keys and
+shapes, same logits; release-layout checkpoints; fused inference."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tresnet_zoo.models.layouts import detect_layout, timm_to_release
+from tresnet_zoo.models.tresnet import VARIANTS, SpaceToDepth, build
+
+timm = pytest.importorskip("timm", reason="timm is the test-only oracle: pip install -e '.[test]'")
+
+VARIANT_NAMES = list(VARIANTS)
+
+
+def randomised_state(model: torch.nn.Module, seed: int) -> dict[str, torch.Tensor]:
+    """Random weights *and* BatchNorm statistics, scaled so that activations stay O(1) through 30+ blocks."""
+    gen = torch.Generator().manual_seed(seed)
+    out = {}
+    for key, value in model.state_dict().items():
+        if not value.is_floating_point():
+            out[key] = value
+            continue
+        shape = value.shape
+        if key.endswith("running_var"):
+            v = torch.rand(shape, generator=gen) * 0.5 + 0.75
+        elif key.endswith("running_mean"):
+            v = torch.randn(shape, generator=gen) * 0.05
+        elif key.endswith("bn.weight"):
+            v = torch.rand(shape, generator=gen) * 0.4 + 0.2
+        elif key.endswith("bias"):
+            v = torch.randn(shape, generator=gen) * 0.05
+        else:  # conv / linear weights: He-like scale
+            fan_in = max(1, value[0].numel())
+            v = torch.randn(shape, generator=gen) * (1.0 / fan_in) ** 0.5
+        out[key] = v
+    return out
+
+
+@pytest.mark.parametrize("variant", VARIANT_NAMES)
+def test_state_dict_keys_shapes_and_parameter_count_equal_timm(variant):
+    ours, theirs = build(variant), timm.create_model(variant, pretrained=False)
+    a, b = ours.state_dict(), theirs.state_dict()
+    assert list(a) == list(b)
+    assert {k: tuple(v.shape) for k, v in a.items()} == {k: tuple(v.shape) for k, v in b.items()}
+    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in theirs.parameters())
+
+
+@pytest.mark.parametrize("variant", VARIANT_NAMES)
+def test_logits_equal_timm_with_random_weights_at_224_and_448(variant):
+    ours, theirs = build(variant).eval(), timm.create_model(variant, pretrained=False).eval()
+    state = randomised_state(ours, seed=len(variant))
+    ours.load_state_dict(state)
+    theirs.load_state_dict(state)
+    gen = torch.Generator().manual_seed(0)
+    for size, batch in ((224, 2), (448, 1)):
+        x = torch.rand(batch, 3, size, size, generator=gen)
+        with torch.no_grad():
+            a, b = ours(x), theirs(x)
+        assert a.shape == (batch, 1000)
+        assert a.std() > 1e-3  # the random weights do reach the logits
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("variant", VARIANT_NAMES)
+def test_release_layout_checkpoint_gives_the_same_logits(variant, tmp_path):
+    import tresnet_zoo
+
+    reference = build(variant).eval()
+    state = randomised_state(reference, seed=7)
+    reference.load_state_dict(state)
+    release = timm_to_release(state, reference)
+    assert detect_layout(release) == "release" and "body.conv1.0.weight" in release
+    assert not any(k.endswith("num_batches_tracked") for k in release)
+    # InPlace-ABN's weight sign is free: flip half of them, loading must take |w| + eps
+    for key in [k for k in release if k.endswith(".1.weight") and release[k].dim() == 1][::2]:
+        release[key] = -release[key]
+    path = tmp_path / "release.pth"
+    torch.save({"model": release}, path)
+    loaded = tresnet_zoo.create_model(f"{variant}", checkpoint_path=path)
+    assert loaded.layout == "release"
+    x = torch.rand(1, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), reference(x), rtol=0, atol=1e-4)
+
+
+def test_timm_checkpoint_loads_into_tresnet_zoo_and_back(tmp_path):
+    import tresnet_zoo
+
+    theirs = timm.create_model("tresnet_m", pretrained=False).eval()
+    theirs.load_state_dict(randomised_state(theirs, seed=3))
+    path = tmp_path / "timm.pth"
+    torch.save(theirs.state_dict(), path)
+    ours = tresnet_zoo.create_model("tresnet_m", checkpoint_path=path)
+    assert ours.layout == "timm"
+    x = torch.rand(1, 3, 224, 224)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), theirs(x), rtol=0, atol=1e-4)
+    back = timm.create_model("tresnet_m", pretrained=False).eval()
+    back.load_state_dict(ours.state_dict(), strict=True)
+
+
+def test_fused_model_equals_unfused_within_1e4():
+    model = build("tresnet_m").eval()
+    model.load_state_dict(randomised_state(model, seed=5))
+    x = torch.rand(2, 3, 224, 224)
+    with torch.no_grad():
+        expected = model(x)
+        fused = model.fuse()
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+        torch.testing.assert_close(fused(x), expected, rtol=0, atol=1e-4)
+
+
+def test_space_to_depth_channel_order_is_block_row_block_col_colour():
+    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).reshape(2, 3, 8, 8)
+    y = SpaceToDepth()(x)
+    assert y.shape == (2, 48, 2, 2)
+    for bh in range(4):
+        for bw in range(4):
+            for c in range(3):
+                channel = (bh * 4 + bw) * 3 + c
+                torch.testing.assert_close(y[:, channel], x[:, c, bh::4, bw::4])
+
+
+def test_blur_is_fixed_and_not_saved():
+    model = build("tresnet_m")
+    assert not any("kernel" in k for k in model.state_dict())
+    assert not any("kernel" in n for n, _ in model.named_parameters())
+    blur = model.body.layer2[0].conv1.aa
+    expected = torch.tensor([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]) / 16
+    torch.testing.assert_close(blur.kernel[0, 0], expected)
+    x = torch.ones(1, blur.channels, 8, 8)
+    torch.testing.assert_close(blur(x), torch.ones(1, blur.channels, 4, 4))  # a blur keeps a constant image
+
+
+def test_num_classes_and_feature_head():
+    assert build("tresnet_m", num_classes=10)(torch.rand(1, 3, 64, 64)).shape == (1, 10)
+    features = build("tresnet_m", num_classes=0)(torch.rand(1, 3, 64, 64))
+    assert features.shape == (1, 2048)
