@@ -72,3 +72,105 @@ def python_env() -> dict:
 
 
 PYTHON = sys.executable
+
+
+# --- weights: checkpoints written with the reference model, served by a real local HTTP server ---------
+
+
+@dataclass
+class Checkpoint:
+    name: str  # index entry name
+    filename: str
+    data: bytes
+    sha256: str
+    layout: str
+    image_size: int = 224
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+@pytest.fixture(scope="session")
+def checkpoints(tmp_path_factory) -> dict[str, Checkpoint]:
+    """tresnet_m weights in both layouts (timm and the 2020 release layout), as files and bytes."""
+    import hashlib
+
+    import torch
+
+    from tresnet_zoo.models.layouts import timm_to_release
+    from tresnet_zoo.models.tresnet import build
+
+    torch.manual_seed(1234)
+    model = build("tresnet_m").eval()
+    state = model.state_dict()
+    out: dict[str, Checkpoint] = {}
+    folder = tmp_path_factory.mktemp("checkpoints")
+    for name, layout, payload in (
+        ("tresnet_m", "timm", state),
+        ("tresnet_m_release", "release", {"model": timm_to_release(state, model)}),
+    ):
+        tmp = folder / f"{name}.pth"
+        torch.save(payload, tmp)
+        data = tmp.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        filename = f"{name}-{digest[:8]}.pth"
+        tmp.rename(folder / filename)
+        out[name] = Checkpoint(name, filename, data, digest, layout)
+    return out
+
+
+@pytest.fixture(scope="session")
+def _server_session(checkpoints):
+    from .httpserver import FaultServer
+
+    server = FaultServer()
+    for ckpt in checkpoints.values():
+        server.add(ckpt.filename, ckpt.data)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def server(_server_session):
+    _server_session.reset()
+    yield _server_session
+    _server_session.reset()
+
+
+def zoo_index_text(checkpoints: dict[str, Checkpoint], base_url: str, **overrides) -> str:
+    """An index of the test checkpoints; ``overrides[name]`` may set size, filename or sha256."""
+    lines = ["Collections:", "- Name: TResNet", "Models:"]
+    for ckpt in checkpoints.values():
+        o = overrides.get(ckpt.name, {})
+        lines += [f"- Name: {ckpt.name}", "  In Collection: TResNet", "  Metadata:", "    Parameters: 31389032"]
+        lines += [f"    File Size: {o.get('size', ckpt.size)}", f"    Image Size: {ckpt.image_size}"]
+        if "sha256" in o:
+            lines.append(f"    SHA256: {o['sha256']}")
+        lines.append(f"  Weights: {base_url.rstrip('/')}/{o.get('filename', ckpt.filename)}")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def zoo(tmp_path, checkpoints, server):
+    """An index whose weight URLs point at the local server, and a fresh cache folder."""
+
+    class Zoo:
+        index = tmp_path / "index.yml"
+        cache = tmp_path / "weights-cache"
+
+        def write(self, **overrides) -> None:
+            self.index.write_text(zoo_index_text(checkpoints, server.url("/"), **overrides))
+
+        def args(self, *args: str) -> list[str]:
+            return ["--index", str(self.index), "--cache-dir", str(self.cache), *args]
+
+        def final(self, name: str = "tresnet_m") -> Path:
+            return self.cache / checkpoints[name].filename
+
+        def partials(self) -> list[Path]:
+            return sorted(self.cache.glob("*.part")) if self.cache.exists() else []
+
+    zoo = Zoo()
+    zoo.write()
+    return zoo

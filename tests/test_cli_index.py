@@ -42,8 +42,12 @@ def test_list_pattern_filters_and_cached_column_follows_the_cache(cli, tmp_path)
     assert [r["name"] for r in json.loads(result.out)] == ["tresnet_xl", "tresnet_xl_448"]
     cache = tmp_path / "c"
     cache.mkdir()
+    from tresnet_zoo.weights import Cache
+
     entry = load_index().get("tresnet_m")
     (cache / entry.weights_filename).write_bytes(b"x")
+    assert json.loads(cli("--cache-dir", cache, "list", "--json").out)[2]["cached"] is False  # no record: not ours
+    Cache(cache).write_record(entry.weights_filename, size=1, sha256="0" * 64)
     records = json.loads(cli("--cache-dir", cache, "list", "--json").out)
     assert {r["name"]: r["cached"] for r in records}["tresnet_m"] is True
     assert sum(r["cached"] for r in records) == 1

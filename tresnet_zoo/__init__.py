@@ -31,6 +31,7 @@ __all__ = [
     "load_index",
     "list_models",
     "create_model",
+    "fetch",
     "Index",
     "Metadata",
     "ModelEntry",
@@ -61,4 +62,8 @@ def __getattr__(name: str):
         from .models import create_model
 
         return create_model
+    if name == "fetch":
+        from .weights import fetch
+
+        return fetch
     raise AttributeError(f"module 'tresnet_zoo' has no attribute {name!r}")

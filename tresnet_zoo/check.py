@@ -23,7 +23,8 @@ from typing import Any
 
 from .index import Index, ModelEntry, Problem
 from .index.problems import Location
-from .models.variants import VARIANTS, resolve_variant, weights_file_parts
+from .models.variants import VARIANTS, resolve_variant
+from .weights.hashes import hub_parts
 
 __all__ = ["Verdict", "EntryReport", "CheckReport", "check_index", "file_size_bounds", "FIELDS", "DEFAULT_FLOPS_RTOL"]
 
@@ -222,7 +223,7 @@ def _check_weights(entry: ModelEntry, variant: str | None, shared: dict[str, lis
         add(Verdict("Weights", WRONG, "missing: no weights URL", where))
         return
     filename = entry.weights_filename or ""
-    parts = weights_file_parts(filename)
+    parts = hub_parts(filename)
     if parts is None:
         add(Verdict("Weights", WRONG, f"file name {filename!r} lacks a torch.hub hash prefix (<name>-<8+ hex>.pth)", where, url))
         return

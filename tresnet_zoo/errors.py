@@ -77,12 +77,13 @@ class InvalidIndexError(ZooError):
 
     def __init__(self, problems: Sequence["Problem"], *, source: str | None = None) -> None:
         self.problems = list(problems)
-        first = self.problems[0] if self.problems else None
         count = len(self.problems)
-        where = source or (first.location if first else "index")
-        message = f"{where}: invalid model index ({count} problem{'s' if count != 1 else ''})"
-        if first is not None:
-            message += f"; first: {first}"
+        if count == 1:
+            message = f"invalid model index: {self.problems[0]}"
+        elif count:
+            message = f"invalid model index ({count} problems), first: {self.problems[0]}"
+        else:
+            message = f"invalid model index{': ' + source if source else ''}"
         super().__init__(message, hint="run `tresnet-zoo validate` to see every problem")
 
 

@@ -18,8 +18,10 @@ def register(app: typer.Typer) -> None:
 
 
 def _is_cached(state: State, entry) -> bool:
+    from ..weights.cache import Cache
+
     name = entry.weights_filename
-    return bool(name) and (state.cache_root() / name).is_file()
+    return bool(name) and Cache(state.cache_root()).is_cached(name)
 
 
 def list_models(

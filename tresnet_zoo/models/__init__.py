@@ -26,14 +26,18 @@ def variant_of(entry) -> str:
 
 def create_model(
     name: str,
+    pretrained: bool = False,
     *,
     num_classes: int | None = None,
     checkpoint_path: str | os.PathLike | None = None,
     fuse: bool = False,
     channels_last: bool = True,
     index=None,
+    cache_dir: str | os.PathLike | None = None,
 ):
-    """Build the architecture of index entry ``name``; load ``checkpoint_path`` (either layout) if given.
+    """Build the architecture of index entry ``name``; with ``pretrained=True`` load its weights from the
+    cache (fetching and verifying them by size and sha256 first), or load ``checkpoint_path`` (either
+    layout).
 
     ``num_classes`` other than the checkpoint's keeps a freshly initialised classifier (for fine-tuning).
     ``fuse=True`` folds BatchNorm into the convs for faster inference (eval mode, not trainable).
@@ -47,6 +51,12 @@ def create_model(
     entry = load_index(index).get(name)
     variant = variant_of(entry)
     model = build(variant, num_classes=IMAGENET_CLASSES if num_classes is None else num_classes)
+    if pretrained and checkpoint_path is not None:
+        raise UsageError("give pretrained=True or checkpoint_path, not both")
+    if pretrained:
+        from ..weights import fetch
+
+        checkpoint_path = fetch(entry.name, index=index, cache_dir=cache_dir)
     if checkpoint_path is not None:
         path = Path(checkpoint_path)
         if not path.is_file():

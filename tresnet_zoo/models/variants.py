@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-__all__ = ["TResNetConfig", "VARIANTS", "resolve_variant", "weights_file_parts", "HUB_FILE"]
+__all__ = ["TResNetConfig", "VARIANTS", "resolve_variant"]
 
 
 @dataclass(frozen=True)
@@ -25,9 +24,6 @@ VARIANTS: dict[str, TResNetConfig] = {
     "tresnet_xl": TResNetConfig(layers=(4, 5, 24, 3), width=1.3),
 }
 
-# torch.hub's file-name habit: <stem>-<first 8+ hex digits of the file's sha256>.<ext>
-HUB_FILE = re.compile(r"^(?P<stem>.+)-(?P<hash>[0-9a-f]{8,64})\.(?P<ext>pth|pt|bin|ckpt|safetensors)$")
-
 
 def resolve_variant(*names: str | None) -> str | None:
     """The variant a name belongs to: ``tresnet_xl_448`` and ``tresnet_xl_82_0`` are ``tresnet_xl``.
@@ -41,9 +37,3 @@ def resolve_variant(*names: str | None) -> str | None:
         if found:
             return max(found, key=len)
     return None
-
-
-def weights_file_parts(filename: str) -> tuple[str, str] | None:
-    """(stem, hash prefix) of a torch.hub-style weight file name, or None."""
-    match = HUB_FILE.match(filename)
-    return (match["stem"], match["hash"]) if match else None

@@ -1,1 +1,43 @@
-"""Weight files: the cache, downloads and verification."""
+"""Weight files: the cache (``cache.py``), downloads (``download.py``), hashes (``hashes.py``),
+fetching with locks and resume (``core.py``) and checking cached files (``verify.py``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .cache import Cache, default_cache_dir
+from .core import FetchOptions, FetchResult, fetch_entry
+from .download import DownloadConfig
+
+__all__ = ["Cache", "default_cache_dir", "DownloadConfig", "FetchOptions", "FetchResult", "fetch", "fetch_entry"]
+
+
+def fetch(
+    name: str,
+    *,
+    verify: bool = False,
+    index=None,
+    cache_dir: str | Path | None = None,
+    mirror: str | None = None,
+    offline: bool | None = None,
+    force: bool = False,
+    config: DownloadConfig | None = None,
+) -> Path:
+    """The path of entry ``name``'s weights in the cache, downloading and verifying them if needed.
+
+    Size and sha256 are always checked; ``verify=True`` adds the deep check (the file loads into the
+    reference model and runs). ``mirror`` and ``offline`` default to ``$TRESNET_ZOO_MIRROR`` and
+    ``$TRESNET_ZOO_OFFLINE``.
+    """
+    from ..index import load_index
+    from .verify import deep_check
+
+    entry = load_index(index).get(name)
+    options = FetchOptions.from_env(
+        cache=Cache(Path(cache_dir) if cache_dir else None), mirror=mirror, offline=offline, force=force,
+        config=config or DownloadConfig(),
+    )
+    result = fetch_entry(entry, options)
+    if verify:
+        deep_check(entry, result.path)
+    return result.path

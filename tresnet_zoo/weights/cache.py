@@ -1,17 +1,32 @@
-"""The local weight cache: where files live and how to tell that one is there.
+"""The local weight cache: where files live, their verification records, partial downloads.
 
-Location: ``$TRESNET_ZOO_CACHE``, else ``$XDG_CACHE_HOME/tresnet-zoo``, else ``~/.cache/tresnet-zoo``.
-Files are stored under their URL's base name, the torch.hub habit.
+Layout of the cache folder (``$TRESNET_ZOO_CACHE``, else ``$XDG_CACHE_HOME/tresnet-zoo``, else
+``~/.cache/tresnet-zoo``)::
+
+    tresnet_m_80_8-dbc13962.pth                 a verified file, under its URL's base name (torch.hub habit)
+    records/tresnet_m_80_8-dbc13962.pth.json    its record: size, full sha256, when it was verified
+    tresnet_m_80_8-dbc13962.pth.<id>.part       a download in progress or interrupted (resumable)
+    locks/tresnet_m_80_8-dbc13962.pth.lock      the per-file lock that saves duplicate downloads
+    validated/<sha256>                          index files that passed the schema (see validate.py)
+
+A file appears under its final name only after it was completely written, flushed and verified
+(os.replace of a temp file in the same folder). Its record is written first, so a file under its final
+name always has one unless the cache was edited by hand; such a file counts as not cached.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-__all__ = ["CACHE_ENV", "default_cache_dir", "cached_path"]
+__all__ = ["CACHE_ENV", "default_cache_dir", "Record", "Cache"]
 
 CACHE_ENV = "TRESNET_ZOO_CACHE"
+PART_SUFFIX = ".part"
 
 
 def default_cache_dir() -> Path:
@@ -22,5 +37,101 @@ def default_cache_dir() -> Path:
     return base / "tresnet-zoo"
 
 
-def cached_path(cache_dir: Path, filename: str) -> Path:
-    return cache_dir / filename
+@dataclass(frozen=True)
+class Record:
+    filename: str
+    size: int
+    sha256: str
+    verified_at: float  # seconds since the epoch
+    url: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2) + "\n"
+
+
+class Cache:
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = Path(root).expanduser() if root is not None else default_cache_dir()
+
+    # --- paths ----------------------------------------------------------------------------------------
+    def path(self, filename: str) -> Path:
+        return self.root / _safe(filename)
+
+    def record_path(self, filename: str) -> Path:
+        return self.root / "records" / (_safe(filename) + ".json")
+
+    def lock_path(self, filename: str) -> Path:
+        return self.root / "locks" / (_safe(filename) + ".lock")
+
+    def new_partial(self, filename: str) -> Path:
+        """A fresh, uniquely named temp file next to the final one (same folder: rename is atomic)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=self.root, prefix=_safe(filename) + ".", suffix=PART_SUFFIX)
+        os.close(fd)
+        return Path(name)
+
+    def partials(self, filename: str | None = None) -> list[Path]:
+        if not self.root.is_dir():
+            return []
+        prefix = _safe(filename) + "." if filename else ""
+        return sorted(p for p in self.root.iterdir() if p.name.endswith(PART_SUFFIX) and p.name.startswith(prefix))
+
+    # --- records --------------------------------------------------------------------------------------
+    def read_record(self, filename: str) -> Record | None:
+        try:
+            data = json.loads(self.record_path(filename).read_text(encoding="utf-8"))
+            return Record(**data)
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def write_record(self, filename: str, *, size: int, sha256: str, url: str | None = None) -> Record:
+        record = Record(filename=filename, size=size, sha256=sha256, verified_at=time.time(), url=url)
+        target = self.record_path(filename)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(target, record.to_json())
+        return record
+
+    def is_cached(self, filename: str) -> bool:
+        """A file under its final name with a record of the same size (no hashing: see ``verify``)."""
+        record = self.read_record(filename)
+        try:
+            return record is not None and self.path(filename).stat().st_size == record.size
+        except OSError:
+            return False
+
+    # --- listing and pruning ----------------------------------------------------------------------------
+    def files(self) -> list[Path]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p for p in self.root.iterdir() if p.is_file() and not p.name.endswith(PART_SUFFIX) and not p.name.startswith("."))
+
+    def remove(self, filename: str) -> list[Path]:
+        removed = []
+        for path in (self.path(filename), self.record_path(filename), *self.partials(filename)):
+            try:
+                path.unlink()
+                removed.append(path)
+            except FileNotFoundError:
+                pass
+        return removed
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _safe(filename: str) -> str:
+    """A cache file name: a URL's base name, never a path (the index schema already forbids '/')."""
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    if name in ("", ".", "..") or name.startswith("."):
+        raise ValueError(f"not a usable cache file name: {filename!r}")
+    return name

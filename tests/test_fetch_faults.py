@@ -1,0 +1,212 @@
+"""Downloads against a real local HTTP server, one test per way the network fails.
+
+For each fault: the exit code, a one-line error naming the file and the cause, nothing under the final
+name in the cache, and a later fetch that succeeds once the server is healthy.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+pytest.importorskip("torch")
+
+FAST = ("--timeout", "1", "--retries", "2", "--quiet")
+
+
+def range_start(headers: dict) -> int:
+    value = headers.get("Range", "")
+    assert value.startswith("bytes="), headers
+    return int(value[6:].split("-")[0])
+
+
+def fetch(cli, zoo, *extra):
+    return cli(*zoo.args("fetch", "tresnet_m", *FAST, *extra))
+
+
+def assert_clean_failure(result, zoo, checkpoints, *fragments, code=1):
+    assert result.code == code, result.text
+    assert "Traceback" not in result.text
+    errors = [ln for ln in result.err.splitlines() if ln.startswith("error: ")]
+    assert len(errors) == 1, result.err
+    assert checkpoints["tresnet_m"].filename in errors[0]
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
+    assert not zoo.final().exists()
+    assert not (zoo.cache / "records" / (checkpoints["tresnet_m"].filename + ".json")).exists()
+
+
+def assert_recovers(cli, zoo, server, checkpoints):
+    server.reset()
+    result = fetch(cli, zoo)
+    assert result.code == 0, result.text
+    ckpt = checkpoints["tresnet_m"]
+    assert zoo.final().read_bytes() == ckpt.data
+    assert f"sha256 {ckpt.sha256}" in result.out
+    assert not zoo.partials()
+
+
+def test_healthy_fetch_then_cached(cli, zoo, server, checkpoints):
+    result = fetch(cli, zoo)
+    assert result.code == 0, result.text
+    ckpt = checkpoints["tresnet_m"]
+    assert zoo.final().read_bytes() == ckpt.data
+    assert f"{ckpt.size} bytes, sha256 {ckpt.sha256}, downloaded from {server.url(ckpt.filename)}" in result.out
+    again = fetch(cli, zoo)
+    assert again.code == 0 and "already cached" in again.out
+    assert len(server.hits(ckpt.filename)) == 1
+    listed = cli(*zoo.args("list", "--json"))
+    import json
+
+    assert {r["name"]: r["cached"] for r in json.loads(listed.out)} == {"tresnet_m": True, "tresnet_m_release": False}
+
+
+def test_connection_reset_mid_body_is_resumed(cli, zoo, server, checkpoints):
+    name = checkpoints["tresnet_m"].filename
+    server.fault(name, "reset", after=8 << 20)
+    result = fetch(cli, zoo)
+    assert result.code == 0, result.text
+    hits = server.hits(name)
+    assert len(hits) == 2 and "Range" not in hits[0]
+    assert 0 < range_start(hits[1]) <= 8 << 20  # resumed (a reset may drop what was still in flight)
+    assert zoo.final().read_bytes() == checkpoints["tresnet_m"].data
+
+
+def test_connection_reset_every_time(cli, zoo, server, checkpoints):
+    server.always(checkpoints["tresnet_m"].filename, "reset", after=4 << 20)
+    result = fetch(cli, zoo)
+    assert_clean_failure(result, zoo, checkpoints, "broke 3 times", "connection reset")
+    (partial,) = zoo.partials()  # kept: the next fetch resumes from it
+    kept = partial.stat().st_size
+    assert kept > 0
+    server.reset()
+    result = fetch(cli, zoo)
+    assert result.code == 0
+    assert range_start(server.hits(checkpoints["tresnet_m"].filename)[0]) == kept
+    assert zoo.final().read_bytes() == checkpoints["tresnet_m"].data
+
+
+def test_body_shorter_than_content_length(cli, zoo, server, checkpoints):
+    server.always(checkpoints["tresnet_m"].filename, "short", after=1 << 20)
+    result = fetch(cli, zoo)
+    assert_clean_failure(result, zoo, checkpoints, "body shorter than its Content-Length")
+    assert_recovers(cli, zoo, server, checkpoints)
+
+
+def test_wrong_bytes_hash_mismatch(cli, zoo, server, checkpoints):
+    ckpt = checkpoints["tresnet_m"]
+    server.always(ckpt.filename, "wrong_bytes")
+    result = fetch(cli, zoo)
+    assert_clean_failure(result, zoo, checkpoints, f"does not start with {ckpt.sha256[:8]}", "discarded")
+    assert not zoo.partials()  # wrong bytes are not kept for a resume
+    assert_recovers(cli, zoo, server, checkpoints)
+
+
+def test_full_sha256_in_the_index_is_checked_too(cli, zoo, server, checkpoints):
+    zoo.write(tresnet_m={"sha256": "a" * 64})
+    result = fetch(cli, zoo)
+    assert_clean_failure(result, zoo, checkpoints, "differs from the index's SHA256 " + "a" * 64)
+    zoo.write(tresnet_m={"sha256": checkpoints["tresnet_m"].sha256})
+    assert_recovers(cli, zoo, server, checkpoints)
+
+
+def test_more_bytes_than_file_size_announced(cli, zoo, server, checkpoints):
+    server.always(checkpoints["tresnet_m"].filename, "extra_bytes")
+    result = fetch(cli, zoo)
+    assert_clean_failure(result, zoo, checkpoints, "announces", f"File Size is {checkpoints['tresnet_m'].size}")
+    assert_recovers(cli, zoo, server, checkpoints)
+
+
+def test_more_bytes_than_file_size_without_content_length(cli, zoo, server, checkpoints):
+    # the server sends no Content-Length, so only counting the streamed bytes can catch the excess
+    server.always(checkpoints["tresnet_m"].filename, "no_length")
+    zoo.write(tresnet_m={"size": checkpoints["tresnet_m"].size - 100})
+    result = fetch(cli, zoo)
+    assert_clean_failure(result, zoo, checkpoints, "sent more than the index's File Size", "aborted")
+    zoo.write()
+    assert_recovers(cli, zoo, server, checkpoints)
+
+
+def test_no_content_length_is_fine_when_the_bytes_are(cli, zoo, server, checkpoints):
+    server.always(checkpoints["tresnet_m"].filename, "no_length")
+    result = fetch(cli, zoo)
+    assert result.code == 0, result.text
+    assert zoo.final().read_bytes() == checkpoints["tresnet_m"].data
+
+
+def test_http_404(cli, zoo, server, checkpoints):
+    server.always(checkpoints["tresnet_m"].filename, "status", code=404)
+    result = fetch(cli, zoo)
+    assert_clean_failure(result, zoo, checkpoints, "HTTP 404 not found")
+    assert len(server.hits(checkpoints["tresnet_m"].filename)) == 1  # a 404 is not retried
+    assert_recovers(cli, zoo, server, checkpoints)
+
+
+def test_http_500_then_success(cli, zoo, server, checkpoints):
+    server.fault(checkpoints["tresnet_m"].filename, "status", code=500)
+    result = fetch(cli, zoo)
+    assert result.code == 0, result.text
+    assert len(server.hits(checkpoints["tresnet_m"].filename)) == 2
+
+
+def test_http_500_every_time(cli, zoo, server, checkpoints):
+    server.always(checkpoints["tresnet_m"].filename, "status", code=500)
+    result = fetch(cli, zoo)
+    assert_clean_failure(result, zoo, checkpoints, "HTTP 500")
+    assert len(server.hits(checkpoints["tresnet_m"].filename)) == 3  # 1 + 2 retries
+    assert_recovers(cli, zoo, server, checkpoints)
+
+
+def test_503_with_retry_after_then_success(cli, zoo, server, checkpoints):
+    server.fault(checkpoints["tresnet_m"].filename, "status", code=503, headers={"Retry-After": "1"})
+    started = time.monotonic()
+    result = fetch(cli, zoo)
+    assert result.code == 0, result.text
+    assert time.monotonic() - started >= 0.9  # it waited as told
+    assert len(server.hits(checkpoints["tresnet_m"].filename)) == 2
+
+
+def test_stalled_server_read_timeout(cli, zoo, server, checkpoints):
+    server.always(checkpoints["tresnet_m"].filename, "stall", after=1 << 20, seconds=20)
+    started = time.monotonic()
+    result = fetch(cli, zoo)
+    assert time.monotonic() - started < 15
+    assert_clean_failure(result, zoo, checkpoints, "read timed out")
+    assert_recovers(cli, zoo, server, checkpoints)
+
+
+def test_server_ignoring_range_restarts_cleanly(cli, zoo, server, checkpoints):
+    name = checkpoints["tresnet_m"].filename
+    server.fault(name, "reset", after=8 << 20)
+    server.always(name, "ignore_range")
+    result = fetch(cli, zoo)
+    assert result.code == 0, result.text
+    hits = server.hits(name)
+    assert len(hits) == 2 and range_start(hits[1]) > 0  # asked to resume, got the whole file
+    assert zoo.final().read_bytes() == checkpoints["tresnet_m"].data
+
+
+def test_redirect_loop(cli, zoo, server, checkpoints):
+    server.always(checkpoints["tresnet_m"].filename, "redirect")
+    result = fetch(cli, zoo)
+    assert_clean_failure(result, zoo, checkpoints, "more than 5 redirects")
+    assert_recovers(cli, zoo, server, checkpoints)
+
+
+def test_wrong_hash_prefix_in_the_index(cli, zoo, server, checkpoints):
+    ckpt = checkpoints["tresnet_m"]
+    wrong = ckpt.filename.replace(ckpt.sha256[:8], "deadbeef")
+    server.add(wrong, ckpt.data)
+    zoo.write(tresnet_m={"filename": wrong})
+    result = fetch(cli, zoo)
+    assert result.code == 1 and "Traceback" not in result.text
+    assert f"error: tresnet_m: {wrong}: sha256 {ckpt.sha256[:16]}... does not start with deadbeef" in result.err
+    assert not (zoo.cache / wrong).exists()
+    zoo.write()
+    assert_recovers(cli, zoo, server, checkpoints)
+
+
+def test_plain_http_mirror_is_refused_without_touching_the_network(cli, zoo, checkpoints):
+    result = fetch(cli, zoo, "--mirror", "http://198.51.100.7/weights")
+    assert_clean_failure(result, zoo, checkpoints, "refusing http://198.51.100.7/weights/", "only https")

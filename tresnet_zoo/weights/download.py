@@ -1,0 +1,277 @@
+"""Moving bytes: HTTP(S) with requests (streaming, resume, retries) and ``file://`` mirrors.
+
+Division of labour: urllib3's ``Retry`` (mounted on the requests session) retries what happens before a
+response arrives: refused or reset connections, connect and read timeouts, and 429/5xx answers, with
+exponential backoff and honouring ``Retry-After`` (capped). What breaks *during* the body (a reset, a
+stall past the read timeout, a body shorter than its Content-Length) urllib3 cannot retry; ``download``
+resumes it from the bytes already written with an HTTP Range request, a bounded number of times.
+
+Every byte is hashed once, as it is written (a resumed file's existing bytes are hashed before the
+request). The caller decides what the hash means (``core.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+from urllib.parse import unquote, urlsplit
+
+from .. import __version__
+from ..errors import DownloadError, IntegrityError
+from ..validate import is_loopback_host
+from .hashes import CHUNK, Expected
+
+__all__ = ["DownloadConfig", "download", "check_url_allowed"]
+
+Progress = Callable[[int, int | None], None]  # (bytes done, total or None)
+
+
+@dataclass(frozen=True)
+class DownloadConfig:
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0  # also: how long a stalled body may send nothing
+    retries: int = 5  # per phase: urllib3's for the request, ours for resuming a broken body
+    backoff: float = 0.5  # seconds before the first retry, doubling, up to max_backoff
+    max_backoff: float = 20.0
+    max_retry_after: float = 60.0  # never sleep longer than this on a server's Retry-After
+    max_redirects: int = 5
+    allow_http: bool = False  # plain http to non-loopback hosts
+
+
+def check_url_allowed(url: str, config: DownloadConfig) -> None:
+    parts = urlsplit(url)
+    if parts.scheme == "https" or parts.scheme == "file":
+        return
+    if parts.scheme == "http" and (is_loopback_host(parts.hostname) or config.allow_http):
+        return
+    raise DownloadError(
+        f"refusing {url}: only https (http for loopback hosts, file:// for mirrors) is allowed",
+        hint="use an https URL or mirror; --allow-http permits plain http if you trust the network",
+    )
+
+
+def download(url: str, part: Path, expected: Expected, config: DownloadConfig, progress: Progress | None = None) -> tuple[int, str]:
+    """Fill ``part`` with the file at ``url``, resuming from what ``part`` already holds.
+
+    Returns (size, sha256 hex). Raises DownloadError (network, HTTP) or IntegrityError (more bytes than
+    the index's File Size, or fewer at the end). ``part`` keeps what arrived, for a later resume.
+    """
+    check_url_allowed(url, config)
+    if urlsplit(url).scheme == "file":
+        return _copy_file(url, part, expected, progress)
+    return _HttpTransfer(url, part, expected, config, progress).run()
+
+
+def _copy_file(url: str, part: Path, expected: Expected, progress: Progress | None) -> tuple[int, str]:
+    source = Path(unquote(urlsplit(url).path))
+    if not source.is_file():
+        raise DownloadError(f"{expected.filename}: not in the mirror folder ({source} does not exist)", hint="copy the file into the mirror, or fetch without --mirror")
+    digest = hashlib.sha256()
+    done = 0
+    with open(source, "rb") as src, open(part, "wb") as dst:
+        while block := src.read(CHUNK):
+            done += len(block)
+            if expected.size is not None and done > expected.size:
+                raise IntegrityError(f"{expected.filename}: the mirror's file is larger than the index's File Size {expected.size}")
+            digest.update(block)
+            dst.write(block)
+            if progress:
+                progress(done, expected.size)
+        dst.flush()
+        os.fsync(dst.fileno())
+    return done, digest.hexdigest()
+
+
+class _Retry:
+    """urllib3's Retry with Retry-After capped (a server must not park us for an hour)."""
+
+    @staticmethod
+    def build(config: DownloadConfig):
+        from urllib3.util.retry import Retry
+
+        class CappedRetry(Retry):
+            def get_retry_after(self, response):  # type: ignore[override]
+                value = super().get_retry_after(response)
+                return None if value is None else min(value, config.max_retry_after)
+
+        return CappedRetry(
+            total=config.retries,
+            connect=config.retries,
+            read=config.retries,
+            status=config.retries,
+            other=0,
+            redirect=False,  # requests follows redirects itself, bounded by session.max_redirects
+            allowed_methods=frozenset({"GET"}),
+            status_forcelist=(429, 500, 502, 503, 504),
+            backoff_factor=config.backoff,
+            backoff_max=config.max_backoff,
+            respect_retry_after_header=True,
+            raise_on_status=False,
+        )
+
+
+def _session(config: DownloadConfig):
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    session = requests.Session()
+    session.max_redirects = config.max_redirects
+    session.headers["User-Agent"] = f"tresnet-zoo/{__version__}"
+    session.headers["Accept-Encoding"] = "identity"  # sizes and hashes are of the file, not a gzip of it
+    adapter = HTTPAdapter(max_retries=_Retry.build(config))
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+class _HttpTransfer:
+    def __init__(self, url: str, part: Path, expected: Expected, config: DownloadConfig, progress: Progress | None) -> None:
+        self.url = url
+        self.part = part
+        self.expected = expected
+        self.config = config
+        self.progress = progress
+        self.name = expected.filename
+        self.digest = hashlib.sha256()
+        self.done = 0
+        self.responded = False  # whether the current attempt got response headers
+
+    def run(self) -> tuple[int, str]:
+        import requests
+
+        self._hash_existing()
+        failures = 0
+        with _session(self.config) as session:
+            while True:
+                try:
+                    finished = self._attempt(session)
+                except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+                    if not self.responded:  # urllib3 has already retried the request itself
+                        raise DownloadError(f"{self.name}: cannot download {self.url}: {_reason(exc)} (after {self.config.retries} retries)",
+                                            hint="check the network or the URL; run the same command again to retry") from None
+                    failures += 1
+                    if failures > self.config.retries:
+                        raise DownloadError(
+                            f"{self.name}: transfer from {self.url} broke {failures} times, last after {self.done} bytes: {_reason(exc)}",
+                            hint="run the same command again: it resumes from the partial file",
+                        ) from None
+                    time.sleep(min(self.config.backoff * 2 ** (failures - 1), self.config.max_backoff))
+                    continue
+                except requests.exceptions.TooManyRedirects:
+                    raise DownloadError(f"{self.name}: more than {self.config.max_redirects} redirects from {self.url} (a redirect loop?)",
+                                        hint="the server is misconfigured; try --mirror") from None
+                except requests.exceptions.RequestException as exc:
+                    raise DownloadError(f"{self.name}: cannot download {self.url}: {_reason(exc)}") from None
+                if finished:
+                    return self.done, self.digest.hexdigest()
+                failures += 1  # a short body without an error: resume
+                if failures > self.config.retries:
+                    raise DownloadError(f"{self.name}: {self.url} keeps ending early ({self.done} of {self.expected.size} bytes)",
+                                        hint="run the same command again: it resumes from the partial file")
+
+    def _hash_existing(self) -> None:
+        if not self.part.exists():
+            return
+        with open(self.part, "rb") as handle:
+            while block := handle.read(CHUNK):
+                self.digest.update(block)
+                self.done += len(block)
+        if self.expected.size is not None and self.done > self.expected.size:
+            self._restart()
+
+    def _restart(self) -> None:
+        self.digest = hashlib.sha256()
+        self.done = 0
+        with open(self.part, "wb"):
+            pass
+
+    def _attempt(self, session) -> bool:
+        """One request; True when the whole file has arrived."""
+        headers = {"Range": f"bytes={self.done}-"} if self.done else {}
+        timeout = (self.config.connect_timeout, self.config.read_timeout)
+        self.responded = False
+        with session.get(self.url, stream=True, timeout=timeout, headers=headers) as response:
+            self.responded = True
+            final = response.url
+            if final != self.url:
+                check_url_allowed(final, self.config)  # a redirect must not leave https
+            status = response.status_code
+            if status == 416 and self.done:  # our partial is not a prefix the server knows: start over
+                self._restart()
+                return False
+            if status == 200 and self.done:  # the server ignores Range: start over, cleanly
+                self._restart()
+            elif status == 206:
+                start = _content_range_start(response.headers.get("Content-Range"))
+                if start != self.done:
+                    self._restart()
+                    return False
+            elif status != 200:
+                raise DownloadError(_status_message(self.name, self.url, status, response.reason), hint=_status_hint(status))
+            length = response.headers.get("Content-Length")
+            if length is not None and length.isdigit() and self.expected.size is not None:
+                announced = self.done + int(length)
+                if announced != self.expected.size:
+                    raise IntegrityError(
+                        f"{self.name}: {self.url} announces {announced} bytes, the index's File Size is {self.expected.size}",
+                        hint="the server serves another file, or the index's File Size is wrong (`tresnet-zoo check`)",
+                    )
+            with open(self.part, "ab") as out:
+                for block in response.iter_content(chunk_size=CHUNK):
+                    if not block:
+                        continue
+                    self.done += len(block)
+                    if self.expected.size is not None and self.done > self.expected.size:
+                        raise IntegrityError(
+                            f"{self.name}: {self.url} sent more than the index's File Size of {self.expected.size} bytes; download aborted",
+                            hint="the server serves another file, or the index's File Size is wrong (`tresnet-zoo check`)",
+                        )
+                    self.digest.update(block)
+                    out.write(block)
+                    if self.progress:
+                        self.progress(self.done, self.expected.size)
+                out.flush()
+                os.fsync(out.fileno())
+        return self.expected.size is None or self.done == self.expected.size
+
+
+def _content_range_start(value: str | None) -> int | None:
+    # "bytes 100-199/200"
+    if not value or not value.startswith("bytes "):
+        return None
+    try:
+        return int(value[6:].split("-", 1)[0])
+    except ValueError:
+        return None
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    for marker in ("Read timed out", "Connection reset", "IncompleteRead", "Connection refused", "Connection aborted",
+                   "Max retries exceeded", "Name or service not known", "timed out"):
+        if marker in text:
+            if marker == "IncompleteRead":
+                return "body shorter than its Content-Length (connection closed early)"
+            if marker == "Max retries exceeded":
+                inner = text.split("Caused by", 1)[-1].strip(" ()'\"")[:120] if "Caused by" in text else ""
+                return f"retries exhausted{': ' + inner if inner else ''}"
+            return marker.lower()
+    return (text.splitlines() or [type(exc).__name__])[0][:160]
+
+
+def _status_message(name: str, url: str, status: int, reason: str | None) -> str:
+    what = {404: "not found", 403: "forbidden", 401: "needs authentication", 410: "gone"}.get(status, reason or "error")
+    retried = " (after retries)" if status in (429, 500, 502, 503, 504) else ""
+    return f"{name}: {url} answered HTTP {status} {what}{retried}"
+
+
+def _status_hint(status: int) -> str:
+    if status in (404, 410):
+        return "the weights URL in the index is wrong or the file was removed; try --mirror"
+    if status in (429, 500, 502, 503, 504):
+        return "the server is failing or rate-limiting; run the same command again later"
+    return "check the URL and your access to it"

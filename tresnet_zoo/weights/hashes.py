@@ -1,0 +1,51 @@
+"""Hashes and the torch.hub file-name convention."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["HUB_FILE", "hub_parts", "Expected", "sha256_file", "CHUNK"]
+
+CHUNK = 1 << 20  # 1 MiB reads and writes
+
+# torch.hub's habit: <stem>-<first 8+ hex digits of the file's sha256>.<ext>
+HUB_FILE = re.compile(r"^(?P<stem>.+)-(?P<hash>[0-9a-f]{8,64})\.(?P<ext>pth|pt|bin|ckpt|safetensors)$")
+
+
+def hub_parts(filename: str) -> tuple[str, str] | None:
+    """(stem, hash prefix) of a torch.hub-style file name, or None."""
+    match = HUB_FILE.match(filename)
+    return (match["stem"], match["hash"]) if match else None
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What a weight file must be: its name, size and hash (a prefix from the name and/or a full sha256)."""
+
+    filename: str
+    size: int | None = None
+    sha256_prefix: str | None = None
+    sha256: str | None = None
+
+    def hash_problem(self, actual: str) -> str | None:
+        """Why ``actual`` (a full hex sha256) does not match, or None when it does."""
+        if self.sha256 and actual != self.sha256:
+            return f"sha256 {actual} differs from the index's SHA256 {self.sha256}"
+        if self.sha256_prefix and not actual.startswith(self.sha256_prefix):
+            return f"sha256 {actual[:16]}... does not start with {self.sha256_prefix}, the hash prefix in its name"
+        return None
+
+    @property
+    def has_hash(self) -> bool:
+        return bool(self.sha256 or self.sha256_prefix)
+
+
+def sha256_file(path: Path, *, chunk: int = CHUNK) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
