@@ -16,7 +16,7 @@ def console(stderr: bool = False):
     # Rich assumes 80 columns when the output is not a terminal; tables piped to a file or a pager
     # should not be cut, so give them room unless the user set COLUMNS.
     width = None if stream.isatty() or os.environ.get("COLUMNS") else 200
-    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
 
 
 def print_json(data: Any) -> None:

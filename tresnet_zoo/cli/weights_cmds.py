@@ -95,7 +95,7 @@ def fetch(
                     record["checks"]["deep"] = "ok"
             except ZooError as exc:
                 failures += 1
-                record.update(error=exc.message, hint=exc.hint)
+                record.update(ok=False, error=exc.message, hint=exc.hint)
             results.append(record)
             if not as_json:
                 _print_fetch(out, record)

@@ -1,0 +1,196 @@
+"""Fetching beyond single faults: concurrency, SIGKILL and resume, mirrors, offline, verify/repair,
+the cache commands, the Python API and pickled code."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+FAST = ("--timeout", "5", "--retries", "2", "--quiet")
+
+
+def tool_env(zoo) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRESNET_ZOO")}
+    env["TRESNET_ZOO_CACHE"] = str(zoo.cache)
+    return env
+
+
+def spawn(zoo, *args: str) -> subprocess.Popen:
+    code = "import sys; from tresnet_zoo.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.Popen([sys.executable, "-c", code, *zoo.args(*args)], env=tool_env(zoo),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_six_processes_download_once(zoo, server, checkpoints):
+    ckpt = checkpoints["tresnet_m"]
+    server.always(ckpt.filename, "slow", rate=60 << 20)  # ~2 s for the file: the processes overlap
+    procs = [spawn(zoo, "fetch", "tresnet_m", *FAST, "--json") for _ in range(6)]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, [o[1] for o in outputs]
+    results = [json.loads(out)["results"][0] for out, _ in outputs]
+    assert sum(r["downloaded"] for r in results) == 1
+    assert {r["sha256"] for r in results} == {ckpt.sha256}
+    assert len(server.hits(ckpt.filename)) == 1
+    assert zoo.final().read_bytes() == ckpt.data and not zoo.partials()
+
+
+def test_sigkill_mid_download_leaves_no_final_file_and_the_next_fetch_resumes(cli, zoo, server, checkpoints):
+    ckpt = checkpoints["tresnet_m"]
+    server.always(ckpt.filename, "slow", rate=8 << 20)  # ~16 s for the whole file
+    proc = spawn(zoo, "fetch", "tresnet_m", *FAST)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        parts = zoo.partials()
+        if parts and parts[0].stat().st_size >= 4 << 20:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert not zoo.final().exists()
+    (partial,) = zoo.partials()
+    kept = partial.stat().st_size
+    assert 0 < kept < ckpt.size
+    server.reset()
+    result = cli(*zoo.args("fetch", "tresnet_m", *FAST))
+    assert result.code == 0, result.text
+    (request,) = server.hits(ckpt.filename)
+    assert request["Range"] == f"bytes={kept}-"
+    assert zoo.final().read_bytes() == ckpt.data and not zoo.partials()
+
+
+def test_pickled_code_is_refused_by_fetch_verify(cli, zoo, server, checkpoints, tmp_path):
+    import hashlib
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ("echo pwned > /dev/null",))
+
+    evil = tmp_path / "evil.pth"
+    torch.save({"model": Payload()}, evil)
+    data = evil.read_bytes()
+    name = f"tresnet_m-{hashlib.sha256(data).hexdigest()[:8]}.pth"
+    server.add(name, data)
+    zoo.write(tresnet_m={"filename": name, "size": len(data)})
+    result = cli(*zoo.args("fetch", "tresnet_m", "--verify", *FAST))
+    assert result.code == 1 and "Traceback" not in result.text
+    assert "refused to load: the checkpoint holds pickled code or objects" in result.err
+    assert "torch.load(weights_only=True)" in result.err
+
+
+@pytest.mark.parametrize("name, layout", [("tresnet_m", "timm"), ("tresnet_m_release", "release")])
+def test_fetch_verify_loads_both_layouts(cli, zoo, name, layout):
+    result = cli(*zoo.args("fetch", name, "--verify", *FAST, "--json"))
+    assert result.code == 0, result.text
+    (record,) = json.loads(result.out)["results"]
+    assert record["checks"] == {"size": "ok", "sha256": "ok", "deep": "ok"}
+    assert record["deep"]["layout"] == layout and record["deep"]["parameters"] == 31389032
+    assert record["deep"]["logits_shape"] == [1, 1000]
+
+
+def test_fetch_all_and_argument_errors(cli, zoo):
+    result = cli(*zoo.args("fetch", "--all", *FAST))
+    assert result.code == 0 and "2 of 2 files ok" in result.out
+    assert cli(*zoo.args("fetch", *FAST)).code == 2
+    assert cli(*zoo.args("fetch", "tresnet_m", "--all", *FAST)).code == 2
+    assert cli(*zoo.args("fetch", "tresnet_q", *FAST)).code == 2
+
+
+def test_offline_uses_the_cache_and_never_the_network(cli, zoo, server, checkpoints):
+    result = cli(*zoo.args("fetch", "tresnet_m", "--offline", *FAST))
+    assert result.code == 1 and "offline mode forbids downloading" in result.err
+    assert not server.hits(checkpoints["tresnet_m"].filename)
+    assert cli(*zoo.args("fetch", "tresnet_m", *FAST)).code == 0
+    server.reset()
+    result = cli(*zoo.args("fetch", "tresnet_m", "--offline", *FAST))
+    assert result.code == 0 and "already cached" in result.out
+    assert not server.hits(checkpoints["tresnet_m"].filename)
+
+
+def test_offline_env_in_the_python_api(zoo, monkeypatch):
+    import tresnet_zoo
+    from tresnet_zoo.errors import OfflineError
+
+    monkeypatch.setenv("TRESNET_ZOO_OFFLINE", "1")
+    with pytest.raises(OfflineError):
+        tresnet_zoo.fetch("tresnet_m", index=zoo.index, cache_dir=zoo.cache)
+
+
+def test_file_mirror_for_air_gapped_clusters(cli, zoo, server, checkpoints, tmp_path):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    ckpt = checkpoints["tresnet_m"]
+    (mirror / ckpt.filename).write_bytes(ckpt.data)
+    result = cli(*zoo.args("fetch", "tresnet_m", "--mirror", mirror.as_uri(), *FAST))
+    assert result.code == 0, result.text
+    assert f"downloaded from {mirror.as_uri()}/{ckpt.filename}" in result.out
+    assert not server.hits(ckpt.filename)
+    # a mirror with other bytes under the same name is caught the same way
+    (mirror / checkpoints["tresnet_m_release"].filename).write_bytes(ckpt.data)
+    bad = cli(*zoo.args("fetch", "tresnet_m_release", "--mirror", str(mirror), *FAST))
+    assert bad.code == 1 and "the index's File Size" in bad.err or "does not start with" in bad.err
+    assert not (zoo.cache / checkpoints["tresnet_m_release"].filename).exists()
+
+
+def test_http_mirror_on_loopback(cli, zoo, server, checkpoints):
+    ckpt = checkpoints["tresnet_m"]
+    server.add(f"mirror/{ckpt.filename}", ckpt.data)
+    result = cli(*zoo.args("fetch", "tresnet_m", "--mirror", server.url("mirror"), *FAST))
+    assert result.code == 0, result.text
+    assert len(server.hits(f"mirror/{ckpt.filename}")) == 1 and not server.hits(ckpt.filename)
+
+
+def test_verify_detects_tampering_and_truncation_and_repairs(cli, zoo, server, checkpoints):
+    assert cli(*zoo.args("fetch", "--all", *FAST)).code == 0
+    ok = cli(*zoo.args("verify"))
+    assert ok.code == 0 and ok.out.count("ok: ") == 2
+    tampered, truncated = zoo.final("tresnet_m"), zoo.final("tresnet_m_release")
+    data = bytearray(tampered.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    tampered.write_bytes(bytes(data))
+    truncated.write_bytes(truncated.read_bytes()[:1000])
+    bad = cli(*zoo.args("verify", "--json"))
+    assert bad.code == 1
+    files = {f["name"]: f for f in json.loads(bad.out)["files"]}
+    assert any("does not start with" in p for p in files["tresnet_m"]["problems"])
+    assert any("size 1000 bytes" in p for p in files["tresnet_m_release"]["problems"])
+    assert cli(*zoo.args("list", "--json")).code == 0
+    repaired = cli(*zoo.args("verify", "--repair", "--deep"))
+    assert repaired.code == 0, repaired.text
+    assert repaired.out.count("(repaired: fetched again)") == 2 and "deep: ok" in repaired.out
+    assert tampered.read_bytes() == checkpoints["tresnet_m"].data
+
+
+def test_cache_info_and_clear(cli, zoo, checkpoints):
+    assert cli(*zoo.args("fetch", "tresnet_m", *FAST)).code == 0
+    (zoo.cache / "notes.txt").write_text("not ours")
+    (zoo.cache / (checkpoints["tresnet_m_release"].filename + ".abc.part")).write_bytes(b"123")
+    info = json.loads(cli(*zoo.args("cache", "info", "--json")).out)
+    assert [f["file"] for f in info["files"] if f["verified"]] == [checkpoints["tresnet_m"].filename]
+    assert [p["size"] for p in info["partials"]] == [3]
+    assert cli(*zoo.args("cache", "clear", "--partials")).code == 0
+    assert not zoo.partials() and zoo.final().exists()
+    assert cli(*zoo.args("cache", "clear")).code == 0
+    assert not zoo.final().exists() and (zoo.cache / "notes.txt").exists()
+
+
+def test_create_model_pretrained_loads_the_fetched_weights(zoo, checkpoints, tmp_path):
+    import io
+
+    import tresnet_zoo
+
+    for name in ("tresnet_m", "tresnet_m_release"):
+        model = tresnet_zoo.create_model(name, pretrained=True, index=zoo.index, cache_dir=zoo.cache)
+        expected = torch.load(io.BytesIO(checkpoints["tresnet_m"].data), weights_only=True)
+        got = model.state_dict()
+        for key in ("body.conv1.conv.weight", "head.fc.weight", "body.layer3.0.conv2.conv.weight"):
+            torch.testing.assert_close(got[key], expected[key])
+    path = tresnet_zoo.fetch("tresnet_m", index=zoo.index, cache_dir=zoo.cache, verify=True)
+    assert path == zoo.final()
