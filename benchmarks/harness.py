@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
+import json
 import statistics
 import subprocess
-import time
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass
@@ -16,18 +17,15 @@ class ProcessRun:
 
 
 def run_process(argv: list[str], *, env: dict | None = None, cwd: str | None = None) -> ProcessRun:
-    """Run argv to completion; wall time and the child's own peak RSS (from wait4, not the runner's)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=cwd)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-        raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}: {err[-500:]}")
-    if proc.stderr:
-        proc.stderr.close()
-    return ProcessRun(seconds, usage.ru_maxrss / 1024)
+    """Run argv to completion; its wall time and its own peak RSS (measured by a small helper process)."""
+    helper = [sys.executable, str(Path(__file__).with_name("measure_child.py"))]
+    done = subprocess.run(helper + argv, capture_output=True, text=True, env=env, cwd=cwd)
+    if done.returncode != 0:
+        raise RuntimeError(f"measuring {' '.join(argv)} failed: {done.stderr[-500:]}")
+    result = json.loads(done.stdout)
+    if result["code"] != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {result['code']}: {result['stderr']}")
+    return ProcessRun(result["seconds"], result["peak_rss_kb"] / 1024)
 
 
 def median_process(argv: list[str], repeat: int, *, warmup: int = 1, **kwargs) -> ProcessRun:

@@ -77,7 +77,21 @@ def bench_inference(repeat: int) -> list[Row]:
     ]
 
 
-BENCHMARKS = {"list": bench_list, "check": bench_check, "inference": bench_inference}
+def bench_fetch(repeat: int) -> list[Row]:
+    """A ~315 MB TResNet-XL checkpoint over loopback (python -m http.server): fetch vs curl; verify vs hashlib."""
+    from fetching import measure
+
+    r = measure(repeat=max(3, repeat // 3))
+    return [
+        Row(f"fetch {r['size_mb']:.0f} MB: API call (transfer+sha256+fsync+rename)", r["api_mb_s"], r["curl_mb_s"], "curl -o (no fsync)", "MB/s"),
+        Row(f"fetch {r['size_mb']:.0f} MB: CLI wall, start-up included", r["fetch_mb_s"], r["curl_mb_s"], "curl -o (no fsync)", "MB/s",
+            f"peak RSS {r['fetch_peak_mb']:.0f} MB; {r['small_peak_mb']:.0f} MB for a {r['small_size_mb']:.0f} MB file"),
+        Row("verify cached file (size + sha256 + record)", r["verify_s"], r["hashlib_s"], "hashlib.sha256 alone", "s",
+            f"CLI `verify` wall {r['verify_cli_s']:.2f} s"),
+    ]
+
+
+BENCHMARKS = {"list": bench_list, "check": bench_check, "inference": bench_inference, "fetch": bench_fetch}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,14 +6,17 @@ exponential backoff and honouring ``Retry-After`` (capped). What breaks *during*
 stall past the read timeout, a body shorter than its Content-Length) urllib3 cannot retry; ``download``
 resumes it from the bytes already written with an HTTP Range request, a bounded number of times.
 
-Every byte is hashed once, as it is written (a resumed file's existing bytes are hashed before the
-request). The caller decides what the hash means (``core.py``).
+Every byte is hashed once, as it arrives (a resumed file's existing bytes are hashed before the
+request), on a second thread: hashlib and socket reads both release the GIL, so hashing overlaps the
+transfer instead of adding to it. The caller decides what the hash means (``core.py``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import queue
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +89,32 @@ def _copy_file(url: str, part: Path, expected: Expected, progress: Progress | No
     return done, digest.hexdigest()
 
 
+class _Hasher:
+    """sha256 on a background thread, fed the chunks in order."""
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self._queue: queue.Queue = queue.Queue(maxsize=4)  # bounds memory: at most 4 chunks in flight
+        self._thread = threading.Thread(target=self._run, name="tresnet-zoo-sha256", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (block := self._queue.get()) is not None:
+            self._digest.update(block)
+
+    def update(self, block: bytes) -> None:
+        self._queue.put(block)
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def hexdigest(self) -> str:
+        self.close()
+        return self._digest.hexdigest()
+
+
 class _Retry:
     """urllib3's Retry with Retry-After capped (a server must not park us for an hour)."""
 
@@ -136,11 +165,17 @@ class _HttpTransfer:
         self.config = config
         self.progress = progress
         self.name = expected.filename
-        self.digest = hashlib.sha256()
+        self.digest = _Hasher()
         self.done = 0
         self.responded = False  # whether the current attempt got response headers
 
     def run(self) -> tuple[int, str]:
+        try:
+            return self._run()
+        finally:
+            self.digest.close()
+
+    def _run(self) -> tuple[int, str]:
         import requests
 
         self._hash_existing()
@@ -184,7 +219,8 @@ class _HttpTransfer:
             self._restart()
 
     def _restart(self) -> None:
-        self.digest = hashlib.sha256()
+        self.digest.close()
+        self.digest = _Hasher()
         self.done = 0
         with open(self.part, "wb"):
             pass
