@@ -27,3 +27,16 @@ def registry_dir() -> Path:
 
 def schema_path() -> Path:
     return _data_dir("schemas") / "model-index.schema.json"
+
+
+def docs_dir() -> Path:
+    """Templates (``templates/``) and static files (``assets/``) of the docs site."""
+    return _data_dir("docs")
+
+
+def upstream_page() -> Path | None:
+    """The verbatim upstream TResNet model-index page (the test fixture), for the corrections page."""
+    for candidate in (_PACKAGE / "_data" / "upstream" / "tresnet.md", _PACKAGE.parent / "tests" / "fixtures" / "upstream_tresnet.md"):
+        if candidate.is_file():
+            return candidate
+    return None

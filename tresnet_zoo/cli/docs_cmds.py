@@ -1,0 +1,62 @@
+"""`docs build` and `docs serve`: the documentation site generated from the index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .context import State
+from .output import console
+
+docs_app = typer.Typer(help="Build or serve the documentation site generated from the index.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(docs_app, name="docs")
+
+
+@docs_app.command("build")
+def build(
+    ctx: typer.Context,
+    out: Path = typer.Option(Path("site"), "--out", help="Folder for the built site."),
+    index_path: Optional[Path] = typer.Option(None, "--index", help="Index to document (same as the global --index)."),
+    upstream: Optional[Path] = typer.Option(None, "--upstream", help="Upstream page to list corrections against [default: the bundled copy]."),
+    pages: Optional[Path] = typer.Option(None, "--pages", help="Keep the rendered Markdown and mkdocs.yml in this folder."),
+    strict: bool = typer.Option(True, "--strict/--no-strict", help="Fail on broken links and warnings (MkDocs strict)."),
+) -> None:
+    """Render pages from the index (jinja2 templates in docs/), draw the chart, build with MkDocs Material."""
+    from ..docs import build_site
+    from ..errors import IndexNotFoundError
+
+    state: State = ctx.obj
+    if upstream is not None and not upstream.is_file():
+        raise IndexNotFoundError(f"upstream page {upstream} does not exist")
+    result = build_site(out, index=index_path or state.index, upstream=upstream, pages=pages, strict=strict)
+    console().print(f"built {result.page_count} pages ({result.corrections} corrections listed) into {result.site}", markup=False)
+
+
+@docs_app.command("serve")
+def serve(
+    ctx: typer.Context,
+    out: Path = typer.Option(Path("site"), "--out", help="Folder for the built site."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    index_path: Optional[Path] = typer.Option(None, "--index", help="Index to document (same as the global --index)."),
+) -> None:
+    """Build the site, then serve it over HTTP until Ctrl-C."""
+    import functools
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    from ..docs import build_site
+
+    state: State = ctx.obj
+    result = build_site(out, index=index_path or state.index)
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(result.site))
+    with ThreadingHTTPServer((host, port), handler) as httpd:
+        console().print(f"serving {result.site} at http://{host}:{httpd.server_address[1]}/ (Ctrl-C stops)", markup=False)
+        try:
+            httpd.serve_forever()
+        except KeyboardInterrupt:
+            pass
