@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["Counts", "count", "count_parameters", "count_buffers_numel"]
+__all__ = ["Counts", "count", "count_parameters"]
 
 
 @dataclass(frozen=True)
@@ -31,10 +31,6 @@ class Counts:
 
 def count_parameters(model) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-def count_buffers_numel(model) -> int:
-    return sum(t.numel() for t in model.state_dict().values()) - count_parameters(model)
 
 
 @lru_cache(maxsize=None)

@@ -306,11 +306,14 @@ class Index:
 def build_index(roots: list[Path], docs: list[Document]) -> Index:
     """Typed records from validated documents (collections first, so models can inherit from them)."""
     collections: list[Collection] = []
+    coll_docs: dict[str, tuple[Document, tuple]] = {}  # where each collection was written
     for doc in docs:
         for i, raw in enumerate(_list(doc.data, "Collections")):
+            name = str(raw["Name"])
+            coll_docs[name] = (doc, ("Collections", i))
             collections.append(
                 Collection(
-                    name=str(raw["Name"]),
+                    name=name,
                     paper=Paper.from_raw(raw.get("Paper")),
                     metadata=raw.get("Metadata") or {},
                     code=raw.get("Code"),
@@ -318,10 +321,6 @@ def build_index(roots: list[Path], docs: list[Document]) -> Index:
                     location=doc.location(("Collections", i)),
                 )
             )
-    coll_docs = {}
-    for doc in docs:
-        for i, raw in enumerate(_list(doc.data, "Collections")):
-            coll_docs[str(raw["Name"])] = (doc, ("Collections", i))
 
     models: list[ModelEntry] = []
     colls = {c.name: c for c in collections}
