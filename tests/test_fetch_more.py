@@ -194,3 +194,67 @@ def test_create_model_pretrained_loads_the_fetched_weights(zoo, checkpoints, tmp
             torch.testing.assert_close(got[key], expected[key])
     path = tresnet_zoo.fetch("tresnet_m", index=zoo.index, cache_dir=zoo.cache, verify=True)
     assert path == zoo.final()
+
+
+def test_a_lock_that_is_never_released_does_not_block_forever(zoo, checkpoints, capsys):
+    from filelock import FileLock
+
+    from tresnet_zoo import load_index
+    from tresnet_zoo.weights import Cache, DownloadConfig, FetchOptions, fetch_entry
+
+    cache = Cache(zoo.cache)
+    entry = load_index(zoo.index).get("tresnet_m")
+    cache.lock_path(entry.weights_filename).parent.mkdir(parents=True, exist_ok=True)
+    holder = FileLock(str(cache.lock_path(entry.weights_filename)))
+    with holder.acquire():  # held (by a live owner) for longer than the fetch is willing to wait
+        import threading
+
+        box = {}
+        worker = threading.Thread(target=lambda: box.update(
+            r=fetch_entry(entry, FetchOptions(cache=cache, lock_timeout=0.5, config=DownloadConfig(read_timeout=5)))))
+        worker.start()
+        worker.join(timeout=60)
+    assert box["r"].downloaded and box["r"].sha256 == checkpoints["tresnet_m"].sha256
+    assert "lock not released after 0 s; downloading anyway" in capsys.readouterr().err
+
+
+def test_cache_stays_correct_where_locks_do_nothing(zoo, server, checkpoints, monkeypatch):
+    """NFS/Lustre: flock silently succeeds for everyone. Concurrent downloads must not corrupt the cache."""
+    import threading
+
+    import filelock
+
+    from tresnet_zoo import load_index
+    from tresnet_zoo.weights import Cache, DownloadConfig, FetchOptions, fetch_entry
+
+    class NoLock:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def acquire(self, *args, **kwargs):
+            return self
+
+        def release(self):
+            pass
+
+    monkeypatch.setattr(filelock, "FileLock", NoLock)
+    ckpt = checkpoints["tresnet_m"]
+    server.always(ckpt.filename, "slow", rate=100 << 20)
+    entry = load_index(zoo.index).get("tresnet_m")
+    results, errors = [], []
+
+    def run():
+        try:
+            results.append(fetch_entry(entry, FetchOptions(cache=Cache(zoo.cache), config=DownloadConfig(read_timeout=10))))
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors and len(results) == 3
+    assert len(server.hits(ckpt.filename)) >= 2  # no lock: they really did download side by side
+    assert zoo.final().read_bytes() == ckpt.data and not zoo.partials()
+    assert Cache(zoo.cache).read_record(ckpt.filename).sha256 == ckpt.sha256

@@ -97,8 +97,9 @@ def fetch(
                 failures += 1
                 record.update(ok=False, error=exc.message, hint=exc.hint)
             results.append(record)
-            if not as_json:
-                _print_fetch(out, record)
+    if not as_json:  # after the progress bar is gone, so the two do not interleave
+        for record in results:
+            _print_fetch(out, record)
     if as_json:
         print_json({"ok": failures == 0, "results": results})
     elif len(entries) > 1:
