@@ -31,6 +31,9 @@ def test_wheel_contains_the_registry_and_schema(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert "tresnet_zoo/_data/registry/tresnet.yml" in names
     assert "tresnet_zoo/_data/schemas/model-index.schema.json" in names
+    assert "tresnet_zoo/_data/docs/templates/collection.md.j2" in names
+    assert "tresnet_zoo/_data/docs/assets/vendor/tablesort/tablesort.min.js" in names
+    assert "tresnet_zoo/_data/upstream/tresnet.md" in names
     assert not any(n.startswith(("tests/", "registry/")) for n in names)
 
 
