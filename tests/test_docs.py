@@ -158,3 +158,30 @@ def test_collection_page_in_a_real_browser(served):
         assert "tresnet_xl" in " ".join(results.all_inner_texts())
         browser.close()
     assert errors == []
+
+
+def test_docs_serve_builds_and_serves(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRESNET_ZOO")}
+    env["TRESNET_ZOO_CACHE"] = str(tmp_path / "cache")
+    code = "import sys; from tresnet_zoo.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.Popen([sys.executable, "-u", "-c", code, "docs", "serve", "--out", str(tmp_path / "site"), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = ""
+        deadline = time.monotonic() + 120
+        while "serving" not in line and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line and proc.poll() is not None:
+                pytest.fail(f"docs serve exited {proc.returncode}: {proc.stderr.read()}")
+        url = re.search(r"at (http://\S+/)", line).group(1)
+        with urllib.request.urlopen(url + "tresnet.html", timeout=10) as response:
+            assert response.status == 200 and b"tresnet_xl_448" in response.read()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -41,7 +41,7 @@ def build(
 def serve(
     ctx: typer.Context,
     out: Path = typer.Option(Path("site"), "--out", help="Folder for the built site."),
-    port: int = typer.Option(8000, "--port", min=1, max=65535),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port (0 picks a free one)."),
     host: str = typer.Option("127.0.0.1", "--host"),
     index_path: Optional[Path] = typer.Option(None, "--index", help="Index to document (same as the global --index)."),
 ) -> None:
