@@ -210,3 +210,12 @@ def test_wrong_hash_prefix_in_the_index(cli, zoo, server, checkpoints):
 def test_plain_http_mirror_is_refused_without_touching_the_network(cli, zoo, checkpoints):
     result = fetch(cli, zoo, "--mirror", "http://198.51.100.7/weights")
     assert_clean_failure(result, zoo, checkpoints, "refusing http://198.51.100.7/weights/", "only https")
+
+
+def test_unwritable_cache_is_a_clean_error(cli, zoo, checkpoints, tmp_path):
+    not_a_folder = tmp_path / "cache-file"
+    not_a_folder.write_text("a file where the cache folder should be")
+    result = cli("--index", zoo.index, "--cache-dir", not_a_folder, "fetch", "tresnet_m", *FAST)
+    assert result.code == 1 and "Traceback" not in result.text and "internal error" not in result.text
+    assert f"error: tresnet_m: {checkpoints['tresnet_m'].filename}: cannot write to the cache" in result.err
+    assert "--cache-dir" in result.err

@@ -11,6 +11,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .errors import (
+    CacheError,
     CheckFailedError,
     CheckpointError,
     DownloadError,
@@ -46,6 +47,7 @@ __all__ = [
     "DownloadError",
     "IntegrityError",
     "OfflineError",
+    "CacheError",
     "MissingDependencyError",
 ]
 

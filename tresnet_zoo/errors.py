@@ -27,6 +27,7 @@ __all__ = [
     "DownloadError",
     "IntegrityError",
     "OfflineError",
+    "CacheError",
     "MissingDependencyError",
 ]
 
@@ -105,6 +106,10 @@ class DownloadError(ZooError):
 
 class IntegrityError(DownloadError):
     """A file's size or hash differs from what the index declares."""
+
+
+class CacheError(ZooError):
+    """The weight cache cannot be written (not a folder, no permission, disk full)."""
 
 
 class OfflineError(UsageError):

@@ -91,7 +91,13 @@ def apply_fixes(edits: list[Edit]) -> list[Edit]:
                     continue
                 lines[idx] = new
             applied.append(edit)
-        _write_atomically(file, newline.join(lines))
+        try:
+            _write_atomically(file, newline.join(lines))
+        except OSError as exc:
+            from .errors import ZooError
+
+            raise ZooError(f"{file}: cannot write the fixes ({exc.strerror or exc}); the file is unchanged",
+                           hint="make the index file writable, or apply the values `tresnet-zoo check` reports by hand") from None
     return applied
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..errors import IntegrityError, OfflineError, UsageError
+from ..errors import CacheError, IntegrityError, OfflineError, UsageError
 from .cache import Cache
 from .download import DownloadConfig, download
 from .hashes import Expected, hub_parts, sha256_file
@@ -89,6 +89,16 @@ def source_url(entry, mirror: str | None) -> str:
 
 def fetch_entry(entry, options: FetchOptions) -> FetchResult:
     """The verified cached file of ``entry``, downloading it if needed."""
+    try:
+        return _fetch_entry(entry, options)
+    except OSError as exc:  # the cache folder: not a folder, no permission, disk full
+        raise CacheError(
+            f"{entry.weights_filename}: cannot write to the cache {options.cache.root}: {exc.strerror or exc}",
+            hint="free some space, or choose another folder with --cache-dir or TRESNET_ZOO_CACHE",
+        ) from None
+
+
+def _fetch_entry(entry, options: FetchOptions) -> FetchResult:
     started = time.monotonic()
     expected = expected_for(entry)
     if not expected.has_hash:
