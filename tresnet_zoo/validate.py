@@ -72,7 +72,7 @@ def validate_paths(roots: list[Path], *, verdicts: Path | None = None) -> tuple[
     """
     docs, problems = collect_documents(roots)
     report = ValidationReport(roots=roots, files=list(dict.fromkeys(d.path for d in docs)))
-    marker = _verdict_marker(verdicts, report.files) if verdicts is not None and not problems else None
+    marker = _verdict_marker(verdicts, docs) if verdicts is not None and not problems else None
     if marker is not None and marker.exists():
         report.problems = _cross_document_problems(docs, check_nonempty=True)
     else:
@@ -84,7 +84,8 @@ def validate_paths(roots: list[Path], *, verdicts: Path | None = None) -> tuple[
     return report, docs
 
 
-def _verdict_marker(folder: Path, files: list[Path]) -> Path | None:
+def _verdict_marker(folder: Path, docs: list[Document]) -> Path | None:
+    """The marker's name: the version, the schema and the digest of every file read (no second read)."""
     from hashlib import sha256
 
     from . import __version__
@@ -92,10 +93,10 @@ def _verdict_marker(folder: Path, files: list[Path]) -> Path | None:
     digest = sha256(__version__.encode())
     try:
         digest.update(schema_path().read_bytes())
-        for file in files:
-            digest.update(str(file).encode() + b"\0" + file.read_bytes() + b"\0")
     except OSError:
         return None
+    for path, file_digest in dict.fromkeys((d.path, d.digest) for d in docs):
+        digest.update(f"{path}\0{file_digest}\0".encode())
     return folder / "validated" / digest.hexdigest()
 
 

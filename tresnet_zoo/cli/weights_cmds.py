@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import List, Optional
 
 import typer
@@ -31,10 +32,14 @@ def _entries(state: State, names: Optional[List[str]], all_: bool, *, command: s
     return index.select(names or None)
 
 
-def _options(state: State, *, mirror, offline, force, allow_http, timeout, retries, progress=None):
+def _options(state: State, *, mirror, offline=False, force=False, allow_http=False, timeout=None, retries=None, progress=None):
     from ..weights import Cache, DownloadConfig, FetchOptions
 
-    config = DownloadConfig(read_timeout=timeout, connect_timeout=min(timeout, 10.0), retries=retries, allow_http=allow_http)
+    config = DownloadConfig(allow_http=allow_http)
+    if timeout is not None:
+        config = replace(config, read_timeout=timeout, connect_timeout=min(timeout, config.connect_timeout))
+    if retries is not None:
+        config = replace(config, retries=retries)
     return FetchOptions.from_env(cache=Cache(state.cache_root()), mirror=mirror, offline=offline or None, force=force,
                                  config=config, progress=progress)
 
@@ -152,7 +157,7 @@ def verify(
         if not result.ok and repair:
             cache.remove(expected.filename)
             try:
-                fetch_entry(entry, _options(state, mirror=mirror, offline=False, force=True, allow_http=False, timeout=30.0, retries=5))
+                fetch_entry(entry, _options(state, mirror=mirror, force=True))
                 result = check_file(entry, cache, expected, deep=deep)
                 repaired = result.ok
             except ZooError as exc:

@@ -8,6 +8,7 @@ value's path (a tuple of keys and list indices) to its 1-based line, so that eve
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ class Document:
     path: Path
     data: Any
     lines: dict[tuple, int] = field(default_factory=dict)
+    digest: str = ""  # sha256 of the file's bytes (every block of one Markdown page shares it)
 
     def location(self, path: tuple = ()) -> Location:
         """The location of the value at ``path``, or of its nearest ancestor that has one."""
@@ -67,11 +69,16 @@ def read_documents(path: Path) -> tuple[list[Document], list[Problem]]:
         return [], [Problem(where, "is empty: expected a model index with a 'Models' list")]
 
     if path.suffix.lower() in MARKDOWN_SUFFIXES:
-        return _read_markdown(path, text)
-    if path.suffix.lower() == ".json":
-        return _read_json(path, text)
-    doc, problems = _parse_yaml(path, text, line_offset=0)
-    return ([doc] if doc is not None else []), problems
+        docs, problems = _read_markdown(path, text)
+    elif path.suffix.lower() == ".json":
+        docs, problems = _read_json(path, text)
+    else:
+        doc, problems = _parse_yaml(path, text, line_offset=0)
+        docs = [doc] if doc is not None else []
+    digest = hashlib.sha256(raw).hexdigest()
+    for doc in docs:
+        doc.digest = digest
+    return docs, problems
 
 
 def _read_json(path: Path, text: str) -> tuple[list[Document], list[Problem]]:

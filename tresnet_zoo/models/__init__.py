@@ -62,7 +62,7 @@ def create_model(
         if not path.is_file():
             raise UsageError(f"checkpoint {path} does not exist")
         state = read_checkpoint(path)
-        head_rows = state.get("head.fc.weight", state.get("module.head.fc.weight"))
+        head_rows = state.get("head.fc.weight")  # same key in both layouts; 'module.' is already stripped
         keep_head = num_classes is None or (head_rows is not None and head_rows.shape[0] == num_classes)
         model.layout = load_into(model, state, source=path.name, head=keep_head)
     md = entry.metadata

@@ -172,7 +172,14 @@ def _verify_in_place(cache: Cache, expected: Expected, url: str) -> tuple[int, s
 def _adopt_partial(cache: Cache, filename: str, *, adopt_any: bool, stale_after: float) -> Path | None:
     """Claim an interrupted download to resume it: renaming is atomic, so only one process wins it."""
     now = time.time()
-    for old in sorted(cache.partials(filename), key=lambda p: p.stat().st_size if p.exists() else 0, reverse=True):
+
+    def size(path: Path) -> int:
+        try:
+            return path.stat().st_size
+        except FileNotFoundError:
+            return -1
+
+    for old in sorted(cache.partials(filename), key=size, reverse=True):
         try:
             if not adopt_any and now - old.stat().st_mtime < stale_after:
                 continue  # without the lock, a fresh partial may still be written by someone else
