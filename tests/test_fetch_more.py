@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -173,10 +174,22 @@ def test_cache_info_and_clear(cli, zoo, checkpoints):
     assert cli(*zoo.args("fetch", "tresnet_m", *FAST)).code == 0
     (zoo.cache / "notes.txt").write_text("not ours")
     (zoo.cache / (checkpoints["tresnet_m_release"].filename + ".abc.part")).write_bytes(b"123")
-    info = json.loads(cli(*zoo.args("cache", "info", "--json")).out)
-    assert [f["file"] for f in info["files"] if f["verified"]] == [checkpoints["tresnet_m"].filename]
-    assert [p["size"] for p in info["partials"]] == [3]
-    assert cli(*zoo.args("cache", "clear", "--partials")).code == 0
+    from tresnet_zoo.weights.cache import this_host
+
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    live = zoo.cache / f"{checkpoints['tresnet_m_release'].filename}.{sleeper.pid}@{this_host()}.x1y2z3.part"
+    live.write_bytes(b"12345")  # a download another process on this machine is writing now
+    try:
+        info = json.loads(cli(*zoo.args("cache", "info", "--json")).out)
+        assert [f["file"] for f in info["files"] if f["verified"]] == [checkpoints["tresnet_m"].filename]
+        assert sorted((p["size"], p["writer_alive"]) for p in info["partials"]) == [(3, None), (5, True)]
+        cleared = cli(*zoo.args("cache", "clear", "--partials"))
+        assert cleared.code == 0 and "kept 1 partial download(s) that a running process is writing" in cleared.out
+        assert zoo.partials() == [live] and zoo.final().exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert cli(*zoo.args("cache", "clear", "--partials")).code == 0  # its writer is gone now
     assert not zoo.partials() and zoo.final().exists()
     assert cli(*zoo.args("cache", "clear")).code == 0
     assert not zoo.final().exists() and (zoo.cache / "notes.txt").exists()
@@ -251,7 +264,12 @@ def test_cache_stays_correct_where_locks_do_nothing(zoo, server, checkpoints, mo
             errors.append(exc)
 
     threads = [threading.Thread(target=run) for _ in range(3)]
-    for t in threads:
+    threads[0].start()
+    deadline = time.monotonic() + 30
+    while not any(p.stat().st_size > 0 for p in zoo.partials()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert zoo.partials(), "the first download never started"
+    for t in threads[1:]:  # they start while the first one's partial is being written: never theirs to take
         t.start()
     for t in threads:
         t.join(timeout=120)
@@ -259,3 +277,45 @@ def test_cache_stays_correct_where_locks_do_nothing(zoo, server, checkpoints, mo
     assert len(server.hits(ckpt.filename)) >= 2  # no lock: they really did download side by side
     assert zoo.final().read_bytes() == ckpt.data and not zoo.partials()
     assert Cache(zoo.cache).read_record(ckpt.filename).sha256 == ckpt.sha256
+
+
+def test_a_partial_is_resumed_only_once_its_writer_is_gone(tmp_path):
+    """Who may resume a partial: not while a thread of this process or a live process on this host
+    writes it; yes once that writer is dead, or (another host) once it has not changed for a while."""
+    from tresnet_zoo.weights import Cache
+    from tresnet_zoo.weights import core
+
+    cache = Cache(tmp_path)
+    name = "tresnet_m-5ad91da0.pth"
+    mine = core._new_partial(cache, name)
+    assert core._adopt_partial(cache, name, stale_after=60) is None  # a thread here is writing it
+    core._done_with(mine)
+    taken = core._adopt_partial(cache, name, stale_after=60)
+    assert taken is not None and not mine.exists() and cache.partials(name) == [taken]
+    core._done_with(taken)
+    taken.unlink()
+
+    def partial_of(pid: int, host: str) -> Path:
+        path = tmp_path / f"{name}.{pid}@{host}.abcd1234.part"
+        path.write_bytes(b"x")
+        return path
+
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        alive = partial_of(sleeper.pid, core.this_host())
+        assert core._adopt_partial(cache, name, stale_after=60) is None  # its writer is alive
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    taken = core._adopt_partial(cache, name, stale_after=60)  # now it is dead
+    assert taken is not None and not alive.exists()
+    core._done_with(taken)
+    taken.unlink()
+
+    elsewhere = partial_of(os.getpid(), "another-host.example")
+    assert core._adopt_partial(cache, name, stale_after=60) is None  # fresh, and no way to ask its writer
+    old = time.time() - 120
+    os.utime(elsewhere, (old, old))
+    taken = core._adopt_partial(cache, name, stale_after=60)
+    assert taken is not None and not elsewhere.exists()
+    core._done_with(taken)

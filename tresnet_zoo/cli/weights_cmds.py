@@ -194,6 +194,7 @@ def cache_default(ctx: typer.Context) -> None:
 def cache_info(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print machine-readable data.")) -> None:
     """Where the cache is and what it holds: verified files, partial downloads, other files."""
     from ..weights import Cache
+    from ..weights.cache import writer_alive
 
     state: State = ctx.obj
     cache = Cache(state.cache_root())
@@ -207,7 +208,7 @@ def cache_info(ctx: typer.Context, as_json: bool = typer.Option(False, "--json",
         record = cache.read_record(path.name)
         files.append({"file": path.name, "size": path.stat().st_size, "verified": record is not None and record.size == path.stat().st_size,
                       "sha256": record.sha256 if record else None, "entry": names.get(path.name)})
-    partials = [{"file": p.name, "size": p.stat().st_size} for p in cache.partials()]
+    partials = [{"file": p.name, "size": p.stat().st_size, "writer_alive": writer_alive(p)} for p in cache.partials()]
     total = sum(f["size"] for f in files) + sum(p["size"] for p in partials)
     if as_json:
         print_json({"root": str(cache.root), "files": files, "partials": partials, "total_bytes": total})
@@ -221,7 +222,8 @@ def cache_info(ctx: typer.Context, as_json: bool = typer.Option(False, "--json",
     for f in files:
         table.add_row(f["file"], f["entry"] or "-", megabytes(f["size"]), "verified" if f["verified"] else "not ours / unverified")
     for p in partials:
-        table.add_row(p["file"], "-", megabytes(p["size"]), "partial download (resumable)")
+        label = "being downloaded now" if p["writer_alive"] else "partial download (resumable)"
+        table.add_row(p["file"], "-", megabytes(p["size"]), label)
     out.print(table)
 
 
@@ -238,11 +240,9 @@ def cache_clear(
 
     state: State = ctx.obj
     cache = Cache(state.cache_root())
-    removed = []
+    removed, busy = [], []
     if partials_only:
-        for part in cache.partials():
-            part.unlink(missing_ok=True)
-            removed.append(part)
+        removed, busy = cache.remove_partials()
     elif names:
         for entry in state.load_index().select(names):
             if entry.weights_filename:
@@ -251,10 +251,11 @@ def cache_clear(
         for path in cache.files():
             if cache.read_record(path.name) is not None:
                 removed += cache.remove(path.name)
-        for part in cache.partials():
-            part.unlink(missing_ok=True)
-            removed.append(part)
+        more, busy = cache.remove_partials()
+        removed += more
         for sub in ("records", "locks", "validated"):
             if (cache.root / sub).is_dir():
                 shutil.rmtree(cache.root / sub, ignore_errors=True)
     console().print(f"removed {len([p for p in removed if p.suffix != '.json'])} file(s) from {cache.root}", markup=False)
+    if busy:
+        console().print(f"kept {len(busy)} partial download(s) that a running process is writing", markup=False)

@@ -5,7 +5,9 @@ Layout of the cache folder (``$TRESNET_ZOO_CACHE``, else ``$XDG_CACHE_HOME/tresn
 
     tresnet_m_80_8-dbc13962.pth                 a verified file, under its URL's base name (torch.hub habit)
     records/tresnet_m_80_8-dbc13962.pth.json    its record: size, full sha256, when it was verified
-    tresnet_m_80_8-dbc13962.pth.<id>.part       a download in progress or interrupted (resumable)
+    tresnet_m_80_8-dbc13962.pth.<pid>@<host>.<id>.part
+                                                a download in progress or interrupted (resumable); the
+                                                writer's pid and host tell whether it is still alive
     locks/tresnet_m_80_8-dbc13962.pth.lock      the per-file lock that saves duplicate downloads
     validated/<sha256>                          index files that passed the schema (see validate.py)
 
@@ -18,12 +20,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-__all__ = ["CACHE_ENV", "default_cache_dir", "Record", "Cache"]
+__all__ = ["CACHE_ENV", "default_cache_dir", "Record", "Cache", "partial_owner", "writer_alive", "this_host"]
 
 CACHE_ENV = "TRESNET_ZOO_CACHE"
 PART_SUFFIX = ".part"
@@ -64,9 +68,13 @@ class Cache:
         return self.root / "locks" / (_safe(filename) + ".lock")
 
     def new_partial(self, filename: str) -> Path:
-        """A fresh, uniquely named temp file next to the final one (same folder: rename is atomic)."""
+        """A fresh, uniquely named temp file next to the final one (same folder: rename is atomic).
+
+        Its name carries this process's pid and host (see :func:`partial_owner`).
+        """
         self.root.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=self.root, prefix=_safe(filename) + ".", suffix=PART_SUFFIX)
+        owner = f"{os.getpid()}@{this_host()}."
+        fd, name = tempfile.mkstemp(dir=self.root, prefix=_safe(filename) + "." + owner, suffix=PART_SUFFIX)
         os.close(fd)
         return Path(name)
 
@@ -106,14 +114,56 @@ class Cache:
         return sorted(p for p in self.root.iterdir() if p.is_file() and not p.name.endswith(PART_SUFFIX) and not p.name.startswith("."))
 
     def remove(self, filename: str) -> list[Path]:
+        """Remove a file, its record and its partials, except partials a running process writes."""
         removed = []
-        for path in (self.path(filename), self.record_path(filename), *self.partials(filename)):
+        for path in (self.path(filename), self.record_path(filename)):
             try:
                 path.unlink()
                 removed.append(path)
             except FileNotFoundError:
                 pass
-        return removed
+        return removed + self.remove_partials(filename)[0]
+
+    def remove_partials(self, filename: str | None = None) -> tuple[list[Path], list[Path]]:
+        """Remove partial downloads; returns (removed, kept because a running process writes them)."""
+        removed, busy = [], []
+        for part in self.partials(filename):
+            if writer_alive(part):
+                busy.append(part)
+                continue
+            part.unlink(missing_ok=True)
+            removed.append(part)
+        return removed, busy
+
+
+_OWNER = re.compile(r"\.(\d+)@([A-Za-z0-9.-]+)\.[^.]+" + re.escape(PART_SUFFIX) + "$")
+
+
+def partial_owner(path: Path) -> tuple[int, str] | None:
+    """The (pid, host) that created a partial download, or None for a name without them."""
+    match = _OWNER.search(Path(path).name)
+    return (int(match.group(1)), match.group(2)) if match else None
+
+
+def writer_alive(path: Path) -> bool | None:
+    """Whether the process that created this partial still runs: None where that cannot be told (another
+    host, or a name without an owner). For this very process the answer is True; callers that know
+    better (core.py knows which of its own partials are being written) ask that first."""
+    owner = partial_owner(path)
+    if owner is None or owner[1] != this_host():
+        return None
+    try:
+        os.kill(owner[0], 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's process (EPERM), or a platform that cannot tell: assume alive
+    return True
+
+
+def this_host() -> str:
+    """This machine's name as it appears in partial file names."""
+    return re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname()) or "localhost"
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..errors import CacheError, IntegrityError, OfflineError, UsageError
-from .cache import Cache
+from ..errors import CacheError, DownloadError, IntegrityError, OfflineError, UsageError
+from .cache import Cache, partial_owner, this_host, writer_alive
 from .download import DownloadConfig, download
 from .hashes import Expected, hub_parts, sha256_file
 
@@ -137,7 +138,7 @@ def _fetch_entry(entry, options: FetchOptions) -> FetchResult:
             found = _verify_in_place(cache, expected, url)
             if found is not None:
                 return FetchResult(entry.name, name, cache.path(name), found[0], found[1], "cache", False, time.monotonic() - started)
-        size, digest = _download_verified(url, cache, expected, options, adopt_any=locked)
+        size, digest = _download_verified(url, cache, expected, options)
         return FetchResult(entry.name, name, cache.path(name), size, digest, url, True, time.monotonic() - started)
     finally:
         if locked:
@@ -169,7 +170,39 @@ def _verify_in_place(cache: Cache, expected: Expected, url: str) -> tuple[int, s
     return None
 
 
-def _adopt_partial(cache: Cache, filename: str, *, adopt_any: bool, stale_after: float) -> Path | None:
+# Partials this process is writing now (any thread). Creating or claiming a partial happens under
+# _CLAIMING, so no thread can claim a file another thread has just created but not yet registered.
+_CLAIMING = threading.Lock()
+_WRITING: set[str] = set()
+
+
+def _new_partial(cache: Cache, filename: str) -> Path:
+    with _CLAIMING:
+        part = cache.new_partial(filename)
+        _WRITING.add(str(part))
+        return part
+
+
+def _done_with(part: Path) -> None:
+    with _CLAIMING:
+        _WRITING.discard(str(part))
+
+
+def _abandoned(path: Path, *, now: float, stale_after: float) -> bool:
+    """Whether nobody writes ``path`` any more, so it may be resumed.
+
+    On this host the pid in its name answers exactly (this process: is a thread writing it?). Elsewhere
+    (a cache on NFS shared by several machines) only age can tell: unchanged for ``stale_after`` seconds.
+    """
+    owner = partial_owner(path)
+    if owner is not None and owner == (os.getpid(), this_host()):
+        return str(path) not in _WRITING
+    if writer_alive(path) is False:
+        return True
+    return now - path.stat().st_mtime >= stale_after
+
+
+def _adopt_partial(cache: Cache, filename: str, *, stale_after: float) -> Path | None:
     """Claim an interrupted download to resume it: renaming is atomic, so only one process wins it."""
     now = time.time()
 
@@ -179,24 +212,38 @@ def _adopt_partial(cache: Cache, filename: str, *, adopt_any: bool, stale_after:
         except FileNotFoundError:
             return -1
 
-    for old in sorted(cache.partials(filename), key=size, reverse=True):
-        try:
-            if not adopt_any and now - old.stat().st_mtime < stale_after:
-                continue  # without the lock, a fresh partial may still be written by someone else
-            fresh = cache.new_partial(filename)
-            os.replace(old, fresh)
-            return fresh
-        except FileNotFoundError:
-            continue  # another process claimed it first
+    with _CLAIMING:
+        for old in sorted(cache.partials(filename), key=size, reverse=True):
+            try:
+                if not _abandoned(old, now=now, stale_after=stale_after):
+                    continue
+                fresh = cache.new_partial(filename)
+                try:
+                    os.replace(old, fresh)
+                except FileNotFoundError:
+                    fresh.unlink(missing_ok=True)
+                    raise
+                _WRITING.add(str(fresh))
+                return fresh
+            except FileNotFoundError:
+                continue  # another process claimed it first
     return None
 
 
-def _download_verified(url: str, cache: Cache, expected: Expected, options: FetchOptions, *, adopt_any: bool) -> tuple[int, str]:
+def _download_verified(url: str, cache: Cache, expected: Expected, options: FetchOptions) -> tuple[int, str]:
     name = expected.filename
     stale_after = 4 * options.config.read_timeout
-    part = _adopt_partial(cache, name, adopt_any=adopt_any, stale_after=stale_after)
+    part = _adopt_partial(cache, name, stale_after=stale_after)
     resumed = part is not None and part.stat().st_size > 0
-    part = part or cache.new_partial(name)
+    part = part or _new_partial(cache, name)
+    try:
+        return _download_into(part, url, cache, expected, options, resumed=resumed)
+    finally:
+        _done_with(part)
+
+
+def _download_into(part: Path, url: str, cache: Cache, expected: Expected, options: FetchOptions, *, resumed: bool) -> tuple[int, str]:
+    name = expected.filename
     progress = (lambda done, total: options.progress(name, done, total)) if options.progress else None
     try:
         size, digest = download(url, part, expected, options.config, progress)
@@ -211,7 +258,15 @@ def _download_verified(url: str, cache: Cache, expected: Expected, options: Fetc
                 hint="the server or mirror serves different bytes than the index describes: check the URL, or the index's hash and File Size",
             )
         cache.write_record(name, size=size, sha256=digest, url=url)
-        os.replace(part, cache.path(name))
+        try:
+            os.replace(part, cache.path(name))
+        except FileNotFoundError:
+            # our partial looked abandoned to a process on another host (a stall longer than its
+            # staleness limit) and was claimed by it; that process finishes the file
+            raise DownloadError(
+                f"{name}: the partial download was taken over by another process sharing the cache {cache.root}",
+                hint="run the command again: it uses the file once the other process has verified it",
+            ) from None
         return size, digest
     except IntegrityError:
         part.unlink(missing_ok=True)  # wrong bytes are never worth resuming
