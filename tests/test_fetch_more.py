@@ -319,3 +319,34 @@ def test_a_partial_is_resumed_only_once_its_writer_is_gone(tmp_path):
     taken = core._adopt_partial(cache, name, stale_after=60)
     assert taken is not None and not elsewhere.exists()
     core._done_with(taken)
+
+
+def test_disk_full_mid_download_is_a_clean_error_and_the_next_fetch_resumes(zoo, server, checkpoints):
+    """The writes to the partial fail part-way (RLIMIT_FSIZE: the kernel refuses to grow a file past
+    3 MiB, as a full disk would): one clear line, no final file, and once there is room again the
+    next fetch continues from what was written."""
+    import resource
+
+    ckpt = checkpoints["tresnet_m"]
+    limit = 3 << 20
+
+    def small_disk():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    code = "import sys; from tresnet_zoo.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.run([sys.executable, "-c", code, *zoo.args("fetch", "tresnet_m", *FAST)], env=tool_env(zoo),
+                          capture_output=True, text=True, preexec_fn=small_disk, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
+    assert f"error: tresnet_m: {ckpt.filename}: cannot write to the cache" in proc.stderr
+    assert not zoo.final().exists()
+    (partial,) = zoo.partials()
+    assert 0 < partial.stat().st_size <= limit
+    kept = partial.stat().st_size
+    assert ckpt.data.startswith(partial.read_bytes())  # what was written is a clean prefix
+    done = subprocess.run([sys.executable, "-c", code, *zoo.args("fetch", "tresnet_m", *FAST)], env=tool_env(zoo),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert server.hits(ckpt.filename)[-1].get("Range") == f"bytes={kept}-"  # resumed, not started over
+    assert zoo.final().read_bytes() == ckpt.data and not zoo.partials()
