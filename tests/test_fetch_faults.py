@@ -219,3 +219,39 @@ def test_unwritable_cache_is_a_clean_error(cli, zoo, checkpoints, tmp_path):
     assert result.code == 1 and "Traceback" not in result.text and "internal error" not in result.text
     assert f"error: tresnet_m: {checkpoints['tresnet_m'].filename}: cannot write to the cache" in result.err
     assert "--cache-dir" in result.err
+
+
+def test_nothing_listening_is_a_clean_error_with_a_way_out(cli, zoo, checkpoints):
+    import socket
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = fetch(cli, zoo, "--mirror", f"http://127.0.0.1:{port}/weights")
+    assert_clean_failure(result, zoo, checkpoints, f"cannot download http://127.0.0.1:{port}/weights/", "connection refused")
+    assert "--mirror DIR" in result.err
+
+
+@pytest.mark.parametrize(
+    "root, words",
+    [
+        (lambda: __import__("socket").gaierror(-2, "Name or service not known"), "cannot resolve the host name"),
+        (lambda: ConnectionRefusedError(111, "Connection refused"), "connection refused"),
+        (lambda: __import__("ssl").SSLCertVerificationError(1, "certificate verify failed"), "TLS certificate not trusted"),
+        (lambda: TimeoutError("timed out"), "read timed out"),
+        (lambda: OSError("something odd\nsecond line"), "something odd"),
+    ],
+)
+def test_network_causes_are_named_in_a_few_words(root, words):
+    """requests wraps urllib3 wraps the socket error: the message names the root cause, in one line."""
+    import requests
+    from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+    from tresnet_zoo.weights.download import _reason
+
+    cause = root()
+    wrapped = NewConnectionError(None, f"Failed to establish a new connection: {cause}")
+    wrapped.__cause__ = cause
+    exc = requests.exceptions.ConnectionError(MaxRetryError(None, "https://example.org/x.pth", reason=wrapped))
+    reason = _reason(exc)
+    assert reason.startswith(words) and "\n" not in reason and len(reason) < 200, reason

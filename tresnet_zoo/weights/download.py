@@ -283,7 +283,7 @@ class _HttpTransfer:
                 except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
                     if not self.responded:  # urllib3 has already retried the request itself
                         raise DownloadError(f"{self.name}: cannot download {self.url}: {_reason(exc)} (after {self.config.retries} retries)",
-                                            hint="check the network or the URL; run the same command again to retry") from None
+                                            hint=_OFFLINE_HINT) from None
                     failures += 1
                     if failures > self.config.retries:
                         raise DownloadError(
@@ -363,18 +363,57 @@ def _content_range_start(value: str | None) -> int | None:
         return None
 
 
+_OFFLINE_HINT = ("check the network or the URL and run the same command again; where the host cannot be reached, "
+                 "copy the files into a folder and use --mirror DIR (or TRESNET_ZOO_MIRROR)")
+
+
+def _chain(exc: BaseException):
+    """requests wraps urllib3 wraps socket errors: walk from the outer exception to the root cause."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        inner = getattr(exc, "reason", None)  # urllib3's MaxRetryError
+        if not isinstance(inner, BaseException):
+            inner = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc.__cause__ or exc.__context__
+        exc = inner
+
+
 def _reason(exc: Exception) -> str:
-    text = str(exc)
-    for marker in ("Read timed out", "Connection reset", "IncompleteRead", "Connection refused", "Connection aborted",
-                   "Max retries exceeded", "Name or service not known", "timed out"):
+    """What went wrong, in a few words a user can act on."""
+    import socket
+    import ssl
+
+    from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError, ProtocolError, ReadTimeoutError
+
+    causes = list(_chain(exc))
+
+    def found(kind):
+        return next((c for c in causes if isinstance(c, kind)), None)
+
+    if found((NameResolutionError, socket.gaierror)):
+        return "cannot resolve the host name (no network, or DNS blocked)"
+    if found(ConnectionRefusedError):
+        return "connection refused"
+    if found(ConnectionResetError):
+        return "connection reset"
+    if cert := found(ssl.SSLCertVerificationError):
+        return f"TLS certificate not trusted ({getattr(cert, 'verify_message', None) or cert})"
+    if tls := found(ssl.SSLError):
+        return f"TLS error ({getattr(tls, 'reason', None) or tls})"
+    # urllib3 makes NewConnectionError a ConnectTimeoutError (for old callers): only a real one counts
+    if any(isinstance(c, ConnectTimeoutError) and not isinstance(c, NewConnectionError) for c in causes):
+        return "connect timed out"
+    if found((ReadTimeoutError, TimeoutError)):
+        return "read timed out"
+    text = " ".join(str(cause) for cause in causes)
+    if "IncompleteRead" in text or any(isinstance(c, ProtocolError) and "IncompleteRead" in str(c) for c in causes):
+        return "body shorter than its Content-Length (connection closed early)"
+    for marker in ("Connection reset", "Connection aborted", "Read timed out", "timed out"):
         if marker in text:
-            if marker == "IncompleteRead":
-                return "body shorter than its Content-Length (connection closed early)"
-            if marker == "Max retries exceeded":
-                inner = text.split("Caused by", 1)[-1].strip(" ()'\"")[:120] if "Caused by" in text else ""
-                return f"retries exhausted{': ' + inner if inner else ''}"
             return marker.lower()
-    return (text.splitlines() or [type(exc).__name__])[0][:160]
+    root = causes[-1]
+    return (str(root).splitlines() or [type(root).__name__])[0][:160] or type(root).__name__
 
 
 def _status_message(name: str, url: str, status: int, reason: str | None) -> str:
