@@ -282,7 +282,7 @@ class _HttpTransfer:
                     finished = self._attempt(session)
                 except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
                     if not self.responded:  # urllib3 has already retried the request itself
-                        raise DownloadError(f"{self.name}: cannot download {self.url}: {_reason(exc)} (after {self.config.retries} retries)",
+                        raise DownloadError(f"{self.name}: cannot download {self.url}: {_reason(exc)}{_after(self.config.retries)}",
                                             hint=_OFFLINE_HINT) from None
                     failures += 1
                     if failures > self.config.retries:
@@ -361,6 +361,10 @@ def _content_range_start(value: str | None) -> int | None:
         return int(value[6:].split("-", 1)[0])
     except ValueError:
         return None
+
+
+def _after(retries: int) -> str:
+    return "" if retries == 0 else f" (after {retries} {'retry' if retries == 1 else 'retries'})"
 
 
 _OFFLINE_HINT = ("check the network or the URL and run the same command again; where the host cannot be reached, "
