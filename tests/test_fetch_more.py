@@ -24,6 +24,13 @@ def tool_env(zoo) -> dict:
     return env
 
 
+def size_or_zero(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:  # renamed into place (or claimed) since it was listed
+        return 0
+
+
 def spawn(zoo, *args: str) -> subprocess.Popen:
     code = "import sys; from tresnet_zoo.cli import main; sys.exit(main(sys.argv[1:]))"
     return subprocess.Popen([sys.executable, "-c", code, *zoo.args(*args)], env=tool_env(zoo),
@@ -266,7 +273,7 @@ def test_cache_stays_correct_where_locks_do_nothing(zoo, server, checkpoints, mo
     threads = [threading.Thread(target=run) for _ in range(3)]
     threads[0].start()
     deadline = time.monotonic() + 30
-    while not any(p.stat().st_size > 0 for p in zoo.partials()) and time.monotonic() < deadline:
+    while not any(size_or_zero(p) > 0 for p in zoo.partials()) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert zoo.partials(), "the first download never started"
     for t in threads[1:]:  # they start while the first one's partial is being written: never theirs to take
