@@ -193,6 +193,8 @@ def _abandoned(path: Path, *, now: float, stale_after: float) -> bool:
 
     On this host the pid in its name answers exactly (this process: is a thread writing it?). Elsewhere
     (a cache on NFS shared by several machines) only age can tell: unchanged for ``stale_after`` seconds.
+    Containers with one host name but separate pid namespaces can make a live writer look dead; then two
+    downloads may append to one file, and the hash check before the rename still keeps the cache correct.
     """
     owner = partial_owner(path)
     if owner is not None and owner == (os.getpid(), this_host()):
