@@ -99,13 +99,16 @@ class Cache:
         atomic_write_text(target, record.to_json())
         return record
 
-    def is_cached(self, filename: str) -> bool:
-        """A file under its final name with a record of the same size (no hashing: see ``verify``)."""
+    def cached_record(self, filename: str) -> Record | None:
+        """The record of a file under its final name whose size it matches (no hashing: see ``verify``)."""
         record = self.read_record(filename)
         try:
-            return record is not None and self.path(filename).stat().st_size == record.size
+            return record if record is not None and self.path(filename).stat().st_size == record.size else None
         except OSError:
-            return False
+            return None
+
+    def is_cached(self, filename: str) -> bool:
+        return self.cached_record(filename) is not None
 
     # --- listing and pruning ----------------------------------------------------------------------------
     def files(self) -> list[Path]:

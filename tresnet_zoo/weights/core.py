@@ -147,9 +147,9 @@ def _fetch_entry(entry, options: FetchOptions) -> FetchResult:
 
 def _cached(cache: Cache, expected: Expected):
     """The record of a cached file that matches what the index expects now, or None."""
-    if not cache.is_cached(expected.filename):
+    record = cache.cached_record(expected.filename)
+    if record is None:
         return None
-    record = cache.read_record(expected.filename)
     if expected.size is not None and record.size != expected.size:
         return None
     if expected.hash_problem(record.sha256):
@@ -162,7 +162,8 @@ def _verify_in_place(cache: Cache, expected: Expected, url: str) -> tuple[int, s
     size = path.stat().st_size
     digest = sha256_file(path)
     if (expected.size is None or size == expected.size) and not expected.hash_problem(digest):
-        if cache.read_record(expected.filename) is None or not cache.is_cached(expected.filename):
+        record = cache.read_record(expected.filename)
+        if record is None or (record.size, record.sha256) != (size, digest):
             cache.write_record(expected.filename, size=size, sha256=digest, url=url)
         return size, digest
     # a wrong file under the final name (edited by hand, or an older index): it must go

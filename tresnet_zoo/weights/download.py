@@ -7,8 +7,9 @@ stall past the read timeout, a body shorter than its Content-Length) urllib3 can
 resumes it from the bytes already written with an HTTP Range request, a bounded number of times.
 
 Every byte is hashed once, as it arrives (a resumed file's existing bytes are hashed before the
-request); hashing and writing run on a second thread (``_Sink``): hashlib, file writes and socket reads
-all release the GIL, so they overlap the transfer instead of adding to it. The caller decides what the hash means (``core.py``).
+request); hashing and writing run on two threads beside the receiving one (``_Sink``): hashlib, file
+writes and socket reads all release the GIL, so they overlap the transfer instead of adding to it.
+The caller decides what the hash means (``core.py``).
 """
 
 from __future__ import annotations
@@ -73,20 +74,20 @@ def _copy_file(url: str, part: Path, expected: Expected, progress: Progress | No
     source = Path(unquote(urlsplit(url).path))
     if not source.is_file():
         raise DownloadError(f"{expected.filename}: not in the mirror folder ({source} does not exist)", hint="copy the file into the mirror, or fetch without --mirror")
-    digest = hashlib.sha256()
-    done = 0
-    with open(source, "rb") as src, open(part, "wb") as dst:
-        while block := src.read(CHUNK):
-            done += len(block)
-            if expected.size is not None and done > expected.size:
-                raise IntegrityError(f"{expected.filename}: the mirror's file is larger than the index's File Size {expected.size}")
-            digest.update(block)
-            dst.write(block)
-            if progress:
-                progress(done, expected.size)
-        dst.flush()
-        os.fsync(dst.fileno())
-    return done, digest.hexdigest()
+    sink = _Sink(part)
+    try:
+        sink.reset()  # a mirror copy always starts from the first byte
+        with open(source, "rb") as src:
+            while block := src.read(CHUNK):
+                if expected.size is not None and sink.size + len(block) > expected.size:
+                    raise IntegrityError(f"{expected.filename}: the mirror's file is larger than the index's File Size {expected.size}")
+                sink.write(block)
+                if progress:
+                    progress(sink.size, expected.size)
+        sink.sync()
+        return sink.size, sink.hexdigest()
+    finally:
+        sink.close()
 
 
 _datasync = getattr(os, "fdatasync", os.fsync)  # fdatasync: Linux; macOS and Windows have fsync only
@@ -305,9 +306,6 @@ class _HttpTransfer:
                     raise DownloadError(f"{self.name}: {self.url} keeps ending early ({self.done} of {self.expected.size} bytes)",
                                         hint="run the same command again: it resumes from the partial file")
 
-    def _restart(self) -> None:
-        self.sink.reset()
-
     def _attempt(self, session) -> bool:
         """One request; True when the whole file has arrived."""
         headers = {"Range": f"bytes={self.done}-"} if self.done else {}
@@ -320,14 +318,14 @@ class _HttpTransfer:
                 check_url_allowed(final, self.config)  # a redirect must not leave https
             status = response.status_code
             if status == 416 and self.done:  # our partial is not a prefix the server knows: start over
-                self._restart()
+                self.sink.reset()
                 return False
             if status == 200 and self.done:  # the server ignores Range: start over, cleanly
-                self._restart()
+                self.sink.reset()
             elif status == 206:
                 start = _content_range_start(response.headers.get("Content-Range"))
                 if start != self.done:
-                    self._restart()
+                    self.sink.reset()
                     return False
             elif status != 200:
                 raise DownloadError(_status_message(self.name, self.url, status, response.reason), hint=_status_hint(status))
