@@ -205,8 +205,8 @@ def cache_info(ctx: typer.Context, as_json: bool = typer.Option(False, "--json",
         pass
     files = []
     for path in cache.files():
-        record = cache.read_record(path.name)
-        files.append({"file": path.name, "size": path.stat().st_size, "verified": record is not None and record.size == path.stat().st_size,
+        record = cache.cached_record(path.name)
+        files.append({"file": path.name, "size": path.stat().st_size, "verified": record is not None,
                       "sha256": record.sha256 if record else None, "entry": names.get(path.name)})
     partials = [{"file": p.name, "size": p.stat().st_size, "writer_alive": writer_alive(p)} for p in cache.partials()]
     total = sum(f["size"] for f in files) + sum(p["size"] for p in partials)

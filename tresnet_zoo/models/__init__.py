@@ -48,15 +48,15 @@ def create_model(
     from .layouts import load_into, read_checkpoint
     from .tresnet import build
 
+    if pretrained and checkpoint_path is not None:
+        raise UsageError("give pretrained=True or checkpoint_path, not both")
     entry = load_index(index).get(name)
     variant = variant_of(entry)
     model = build(variant, num_classes=IMAGENET_CLASSES if num_classes is None else num_classes)
-    if pretrained and checkpoint_path is not None:
-        raise UsageError("give pretrained=True or checkpoint_path, not both")
     if pretrained:
-        from ..weights import fetch
+        from ..weights import fetch_entry_path
 
-        checkpoint_path = fetch(entry.name, index=index, cache_dir=cache_dir)
+        checkpoint_path = fetch_entry_path(entry, cache_dir=cache_dir)
     if checkpoint_path is not None:
         path = Path(checkpoint_path)
         if not path.is_file():

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .cache import Cache, default_cache_dir
 
-__all__ = ["Cache", "default_cache_dir", "DownloadConfig", "FetchOptions", "FetchResult", "fetch", "fetch_entry"]
+__all__ = ["Cache", "default_cache_dir", "DownloadConfig", "FetchOptions", "FetchResult", "fetch", "fetch_entry", "fetch_entry_path"]
 
 
 def __getattr__(name: str):
@@ -43,11 +43,17 @@ def fetch(
     ``$TRESNET_ZOO_OFFLINE``. ``config`` is a ``DownloadConfig`` (timeouts, retries).
     """
     from ..index import load_index
+
+    return fetch_entry_path(load_index(index).get(name), verify=verify, cache_dir=cache_dir, mirror=mirror,
+                            offline=offline, force=force, config=config)
+
+
+def fetch_entry_path(entry, *, verify: bool = False, cache_dir=None, mirror=None, offline=None, force=False, config=None) -> Path:
+    """``fetch`` for an entry already read from an index."""
     from .core import FetchOptions, fetch_entry
     from .download import DownloadConfig
     from .verify import deep_check
 
-    entry = load_index(index).get(name)
     options = FetchOptions.from_env(
         cache=Cache(Path(cache_dir) if cache_dir else None), mirror=mirror, offline=offline, force=force,
         config=config or DownloadConfig(),
