@@ -105,9 +105,10 @@ class CheckReport:
 def file_size_bounds(state_numel: int, state_tensors: int) -> tuple[int, int]:
     """Bytes a float32 checkpoint of a model can take: its numbers at 4 bytes, plus container overhead.
 
-    Lower bound: the numbers alone (``state_numel * 4``). Upper: that plus ``PER_TENSOR_OVERHEAD`` per
-    tensor and ``FIXED_OVERHEAD``; int64 counters (``num_batches_tracked``) add 4 bytes each, within
-    the per-tensor allowance. A half-precision file, or one carrying optimizer state, falls outside and
+    Lower bound: the numbers alone (``state_numel * 4``) less 4 bytes per tensor, because a file may
+    omit the one-number BatchNorm counters ``num_batches_tracked`` (InPlace-ABN, which the 2020 release
+    was trained with, has none). Upper: the numbers plus ``PER_TENSOR_OVERHEAD`` per tensor and
+    ``FIXED_OVERHEAD``; the counters are int64 (4 bytes more each), within the per-tensor allowance. A half-precision file, or one carrying optimizer state, falls outside and
     is reported.
     """
     data = 4 * state_numel

@@ -158,14 +158,15 @@ def render_pages(index: Index, pages: Path, *, upstream_path: Path | None = None
         collections.append({"name": "Other models", "page": "other.md", "paper": None, "models": orphans})
     first_paper = next((c["paper"] for c in collections if c["paper"]), None)
 
+    written: list[str] = []
+
     def write(page: str, template: str, **context) -> None:
         (docs / page).write_text(env.get_template(template).render(**context), encoding="utf-8")
+        written.append(page)
 
-    count = 0
     write("index.md", "index.md.j2", models=models, collections=collections, checked_ok=sum(
         1 for m in models if m["verdicts"] and all(v["status"] != "wrong" for v in m["verdicts"])),
         paper_title=first_paper.title if first_paper else "TResNet", paper_url=(first_paper.url if first_paper else "") or "")
-    count += 1
     for c in collections:
         notes_file = source / "templates" / "collections" / f"{c['name']}.yml"
         notes = yaml.safe_load(notes_file.read_text()) if notes_file.is_file() else {}
@@ -174,11 +175,9 @@ def render_pages(index: Index, pages: Path, *, upstream_path: Path | None = None
         write(c["page"], "collection.md.j2", c=c, notes=notes, chart=CHART,
               example={"name": example.name, "image_size": example.metadata.image_size or 224,
                        "crop_pct": example.metadata.crop_pct or 0.875, "interpolation": example.metadata.interpolation or "bilinear"})
-        count += 1
     for m in models:
         coll = next(c for c in collections if m in c["models"])
         write(m["page"], "model.md.j2", m=m, collection_page=f"../{coll['page']}")
-        count += 1
     rows = []
     upstream_label = None
     if upstream_path is not None:
@@ -187,9 +186,8 @@ def render_pages(index: Index, pages: Path, *, upstream_path: Path | None = None
     write("corrections.md", "corrections.md.j2", corrections=rows, upstream=upstream_label)
     write("cli.md", "cli.md.j2", commands=cli_commands())
     write("api.md", "api.md.j2", functions=api_functions())
-    count += 3
     (pages / "mkdocs.yml").write_text(env.get_template("mkdocs.yml.j2").render(docs_dir="docs", collections=collections, models=models))
-    return count, len(rows)
+    return len(written), len(rows)
 
 
 def build_site(out: Path, *, index=None, upstream: Path | None = None, pages: Path | None = None, strict: bool = True) -> BuildResult:
