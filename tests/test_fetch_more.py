@@ -290,7 +290,7 @@ def test_a_partial_is_resumed_only_once_its_writer_is_gone(tmp_path):
     """Who may resume a partial: not while a thread of this process or a live process on this host
     writes it; yes once that writer is dead, or (another host) once it has not changed for a while."""
     from tresnet_zoo.weights import Cache
-    from tresnet_zoo.weights import core
+    from tresnet_zoo.weights import fetch as core
 
     cache = Cache(tmp_path)
     name = "tresnet_m-5ad91da0.pth"

@@ -25,6 +25,7 @@ from .errors import (
     UsageError,
     ZooError,
 )
+from .api import create_model, fetch, list_models
 from .index import Index, Metadata, ModelEntry, load_index
 
 __all__ = [
@@ -51,21 +52,3 @@ __all__ = [
     "MissingDependencyError",
 ]
 
-
-def list_models(pattern: str | None = None, *, index=None) -> list[str]:
-    """Names of the index's models, optionally filtered by an fnmatch ``pattern``."""
-    loaded = load_index(index)
-    return [m.name for m in loaded.select([pattern] if pattern else None)]
-
-
-def __getattr__(name: str):
-    # torch-backed API, imported on first use so that reading an index never loads torch
-    if name == "create_model":
-        from .models import create_model
-
-        return create_model
-    if name == "fetch":
-        from .weights import fetch
-
-        return fetch
-    raise AttributeError(f"module 'tresnet_zoo' has no attribute {name!r}")

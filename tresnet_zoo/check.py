@@ -2,7 +2,7 @@
 
 Fields and how each is judged:
 
-- **schema**: the JSON Schema and the cross-entry rules (``tresnet_zoo.validate``).
+- **schema**: the JSON Schema and the cross-entry rules (``tresnet_zoo.index.validate``).
 - **Architecture**: the entry's name (or ``ID``) starts with a variant tresnet-zoo builds.
 - **Parameters**: exactly the instantiated model's count (1000 classes).
 - **FLOPs**: multiply-accumulates at the entry's Image Size, within ``flops_rtol`` of
@@ -24,7 +24,7 @@ from typing import Any
 from .index import Index, ModelEntry, Problem
 from .index.problems import Location
 from .models.variants import VARIANTS, resolve_variant
-from .weights.hashes import hub_parts
+from ._urls import hub_parts
 
 __all__ = ["Verdict", "EntryReport", "CheckReport", "check_index", "file_size_bounds", "FIELDS", "DEFAULT_FLOPS_RTOL"]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Sequence
 
 if TYPE_CHECKING:
-    from .validate import Problem
+    from .index.problems import Problem
 
 __all__ = [
     "ZooError",

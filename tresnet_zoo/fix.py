@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._fs import atomic_write
 from .check import WRONG, CheckReport
 from .index import Index
 
@@ -92,7 +92,7 @@ def apply_fixes(edits: list[Edit]) -> list[Edit]:
                 lines[idx] = new
             applied.append(edit)
         try:
-            _write_atomically(file, newline.join(lines))
+            atomic_write(file, newline.join(lines))
         except OSError as exc:
             from .errors import ZooError
 
@@ -112,17 +112,3 @@ def _insert_line(lines: list[str], idx: int, edit: Edit) -> str | None:
     if child_indent <= indent:
         child_indent = indent + 2
     return " " * child_indent + f"{edit.field}: {edit.new}"
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, path.stat().st_mode & 0o777)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

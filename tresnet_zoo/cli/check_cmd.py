@@ -37,7 +37,7 @@ def check(
     """Check every entry's metadata against the reference TResNet: parameters, FLOPs, file size, weights URL."""
     from ..check import FIELDS, check_index
     from ..index import resolve_roots
-    from ..validate import validate_paths
+    from ..index.validate import validate_paths
 
     state: State = ctx.obj
     roots = resolve_roots(index_path or state.index)

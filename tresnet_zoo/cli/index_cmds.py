@@ -116,7 +116,7 @@ def validate(
     """Validate model-index files: the JSON Schema plus the rules a schema cannot express."""
     from ..index import resolve_roots
     from ..index.problems import display_path
-    from ..validate import validate_paths
+    from ..index.validate import validate_paths
 
     state: State = ctx.obj
     roots = resolve_roots(paths or state.index)

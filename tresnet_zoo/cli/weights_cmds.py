@@ -80,7 +80,7 @@ def fetch(
 ) -> None:
     """Download weights into the cache, checking File Size and sha256 (the hash prefix in the file name)."""
     from ..errors import ZooError
-    from ..weights.core import fetch_entry
+    from ..weights.fetch import fetch_entry
 
     state: State = ctx.obj
     entries = _entries(state, names, all_, command="fetch")
@@ -139,7 +139,7 @@ def verify(
     """Re-check cached weight files: size and full sha256 against the index (and the record of the download)."""
     from ..errors import ZooError
     from ..weights import Cache
-    from ..weights.core import expected_for, fetch_entry
+    from ..weights.fetch import expected_for, fetch_entry
     from ..weights.verify import check_file
 
     state: State = ctx.obj

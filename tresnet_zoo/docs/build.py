@@ -53,7 +53,7 @@ def _model_page(name: str) -> str:
 
 
 def _model_context(entry, verdicts, unchecked_reason: str | None) -> dict:
-    from ..weights.hashes import hub_parts
+    from .._urls import hub_parts
 
     md = entry.metadata
     parts = hub_parts(entry.weights_filename or "")

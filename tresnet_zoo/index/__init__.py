@@ -66,9 +66,9 @@ def load_index(
     """Read, validate and type an index; raises InvalidIndexError listing every problem.
 
     With ``cache_dir``, a file set that validated before skips the JSON Schema pass (see
-    ``tresnet_zoo.validate.validate_paths``).
+    ``tresnet_zoo.index.validate.validate_paths``).
     """
-    from ..validate import validate_paths
+    from .validate import validate_paths
 
     roots = resolve_roots(paths)
     report, docs = validate_paths(roots, verdicts=cache_dir)

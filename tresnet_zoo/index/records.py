@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
+from .._urls import weights_filename
 from .problems import Location
 from .source import Document
 
@@ -210,7 +211,10 @@ class ModelEntry:
     def weights_filename(self) -> str | None:
         if not self.weights:
             return None
-        return self.weights.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or None
+        try:
+            return weights_filename(self.weights)
+        except ValueError:
+            return None  # validation reports it
 
     def to_dict(self) -> dict:
         """A JSON-ready record; ``ModelEntry.from_dict`` reads it back."""

@@ -1,70 +1,39 @@
-"""Building index entries as models: the reference TResNet and checkpoint loading. Imports torch."""
+"""Building index entries as models: the reference TResNet and checkpoint loading. Imports torch.
+
+``build_entry`` and ``load_checkpoint`` are the one way an entry becomes a model, used by
+``tresnet_zoo.create_model`` and by the deep check alike. This package never imports ``weights``.
+"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import InvalidIndexError, UsageError
+from ..index import Problem
 from .variants import VARIANTS, resolve_variant
 
-__all__ = ["create_model", "variant_of", "VARIANTS", "IMAGENET_CLASSES"]
+__all__ = ["build_entry", "load_checkpoint", "variant_of", "VARIANTS", "IMAGENET_CLASSES"]
 
 IMAGENET_CLASSES = 1000
 
 
 def variant_of(entry) -> str:
-    """The reference variant an index entry is an instance of, or a UsageError."""
+    """The reference variant an index entry is an instance of; an unknown one is bad data (exit 1)."""
     variant = resolve_variant(entry.name, entry.metadata.id)
     if variant is None:
-        raise UsageError(
-            f"{entry.location}: {entry.name}: unknown architecture; tresnet-zoo builds {', '.join(VARIANTS)} "
-            "(an entry's name or ID must start with one of them)"
+        raise InvalidIndexError(
+            [Problem(entry.location, f"unknown architecture; tresnet-zoo builds {', '.join(VARIANTS)} "
+                                     "(an entry's name or ID must start with one of them)", entry=entry.name)]
         )
     return variant
 
 
-def create_model(
-    name: str,
-    pretrained: bool = False,
-    *,
-    num_classes: int | None = None,
-    checkpoint_path: str | os.PathLike | None = None,
-    fuse: bool = False,
-    channels_last: bool = True,
-    index=None,
-    cache_dir: str | os.PathLike | None = None,
-):
-    """Build the architecture of index entry ``name``; with ``pretrained=True`` load its weights from the
-    cache (fetching and verifying them by size and sha256 first), or load ``checkpoint_path`` (either
-    layout).
-
-    ``num_classes`` other than the checkpoint's keeps a freshly initialised classifier (for fine-tuning).
-    ``fuse=True`` folds BatchNorm into the convs for faster inference (eval mode, not trainable).
-    ``channels_last`` (default on) keeps weights and activations NHWC: same numbers, faster convolutions.
-    The model carries ``model.pretrained_cfg``: image size, crop pct, interpolation, mean and std.
-    """
-    from ..index import load_index
-    from .layouts import load_into, read_checkpoint
+def build_entry(entry, *, num_classes: int | None = None):
+    """The reference architecture of ``entry`` (random weights), carrying ``pretrained_cfg``."""
     from .tresnet import build
 
-    if pretrained and checkpoint_path is not None:
-        raise UsageError("give pretrained=True or checkpoint_path, not both")
-    entry = load_index(index).get(name)
     variant = variant_of(entry)
     model = build(variant, num_classes=IMAGENET_CLASSES if num_classes is None else num_classes)
-    if pretrained:
-        from ..weights import fetch_entry_path
-
-        checkpoint_path = fetch_entry_path(entry, cache_dir=cache_dir)
-    if checkpoint_path is not None:
-        path = Path(checkpoint_path)
-        if not path.is_file():
-            raise UsageError(f"checkpoint {path} does not exist")
-        state = read_checkpoint(path)
-        head_rows = state.get("head.fc.weight")  # same key in both layouts; 'module.' is already stripped
-        keep_head = num_classes is None or (head_rows is not None and head_rows.shape[0] == num_classes)
-        model.layout = load_into(model, state, source=path.name, head=keep_head)
     md = entry.metadata
     model.pretrained_cfg = {
         "name": entry.name,
@@ -77,9 +46,17 @@ def create_model(
         "std": (1.0, 1.0, 1.0),
         "num_classes": model.num_classes,
     }
-    model.eval()
-    if fuse:
-        model.fuse(channels_last=channels_last)
-    elif channels_last:
-        model.use_channels_last()
     return model
+
+
+def load_checkpoint(model, path: Path, *, num_classes: int | None = None) -> None:
+    """Load the checkpoint at ``path`` (either layout) into ``model``; a different ``num_classes`` keeps
+    the model's fresh head."""
+    from .layouts import load_into, read_checkpoint
+
+    if not path.is_file():
+        raise UsageError(f"checkpoint {path} does not exist")
+    state = read_checkpoint(path)
+    head_rows = state.get("head.fc.weight")  # same key in both layouts; 'module.' is already stripped
+    keep_head = num_classes is None or (head_rows is not None and head_rows.shape[0] == num_classes)
+    model.layout = load_into(model, state, source=path.name, head=keep_head)

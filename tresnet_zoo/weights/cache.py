@@ -27,6 +27,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .._fs import atomic_write
+from .._urls import filename_problem
+
 __all__ = ["CACHE_ENV", "default_cache_dir", "Record", "Cache", "partial_owner", "writer_alive", "this_host"]
 
 CACHE_ENV = "TRESNET_ZOO_CACHE"
@@ -96,7 +99,7 @@ class Cache:
         record = Record(filename=filename, size=size, sha256=sha256, verified_at=time.time(), url=url)
         target = self.record_path(filename)
         target.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(target, record.to_json())
+        atomic_write(target, record.to_json(), refuse_read_only=False)
         return record
 
     def cached_record(self, filename: str) -> Record | None:
@@ -169,22 +172,9 @@ def this_host() -> str:
     return re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname()) or "localhost"
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _safe(filename: str) -> str:
     """A cache file name: a URL's base name, never a path (the index schema already forbids '/')."""
-    name = filename.replace("\\", "/").rsplit("/", 1)[-1]
-    if name in ("", ".", "..") or name.startswith("."):
-        raise ValueError(f"not a usable cache file name: {filename!r}")
-    return name
+    problem = filename_problem(filename)
+    if problem:
+        raise ValueError(problem)
+    return filename

@@ -26,7 +26,7 @@ from urllib.parse import unquote, urlsplit
 
 from .. import __version__
 from ..errors import DownloadError, IntegrityError
-from ..validate import is_loopback_host
+from .._urls import url_problem
 from .hashes import CHUNK, Expected
 
 __all__ = ["DownloadConfig", "download", "check_url_allowed"]
@@ -47,15 +47,12 @@ class DownloadConfig:
 
 
 def check_url_allowed(url: str, config: DownloadConfig) -> None:
-    parts = urlsplit(url)
-    if parts.scheme == "https" or parts.scheme == "file":
-        return
-    if parts.scheme == "http" and (is_loopback_host(parts.hostname) or config.allow_http):
-        return
-    raise DownloadError(
-        f"refusing {url}: only https (http for loopback hosts, file:// for mirrors) is allowed",
-        hint="use an https URL or mirror; --allow-http permits plain http if you trust the network",
-    )
+    why = url_problem(url, allow_http=config.allow_http, allow_file=True)
+    if why is not None:
+        raise DownloadError(
+            f"refusing {url}: {why}, and file:// for mirrors",
+            hint="use an https URL or mirror; --allow-http permits plain http if you trust the network",
+        )
 
 
 def download(url: str, part: Path, expected: Expected, config: DownloadConfig, progress: Progress | None = None) -> tuple[int, str]:

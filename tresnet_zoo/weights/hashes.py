@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["HUB_FILE", "hub_parts", "Expected", "sha256_file", "CHUNK"]
+__all__ = ["Expected", "sha256_file", "CHUNK"]
 
 CHUNK = 1 << 20  # 1 MiB reads and writes
-
-# torch.hub's habit: <stem>-<first 8+ hex digits of the file's sha256>.<ext>
-HUB_FILE = re.compile(r"^(?P<stem>.+)-(?P<hash>[0-9a-f]{8,64})\.(?P<ext>pth|pt|bin|ckpt|safetensors)$")
-
-
-def hub_parts(filename: str) -> tuple[str, str] | None:
-    """(stem, hash prefix) of a torch.hub-style file name, or None."""
-    match = HUB_FILE.match(filename)
-    return (match["stem"], match["hash"]) if match else None
-
 
 @dataclass(frozen=True)
 class Expected:

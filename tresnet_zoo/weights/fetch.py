@@ -21,7 +21,8 @@ from typing import Callable
 from ..errors import CacheError, DownloadError, IntegrityError, OfflineError, UsageError
 from .cache import Cache, partial_owner, this_host, writer_alive
 from .download import DownloadConfig, download
-from .hashes import Expected, hub_parts, sha256_file
+from .._urls import hub_parts
+from .hashes import Expected, sha256_file
 
 __all__ = ["FetchOptions", "FetchResult", "expected_for", "source_url", "fetch_entry", "MIRROR_ENV", "OFFLINE_ENV"]
 

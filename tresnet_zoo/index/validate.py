@@ -19,28 +19,14 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
-from urllib.parse import urlsplit
 
-from ._resources import schema_path
-from .index.load import collect_documents
-from .index.problems import Location, Problem
-from .index.source import Document
+from .._resources import schema_path
+from .._urls import url_problem, weights_filename
+from .load import collect_documents
+from .problems import Location, Problem
+from .source import Document
 
-__all__ = ["Problem", "ValidationReport", "validate_documents", "validate_paths", "is_loopback_host"]
-
-_LOOPBACK_NAMES = {"localhost", "ip6-localhost", "ip6-loopback"}
-
-
-def is_loopback_host(host: str | None) -> bool:
-    """True for localhost, 127.0.0.0/8 and ::1."""
-    if not host:
-        return False
-    host = host.strip("[]").lower()
-    if host in _LOOPBACK_NAMES or host == "::1":
-        return True
-    parts = host.split(".")
-    return len(parts) == 4 and parts[0] == "127" and all(p.isdigit() and int(p) < 256 for p in parts)
-
+__all__ = ["Problem", "ValidationReport", "validate_documents", "validate_paths"]
 
 @dataclass
 class ValidationReport:
@@ -88,7 +74,7 @@ def _verdict_marker(folder: Path, docs: list[Document]) -> Path | None:
     """The marker's name: the version, the schema and the digest of every file read (no second read)."""
     from hashlib import sha256
 
-    from . import __version__
+    from .. import __version__
 
     digest = sha256(__version__.encode())
     try:
@@ -236,9 +222,14 @@ def _cross_document_problems(docs: list[Document], *, check_nonempty: bool) -> l
             problems.append(Problem(doc.location(at + ("In Collection",)), f"names unknown collection {coll!r} (known: {known})", entry=entry, field=("In Collection",)))
         url = raw.get("Weights")
         if isinstance(url, str):
-            parts = urlsplit(url)
-            if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback_host(parts.hostname)):
-                problems.append(Problem(doc.location(at + ("Weights",)), f"weights URL must use https (http only for loopback hosts), got {url!r}", entry=entry, field=("Weights",)))
+            why = url_problem(url)
+            if why is None:
+                try:
+                    weights_filename(url)
+                except ValueError as exc:
+                    why = str(exc)
+            if why is not None:
+                problems.append(Problem(doc.location(at + ("Weights",)), f"weights URL {url!r}: {why}", entry=entry, field=("Weights",)))
         results = raw.get("Results")
         for j, result in enumerate(results if isinstance(results, list) else []):
             metrics = result.get("Metrics") if isinstance(result, dict) else None

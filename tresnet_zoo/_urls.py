@@ -1,0 +1,108 @@
+"""The one home of the URL and weights file-name policy, used by index validation and by downloads alike.
+
+- which URLs may be fetched: https; plain http only for loopback hosts (test servers, local mirrors)
+  unless the caller allows it; ``file://`` only where a caller asks for mirrors;
+- which file name a weights URL stands for in the cache: the URL path's last segment, percent-decoded,
+  query and fragment stripped, and accepted only when it is a strict slug (no separators, no dot files,
+  no ``..``, no control characters), so that a cache path can never leave the cache folder.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from urllib.parse import unquote, urlsplit
+
+__all__ = [
+    "HUB_FILE",
+    "hub_parts",
+    "is_loopback_host",
+    "url_problem",
+    "weights_filename",
+    "filename_problem",
+    "redact",
+]
+
+_LOOPBACK_NAMES = {"localhost", "ip6-localhost", "ip6-loopback"}
+
+# torch.hub's habit: <stem>-<first 8+ hex digits of the file's sha256>.<ext>
+HUB_FILE = re.compile(r"^(?P<stem>.+)-(?P<hash>[0-9a-f]{8,64})\.(?P<ext>pth|pt|bin|ckpt|safetensors)\Z")
+
+# a cache file name: starts with a letter or digit, then letters, digits, '.', '_', '-'; at most 200 chars
+_FILENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}\Z")
+
+
+def hub_parts(filename: str) -> tuple[str, str] | None:
+    """(stem, hash prefix) of a torch.hub-style file name, or None."""
+    match = HUB_FILE.match(filename)
+    return (match["stem"], match["hash"]) if match else None
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """True for localhost, 127.0.0.0/8 and ::1, written in ASCII (``127.0.0.¹`` is not an address)."""
+    if not host or not host.isascii():
+        return False
+    host = host.strip("[]").lower()
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def url_problem(url: str, *, allow_http: bool = False, allow_file: bool = False) -> str | None:
+    """Why ``url`` may not be fetched, or None when it may."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError as exc:
+        return f"is not a valid URL ({exc})"
+    if parts.scheme == "https" and host:
+        return None
+    if parts.scheme == "file" and allow_file:
+        return None
+    if parts.scheme == "http" and host and (allow_http or is_loopback_host(host)):
+        return None
+    return "only https is allowed (http only for loopback hosts)"
+
+
+def filename_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a cache file name, or None when it can."""
+    if not _FILENAME.match(name) or ".." in name:
+        return (
+            f"file name {name!r} is not usable: it must start with a letter or digit and hold only letters, "
+            "digits, '.', '_' and '-' (no '..')"
+        )
+    return None
+
+
+def weights_filename(url: str) -> str:
+    """The cache file name a weights URL stands for; ValueError with the reason when there is none."""
+    try:
+        path = urlsplit(url).path
+    except ValueError as exc:
+        raise ValueError(f"not a valid URL ({exc})") from None
+    segment = path.rsplit("/", 1)[-1]
+    name = unquote(segment, errors="strict") if "%" in segment else segment
+    if not segment:
+        raise ValueError("the URL path names no file (it ends in '/')")
+    problem = filename_problem(name)
+    if problem:
+        raise ValueError(problem)
+    return name
+
+
+def redact(url: str) -> str:
+    """``url`` without a password (and without a user name): safe to print and to store."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = "***@" + host + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl()

@@ -1,0 +1,103 @@
+"""The public facade (timm's ``_factory.py`` role): the one module above index, models and weights.
+
+``list_models`` reads only the index; ``create_model`` and ``fetch`` import torch-free weights code and,
+for models, torch. Everything here is re-exported by ``tresnet_zoo``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import UsageError
+from .index import Index, load_index
+
+__all__ = ["list_models", "create_model", "fetch", "fetch_entry_path"]
+
+
+def _index(index) -> Index:
+    return index if isinstance(index, Index) else load_index(index)
+
+
+def list_models(pattern: str | None = None, *, index=None) -> list[str]:
+    """Names of the index's models, optionally filtered by an fnmatch ``pattern``.
+
+    ``index`` is an ``Index``, a path (or paths) to index files, or None for the bundled registry.
+    """
+    loaded = _index(index)
+    return [m.name for m in loaded.select([pattern] if pattern else None)]
+
+
+def fetch(
+    name: str,
+    *,
+    verify: bool = False,
+    index=None,
+    cache_dir: str | Path | None = None,
+    mirror: str | None = None,
+    offline: bool | None = None,
+    force: bool = False,
+    config=None,
+) -> Path:
+    """The path of entry ``name``'s weights in the cache, downloading and verifying them if needed.
+
+    Size and sha256 are always checked; ``verify=True`` adds the deep check (the file loads into the
+    reference model and runs). ``mirror`` and ``offline`` default to ``$TRESNET_ZOO_MIRROR`` and
+    ``$TRESNET_ZOO_OFFLINE``. ``config`` is a ``DownloadConfig`` (timeouts, retries).
+    """
+    return fetch_entry_path(_index(index).get(name), verify=verify, cache_dir=cache_dir, mirror=mirror,
+                            offline=offline, force=force, config=config)
+
+
+def fetch_entry_path(entry, *, verify: bool = False, cache_dir=None, mirror=None, offline=None, force=False,
+                     config=None) -> Path:
+    """``fetch`` for an entry already read from an index."""
+    from .weights import Cache, DownloadConfig, FetchOptions, fetch_entry
+    from .weights.verify import deep_check
+
+    options = FetchOptions.from_env(
+        cache=Cache(Path(cache_dir) if cache_dir else None), mirror=mirror, offline=offline, force=force,
+        config=config or DownloadConfig(),
+    )
+    result = fetch_entry(entry, options)
+    if verify:
+        deep_check(entry, result.path)
+    return result.path
+
+
+def create_model(
+    name: str,
+    pretrained: bool = False,
+    *,
+    num_classes: int | None = None,
+    checkpoint_path: str | os.PathLike | None = None,
+    fuse: bool = False,
+    channels_last: bool = True,
+    index=None,
+    cache_dir: str | os.PathLike | None = None,
+):
+    """Build the architecture of index entry ``name``; with ``pretrained=True`` load its weights from the
+    cache (fetching and verifying them by size and sha256 first), or load ``checkpoint_path`` (either
+    layout).
+
+    ``num_classes`` other than the checkpoint's keeps a freshly initialised classifier (for fine-tuning).
+    ``fuse=True`` folds BatchNorm into the convs for faster inference (eval mode, not trainable).
+    ``channels_last`` (default on) keeps weights and activations NHWC: same numbers, faster convolutions.
+    The model carries ``model.pretrained_cfg``: image size, crop pct, interpolation, mean and std.
+    """
+    from .models import build_entry, load_checkpoint
+
+    if pretrained and checkpoint_path is not None:
+        raise UsageError("give pretrained=True or checkpoint_path, not both")
+    entry = _index(index).get(name)
+    model = build_entry(entry, num_classes=num_classes)
+    if pretrained:
+        checkpoint_path = fetch_entry_path(entry, cache_dir=cache_dir)
+    if checkpoint_path is not None:
+        load_checkpoint(model, Path(checkpoint_path), num_classes=num_classes)
+    model.eval()
+    if fuse:
+        model.fuse(channels_last=channels_last)
+    elif channels_last:
+        model.use_channels_last()
+    return model
