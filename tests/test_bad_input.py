@@ -46,7 +46,7 @@ CASES = [
     ("percent-garbage", "i.yml", "Models:\n- Name: a\n  Results:\n  - Task: T\n    Dataset: D\n    Metrics:\n      Top 5 Accuracy: high\n", 1, 7, ["Top 5 Accuracy: expected a percentage"]),
     ("percent-number-over", "i.yml", "Models:\n- Name: a\n  Results:\n  - Task: T\n    Dataset: D\n    Metrics:\n      Top 1 Accuracy: 180\n", 1, 7, ["Top 1 Accuracy: expected a percentage"]),
     ("result-missing-dataset", "i.yml", "Models:\n- Name: a\n  Results:\n  - Task: T\n    Metrics: {Top 1 Accuracy: 1%}\n", 1, 4, ["a > Results[0] > Dataset: missing"]),
-    ("http-url", "i.yml", "Models:\n- Name: a\n  Weights: http://example.org/a-0123abcd.pth\n", 1, 3, ["a > Weights: weights URL must use https"]),
+    ("http-url", "i.yml", "Models:\n- Name: a\n  Weights: http://example.org/a-0123abcd.pth\n", 1, 3, ["a > Weights: weights URL", "only https is allowed"]),
     ("ftp-url", "i.yml", "Models:\n- Name: a\n  Weights: ftp://example.org/a.pth\n", 1, 3, ["only https is allowed"]),
     ("not-a-url", "i.yml", "Models:\n- Name: a\n  Weights: weights.pth\n", 1, 3, ["a > Weights: expected a URL"]),
     ("name-with-slash", "i.yml", "Models:\n- Name: a/b\n", 1, 2, ["a/b > Name: expected a name", "no '/'"]),
