@@ -1,8 +1,13 @@
 """`check`: every index entry against the reference implementation, one verdict per field.
 
+:func:`run_check` is the whole command as a library call: it validates the index (the JSON Schema and the
+cross-entry rules of ``tresnet_zoo.index.validate``; an index that fails them is reported in
+``CheckReport.problems`` and no entry is checked, since records are only built from valid documents),
+resolves the requested names (before torch is imported, so a typo fails at once), then judges each entry.
+:func:`check_index` judges the entries of an ``Index`` already read (the docs build uses it).
+
 Fields and how each is judged:
 
-- **schema**: the JSON Schema and the cross-entry rules (``tresnet_zoo.index.validate``).
 - **Architecture**: the entry's name (or ``ID``) starts with a variant tresnet-zoo builds.
 - **Parameters**: exactly the instantiated model's count (1000 classes).
 - **FLOPs**: multiply-accumulates at the entry's Image Size, within ``flops_rtol`` of
@@ -16,20 +21,36 @@ Fields and how each is judged:
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
-from .index import Index, ModelEntry, Problem
+from .errors import CheckFailedError, MissingDependencyError
+from .index import Index, ModelEntry, Problem, resolve_roots
+from .index.records import build_index
+from .index.validate import validate_paths
 from .index.problems import Location
 from .models.variants import VARIANTS, resolve_variant
 from ._urls import hub_parts
 
-__all__ = ["Verdict", "EntryReport", "CheckReport", "check_index", "file_size_bounds", "FIELDS", "DEFAULT_FLOPS_RTOL"]
+__all__ = [
+    "Verdict",
+    "EntryReport",
+    "CheckReport",
+    "run_check",
+    "check_index",
+    "file_size_bounds",
+    "FIELDS",
+    "FIXABLE",
+    "DEFAULT_FLOPS_RTOL",
+]
 
 DEFAULT_FLOPS_RTOL = 0.01
-FIELDS = ("schema", "Architecture", "Parameters", "FLOPs", "File Size", "Weights", "Image Size", "Crop Pct")
+FIELDS = ("Architecture", "Parameters", "FLOPs", "File Size", "Weights", "Image Size", "Crop Pct")
+# The fields whose right value tresnet-zoo measures, so that `fix` can write it back.
+FIXABLE = ("Parameters", "FLOPs")
 OK, WRONG, SKIP = "ok", "wrong", "skip"
 
 # torch.save's zip container: per tensor a local header and a central-directory record (each holding the
@@ -93,6 +114,11 @@ class CheckReport:
     def ok(self) -> bool:
         return not self.problems and all(e.ok for e in self.entries)
 
+    @property
+    def fixable(self) -> list[tuple[EntryReport, Verdict]]:
+        """Wrong values that `fix` can replace: a measured Parameters or FLOPs count."""
+        return [(e, v) for e in self.entries for v in e.wrong if v.field in FIXABLE and v.measured is not None]
+
     def to_dict(self) -> dict:
         return {
             "ok": self.ok,
@@ -115,15 +141,73 @@ def file_size_bounds(state_numel: int, state_tensors: int) -> tuple[int, int]:
     return data - 4 * state_tensors, data + PER_TENSOR_OVERHEAD * state_tensors + FIXED_OVERHEAD
 
 
-def check_index(index: Index, names: list[str] | None = None, *, flops_rtol: float = DEFAULT_FLOPS_RTOL) -> CheckReport:
-    """Verdicts for the selected entries (all by default). Imports torch to count."""
-    from .measure import count
+def run_check(
+    paths: str | os.PathLike | Iterable[str | os.PathLike] | None = None,
+    names: list[str] | None = None,
+    *,
+    flops_rtol: float = DEFAULT_FLOPS_RTOL,
+    raise_on_failure: bool = False,
+) -> CheckReport:
+    """Validate the index at ``paths`` (default: the bundled registry), then check the entries ``names``
+    (names or fnmatch patterns; all by default) against the reference TResNet.
 
+    Returns the whole report: schema problems (then no entry is checked) or one verdict per entry and
+    field. Unknown names raise ``UnknownModelError`` before torch is imported. With ``raise_on_failure``,
+    a report that is not ok raises ``CheckFailedError`` (its ``report`` attribute holds the report).
+    """
+    roots = resolve_roots(paths)
+    validation, docs = validate_paths(roots)
+    if validation.problems:
+        report = CheckReport(roots=roots, problems=list(validation.problems), flops_rtol=flops_rtol)
+    else:
+        index = build_index(roots, docs)
+        report = check_index(index, names, flops_rtol=flops_rtol)
+    if raise_on_failure and not report.ok:
+        raise _failed(report)
+    return report
+
+
+def check_index(index: Index, names: list[str] | None = None, *, flops_rtol: float = DEFAULT_FLOPS_RTOL) -> CheckReport:
+    """Verdicts for the selected entries (all by default) of an index already read and validated.
+
+    Names are resolved first (``UnknownModelError``), then torch is imported to count.
+    """
+    entries = index.select(names)
+    count = _counter()
     report = CheckReport(roots=index.roots, flops_rtol=flops_rtol)
     shared = _shared_weights(index)
-    for entry in index.select(names):
+    for entry in entries:
         report.entries.append(_check_entry(entry, count, shared, flops_rtol))
     return report
+
+
+def _counter():
+    """``measure.count``, which needs torch: imported here, after names are resolved, not at module import,
+    so that a wrong name or an invalid index is reported without the seconds torch takes to load."""
+    try:
+        import torch  # noqa: F401  (deliberately lazy: see above)
+    except ImportError:
+        raise MissingDependencyError(
+            "`check` builds the reference models and needs PyTorch, which is not installed",
+            hint='pip install "tresnet-zoo[torch]"',
+        ) from None
+    from .measure import count
+
+    return count
+
+
+def _failed(report: CheckReport) -> CheckFailedError:
+    if report.problems:
+        message = f"the index is invalid ({len(report.problems)} problem(s)), first: {report.problems[0]}"
+    else:
+        wrong = [(e, v) for e in report.entries for v in e.wrong]
+        entry, verdict = wrong[0]
+        where = f"{verdict.location}: " if verdict.location else ""
+        message = (f"{len(wrong)} wrong field(s) in {sum(1 for e in report.entries if not e.ok)} of "
+                   f"{len(report.entries)} entries, first: {where}{entry.name} > {verdict.field}: {verdict.message}")
+    error = CheckFailedError(message)
+    error.report = report
+    return error
 
 
 def _shared_weights(index: Index) -> dict[str, list[ModelEntry]]:
@@ -139,7 +223,6 @@ def _check_entry(entry: ModelEntry, count, shared: dict[str, list[ModelEntry]], 
     variant = resolve_variant(entry.name, md.id)
     report = EntryReport(entry.name, variant, location=entry.location)
     add = report.verdicts.append
-    add(Verdict("schema", OK, "valid", entry.location))
 
     if variant is None:
         add(Verdict("Architecture", WRONG, f"unknown architecture; tresnet-zoo builds {', '.join(VARIANTS)} and the name or ID must start with one", entry.where("Name")))
