@@ -189,7 +189,7 @@ def test_fix_adds_missing_and_inherited_values_to_the_model_itself(write):
           Weights: https://example.org/tresnet_m-0123abcd.pth
     """)
     index = load_index(path)
-    applied = apply_fixes(plan_fixes(check_index(index), index))
+    applied = apply_fixes(plan_fixes(check_index(index)))
     assert {e.field for e in applied} == {"Parameters", "FLOPs"}
     text = path.read_text()
     assert "    Parameters: 1\n" in text  # the collection keeps its value
