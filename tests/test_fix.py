@@ -19,7 +19,7 @@ import yaml
 
 from tresnet_zoo import CheckFailedError, load_index
 from tresnet_zoo.check import check_index, run_check
-from tresnet_zoo.fix import FixError, apply_fixes, plan_fixes
+from tresnet_zoo.fix import FixError, _loader_class, apply_fixes, plan_fixes
 
 from .conftest import PYTHON, REPO, UPSTREAM, python_env
 
@@ -94,12 +94,20 @@ def test_byte_order_mark_is_kept(write, cli):
 
 
 def _json_template(indent: int | None) -> str:
-    data = {"Models": [
-        {"Name": "tresnet_m", "Metadata": {"Parameters": "@PM@", "FLOPs": 5736545792, "File Size": 125861314,
-                                           "Image Size": 224}, "Weights": "https://example.org/tresnet_m-0123abcd.pth"},
-        {"Name": "tresnet_l", "Metadata": {"Parameters": "@PL@", "FLOPs": 10877566880, "File Size": 224440219,
-                                           "Image Size": 224}, "Weights": "https://example.org/tresnet_l-0123abcd.pth"},
-    ]}
+    data = {
+        "Models": [
+            {
+                "Name": "tresnet_m",
+                "Metadata": {"Parameters": "@PM@", "FLOPs": 5736545792, "File Size": 125861314, "Image Size": 224},
+                "Weights": "https://example.org/tresnet_m-0123abcd.pth",
+            },
+            {
+                "Name": "tresnet_l",
+                "Metadata": {"Parameters": "@PL@", "FLOPs": 10877566880, "File Size": 224440219, "Image Size": 224},
+                "Weights": "https://example.org/tresnet_l-0123abcd.pth",
+            },
+        ]
+    }
     return json.dumps(data, indent=indent).replace('"@PM@"', "@PM@").replace('"@PL@"', "@PL@")
 
 
@@ -154,10 +162,16 @@ def test_missing_parameters_line_is_inserted_with_the_files_newline(write, cli, 
 @pytest.mark.parametrize(
     "name, metadata, inserted",
     [
-        ("index.yml", "  Metadata: {@INS@FLOPs: 5736545792, File Size: 125861314, Image Size: 224}\n",
-         f"Parameters: {M_PARAMS}, "),
-        ("index.yml", '  Metadata: {@INS@"FLOPs": 5736545792, "File Size": 125861314, "Image Size": 224}\n',
-         f'"Parameters": {M_PARAMS}, '),
+        (
+            "index.yml",
+            "  Metadata: {@INS@FLOPs: 5736545792, File Size: 125861314, Image Size: 224}\n",
+            f"Parameters: {M_PARAMS}, ",
+        ),
+        (
+            "index.yml",
+            '  Metadata: {@INS@"FLOPs": 5736545792, "File Size": 125861314, "Image Size": 224}\n',
+            f'"Parameters": {M_PARAMS}, ',
+        ),
     ],
 )
 def test_missing_key_in_a_flow_mapping_becomes_its_first_pair(write, cli, name, metadata, inserted):
@@ -168,15 +182,19 @@ def test_missing_key_in_a_flow_mapping_becomes_its_first_pair(write, cli, name, 
 
 
 def test_missing_key_in_json_one_line_and_pretty(write, cli):
-    one = ('{"Models": [{"Name": "tresnet_m", "Metadata": {@INS@"FLOPs": 5736545792, "File Size": 125861314, '
-           '"Image Size": 224}, "Weights": "https://example.org/tresnet_m-0123abcd.pth"}]}')
+    one = (
+        '{"Models": [{"Name": "tresnet_m", "Metadata": {@INS@"FLOPs": 5736545792, "File Size": 125861314, '
+        '"Image Size": 224}, "Weights": "https://example.org/tresnet_m-0123abcd.pth"}]}'
+    )
     path = write("one.json", fill(one, INS="").encode())
     assert cli("check", "--index", path, "--fix").code == 0
     assert path.read_bytes() == fill(one, INS=f'"Parameters": {M_PARAMS}, ').encode()
 
-    pretty = ('{\r\n  "Models": [\r\n    {\r\n      "Name": "tresnet_m",\r\n      "Metadata": {\r\n@INS@'
-              '        "FLOPs": 5736545792,\r\n        "File Size": 125861314,\r\n        "Image Size": 224\r\n'
-              '      },\r\n      "Weights": "https://example.org/tresnet_m-0123abcd.pth"\r\n    }\r\n  ]\r\n}\r\n')
+    pretty = (
+        '{\r\n  "Models": [\r\n    {\r\n      "Name": "tresnet_m",\r\n      "Metadata": {\r\n@INS@'
+        '        "FLOPs": 5736545792,\r\n        "File Size": 125861314,\r\n        "Image Size": 224\r\n'
+        '      },\r\n      "Weights": "https://example.org/tresnet_m-0123abcd.pth"\r\n    }\r\n  ]\r\n}\r\n'
+    )
     path = write("pretty.json", fill(pretty, INS="").encode())
     assert cli("check", "--index", path, "--fix").code == 0
     assert path.read_bytes() == fill(pretty, INS=f'        "Parameters": {M_PARAMS},\r\n').encode()
@@ -206,13 +224,21 @@ def assert_refused(cli, path, code: int, *fragments: str) -> None:
 
 
 def test_a_value_shared_through_an_alias_is_not_rewritten(write, cli):
-    path = write("index.yml", yaml_template().replace("Parameters: @PM@", "Parameters: &count @PM@")
-                 .replace("Parameters: @PL@", "Parameters: *count").replace("@PM@", str(M_WRONG)).replace("@INS@", ""))
+    path = write(
+        "index.yml",
+        yaml_template()
+        .replace("Parameters: @PM@", "Parameters: &count @PM@")
+        .replace("Parameters: @PL@", "Parameters: *count")
+        .replace("@PM@", str(M_WRONG))
+        .replace("@INS@", ""),
+    )
     assert_refused(cli, path, 1, "tresnet_m > Metadata > Parameters", "alias", "nothing was", str(M_PARAMS))
 
 
 def test_an_entry_without_its_own_metadata_is_not_guessed_at(write, cli):
-    path = write("index.yml", """
+    path = write(
+        "index.yml",
+        """
         Collections:
         - Name: C
           Metadata: {Parameters: 1, FLOPs: 5736545792, File Size: 125861314, Image Size: 224}
@@ -220,7 +246,8 @@ def test_an_entry_without_its_own_metadata_is_not_guessed_at(write, cli):
         - Name: tresnet_m
           In Collection: C
           Weights: https://example.org/tresnet_m-0123abcd.pth
-    """)
+    """,
+    )
     assert_refused(cli, path, 1, "tresnet_m > Metadata > Parameters", "no Metadata mapping of its own")
 
 
@@ -256,7 +283,7 @@ def test_the_plan_says_where_each_value_goes(write):
     path = write("index.json", fill(_json_template(None), PM=M_WRONG, PL=L_WRONG).encode())
     plan = plan_fixes(check_index(load_index(path)))
     text = path.read_text()
-    assert [(e.entry, e.old, e.new, text[e.start:e.end], e.line) for e in plan.edits] == [
+    assert [(e.entry, e.old, e.new, text[e.start : e.end], e.line) for e in plan.edits] == [
         ("tresnet_m", M_WRONG, M_PARAMS, str(M_WRONG), 1),
         ("tresnet_l", L_WRONG, L_PARAMS, str(L_WRONG), 1),
     ]
@@ -265,9 +292,7 @@ def test_the_plan_says_where_each_value_goes(write):
 
 def test_both_loaders_give_character_positions():
     """fix.py uses libyaml's marks only because they count characters like the pure-Python loader's."""
-    from tresnet_zoo.fix import _loader_class
-
-    text = "a: \u00e9\u20ac\U0001F600  # \u2028# \x85\r\nb: [1, '22']\rc: {d: \"333\"}\n"
+    text = "a: \u00e9\u20ac\U0001f600  # \u2028# \x85\r\nb: [1, '22']\rc: {d: \"333\"}\n"
     loaders = [yaml.SafeLoader] + ([yaml.CSafeLoader] if getattr(yaml, "__with_libyaml__", False) else [])
     spans = []
     for cls in loaders:
@@ -275,7 +300,7 @@ def test_both_loaders_give_character_positions():
         root = loader.get_single_node()
         loader.dispose()
         b, c = root.value[1][1], root.value[2][1]
-        found = [text[n.start_mark.index:n.end_mark.index] for n in (b.value[1], c.value[0][1])]
+        found = [text[n.start_mark.index : n.end_mark.index] for n in (b.value[1], c.value[0][1])]
         assert found == ["'22'", '"333"'], cls
         spans.append([(n.start_mark.index, n.end_mark.index) for n in (b.value[1], c.value[0][1])])
     assert all(s == spans[0] for s in spans)
@@ -286,9 +311,11 @@ def test_both_loaders_give_character_positions():
 
 
 def test_unknown_name_fails_fast_without_torch():
-    code = ("import sys, time; from tresnet_zoo.cli import main; t = time.perf_counter(); "
-            "rc = main(['check', 'tresnet-xl']); "
-            "print('torch' in sys.modules, round(time.perf_counter() - t, 3)); sys.exit(rc)")
+    code = (
+        "import sys, time; from tresnet_zoo.cli import main; t = time.perf_counter(); "
+        "rc = main(['check', 'tresnet-xl']); "
+        "print('torch' in sys.modules, round(time.perf_counter() - t, 3)); sys.exit(rc)"
+    )
     env = python_env() | {"PYTHONPATH": str(REPO)}
     result = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
     assert result.returncode == 2, result.stderr
@@ -300,7 +327,8 @@ def test_unknown_name_fails_fast_without_torch():
 
 def test_fix_is_suggested_only_when_it_can_change_something(write, cli):
     wrong_weights = fill(yaml_template(), PM=M_PARAMS, PL=L_PARAMS, INS="").replace(
-        "tresnet_l-0123abcd.pth", "tresnet_m-0123abcd.pth")
+        "tresnet_l-0123abcd.pth", "tresnet_m-0123abcd.pth"
+    )
     path = write("weights.yml", wrong_weights)
     result = cli("check", "--index", path)
     assert result.code == 1 and "tresnet_l > Weights" in result.out
@@ -341,12 +369,20 @@ def test_json_output_lists_what_was_fixed(write, cli):
     result = cli("check", "--index", path, "--fix", "--json")
     assert result.code == 0
     data = json.loads(result.out)
-    assert data["ok"] and [(f["entry"], f["old"], f["new"]) for f in data["fixed"]] == [("tresnet_m", M_WRONG, M_PARAMS)]
+    assert data["ok"] and [(f["entry"], f["old"], f["new"]) for f in data["fixed"]] == [
+        ("tresnet_m", M_WRONG, M_PARAMS)
+    ]
     assert data["fixed"][0]["line"] == 5 and os.path.samefile(data["fixed"][0]["file"], path)
 
 
 def test_check_module_imports_neither_torch_nor_jsonschema():
     code = "import sys, tresnet_zoo.check, tresnet_zoo.fix; print('torch' in sys.modules, 'jsonschema' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env=python_env() | {"PYTHONPATH": str(REPO)}, cwd=REPO, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=python_env() | {"PYTHONPATH": str(REPO)},
+        cwd=REPO,
+        timeout=60,
+    )
     assert result.stdout.split() == ["False", "False"], result.stderr

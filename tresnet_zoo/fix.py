@@ -234,20 +234,19 @@ def _loader_class():
     Checked on text with 2-, 3- and 4-byte UTF-8 characters and a U+2028 in a comment: a loader that
     counted bytes would put the value elsewhere.
     """
-    probe = "a: \u00e9\u20ac\U0001F600 # x\u2028# y\r\nb: '7'\n"
-    try:
-        from yaml import CSafeLoader
-    except ImportError:  # PyYAML built without libyaml
+    probe = "a: \u00e9\u20ac\U0001f600 # x\u2028# y\r\nb: '7'\n"
+    fast = getattr(yaml, "CSafeLoader", None)  # absent where PyYAML was built without libyaml
+    if fast is None:
         return yaml.SafeLoader
     try:
-        loader = CSafeLoader(probe)
+        loader = fast(probe)
         try:
             node = loader.get_single_node()
         finally:
             loader.dispose()
         value = node.value[1][1]
-        if probe[value.start_mark.index:value.end_mark.index] == "'7'":
-            return CSafeLoader
+        if probe[value.start_mark.index : value.end_mark.index] == "'7'":
+            return fast
     except yaml.YAMLError:
         pass
     return yaml.SafeLoader
@@ -263,7 +262,9 @@ def _compose(text: str, path: Path) -> tuple[Any, Any]:
         data = loader.construct_document(root)
     except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:
         reason = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise FixError(f"{display_path(path)} does not read as a model index now ({reason}); nothing was written") from None
+        raise FixError(
+            f"{display_path(path)} does not read as a model index now ({reason}); nothing was written"
+        ) from None
     finally:
         loader.dispose()
     return root, data
@@ -276,8 +277,9 @@ def _bounded_walk(root: Any, path: Path) -> None:
         node = stack.pop()
         visits += 1
         if visits > MAX_NODE_VISITS:
-            raise FixError(f"{display_path(path)}: its aliases expand to more than {MAX_NODE_VISITS} values; "
-                           "nothing was written")
+            raise FixError(
+                f"{display_path(path)}: its aliases expand to more than {MAX_NODE_VISITS} values; nothing was written"
+            )
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 stack += (key, value)
@@ -361,7 +363,7 @@ def _replace(source, segment, node, refs, refuse, name, field, old, new) -> Edit
         raise refuse("the value is written in a form tresnet-zoo does not rewrite (a block scalar or escapes)")
     end = segment.start + node.end_mark.index
     start = end - len(token)
-    prefix = source.text[segment.start + node.start_mark.index:start]  # a tag or anchor, if any
+    prefix = source.text[segment.start + node.start_mark.index : start]  # a tag or anchor, if any
     if source.text[start:end] != token or (prefix and not (prefix[0] in "!&" and prefix[-1] in " \t")):
         raise refuse("the value's text could not be located exactly (a multi-line scalar?)")
     return Edit(source.path, name, field, old, new, start, end, new_token, _line(source.text, start))
@@ -371,7 +373,7 @@ def _insert(source, segment, meta, refuse, name, field, new) -> Edit:
     text = source.text
     if meta.flow_style:
         brace = segment.start + meta.start_mark.index
-        if text[brace:brace + 1] != "{":
+        if text[brace : brace + 1] != "{":
             raise refuse("the Metadata flow mapping could not be located exactly")
         quoted = source.path.suffix.lower() == ".json" or (meta.value and meta.value[0][0].style == '"')
         pair = f'"{field}": {new}' if quoted else f"{field}: {new}"
@@ -403,7 +405,7 @@ def _line_start(text: str, at: int, blanks: str) -> int | None:
 
 def _newline_before(text: str, line_start: int) -> str:
     """The line break that ends the line before ``line_start``: a new line keeps the file's style."""
-    return "\r\n" if text[line_start - 2:line_start] == "\r\n" else text[line_start - 1]
+    return "\r\n" if text[line_start - 2 : line_start] == "\r\n" else text[line_start - 1]
 
 
 def _as_int(value: str) -> int | None:
@@ -428,7 +430,7 @@ def _splice(source: _Source, edits: list[Edit], *, verify: list[_Segment] | None
     for seq, edit in sorted(enumerate(edits), key=lambda pair: (pair[1].start, pair[0])):
         if edit.start < pos:
             raise FixError(f"{display_path(source.path)}: two edits overlap; nothing was written")
-        out += (source.text[pos:edit.start], edit.text)
+        out += (source.text[pos : edit.start], edit.text)
         pos = edit.end
     out.append(source.text[pos:])
     text = "".join(out)
@@ -447,8 +449,10 @@ def _prove(source: _Source, edits: list[Edit], before: list[_Segment], text: str
         metadata[edit.field] = str(edit.new) if as_text else edit.new
     if len(after) != len(before) or expected != [_plain(s.data) for s in after]:
         values = ", ".join(f"{e.entry} > {e.field} = {e.new}" for e in edits)
-        raise FixError(f"{display_path(source.path)}: the edited file would not read back as the old one with only "
-                       f"the measured values changed, so nothing was written; set them by hand: {values}")
+        raise FixError(
+            f"{display_path(source.path)}: the edited file would not read back as the old one with only "
+            f"the measured values changed, so nothing was written; set them by hand: {values}"
+        )
 
 
 def _entry_at(segments: list[_Segment], edit: Edit) -> tuple[int, int]:
@@ -487,4 +491,3 @@ def _not_writable(path: Path, exc: ReadOnlyTargetError) -> IndexNotWritableError
         f"{display_path(path)}: not fixed, {exc.strerror} ({display_path(target)}); the file is unchanged",
         hint=f"chmod u+w {shlex.quote(display_path(target))}",
     )
-

@@ -5,11 +5,13 @@ The command calls ``tresnet_zoo.check.run_check`` (and ``tresnet_zoo.fix``), pri
 
 from __future__ import annotations
 
+import shlex
 from typing import List, Optional
 
 import typer
 
 from ..check import DEFAULT_FLOPS_RTOL, FIELDS, CheckReport, run_check
+from ..fix import fix as fix_index
 from .context import State
 from .output import console, print_json
 
@@ -23,7 +25,9 @@ def check(
     names: Optional[List[str]] = typer.Argument(None, help="Model names or fnmatch patterns [default: every entry]."),
     as_json: bool = typer.Option(False, "--json", help="Print the verdicts as JSON."),
     index_path: Optional[str] = typer.Option(None, "--index", help="Index to check (same as the global --index)."),
-    flops_rtol: float = typer.Option(DEFAULT_FLOPS_RTOL, "--flops-rtol", min=0.0, help="Relative tolerance for FLOPs (MACs)."),
+    flops_rtol: float = typer.Option(
+        DEFAULT_FLOPS_RTOL, "--flops-rtol", min=0.0, help="Relative tolerance for FLOPs (MACs)."
+    ),
     fix: bool = typer.Option(False, "--fix", help="Write measured Parameters/FLOPs back into the index file."),
 ) -> None:
     """Check every entry's metadata against the reference TResNet: parameters, FLOPs, file size, weights URL."""
@@ -32,16 +36,16 @@ def check(
     report = run_check(paths, names or None, flops_rtol=flops_rtol)
     written = []
     if fix and report.fixable:
-        from ..fix import fix as write_fixes  # the fix module (PyYAML composer) only when asked to write
-
-        written = write_fixes(report)
+        written = fix_index(report)
         report = run_check(paths, names or None, flops_rtol=flops_rtol)
 
     if as_json:
         data = report.to_dict()
         if fix:
-            data["fixed"] = [{"file": str(e.file), "line": e.line, "entry": e.entry, "field": e.field,
-                              "old": e.old, "new": e.new} for e in written]
+            data["fixed"] = [
+                {"file": str(e.file), "line": e.line, "entry": e.entry, "field": e.field, "old": e.old, "new": e.new}
+                for e in written
+            ]
         print_json(data)
     else:
         if fix:
@@ -55,20 +59,28 @@ def _print_fixes(written) -> None:
     out = console(stderr=True)
     for edit in written:
         out.print(f"fixed: {edit.describe()}", markup=False, highlight=False, emoji=False)
-    out.print(f"{len(written)} value(s) written" + ("; checked again" if written else ""), markup=False,
-              highlight=False, emoji=False)
+    out.print(
+        f"{len(written)} value(s) written" + ("; checked again" if written else ""),
+        markup=False,
+        highlight=False,
+        emoji=False,
+    )
 
 
 def _print_report(report: CheckReport, paths, names, flops_rtol: float, *, fixed: bool) -> None:
-    from rich.table import Table
-    from rich.text import Text
+    from rich.table import Table  # noqa: PLC0415  (rich's table only when one is printed: `check` is in every start-up)
+    from rich.text import Text  # noqa: PLC0415
 
     out = console()
     if report.problems:
         for problem in report.problems:
             out.print(str(problem), markup=False, highlight=False, emoji=False)
-        out.print(f"{len(report.problems)} schema problem(s): fix these first; no entry was checked",
-                  markup=False, highlight=False, emoji=False)
+        out.print(
+            f"{len(report.problems)} schema problem(s): fix these first; no entry was checked",
+            markup=False,
+            highlight=False,
+            emoji=False,
+        )
         return
     table = Table(title=f"check: {len(report.entries)} entries against the reference TResNet", title_justify="left")
     table.add_column("entry", no_wrap=True)
@@ -82,7 +94,9 @@ def _print_report(report: CheckReport, paths, names, flops_rtol: float, *, fixed
     wrong = [(e, v) for e in report.entries for v in e.wrong]
     for entry, verdict in wrong:
         where = f"{verdict.location}: " if verdict.location else ""
-        out.print(f"{where}{entry.name} > {verdict.field}: {verdict.message}", markup=False, highlight=False, emoji=False)
+        out.print(
+            f"{where}{entry.name} > {verdict.field}: {verdict.message}", markup=False, highlight=False, emoji=False
+        )
     bad_entries = sum(1 for e in report.entries if not e.ok)
     if not wrong:
         out.print(f"All {len(report.entries)} entries agree with the reference implementation.", markup=False)
@@ -97,8 +111,6 @@ def _print_report(report: CheckReport, paths, names, flops_rtol: float, *, fixed
 def _fix_command(paths, names, flops_rtol: float) -> str:
     """The command that writes the fixes, with the user's index, names and tolerance spelled out so that it
     runs as printed and fixes what this run reported."""
-    import shlex
-
     args = ["tresnet-zoo", "check"]
     if paths is not None:
         args += ["--index", str(paths)]
