@@ -386,3 +386,47 @@ def test_check_module_imports_neither_torch_nor_jsonschema():
         timeout=60,
     )
     assert result.stdout.split() == ["False", "False"], result.stderr
+
+
+def test_decoys_in_comments_strings_and_tags_are_left_alone(write, cli):
+    """Text that looks like the value (a comment, another field's string) stays; a tag before the value stays."""
+    template = (
+        yaml_template()
+        .replace(
+            "    Parameters: @PM@   # counted by hand",
+            f"    # Parameters: {M_WRONG} (upstream said)\n    Parameters: !!int @PM@   # counted by hand",
+        )
+        .replace(
+            "  Weights: https://example.org/tresnet_l",
+            f"  README: 'Parameters: {L_WRONG}'\n  Weights: https://example.org/tresnet_l",
+        )
+    )
+    out = round_trip(write, cli, "index.yml", template)
+    assert (
+        f"# Parameters: {M_WRONG} (upstream said)".encode() in out
+        and f"README: 'Parameters: {L_WRONG}'".encode() in out
+    )
+
+
+def test_values_in_an_imported_file_and_through_a_link_are_fixed_where_they_are_written(tmp_path, cli):
+    template = yaml_template()
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "models.yml").write_text(fill(template, PM=M_WRONG, PL=L_WRONG, INS=""))
+    (tmp_path / "models.yml").symlink_to(real / "models.yml")
+    root = tmp_path / "index.yml"
+    root.write_text("Import:\n- models.yml\n")
+    assert cli("check", "--index", root, "--fix").code == 0
+    assert (tmp_path / "models.yml").is_symlink()  # the link is kept; the file it points at is fixed
+    assert (real / "models.yml").read_text() == fill(template, PM=M_PARAMS, PL=L_PARAMS, INS="")
+    assert root.read_text() == "Import:\n- models.yml\n"
+
+
+def test_flow_style_models_list_on_one_line(write, cli):
+    template = (
+        "Models: [{Name: tresnet_l, Metadata: {Parameters: @PL@, FLOPs: 10877566880, File Size: 224440219, "
+        "Image Size: 224}, Weights: 'https://example.org/tresnet_l-0123abcd.pth'}, {Name: tresnet_m, Metadata: "
+        "{FLOPs: 5736545792, Parameters: '@PM@', File Size: 125861314, Image Size: 224}, "
+        "Weights: 'https://example.org/tresnet_m-0123abcd.pth'}]\n"
+    )
+    round_trip(write, cli, "index.yaml", template)
