@@ -397,7 +397,9 @@ def _session(config: DownloadConfig):
     from requests.adapters import HTTPAdapter
 
     session = requests.Session()
-    session.trust_env = True  # HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE, SSL_CERT_FILE, .netrc: as the user set them
+    session.trust_env = True  # HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, .netrc: as the user set them
+    if os.environ.get("SSL_CERT_FILE"):  # OpenSSL's variable, which requests (certifi) ignores; REQUESTS_CA_BUNDLE still wins
+        session.verify = os.environ["SSL_CERT_FILE"]
     # redirects: followed in HttpSource.open, hop by hop (allow_redirects=False on every request)
     session.headers["User-Agent"] = f"tresnet-zoo/{__version__}"
     session.headers["Accept-Encoding"] = "identity"  # sizes and hashes are of the file, not a gzip of it
