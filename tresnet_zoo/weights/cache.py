@@ -313,8 +313,8 @@ def clear(cache: Cache, filenames: list[str] | None = None, *, partials_only: bo
             st = os.lstat(path)
         except FileNotFoundError:
             return
-        if not stat.S_ISREG(st.st_mode) or (own_uid is not None and st.st_uid != own_uid):
-            result.left.append(Foreign(rel, "not a regular file of ours"))
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or (own_uid is not None and st.st_uid != own_uid):
+            result.left.append(Foreign(rel, "not a regular one-link file of ours"))
             return
         try:
             os.unlink(path)
