@@ -38,17 +38,17 @@ from . import partials as _partials
 
 __all__ = [
     "CACHE_ENV",
-    "default_cache_dir",
-    "Record",
-    "parse_record",
     "Cache",
     "CachedFile",
-    "PartialState",
+    "ClearResult",
     "Foreign",
     "Inventory",
-    "ClearResult",
-    "inventory",
+    "PartialState",
+    "Record",
     "clear",
+    "default_cache_dir",
+    "inventory",
+    "parse_record",
 ]
 
 CACHE_ENV = "TRESNET_ZOO_CACHE"

@@ -22,6 +22,7 @@ and stored redacted (no ``user:password@``).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -29,28 +30,29 @@ import queue
 import stat
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 from urllib.parse import unquote, urljoin, urlsplit
 
 from .. import __version__
-from ..errors import DownloadError, IntegrityError
 from .._urls import filename_problem, redact, url_problem
+from ..errors import DownloadError, IntegrityError
 from .hashes import CHUNK, Expected
 
 __all__ = [
     "DownloadConfig",
-    "download",
-    "transfer",
-    "check_url_allowed",
-    "open_source",
+    "FileSource",
+    "HttpSource",
+    "RestartFromZero",
     "Source",
     "Stream",
     "TransientError",
-    "RestartFromZero",
-    "HttpSource",
-    "FileSource",
+    "check_url_allowed",
+    "download",
+    "open_source",
+    "transfer",
 ]
 
 Progress = Callable[[int, int | None], None]  # (bytes done, total or None)
@@ -189,7 +191,7 @@ def transfer(source: Source, fd: int, expected: Expected, config: DownloadConfig
         sink.close()
 
 
-def _pump(stream: Stream, sink: "_Sink", expected: Expected, limit: int, config: DownloadConfig, started: float,
+def _pump(stream: Stream, sink: _Sink, expected: Expected, limit: int, config: DownloadConfig, started: float,
           display: str, progress: Progress | None) -> bool:
     """Move one stream into the sink; True when the whole file has arrived."""
     name = expected.filename
@@ -249,14 +251,14 @@ class FileSource:
         self.display = str(self.path)
 
     @classmethod
-    def from_url(cls, url: str, filename: str) -> "FileSource":
+    def from_url(cls, url: str, filename: str) -> FileSource:
         """``url`` is the mirror folder joined with the file name (``fetch.source_url``); only the folder
         part is taken from it, the file name is the strict one the cache uses."""
         path = unquote(urlsplit(url).path)
         folder = path[: -len(filename)] if path.endswith("/" + filename) else path.rsplit("/", 1)[0]
         return cls(Path(folder or "/"), filename)
 
-    def open(self, start: int) -> "_FileStream":
+    def open(self, start: int) -> _FileStream:
         try:
             folder = self.folder.resolve(strict=True)
         except OSError as exc:
@@ -320,7 +322,7 @@ class HttpSource:
             self._session = _session(self.config)
         return self._session
 
-    def open(self, start: int) -> "_HttpStream":
+    def open(self, start: int) -> _HttpStream:
         import requests
 
         session = self._get_session()
@@ -574,10 +576,8 @@ class _Sink:
         return self._digest.hexdigest()
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(BaseException):  # a failed writer has already reported its error
             self._hand_on()
-        except BaseException:  # noqa: BLE001 - a failed writer already reported its error
-            pass
         self._writer.stop()
         self._hasher.stop()
 
@@ -624,7 +624,13 @@ def _reason(exc: Exception) -> str:
     import socket
     import ssl
 
-    from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError, ProtocolError, ReadTimeoutError
+    from urllib3.exceptions import (
+        ConnectTimeoutError,
+        NameResolutionError,
+        NewConnectionError,
+        ProtocolError,
+        ReadTimeoutError,
+    )
 
     causes = list(_chain(exc))
 

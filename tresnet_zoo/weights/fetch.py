@@ -16,18 +16,18 @@ import hashlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
-from ..errors import CacheError, DownloadError, IntegrityError, OfflineError, UsageError
 from .._urls import hub_parts, redact
+from ..errors import CacheError, DownloadError, IntegrityError, OfflineError, UsageError
 from . import partials
 from .cache import Cache, _mkdir
 from .download import DownloadConfig, download
 from .hashes import CHUNK, Expected
 
-__all__ = ["FetchOptions", "FetchResult", "expected_for", "source_url", "fetch_entry", "cache_error", "MIRROR_ENV", "OFFLINE_ENV"]
+__all__ = ["MIRROR_ENV", "OFFLINE_ENV", "FetchOptions", "FetchResult", "cache_error", "expected_for", "fetch_entry", "source_url"]
 
 MIRROR_ENV = "TRESNET_ZOO_MIRROR"
 OFFLINE_ENV = "TRESNET_ZOO_OFFLINE"
@@ -46,7 +46,7 @@ class FetchOptions:
     progress: Callable[[str, int, int | None], None] | None = None  # (file name, done, total)
 
     @classmethod
-    def from_env(cls, **overrides) -> "FetchOptions":
+    def from_env(cls, **overrides) -> FetchOptions:
         mirror = overrides.pop("mirror", None) or os.environ.get(MIRROR_ENV) or None
         offline = overrides.pop("offline", None)
         if offline is None:
@@ -184,7 +184,7 @@ def _verify_in_place(cache: Cache, expected: Expected, url: str) -> tuple[int, s
     opened = cache.open_final(expected.filename)
     if opened is None:
         return None
-    fd, st = opened
+    fd, _ = opened
     try:
         digest = hashlib.sha256()
         size = 0
