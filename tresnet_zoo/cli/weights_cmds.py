@@ -190,7 +190,7 @@ def verify(
     cache = Cache(state.cache_root())
     chosen = index.select(names or None)
     if not names:
-        chosen = [e for e in chosen if e.weights_filename and cache.path(e.weights_filename).exists()]
+        chosen = [e for e in chosen if e.weights_filename and cache.final_stat(e.weights_filename) is not None]  # regular files only
     out = console()
     checks, bad = [], 0
     _log_to_stderr()

@@ -329,7 +329,7 @@ def clear(cache: Cache, filenames: list[str] | None = None, *, partials_only: bo
     for path, parsed in ours:
         if only is not None and parsed.filename not in only:
             continue
-        if _partials.writer_alive(parsed) is True or str(path) in _partials._WRITING:
+        if _partials.busy(path, parsed):
             result.busy.append(path)
             continue
         unlink(path, path.name)

@@ -48,6 +48,8 @@ __all__ = [
     "open_checked",
     "parse_name",
     "release",
+    "busy",
+    "Skipped",
     "this_host",
     "umask_mode",
     "writer_alive",
@@ -233,6 +235,14 @@ def release(partial: Partial) -> None:
     partial.close()
     with _CLAIMING:
         _WRITING.discard(str(partial.path))
+
+
+def busy(path: Path, name: PartialName) -> bool:
+    """Whether a live writer is writing this partial: a thread of this process, or a live process here."""
+    with _CLAIMING:
+        if str(path) in _WRITING:
+            return True
+    return writer_alive(name) is True
 
 
 def _abandoned(path: Path, name: PartialName, st: os.stat_result, *, now: float, stale_after: float) -> bool:
