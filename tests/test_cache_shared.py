@@ -212,3 +212,31 @@ def test_random_cache_contents_never_crash_and_nothing_foreign_is_deleted(cli, t
         result = cli(*site.args(*command))
         assert result.code != 70 and "internal error" not in result.text, (command, result.text)
         assert [p for p in keep if not os.path.lexists(p)] == [], command
+
+
+def test_a_planted_lock_link_is_not_opened(cli, site, tmp_path):
+    """filelock opens with O_TRUNC: a link under the lock's name would truncate what it points to."""
+    target, original = outside(tmp_path)
+    (site.cache / "locks").mkdir(parents=True)
+    (site.cache / "locks" / (site.name + ".lock")).symlink_to(target)
+    result = cli(*site.args("fetch", "tresnet_m", *FAST))
+    assert result.code == 0, result.text
+    assert "downloading without the lock" in result.err and target.read_bytes() == original
+    assert site.final().read_bytes() == site.data
+
+
+def test_a_planted_records_link_is_not_written_through(cli, site, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    site.cache.mkdir()
+    (site.cache / "records").symlink_to(elsewhere, target_is_directory=True)
+    result = cli(*site.args("fetch", "tresnet_m", *FAST))
+    assert result.code == 3 and "not a folder" in one_error(result)
+    assert list(elsewhere.iterdir()) == [] and not site.final().exists()
+
+
+def test_a_folder_under_the_final_name(cli, site):
+    (site.final() / "inside").mkdir(parents=True)
+    result = cli(*site.args("fetch", "tresnet_m", *FAST))
+    assert result.code == 3 and "a folder stands where a file should be" in one_error(result)
+    assert (site.final() / "inside").is_dir()  # never removed

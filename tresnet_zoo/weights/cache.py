@@ -420,14 +420,27 @@ def _is_regular(path: Path) -> bool:
         return False
 
 
-def _mkdir(path: Path) -> None:
-    """Create a cache folder (following the umask); a link or file there is an error, not a folder."""
+def _mkdir(path: Path, *, allow_link: bool = False) -> None:
+    """Create a cache folder (following the umask). Our subfolders must be real folders: a planted link
+    would send records and locks somewhere else. The root may be a link the user made."""
     try:
         os.makedirs(path, exist_ok=True)
     except FileExistsError:
         raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(path)) from None
-    if not _is_real_dir(path) and not path.is_dir():
+    if not _is_real_dir(path) and not (allow_link and path.is_dir()):
         raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(path))
+
+
+def lock_usable(path: Path) -> bool:
+    """Whether the lock file may be opened: absent, or a regular one-link file. filelock opens with
+    O_TRUNC and follows links, so a planted link would truncate what it points to."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_nlink == 1
 
 
 def _safe(filename: str) -> str:

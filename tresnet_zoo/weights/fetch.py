@@ -23,7 +23,7 @@ from pathlib import Path
 from .._urls import hub_parts, redact
 from ..errors import CacheError, DownloadError, IntegrityError, OfflineError, UsageError
 from . import partials
-from .cache import Cache, _mkdir
+from .cache import Cache, _mkdir, lock_usable
 from .download import DownloadConfig, download
 from .hashes import CHUNK, Expected
 
@@ -103,7 +103,9 @@ def cache_error(filename: str, root: Path, exc: OSError) -> CacheError:
         what, hint = "the disk is full (or a quota or file-size limit is reached)", "free some space, or use another cache folder"
     elif code in (errno.EACCES, errno.EPERM, errno.EROFS):
         what, hint = "permission denied (read-only or not yours)", "make the cache folder writable, or use another cache folder"
-    elif code in (errno.ELOOP, errno.ENOTDIR, errno.EEXIST, errno.EISDIR):
+    elif code == errno.EISDIR:
+        what, hint = "a folder stands where a file should be", "remove what is in the way, or use another cache folder"
+    elif code in (errno.ELOOP, errno.ENOTDIR, errno.EEXIST):
         what, hint = "a path in it is not a folder (a file, or a symbolic link loop, where a folder should be)", "remove what is in the way, or use another cache folder"
     else:
         what, hint = exc.strerror or str(exc), "check the cache folder, or use another one"
@@ -140,16 +142,19 @@ def _fetch_entry(entry, options: FetchOptions) -> FetchResult:
             hint=f"fetch it where the network is reachable, or use a mirror folder holding {name}",
         )
     url = source_url(entry, options.mirror)
-    _mkdir(cache.root)
+    _mkdir(cache.root, allow_link=True)
     _mkdir(cache.root / "records")
     _mkdir(cache.lock_path(name).parent)
 
     from filelock import FileLock, Timeout
 
     lock = FileLock(str(cache.lock_path(name)))
-    locked = True
+    locked = lock_usable(cache.lock_path(name))
+    if not locked:  # the unique partial and the verified rename keep the cache correct without it
+        log.warning("%s: ignoring %s: not a regular file of ours; downloading without the lock", name, cache.lock_path(name))
     try:
-        lock.acquire(timeout=options.lock_timeout)
+        if locked:
+            lock.acquire(timeout=options.lock_timeout)
     except Timeout:
         locked = False
         log.warning("%s: lock not released after %.0f s; downloading anyway", name, options.lock_timeout)
