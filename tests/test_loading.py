@@ -364,3 +364,29 @@ def test_a_file_under_another_name_is_detected_by_content(tmp_path, m_state):
     torch.save(m_state, path)  # a torch zip named .safetensors
     model = tresnet_zoo.create_model("tresnet_m", checkpoint_path=path, channels_last=False)
     torch.testing.assert_close(model.state_dict()["head.fc.bias"], m_state["head.fc.bias"])
+
+
+# --- the verified load skips the random init only where the checkpoint fills every tensor -------------
+
+
+def test_a_pretrained_model_equals_an_initialised_build_loaded_with_the_same_weights(zoo, checkpoints):
+    from tresnet_zoo.models.tresnet import build
+
+    model = tresnet_zoo.create_model("tresnet_m", pretrained=True, index=zoo.index, cache_dir=zoo.cache, channels_last=False)
+    reference = build("tresnet_m")
+    reference.load_state_dict(torch.load(io.BytesIO(checkpoints["tresnet_m"].data), weights_only=True))
+    reference.eval()
+    for name, buffer in reference.named_buffers():  # the blur kernels too, which no checkpoint carries
+        torch.testing.assert_close(model.get_buffer(name), buffer, rtol=0, atol=0)
+    image = torch.rand(2, 3, 96, 96, generator=torch.Generator().manual_seed(3))
+    with torch.inference_mode():
+        torch.testing.assert_close(model(image), reference(image))
+
+
+def test_pretrained_with_other_classes_gets_an_initialised_head(zoo, checkpoints):
+    model = tresnet_zoo.create_model("tresnet_m", pretrained=True, num_classes=10, index=zoo.index, cache_dir=zoo.cache)
+    fc = model.head.fc
+    assert fc.out_features == 10 and torch.isfinite(fc.weight).all()
+    assert torch.equal(fc.bias, torch.zeros(10)) and 0.005 < float(fc.weight.detach().std()) < 0.02  # normal(0, 0.01)
+    expected = torch.load(io.BytesIO(checkpoints["tresnet_m"].data), weights_only=True)
+    torch.testing.assert_close(model.state_dict()["body.conv1.conv.weight"], expected["body.conv1.conv.weight"])

@@ -50,12 +50,18 @@ def variant_of(entry) -> str:
     return variant
 
 
-def build_entry(entry, *, num_classes: int | None = None):
-    """The reference architecture of ``entry`` (random weights), carrying ``pretrained_cfg``."""
-    from .tresnet import build
+def build_entry(entry, *, num_classes: int | None = None, initialise: bool = True):
+    """The reference architecture of ``entry``, carrying ``pretrained_cfg``.
 
+    ``initialise=False`` is for a model whose every saved tensor is about to be loaded (strictly, by
+    ``load_entry_weights``): its parameters and saved buffers stay on the meta device, neither allocated
+    nor drawn at random (TResNet-XL's random init costs more than reading, hashing and loading its
+    315 MB of weights), and the checkpoint's tensors become the model's. Buffers no checkpoint carries
+    (the blur kernels) are made as always.
+    """
     variant = variant_of(entry)
-    model = build(variant, num_classes=IMAGENET_CLASSES if num_classes is None else num_classes)
+    classes = entry_classes(entry) if num_classes is None else num_classes
+    model = _build(variant, classes) if initialise else _build_uninitialised(variant, classes)
     md = entry.metadata
     model.pretrained_cfg = {
         "name": entry.name,
@@ -68,6 +74,31 @@ def build_entry(entry, *, num_classes: int | None = None):
         "std": (1.0, 1.0, 1.0),
         "num_classes": model.num_classes,
     }
+    return model
+
+
+def _build(variant: str, num_classes: int):
+    from .tresnet import build
+
+    return build(variant, num_classes=num_classes)
+
+
+def _build_uninitialised(variant: str, num_classes: int):
+    """The architecture with its parameters and saved buffers on the meta device (shapes, no memory):
+    a strict ``load_entry_weights`` then assigns the checkpoint's tensors instead of copying into
+    randomly initialised ones. Buffers no checkpoint carries (the blur kernels) are made for real."""
+    import torch
+
+    from .tresnet import BlurDownsample, build
+
+    with torch.device("meta"):
+        model = build(variant, num_classes=num_classes)
+    for module in model.modules():
+        unsaved = getattr(module, "_non_persistent_buffers_set", set())
+        if isinstance(module, BlurDownsample):
+            module.kernel = torch.tensor(BlurDownsample.TAPS).expand(module.channels, 1, 3, 3).contiguous()
+        elif unsaved:  # a buffer no checkpoint fills, of a module this function does not know
+            raise AssertionError(f"{type(module).__name__} has unsaved buffers {sorted(unsaved)}: build it initialised")
     return model
 
 

@@ -202,13 +202,37 @@ def state_dict_for(model: torch.nn.Module, state: Mapping[str, torch.Tensor], *,
 def load_into(model: torch.nn.Module, state: Mapping[str, torch.Tensor], *, source: str = "checkpoint", head: bool = True) -> str:
     """Load ``state`` (either layout) into ``model`` strictly; returns the layout found.
 
-    With ``head=False`` the classifier is left as initialised (fine-tuning to other classes).
+    With ``head=False`` the classifier is left as initialised (fine-tuning to other classes). A model
+    built on the meta device (``build_entry(initialise=False)``) takes the checkpoint's tensors as its
+    own (``assign``), cast to the model's dtypes, never two parameters on one storage.
     """
     layout = detect_layout(state) or "unknown"
+    assign = any(t.is_meta for t in model.state_dict().values())
     if not head:
+        if assign:
+            raise CheckpointError(f"{source}: a fresh classifier needs an initialised model")
         state = {k: v for k, v in (release_to_timm(state) if layout == "release" else state).items() if not k.startswith("head.")}
         own = {k: v for k, v in model.state_dict().items() if k.startswith("head.")}
         state = {**state, **own}
     converted = state_dict_for(model, state, source=source)
-    model.load_state_dict(converted, strict=True)
+    if assign:
+        converted = _owned(converted, model.state_dict())
+    model.load_state_dict(converted, strict=True, assign=assign)
+    left = [name for name, t in (*model.named_parameters(), *model.named_buffers()) if t.is_meta]
+    if left:  # unreachable after a strict load: every saved tensor was in the checkpoint
+        raise AssertionError(f"{source}: tensors left unloaded: {left[:3]}")
     return layout
+
+
+def _owned(state: Mapping[str, torch.Tensor], like: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Tensors fit to become a model's own: its dtype, and no storage shared between two of them."""
+    seen: set[int] = set()
+    out = {}
+    for key, value in state.items():
+        value = value.to(dtype=like[key].dtype)
+        pointer = value.untyped_storage().data_ptr()
+        if pointer in seen and value.numel():
+            value = value.clone()
+        seen.add(pointer)
+        out[key] = value
+    return out
