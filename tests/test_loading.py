@@ -102,7 +102,8 @@ def test_fetch_verify_hashes_a_cache_hit_and_never_claims_a_hash_it_did_not_comp
     assert tampered.code == 1, tampered.text
     assert "sha256: ok" not in tampered.text and "deep: ok" not in tampered.text
     assert "refused to load it" in tampered.err and "Traceback" not in tampered.text
-    api_error = pytest.raises(IntegrityError, tresnet_zoo.fetch, "tresnet_m", index=zoo.index, cache_dir=zoo.cache, verify=True)
+    api_error = pytest.raises(IntegrityError, tresnet_zoo.fetch, "tresnet_m", index=zoo.index, cache_dir=zoo.cache,
+                              verify=True)
     assert "does not start with" in str(api_error.value)
 
 
@@ -204,7 +205,8 @@ def test_the_bomb_keeps_peak_memory_low(bomb):
     """Measured in a fresh process: peak RSS grows by less than 400 MB (torch's import alone is ~500 MB,
     a tresnet_m build ~160 MB more; inflating the bomb would add 1 GiB)."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    done = subprocess.run([sys.executable, "-c", RSS_PROBE, str(bomb)], capture_output=True, text=True, env=env, timeout=300)
+    done = subprocess.run([sys.executable, "-c", RSS_PROBE, str(bomb)], capture_output=True, text=True, env=env,
+                          timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout)
     assert "compressed" in result["outcome"]
@@ -262,7 +264,8 @@ def test_a_huge_image_size_is_refused_cleanly_by_the_deep_check(cli, zoo, checkp
     assert "Image Size" in result.err and "100000 is not a multiple of 32 in 64-1024" in result.err
     assert "Traceback" not in result.text
     for size in ("48", "100", "2048"):
-        zoo.index.write_text(zoo_index_text(checkpoints, server.url("/")).replace("Image Size: 224", f"Image Size: {size}", 1))
+        text = zoo_index_text(checkpoints, server.url("/"))
+        zoo.index.write_text(text.replace("Image Size: 224", f"Image Size: {size}", 1))
         assert cli(*zoo.args("verify", "tresnet_m", "--deep")).code == 1
 
 
@@ -372,7 +375,8 @@ def test_a_file_under_another_name_is_detected_by_content(tmp_path, m_state):
 def test_a_pretrained_model_equals_an_initialised_build_loaded_with_the_same_weights(zoo, checkpoints):
     from tresnet_zoo.models.tresnet import build
 
-    model = tresnet_zoo.create_model("tresnet_m", pretrained=True, index=zoo.index, cache_dir=zoo.cache, channels_last=False)
+    model = tresnet_zoo.create_model("tresnet_m", pretrained=True, index=zoo.index, cache_dir=zoo.cache,
+                                     channels_last=False)
     reference = build("tresnet_m")
     reference.load_state_dict(torch.load(io.BytesIO(checkpoints["tresnet_m"].data), weights_only=True))
     reference.eval()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from ..errors import InvalidIndexError, UsageError
+from ..errors import InvalidIndexError
 from ..index import Problem
 from .variants import VARIANTS, resolve_variant
 
@@ -135,7 +135,8 @@ def _model_bytes_bound(model) -> int:
     return data + PER_TENSOR_OVERHEAD * len(state) + FIXED_OVERHEAD
 
 
-def load_entry_weights(model, data, *, source: str, num_classes: int | None = None, max_bytes: int | None = None) -> str:
+def load_entry_weights(model, data, *, source: str, num_classes: int | None = None,
+                       max_bytes: int | None = None) -> str:
     """Load checkpoint bytes ``data`` (torch zip, legacy pickle or safetensors; timm or release layout)
     into ``model``; returns the layout found.
 

@@ -51,7 +51,9 @@ SAFETENSORS = "safetensors"
 READ_CHUNK = 4 << 20  # 4 MiB: large enough for few system calls, small enough to hash while in cache
 MAX_ZIP_RECORDS = 100_000  # a TResNet checkpoint has ~760 tensors; each zip record is one storage
 MAX_SAFETENSORS_HEADER = 16 << 20  # the safetensors library's own limit is 100 MB; ours needs ~100 KB
-SAFETENSORS_DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
+SAFETENSORS_DTYPES = {
+    "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
+}
 
 
 class BytesView(io.RawIOBase):
@@ -129,7 +131,8 @@ def read_regular_file(
         size = info.st_size
         if max_bytes is not None and size > max_bytes:
             raise CheckpointError(
-                f"{path.name}: {size} bytes, more than a checkpoint of this architecture can take ({max_bytes} bytes); refused unread",
+                f"{path.name}: {size} bytes, more than a checkpoint of this architecture can take "
+                f"({max_bytes} bytes); refused unread",
                 hint="save only the model's weights: torch.save(model.state_dict(), path)",
             )
         os.set_blocking(fd, True)
@@ -202,12 +205,14 @@ def inspect_zip(data: bytes | bytearray | memoryview, *, source: str, max_bytes:
     for info in infos:
         if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
             raise CheckpointError(
-                f"{source}: refused: zip record {info.filename!r} is compressed or encrypted (method {info.compress_type}); "
+                f"{source}: refused: zip record {info.filename!r} is compressed or encrypted "
+                f"(method {info.compress_type}); "
                 "torch writes records uncompressed, and a compressed one can inflate to far more than the file holds",
                 hint="re-save the weights with torch.save(model.state_dict(), path)",
             )
         if info.file_size != info.compress_size or info.header_offset + info.file_size > size:
-            raise CheckpointError(f"{source}: refused: zip record {info.filename!r} declares bytes beyond the end of the file")
+            raise CheckpointError(
+                f"{source}: refused: zip record {info.filename!r} declares bytes beyond the end of the file")
         declared += info.file_size
         parts = info.filename.split("/")
         if len(parts) >= 3 and parts[-2] == "data":
@@ -279,4 +284,5 @@ def load_safetensors(data: bytes | bytearray | memoryview, *, source: str) -> di
     try:
         return load(data if isinstance(data, bytes) else bytes(data))
     except Exception as exc:  # safetensors raises SafetensorError on anything it finds wrong
-        raise CheckpointError(f"{source}: not a readable safetensors file ({type(exc).__name__}: {str(exc)[:160]})") from None
+        reason = f"{type(exc).__name__}: {str(exc)[:160]}"
+        raise CheckpointError(f"{source}: not a readable safetensors file ({reason})") from None

@@ -137,7 +137,8 @@ def read_checkpoint(path: Path, *, max_bytes: int | None = None) -> dict[str, to
     return read_state(read_regular_file(path, max_bytes=max_bytes), source=path.name, max_bytes=max_bytes)
 
 
-def read_state(data: bytes | bytearray | memoryview, *, source: str, max_bytes: int | None = None) -> dict[str, torch.Tensor]:
+def read_state(data: bytes | bytearray | memoryview, *, source: str,
+               max_bytes: int | None = None) -> dict[str, torch.Tensor]:
     """The state dict held by the checkpoint bytes ``data`` (torch zip, legacy pickle or safetensors).
 
     The format comes from the first bytes, not the file name. Before anything is allocated the container
@@ -155,7 +156,8 @@ def read_state(data: bytes | bytearray | memoryview, *, source: str, max_bytes: 
         if "Unsupported global" in text or "GLOBAL" in text or "Unsupported operand" in text:
             detail = next((ln.strip() for ln in text.splitlines() if "Unsupported" in ln), text.splitlines()[0])
             raise UnsafeCheckpointError(
-                f"{source}: refused to load: the checkpoint holds pickled code or objects, not only tensors ({detail[:160]})",
+                f"{source}: refused to load: the checkpoint holds pickled code or objects, not only tensors "
+                f"({detail[:160]})",
                 hint="tresnet-zoo loads checkpoints with torch.load(weights_only=True) and never runs pickled code; "
                 "re-save the file as a plain state dict",
             ) from None
@@ -199,7 +201,8 @@ def state_dict_for(model: torch.nn.Module, state: Mapping[str, torch.Tensor], *,
     return converted
 
 
-def load_into(model: torch.nn.Module, state: Mapping[str, torch.Tensor], *, source: str = "checkpoint", head: bool = True) -> str:
+def load_into(model: torch.nn.Module, state: Mapping[str, torch.Tensor], *, source: str = "checkpoint",
+              head: bool = True) -> str:
     """Load ``state`` (either layout) into ``model`` strictly; returns the layout found.
 
     With ``head=False`` the classifier is left as initialised (fine-tuning to other classes). A model
@@ -211,7 +214,8 @@ def load_into(model: torch.nn.Module, state: Mapping[str, torch.Tensor], *, sour
     if not head:
         if assign:
             raise CheckpointError(f"{source}: a fresh classifier needs an initialised model")
-        state = {k: v for k, v in (release_to_timm(state) if layout == "release" else state).items() if not k.startswith("head.")}
+        timm_state = release_to_timm(state) if layout == "release" else state
+        state = {k: v for k, v in timm_state.items() if not k.startswith("head.")}
         own = {k: v for k, v in model.state_dict().items() if k.startswith("head.")}
         state = {**state, **own}
     converted = state_dict_for(model, state, source=source)

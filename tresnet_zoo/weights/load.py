@@ -80,7 +80,8 @@ def hash_problem(hashed: Hashed, expected: Expected | None, *, record_sha256: st
         if problem:
             return problem
     if record_sha256 is not None and hashed.sha256 != record_sha256:
-        return f"sha256 {hashed.sha256[:16]}... differs from the one recorded when it was verified ({record_sha256[:16]}...): the file changed since"
+        return (f"sha256 {hashed.sha256[:16]}... differs from the one recorded when it was verified "
+                f"({record_sha256[:16]}...): the file changed since")
     if (expected is None or not expected.has_hash) and record_sha256 is None:
         return "nothing to check its sha256 against (no SHA256 in the index, no hash in its name, no record)"
     return None

@@ -98,8 +98,8 @@ def deep_image_size(entry) -> int:
     if not (isinstance(size, int) and MIN_IMAGE_SIZE <= size <= MAX_IMAGE_SIZE and size % 32 == 0):
         where = entry.where("Metadata", "Image Size")
         raise InvalidIndexError([Problem(
-            where, f"{size} is not a multiple of 32 in {MIN_IMAGE_SIZE}-{MAX_IMAGE_SIZE}; the deep check's forward pass "
-            "refuses to run at it", entry=entry.name, field=("Metadata", "Image Size"))])
+            where, f"{size} is not a multiple of 32 in {MIN_IMAGE_SIZE}-{MAX_IMAGE_SIZE}; the deep check's forward "
+            "pass refuses to run at it", entry=entry.name, field=("Metadata", "Image Size"))])
     return size
 
 
@@ -124,16 +124,19 @@ def deep_check(entry, path: Path, expected: Expected | None = None, *, record_sh
     model.eval()
     parameters = count_parameters(model)
     if entry.metadata.parameters is not None and parameters != entry.metadata.parameters:
-        raise CheckpointError(f"{path.name}: loads, but the model has {parameters} parameters and the index says {entry.metadata.parameters}")
+        raise CheckpointError(f"{path.name}: loads, but the model has {parameters} parameters and the index says "
+                              f"{entry.metadata.parameters}")
     classes = entry_classes(entry)
     # a fixed, deterministic input: a smooth gradient image in [0, 1]
     ramp = torch.linspace(0, 1, size)
-    image = torch.stack([ramp[None, :].expand(size, size), ramp[:, None].expand(size, size), torch.full((size, size), 0.5)])
+    image = torch.stack([ramp[None, :].expand(size, size), ramp[:, None].expand(size, size),
+                         torch.full((size, size), 0.5)])
     with torch.inference_mode():
         logits = model(image[None])
     if tuple(logits.shape) != (1, classes):
         raise CheckpointError(f"{path.name}: logits of shape {list(logits.shape)}, expected [1, {classes}]")
     if not torch.isfinite(logits).all():
         raise CheckpointError(f"{path.name}: the forward pass gives non-finite logits (NaN or inf weights?)")
-    return {"layout": model.layout, "parameters": parameters, "logits_shape": list(logits.shape), "top_class": int(logits.argmax()),
-            "max_abs_logit": round(float(logits.abs().max()), 4), "size": read.size, "sha256": read.sha256, "hashed": True}
+    return {"layout": model.layout, "parameters": parameters, "logits_shape": list(logits.shape),
+            "top_class": int(logits.argmax()), "max_abs_logit": round(float(logits.abs().max()), 4),
+            "size": read.size, "sha256": read.sha256, "hashed": True}
