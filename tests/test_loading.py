@@ -256,6 +256,17 @@ def test_records_declaring_more_than_the_file_holds_are_refused():
         read_state(crafted, source="crafted.pth")
 
 
+def test_a_pickle_record_far_larger_than_a_state_dict_needs_is_refused():
+    source = _small_torch_zip()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as out:
+        for info in source.infolist():
+            out.writestr(info.filename, source.read(info.filename))
+        out.writestr("archive/padding.pkl", bytes(17 << 20))
+    with pytest.raises(CheckpointError, match="bytes of pickle and metadata beside the tensors"):
+        read_state(buf.getvalue(), source="padded.pth")
+
+
 def test_a_huge_image_size_is_refused_cleanly_by_the_deep_check(cli, zoo, checkpoints, server):
     text = zoo_index_text(checkpoints, server.url("/")).replace("Image Size: 224", "Image Size: 100000", 1)
     zoo.index.write_text(text)

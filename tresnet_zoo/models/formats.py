@@ -7,7 +7,8 @@ and by the architecture it is for:
 
 - **torch zip** (``PK\\x03\\x04``, what ``torch.save`` writes since 1.6): every record must be stored
   (torch never compresses), lie within the file, and the tensor records (``<root>/data/<key>``) together
-  hold at most ``max_bytes``; torch itself then checks each storage against its record's size.
+  hold at most ``max_bytes``, the pickle and other records at most ``MAX_ZIP_METADATA``; torch itself
+  then checks each storage against its record's size.
 - **legacy pickle** (``\\x80`` and a protocol byte, ``torch.save(..., _use_new_zipfile_serialization=False)``):
   the file itself is bounded by ``max_bytes``; ``torch.load(weights_only=True)`` reads it.
 - **safetensors** (an 8-byte little-endian header length, then ``{``): the JSON header is bounded, every
@@ -51,6 +52,9 @@ SAFETENSORS = "safetensors"
 READ_CHUNK = 4 << 20  # 4 MiB: large enough for few system calls, small enough to hash while in cache
 MAX_ZIP_RECORDS = 100_000  # a TResNet checkpoint has ~760 tensors; each zip record is one storage
 MAX_SAFETENSORS_HEADER = 16 << 20  # the safetensors library's own limit is 100 MB; ours needs ~100 KB
+# The pickle and small records beside the tensors: a state dict's pickle takes ~130 bytes a tensor (~100 KB
+# for TResNet-XL). Bounded separately, because unpickling amplifies: a few bytes build a Python object.
+MAX_ZIP_METADATA = 16 << 20
 SAFETENSORS_DTYPES = {
     "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
 }
@@ -223,6 +227,12 @@ def inspect_zip(data: bytes | bytearray | memoryview, *, source: str, max_bytes:
         )
     if max_bytes is not None and tensors > max_bytes:
         raise _too_large(source, tensors, max_bytes, "its zip")
+    if declared - tensors > MAX_ZIP_METADATA:
+        raise CheckpointError(
+            f"{source}: refused: {declared - tensors} bytes of pickle and metadata beside the tensors "
+            f"(a state dict needs well under {MAX_ZIP_METADATA >> 20} MiB)",
+            hint="save only the model's weights: torch.save(model.state_dict(), path)",
+        )
 
 
 def inspect_safetensors(data: bytes | bytearray | memoryview, *, source: str, max_bytes: int | None = None) -> None:
