@@ -134,10 +134,9 @@ def fetch(
             record: dict = {"name": entry.name, "file": entry.weights_filename, "ok": False}
             try:
                 result = fetch_entry(entry, options)
-                # --- h9load: say what was hashed in this operation; a cache hit is only a record ---
-                hashed = bool(getattr(result, "hashed", result.downloaded))  # until FetchResult.hashed lands
-                record.update(result.to_dict(), ok=True, hashed=hashed,
-                              checks={"size": "ok", "sha256": "ok" if hashed else "recorded, not hashed now"})
+                # say what was hashed in this operation; a cache hit is only a record
+                record.update(result.to_dict(), ok=True, hashed=result.hashed,
+                              checks={"size": "ok", "sha256": "ok" if result.hashed else "recorded, not hashed now"})
                 if verify_:
                     from ..weights.fetch import expected_for
                     from ..weights.verify import deep_check
@@ -145,7 +144,6 @@ def fetch(
                     deep = deep_check(entry, result.path, expected_for(entry), record_sha256=result.sha256)
                     record.update(deep=deep, hashed=True, sha256=deep["sha256"], size=deep["size"])
                     record["checks"].update(sha256="ok", deep="ok")
-                # --- end h9load ---
             except ZooError as exc:
                 failures += 1
                 code = code or exc.exit_code

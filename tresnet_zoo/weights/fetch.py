@@ -64,6 +64,7 @@ class FetchResult:
     source: str  # the URL the bytes came from (redacted), or "cache"
     downloaded: bool
     seconds: float = 0.0
+    hashed: bool = False  # these bytes were hashed in this operation (a download, or a re-check of another's)
 
     def to_dict(self) -> dict:
         return {
@@ -74,6 +75,7 @@ class FetchResult:
             "sha256": self.sha256,
             "source": self.source,
             "downloaded": self.downloaded,
+            "hashed": self.hashed,
         }
 
 
@@ -163,9 +165,11 @@ def _fetch_entry(entry, options: FetchOptions) -> FetchResult:
             # another process finished while we waited: verify what it wrote rather than trusting it
             found = _verify_in_place(cache, expected, url)
             if found is not None:
-                return FetchResult(entry.name, name, cache.path(name), found[0], found[1], "cache", False, time.monotonic() - started)
+                return FetchResult(entry.name, name, cache.path(name), found[0], found[1], "cache", False,
+                                   time.monotonic() - started, hashed=True)
         size, digest = _download_verified(url, cache, expected, options)
-        return FetchResult(entry.name, name, cache.path(name), size, digest, redact(url), True, time.monotonic() - started)
+        return FetchResult(entry.name, name, cache.path(name), size, digest, redact(url), True, time.monotonic() - started,
+                           hashed=True)
     finally:
         if locked:
             lock.release()
