@@ -22,14 +22,57 @@ BUILD = REPO / "docs" / "_build"  # CI artefacts: the site and a screenshot (git
 CHROMIUM = Path("/usr/bin/chromium")
 
 
+def _commands():
+    import typer.main
+
+    from tresnet_zoo.cli.main import app
+
+    return typer.main.get_command(app)
+
+
 @pytest.fixture(scope="module")
 def site():
     from tresnet_zoo.docs import build_site
 
     out = BUILD / "site"
     shutil.rmtree(out, ignore_errors=True)
-    result = build_site(out, pages=BUILD / "pages")
-    return result
+    shutil.rmtree(BUILD / "pages", ignore_errors=True)
+    return build_site(out, pages=BUILD / "pages", commands=_commands(), repo_url="https://github.com/example/tresnet-zoo",
+                      site_url="https://example.org/tresnet-zoo/")
+
+
+def _cells(html: str, first_link: str) -> list[str] | None:
+    """The text of each cell of the table row whose first cell links to ``first_link`` (parsed, not grepped)."""
+    from html.parser import HTMLParser
+
+    class Rows(HTMLParser):
+        def __init__(self):
+            super().__init__(convert_charrefs=True)
+            self.rows, self.row, self.cell, self.links = [], None, None, []
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "tr":
+                self.row, self.links = [], []
+            elif tag in ("td", "th") and self.row is not None:
+                self.cell = ""
+            elif tag == "a" and self.row is not None:
+                self.links.append(dict(attrs).get("href"))
+
+        def handle_endtag(self, tag):
+            if tag in ("td", "th") and self.row is not None and self.cell is not None:
+                self.row.append(self.cell.strip())
+                self.cell = None
+            elif tag == "tr" and self.row is not None:
+                self.rows.append((self.links, self.row))
+                self.row = None
+
+        def handle_data(self, data):
+            if self.cell is not None:
+                self.cell += data
+
+    parser = Rows()
+    parser.feed(html)
+    return next((cells for links, cells in parser.rows if links and links[0] == first_link), None)
 
 
 @pytest.fixture(scope="module")
@@ -55,26 +98,65 @@ def test_site_builds_strictly_with_every_page(site):
     for entry in load_index():
         assert f"models/{entry.name}.html" in names
     assert (site.site / "assets" / "accuracy_vs_gmacs.svg").stat().st_size > 5000
-    assert site.corrections == 8
+    assert (site.site / "assets" / "accuracy_vs_gmacs_narrow.svg").stat().st_size > 5000
+    assert site.corrections == 14  # 8 values, and the V100 typo in six entries
+    assert not list(site.site.rglob("README*"))  # the vendored tablesort README is not a page
+    assert "https://example.org/tresnet-zoo/models/tresnet_xl.html" in (site.site / "sitemap.xml").read_text()
 
 
 def test_collection_table_equals_the_registry(site):
     html = (site.site / "tresnet.html").read_text()
     for entry in load_index():
         md = entry.metadata
-        row = re.search(rf"<tr>\s*<td><a href=\"models/{entry.name}.html\">.*?</tr>", html, re.S)
-        assert row, entry.name
-        cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(0), re.S)
-        assert cells[1:7] == [f"{md.parameters / 1e6:.2f}", f"{md.flops / 1e9:.2f}", str(md.image_size),
-                              f"{entry.top1:.2f}", f"{entry.top5:.2f}", f"{md.file_size / 1e6:.1f}"]
-        assert entry.weights in cells[7] and entry.weights_filename.rsplit("-", 1)[1][:8] in cells[7]
+        cells = _cells(html, f"models/{entry.name}.html")
+        assert cells, entry.name
+        size = f"{md.file_size / 1e6:.1f}" + (" (inferred)" if entry.name == "tresnet_xl_448" else "")
+        assert cells[:6] == [entry.name, f"{entry.top1:.2f}", f"{md.flops / 1e9:.2f}", f"{md.parameters / 1e6:.2f}",
+                             str(md.image_size), size]
 
 
-def test_corrections_page_lists_old_new_and_how(site):
+def test_models_are_ordered_by_family_and_size(site):
+    html = (site.site / "index.html").read_text()
+    order = [name for name in re.findall(r'href="models/([a-z0-9_]+)\.html"', html)]
+    order = list(dict.fromkeys(order))
+    assert order[:6] == ["tresnet_m", "tresnet_m_448", "tresnet_l", "tresnet_l_448", "tresnet_xl", "tresnet_xl_448"]
+
+
+def test_pareto_front_marks_the_beaten(site):
+    html = (site.site / "tresnet.html").read_text()
+    assert _cells(html, "models/tresnet_m_448.html")[-1] == "tresnet_xl"  # 22.9 GMACs / 81.72 < 15.2 / 82.05
+    assert _cells(html, "models/tresnet_xl.html")[-1] == "-"
+    card = (site.site / "models" / "tresnet_m_448.html").read_text()
+    assert "Another model is better on both counts" in card and 'href="tresnet_xl.html"' in card
+
+
+def test_model_page_is_a_model_card(site):
+    import html
+
+    card = (site.site / "models" / "tresnet_xl.html").read_text()
+    text = html.unescape(re.sub(r"<[^>]+>", "", card))
+    for needle in ("78.44 M parameters", "15.16 GMACs", "224 px", "top-1 82.05%", "314.4 MB",
+                   'create_model("tresnet_xl", pretrained=True)', "num_classes=0", "forward_features",
+                   "num_classes=10", "only the 8-hex-digit prefix", "a2d51b00", "@misc{ridnik2020tresnet",
+                   "1060 images/s", "MACs, not FLOPs", "Check results", "registry/tresnet.yml:"):
+        assert needle in text or needle in card, needle
+    assert 'href="https://arxiv.org/abs/2003.13630"' in card and "paperswithcode" not in card
+    assert 'href="https://github.com/example/tresnet-zoo/blob/HEAD/registry/tresnet.yml#L' in html.unescape(card)
+    assert card.index("Use it in code") < card.index("Check results")
+    inferred = (site.site / "models" / "tresnet_xl_448.html").read_text()
+    assert re.search(r"<td>File Size</td>\s*<td>inferred</td>", inferred)  # not "ok"
+    assert not re.search(r"<td>File Size</td>\s*<td>ok</td>", inferred)
+
+
+def test_corrections_page_lists_old_new_how_and_why(site):
     html = (site.site / "corrections.html").read_text()
     assert "41282200" in html and "31389032" in html
-    assert "inferred, not measured" in html and "tresnet_l_448-940d0cd1.pth" in html
-    assert html.count("measured by <code>tresnet-zoo check</code>") == 6
+    assert "8x NVIDIA 100 GPUs" in html and "8x NVIDIA V100 GPUs" in html
+    assert "tresnet_l_448-940d0cd1.pth" in html.replace("&#95;", "_")
+    plain = re.sub(r"<[^>]+>", "", html).replace("&#95;", "_").replace("&#39;", "'")
+    assert "copied from another entry: the upstream value is tresnet_l_448's Weights" in plain
+    assert plain.count("How it was established:") == 14 and "Likely cause:" in plain and "Cross-check:" in plain
+    assert "(inferred, not measured)" in plain
 
 
 def test_cli_reference_is_generated_from_the_app(site):
@@ -82,6 +164,11 @@ def test_cli_reference_is_generated_from_the_app(site):
     for command in ("tresnet-zoo list", "tresnet-zoo check", "tresnet-zoo fetch", "tresnet-zoo docs build", "tresnet-zoo cache clear"):
         assert command in html
     assert "--flops-rtol" in html and "--mirror" in html
+
+
+def test_no_page_holds_the_checkout_path(site):
+    for page in [*site.site.rglob("*.html"), site.site / "search" / "search_index.json"]:
+        assert str(REPO) not in page.read_text(encoding="utf-8"), page
 
 
 def test_a_changed_index_value_shows_in_the_built_site(tmp_path):
@@ -97,12 +184,30 @@ def test_a_changed_index_value_shows_in_the_built_site(tmp_path):
     assert "Top 1 Accuracy" in (result.site / "corrections.html").read_text()  # and it is listed as a change
 
 
+def test_an_added_entry_gets_its_card(tmp_path):
+    from tresnet_zoo.docs import build_site
+
+    from .conftest import REGISTRY
+
+    text = REGISTRY.read_text()
+    first = text.index("- Name: tresnet_m\n")
+    block = text[first:text.index("- Name: tresnet_m_448")]
+    index = tmp_path / "tresnet.yml"
+    index.write_text(text + block.replace("- Name: tresnet_m\n", "- Name: tresnet_m_copy\n"))
+    result = build_site(tmp_path / "site", index=index)
+    assert "tresnet_m_copy" in (result.site / "models" / "tresnet_m_copy.html").read_text().replace("&#95;", "_")
+
+
 def test_docs_build_cli(cli, tmp_path):
     result = cli("docs", "build", "--out", tmp_path / "site")
     assert result.code == 0, result.text
-    assert "built 11 pages (8 corrections listed)" in result.out
+    assert "built 11 pages (14 corrections listed)" in result.out
     missing = cli("docs", "build", "--out", tmp_path / "s2", "--upstream", tmp_path / "none.md")
     assert missing.code == 2
+    bad_url = cli("docs", "build", "--out", tmp_path / "s3", "--repo-url", "javascript:alert(1)")
+    assert bad_url.code == 2 and not (tmp_path / "s3").exists()
+    again = cli("docs", "build", "--out", tmp_path / "site")  # a previous build is replaced
+    assert again.code == 0, again.text
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (.ci/run installs it)")

@@ -54,8 +54,8 @@ def pareto_front(points: dict[str, tuple[float, float]]) -> dict[str, str]:
 def source_location(location, roots: list[Path]) -> tuple[str, int | None] | None:
     """Where an entry was written, relative to its index root: ``registry/tresnet.yml`` and a line.
 
-    A folder root shows as ``<folder name>/<path below it>``, a file root as its name: never the build
-    machine's absolute path.
+    Shown as ``<root folder name>/<path below it>``, where a file root's folder is the one holding it:
+    never the build machine's absolute path.
     """
     if location is None:
         return None
@@ -67,7 +67,7 @@ def source_location(location, roots: list[Path]) -> tuple[str, int | None] | Non
             rel = file.resolve().relative_to(base.resolve())
         except ValueError:
             continue
-        shown = f"{base.name}/{rel.as_posix()}" if root.is_dir() else rel.as_posix()
+        shown = f"{base.name}/{rel.as_posix()}" if base.name else rel.as_posix()
         return shown, location.line
     return file.name, location.line
 
