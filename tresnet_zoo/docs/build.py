@@ -71,6 +71,13 @@ def _trusted(value: str) -> Trusted:
     return Trusted(value or "")
 
 
+def _pre(value: str) -> Trusted:
+    """Project prose for a raw ``<pre>`` block (the BibTeX): HTML-escaped, new lines kept, no blank lines."""
+    import html
+
+    return Trusted("\n".join(line for line in html.escape(value or "").splitlines() if line.strip()))
+
+
 def _environment(templates: Path):
     import jinja2
 
@@ -79,6 +86,7 @@ def _environment(templates: Path):
     env.filters["path"] = _path
     env.filters["py"] = py_string
     env.filters["trusted"] = _trusted
+    env.filters["pre"] = _pre
     return env
 
 

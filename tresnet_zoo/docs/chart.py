@@ -3,7 +3,7 @@
 Two drawings of the same data: a wide one for desktops and a tall one with larger type for phones (the
 page picks one with ``<picture>``), so point labels stay readable at 390 px. Labels are drawn as text
 with mathtext off (a ``$`` in a name is not a formula) and cut to 32 characters; past 24 points only the
-Pareto-front models are labelled. The SVG holds glyph outlines, not text, and is shown with ``<img>``.
+Pareto-front models are labelled, one label per spot, 24 at most. The SVG holds glyph outlines, not text, and is shown with ``<img>``.
 """
 
 from __future__ import annotations
@@ -34,22 +34,25 @@ def accuracy_chart(points: list[tuple[str, float, float, int]], front: set[str],
     markers = ["o", "s", "^", "D", "v"]
     label_all = len(points) <= LABEL_ALL_UP_TO
     for i, size in enumerate(sizes):
-        group = [p for p in points if p[3] == size]
+        group = list({(p[1], p[2]): p for p in points if p[3] == size}.values())  # one marker per spot
         ax.scatter([p[1] for p in group], [p[2] for p in group], marker=markers[i % len(markers)],
                    s=90 if narrow else 60, label=f"{size} px", zorder=3)
-    labelled = [p for p in points if label_all or p[0] in front]
-    for name, x, y, _ in labelled:
+    labelled: dict[tuple[float, float], tuple] = {}  # one label per spot: copies of a model share theirs
+    for p in points:
+        if (label_all or p[0] in front) and (p[1], p[2]) not in labelled and len(labelled) < LABEL_ALL_UP_TO:
+            labelled[(p[1], p[2])] = p
+    for name, x, y, _ in labelled.values():
         shown = _label(name).replace("tresnet_", "") if narrow else _label(name)
         ax.annotate(shown, (x, y), textcoords="offset points", xytext=(7, -4), fontsize=font - 2 if narrow else font,
                     parse_math=False, annotation_clip=False)
-    frontier = sorted((p for p in points if p[0] in front), key=lambda p: p[1])
+    frontier = sorted({(p[1], p[2]): p for p in points if p[0] in front}.values(), key=lambda p: p[1])
     if len(frontier) > 1:
         ax.plot([p[1] for p in frontier], [p[2] for p in frontier], color="grey", linewidth=1, linestyle="--",
                 zorder=2, label="Pareto front")
     ax.set_xscale("log")
     plain = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}")
     ax.xaxis.set_major_formatter(plain)
-    ax.xaxis.set_minor_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain if not narrow else matplotlib.ticker.NullFormatter())  # no room on a phone
     ax.tick_params(labelsize=font - 3 if narrow else font)
     ax.margins(x=0.35 if narrow else 0.15, y=0.1)
     ax.set_xlabel("GMACs per image (log scale)", fontsize=font - 2 if narrow else font)
