@@ -313,8 +313,8 @@ def test_site_in_a_real_browser(served):
         shown_chart = mobile.locator("img.zoo-chart").evaluate("img => img.currentSrc")
         assert shown_chart.endswith("accuracy_vs_gmacs_narrow.svg")
         browser.close()
-    assert errors == []
     assert outside == []
+    assert errors == []
 
 
 def test_docs_serve_builds_and_serves(tmp_path):

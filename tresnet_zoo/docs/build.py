@@ -134,6 +134,7 @@ def render_pages(index: Index, pages: Path, *, upstream: Index | None = None, up
     docs = pages / "docs"
     (docs / "models").mkdir(parents=True)
     shutil.copytree(source / "assets", docs / "assets", ignore=shutil.ignore_patterns("*.md"))  # the vendor README is no page
+    shutil.copytree(source / "theme", pages / "theme")
     verdicts, unchecked = _verdicts(index)
 
     entries = sorted(index, key=order_key)
@@ -243,6 +244,7 @@ def site_config(collections: list[dict], cards: list[ModelCard], *, repo_url: st
         "use_directory_urls": False,
         "theme": {
             "name": "material",
+            "custom_dir": "theme",  # docs/theme: the repository link without its GitHub API call
             "font": False,  # no Google Fonts: the site loads nothing from other hosts
             "features": ["navigation.sections", "search.highlight", "content.code.copy"],
             "palette": [
@@ -267,6 +269,7 @@ def site_config(collections: list[dict], cards: list[ModelCard], *, repo_url: st
         config["site_url"] = site_url
     if repo_url:
         config["repo_url"] = repo_url
+        config["edit_uri"] = ""  # the pages are generated: there is no source page to edit
     return config
 
 
