@@ -36,7 +36,7 @@ from .cards import ModelCard, family, order_key, pareto_front, source_location
 from .place import check_target, new_build_folder, place
 from .safe import RESERVED, Slugs, Trusted, http_url, py_string, text, title
 
-__all__ = ["BuildResult", "build_site", "render_pages", "site_config", "NAV_MODELS_MAX"]
+__all__ = ["NAV_MODELS_MAX", "BuildResult", "build_site", "render_pages", "site_config"]
 
 CHART = "assets/accuracy_vs_gmacs.svg"
 CHART_NARROW = "assets/accuracy_vs_gmacs_narrow.svg"
@@ -98,7 +98,7 @@ def _verdicts(index: Index) -> tuple[dict[str, list[dict]], str | None]:
         return {}, "PyTorch is not installed where the site was built"
     from .. import check
 
-    run = getattr(check, "check_index", None) or getattr(check, "run_check")  # h8fix may rename it
+    run = getattr(check, "check_index", None) or check.run_check  # h8fix may rename it
     report = run(index)
     return {e.name: [v.to_dict() for v in e.verdicts] for e in report.entries}, None
 
@@ -277,7 +277,7 @@ def _run_mkdocs(workdir: Path, site: Path) -> None:
     """``python -I -m mkdocs build`` in ``workdir``: the user's folder and PYTHONPATH are not on its path."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     command = [sys.executable, "-I", "-m", "mkdocs", "build", "-q", "-f", str(workdir / "mkdocs.yml"), "-d", str(site)]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=workdir, env=env, timeout=1800)
+    done = subprocess.run(command, capture_output=True, text=True, cwd=workdir, env=env, timeout=1800, check=False)
     if done.returncode != 0:
         lines = [ln.strip() for ln in (done.stderr + done.stdout).splitlines() if ln.strip()]
         detail = next((ln for ln in lines if "ERROR" in ln or "WARNING" in ln or "Error" in ln), lines[-1] if lines else "")
@@ -301,9 +301,9 @@ def build_site(out: Path, *, index=None, upstream: Path | None = None, pages: Pa
             raise UsageError(f"the {label} {url!r} is not an http(s) URL", hint="give a URL such as https://github.com/o/r")
     try:
         import jinja2  # noqa: F401
+        import material  # noqa: F401
         import matplotlib  # noqa: F401
         import mkdocs  # noqa: F401
-        import material  # noqa: F401
     except ImportError as exc:
         from ..errors import MissingDependencyError
 

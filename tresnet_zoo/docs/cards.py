@@ -15,7 +15,7 @@ from typing import Any
 
 from .safe import http_url
 
-__all__ = ["ModelCard", "order_key", "pareto_front", "source_location", "family"]
+__all__ = ["ModelCard", "family", "order_key", "pareto_front", "source_location"]
 
 _FAMILY = re.compile(r"tresnet_(v2_)?(m|l|xl)(?![a-z0-9])")
 _SIZES = {"m": 0, "l": 1, "xl": 2}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["accuracy_chart", "LABEL_ALL_UP_TO"]
+__all__ = ["LABEL_ALL_UP_TO", "accuracy_chart"]
 
 LABEL_ALL_UP_TO = 24
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["corrections", "MEASURED"]
+__all__ = ["MEASURED", "corrections"]
 
 MEASURED = {
     "Parameters": "measured by `tresnet-zoo check`: the parameters of the reference model built for this entry",

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 
-__all__ = ["MARKER", "OutputFolderError", "new_build_folder", "place", "check_target"]
+__all__ = ["MARKER", "OutputFolderError", "check_target", "new_build_folder", "place"]
 
 MARKER = ".tresnet-zoo-build"
 _KIND = "tresnet-zoo docs build"
@@ -95,7 +95,7 @@ def check_target(target: Path, what: str) -> str:
         return "empty"
     listed = _marker_files(target, what)
     if present is None or listed is None or not present <= listed | {MARKER}:
-        extra = "" if present is None or listed is None else f" ({sorted(present - listed - {MARKER})[0]} was not written by it)"
+        extra = "" if present is None or listed is None else f" ({min(present - listed - {MARKER})} was not written by it)"
         raise OutputFolderError(
             f"refusing to build the {what} into {target}: the folder is not empty and does not hold a previous "
             f"tresnet-zoo build{extra}; nothing was changed",

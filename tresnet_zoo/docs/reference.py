@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import inspect
 
-__all__ = ["cli_commands", "api_functions", "PUBLIC_FUNCTIONS"]
+__all__ = ["PUBLIC_FUNCTIONS", "api_functions", "cli_commands"]
 
 
 def cli_commands(root, name: str = "tresnet-zoo") -> list[dict]:

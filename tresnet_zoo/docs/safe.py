@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from markupsafe import Markup
 
-__all__ = ["Trusted", "text", "slug", "Slugs", "title", "http_url", "py_string", "MAX_TEXT", "RESERVED"]
+__all__ = ["MAX_TEXT", "RESERVED", "Slugs", "Trusted", "http_url", "py_string", "slug", "text", "title"]
 
 MAX_TEXT = 2000  # characters of one value shown on a page; the rest is cut (a page is not a data dump)
 MAX_SLUG = 64
