@@ -369,3 +369,19 @@ def test_a_600_entry_index_builds_in_under_a_minute_with_search(tmp_path):
     docs = json.loads((result.site / "search" / "search_index.json").read_text())["docs"]
     assert {d["location"].split("#")[0] for d in docs} >= {f"models/tresnet_xl_c{k:04d}.html" for k in range(4, 600, 6)}
     assert json.loads((result.site / "search" / "search_index.json").read_text())["config"]["separator"] == r"[\s\-_.]+"
+
+
+def test_order_and_pareto_front_rules():
+    from types import SimpleNamespace
+
+    from tresnet_zoo.docs.cards import order_key, pareto_front
+
+    def entry(name, size):
+        return SimpleNamespace(name=name, metadata=SimpleNamespace(id=None, image_size=size))
+
+    names = [("tresnet_v2_l", 224), ("tresnet_xl_448", 448), ("other", 224), ("tresnet_m_448", 448), ("tresnet_l", 224),
+             ("tresnet_m", 224), ("tresnet_xl", 224)]
+    ordered = [e.name for e in sorted((entry(n, s) for n, s in names), key=order_key)]
+    assert ordered == ["tresnet_m", "tresnet_m_448", "tresnet_l", "tresnet_xl", "tresnet_xl_448", "tresnet_v2_l", "other"]
+    beaten = pareto_front({"m": (5.7, 80.8), "m448": (22.9, 81.72), "xl": (15.2, 82.05), "twin": (15.2, 82.05), "l": (10.9, 81.49)})
+    assert beaten == {"m448": "xl"}  # an identical twin beats nobody
