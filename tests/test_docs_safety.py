@@ -207,6 +207,15 @@ def test_no_index_text_is_markup(hostile_build):
     everything = " ".join(text_of.values())
     for hostile in (XSS, MARKDOWN, HOSTILE_COLLECTION, HOSTILE_COLLECTION_2):
         assert _shown(hostile) in everything, hostile  # shown, as text
+    # Material renders search results from the index as HTML: its titles and texts must be inert as well
+    for doc in json.loads((site / "search" / "search_index.json").read_text())["docs"]:
+        for field in ("title", "text"):
+            parsed = PageParser()
+            parsed.feed(doc[field])
+            assert {t for t, _ in parsed.tags} <= {"p", "ul", "ol", "li", "code", "pre", "table", "thead", "tbody", "tr",
+                                                   "th", "td", "strong", "em", "span", "div", "a", "b", "i"}, doc
+            assert not [a for _, attrs in parsed.tags for a in attrs if a.lower().startswith("on")], doc
+            assert not [t for t, attrs in parsed.tags if t == "a" and "javascript" in (attrs.get("href") or "").lower()]
     model = text_of["models/tresnet_l.html"]
     assert _shown(XSS) in model and _shown(MARKDOWN) in model
     assert "javascript://%0aalert(7) (not an http(s) URL: not linked)" in model
