@@ -111,6 +111,8 @@ def _schema_problems(doc: Document) -> list[Problem]:
     for error in _validator().iter_errors(doc.data):
         path = tuple(error.absolute_path)
         message, extra_field = _describe(error)
+        if _already_reported(doc, path + extra_field):
+            continue  # the reader said what is wrong there (a too-long number, an unsupported tag)
         key = (path, message)
         if key in seen:
             continue
@@ -118,6 +120,10 @@ def _schema_problems(doc: Document) -> list[Problem]:
         entry, fld = _subject(doc, path)
         out.append(Problem(doc.location(path + extra_field), message, entry=entry, field=fld + extra_field))
     return out
+
+
+def _already_reported(doc: Document, path: tuple) -> bool:
+    return any(path[: len(done)] == done for done in doc.reported)
 
 
 def _describe(error: Any) -> tuple[str, tuple[str, ...]]:
