@@ -84,7 +84,7 @@ def test_bad_input_gets_one_clear_message(case, cli, write):
     # the same index used for `list` fails with a one-line error that points at `validate`
     listed = cli("--index", path, "list")
     assert listed.code == code and "Traceback" not in listed.text
-    assert listed.err.startswith("error: ") and "tresnet-zoo validate" in listed.err
+    assert listed.err.startswith("error: ") and f"`tresnet-zoo --index {path} validate`" in listed.err
 
 
 def test_import_cycle_across_files(cli, write):
@@ -124,9 +124,11 @@ def test_unknown_model_suggests_names(cli):
     assert "tresnet-zoo list" in result.err
 
 
-def test_debug_env_shows_the_traceback(cli, monkeypatch, tmp_path):
-    from tresnet_zoo.errors import IndexNotFoundError
-
+def test_debug_env_adds_a_traceback_and_changes_nothing_else(cli, monkeypatch, tmp_path):
+    args = ("--index", tmp_path / "nope.yml", "list")
+    plain = cli(*args)
     monkeypatch.setenv("TRESNET_ZOO_DEBUG", "1")
-    with pytest.raises(IndexNotFoundError):
-        cli("--index", tmp_path / "nope.yml", "list")
+    debug = cli(*args)
+    assert plain.code == debug.code == 2
+    assert "Traceback" not in plain.err and "Traceback (most recent call last)" in debug.err
+    assert debug.err.endswith(plain.err) and debug.out == plain.out

@@ -9,11 +9,26 @@ from typing import TYPE_CHECKING, Optional
 if TYPE_CHECKING:
     from ..index import Index
 
+__all__ = ["State", "current", "set_current"]
+
+_current: "State | None" = None
+
+
+def current() -> "State | None":
+    """The state of the command being run, for the error handler (which runs after click's context is gone)."""
+    return _current
+
+
+def set_current(state: "State | None") -> None:
+    global _current
+    _current = state
+
 
 @dataclass
 class State:
     index: Optional[Path] = None
     cache_dir: Optional[Path] = None
+    typed: frozenset = frozenset()  # global options given on the command line (hints repeat them)
     _loaded: "Index | None" = field(default=None, repr=False)
 
     def load_index(self) -> "Index":

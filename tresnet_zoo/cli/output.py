@@ -1,4 +1,9 @@
-"""Shared output helpers: consoles, number formats, JSON."""
+"""Shared output helpers: consoles, number formats, JSON.
+
+Every value printed here may come from a stranger's index, so the consoles interpret nothing: no rich
+markup (``[red]``), no emoji codes (``:x:`` would turn ``root:x:0:0`` into an emoji), no highlighting.
+Styles are given as rich ``Text`` objects where a command wants them.
+"""
 
 from __future__ import annotations
 
@@ -16,11 +21,18 @@ def console(stderr: bool = False):
     # Rich assumes 80 columns when the output is not a terminal; tables piped to a file or a pager
     # should not be cut, so give them room unless the user set COLUMNS.
     width = None if stream.isatty() or os.environ.get("COLUMNS") else 200
-    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width, markup=False, emoji=False)
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    """Strict JSON on stdout: NaN or infinity (never valid JSON) is an error, not a bare ``NaN``."""
+    try:
+        text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        from ..errors import ZooError
+
+        raise ZooError("a value is NaN or infinite, which JSON cannot hold") from None
+    sys.stdout.write(text + "\n")
 
 
 def millions(value: int | None) -> str:

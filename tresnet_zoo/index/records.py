@@ -380,7 +380,7 @@ def build_index(roots: list[Path], docs: list[Document]) -> Index:
                 from ..errors import InvalidIndexError
                 from .problems import Problem
 
-                raise InvalidIndexError([Problem(doc.location(at), str(exc), entry=str(raw.get("Name")))]) from None
+                raise InvalidIndexError([Problem(doc.location(at), str(exc), entry=str(raw.get("Name")))], paths=roots) from None
             models.append(
                 ModelEntry(
                     name=str(raw["Name"]),
