@@ -55,13 +55,14 @@ __all__ = [
 
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
 MAX_FILE_BYTES = 4 * 1024 * 1024  # a model index is kilobytes; timm's whole model-index is far below this
-MAX_VALUES = 200_000  # values per document, alias expansions included
+MAX_VALUES = 50_000  # values per document, alias expansions included (the bundled registry has ~300)
 MAX_DEPTH = 64
 MAX_NUMBER_CHARS = 64  # longer YAML integers/floats are refused before Python converts them
 
 _BLOCK_START = re.compile(r"\s*Type:\s*['\"]?model-index['\"]?\s*$", re.MULTILINE)
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _CORE = "tag:yaml.org,2002:"
+_PLAIN_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]{0,17})\Z")
 _SCALAR_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null", "timestamp")}
 _MAP_TAGS = {None, "!", _CORE + "map"}
 _SEQ_TAGS = {None, "!", _CORE + "seq"}
@@ -425,8 +426,12 @@ class _Builder:
 
     def scalar(self, event: Any, at: tuple, line: int) -> Any:
         tag = event.tag
+        if tag is None and not event.implicit[0]:
+            return event.value  # quoted: a string
         if tag is None or tag == "!":
             tag = self.loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+            if tag == _CORE + "int" and _PLAIN_INT.match(event.value):
+                return int(event.value)  # the common case, without a node and a constructor call
         if tag not in _SCALAR_TAGS:
             self.report(at, line, f"tag {tag!r} is not supported: a model index holds strings, numbers and booleans")
             return None

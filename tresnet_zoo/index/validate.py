@@ -105,10 +105,16 @@ def validate_documents(docs: list[Document], *, check_nonempty: bool = True) -> 
 # --- the schema --------------------------------------------------------------------------------------
 
 
+MAX_SCHEMA_PROBLEMS = 100  # per document: a hostile file of 50,000 bad entries must not take minutes to list
+
+
 def _schema_problems(doc: Document) -> list[Problem]:
     seen: set[tuple] = set()
     out: list[Problem] = []
     for error in _validator().iter_errors(doc.data):
+        if len(out) >= MAX_SCHEMA_PROBLEMS:
+            out.append(Problem(doc.location(), f"more schema problems not listed (stopped after {MAX_SCHEMA_PROBLEMS})"))
+            break
         path = tuple(error.absolute_path)
         message, extra_field = _describe(error)
         if _already_reported(doc, path + extra_field):
