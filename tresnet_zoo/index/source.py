@@ -181,7 +181,7 @@ def _read_json(path: Path, text: str, lines: _LineMap) -> tuple[list[Document], 
     if doc is None and any(p.message.startswith(_TOO_MANY) for p in problems):
         return [], problems
     try:
-        data = json.loads(text, parse_constant=_no_constant)
+        data = json.loads(text, parse_constant=_no_constant, parse_int=_json_int)
     except json.JSONDecodeError as exc:
         return [], [Problem(Location(path, exc.lineno), f"is not valid JSON: {exc.msg} (column {exc.colno})")]
     except ValueError as exc:  # Python's int-from-string limit, or NaN/Infinity
@@ -193,6 +193,11 @@ def _read_json(path: Path, text: str, lines: _LineMap) -> tuple[list[Document], 
             return [], [Problem(Location(path, None), f"{_TOO_MANY} ({MAX_VALUES}): refused")]
         return [Document(path, data, {(): 1})], []
     return [doc], problems
+
+
+def _json_int(text: str) -> int | str:
+    # Python refuses int(text) past 4300 digits with a ValueError; the YAML reading reports the length
+    return int(text) if len(text) <= MAX_NUMBER_CHARS else text
 
 
 def _no_constant(name: str) -> Any:
