@@ -62,6 +62,10 @@ MAX_NUMBER_CHARS = 64  # longer YAML integers/floats are refused before Python c
 _BLOCK_START = re.compile(r"\s*Type:\s*['\"]?model-index['\"]?\s*$", re.MULTILINE)
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _CORE = "tag:yaml.org,2002:"
+_ODD_BREAKS = "\u2028\u2029\x85"
+_STAND_INS = "\ue000\ue001\ue002"
+_TO_STAND_INS = str.maketrans(_ODD_BREAKS, _STAND_INS)
+_FROM_STAND_INS = str.maketrans(_STAND_INS, _ODD_BREAKS)
 _PLAIN_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]{0,17})\Z")
 _SCALAR_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null", "timestamp")}
 _MAP_TAGS = {None, "!", _CORE + "map"}
@@ -263,8 +267,12 @@ def _first_line(exc: BaseException) -> str:
 
 def _parse_yaml(path: Path, text: str, lines: _LineMap, *, base: int) -> tuple[Document | None, list[Problem]]:
     """Parse ``text`` (which starts at character ``base`` of the file) into one document."""
-    loader = _Loader(text)
-    builder = _Builder(path, loader, lines, base)
+    # libyaml (YAML 1.1) breaks lines at U+2028, U+2029 and NEL: a comment holding one would end there and
+    # its rest be read as content. YAML 1.2 and editors treat them as ordinary characters; so do we, by
+    # parsing them as private-use stand-ins of the same length (positions stay true) and restoring them.
+    restore = any(c in text for c in _ODD_BREAKS) and not any(c in text for c in _STAND_INS)
+    loader = _Loader(text.translate(_TO_STAND_INS) if restore else text)
+    builder = _Builder(path, loader, lines, base, restore=restore)
     try:
         data = builder.document()
     except yaml.MarkedYAMLError as exc:
@@ -293,7 +301,8 @@ class _Builder:
     an alias costs as many values as it repeats and is handed out as the same (read-only) object.
     """
 
-    def __init__(self, path: Path, loader: Any, lines: _LineMap, base: int) -> None:
+    def __init__(self, path: Path, loader: Any, lines: _LineMap, base: int, *, restore: bool = False) -> None:
+        self.restore = restore
         self.path = path
         self.loader = loader
         self.map = lines
@@ -344,7 +353,7 @@ class _Builder:
         self.spend(1, event.start_mark)
         if isinstance(event, yaml.ScalarEvent):
             value = self.scalar(event, at, line)
-            self.anchor(event, value, 1, event.value)
+            self.anchor(event, value, 1, self.text(event.value))
             return value, 1
         if depth >= MAX_DEPTH:
             self.report(at, line, f"nests deeper than {MAX_DEPTH} levels")
@@ -407,8 +416,9 @@ class _Builder:
         if isinstance(event, yaml.ScalarEvent):
             self.loader.get_event()
             self.spend(1, event.start_mark)
-            self.anchor(event, event.value, 1, event.value)
-            return event.value
+            key = self.text(event.value)
+            self.anchor(event, key, 1, key)
+            return key
         if isinstance(event, yaml.AliasEvent) and event.anchor in self.anchors:
             _, count, text = self.anchors[event.anchor]
             if text is not None:
@@ -417,6 +427,9 @@ class _Builder:
                 return text
         self.value(("?",), MAX_DEPTH - 1)  # a collection key: consumed, counted, dropped
         return None
+
+    def text(self, value: str) -> str:
+        return value.translate(_FROM_STAND_INS) if self.restore else value
 
     def skip(self) -> None:
         """Consume the rest of the collection just opened (counted, so that skipping is bounded too)."""
@@ -432,7 +445,7 @@ class _Builder:
     def scalar(self, event: Any, at: tuple, line: int) -> Any:
         tag = event.tag
         if tag is None and not event.implicit[0]:
-            return event.value  # quoted: a string
+            return self.text(event.value)  # quoted: a string
         if tag is None or tag == "!":
             tag = self.loader.resolve(yaml.ScalarNode, event.value, event.implicit)
             if tag == _CORE + "int" and _PLAIN_INT.match(event.value):
@@ -440,10 +453,8 @@ class _Builder:
         if tag not in _SCALAR_TAGS:
             self.report(at, line, f"tag {tag!r} is not supported: a model index holds strings, numbers and booleans")
             return None
-        if tag == _CORE + "str":
-            return event.value
-        if tag == _CORE + "timestamp":
-            return event.value  # keep dates as the text the author wrote
+        if tag in (_CORE + "str", _CORE + "timestamp"):
+            return self.text(event.value)  # dates stay the text the author wrote
         kind = tag[len(_CORE):]
         text = event.value
         if kind in ("int", "float") and len(text) > MAX_NUMBER_CHARS:
