@@ -101,7 +101,9 @@ class UnknownModelError(UsageError):
 class InvalidIndexError(ZooError):
     """An index file (or a file it imports) is malformed or breaks the schema."""
 
-    def __init__(self, problems: Sequence["Problem"], *, source: str | None = None, paths: Sequence[object] = ()) -> None:
+    def __init__(
+        self, problems: Sequence["Problem"], *, source: str | None = None, paths: Sequence[object] = ()
+    ) -> None:
         self.problems = list(problems)
         self.paths = list(paths)  # the index's root files, so that a hint can name them
         count = len(self.problems)

@@ -33,12 +33,12 @@ class State:
 
     def load_index(self) -> "Index":
         if self._loaded is None:
-            from ..index import load_index
+            from ..index import load_index  # noqa: PLC0415  (the index layer only for commands that read it)
 
             self._loaded = load_index(self.index, cache_dir=self.cache_root())
         return self._loaded
 
     def cache_root(self) -> Path:
-        from ..weights.cache import default_cache_dir
+        from ..weights.cache import default_cache_dir  # noqa: PLC0415  (weights code only when a cache is used)
 
         return self.cache_dir.expanduser() if self.cache_dir else default_cache_dir()

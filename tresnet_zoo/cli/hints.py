@@ -59,7 +59,7 @@ def install_command(extra: str) -> str:
         target = "." if here else str(root)
         return f"{python} -m pip install -e {shlex.quote(f'{target}[{extra}]')}"
     try:  # a wheel: tresnet-zoo is not on PyPI, so name the extra's requirements themselves
-        from importlib.metadata import requires
+        from importlib.metadata import requires  # noqa: PLC0415  (only on this rare path; ~10 ms)
 
         marker = re.compile(r"""extra\s*==\s*["']""" + re.escape(extra) + r"""["']""")
         names = [r.split(";")[0].strip() for r in requires("tresnet-zoo") or () if marker.search(r)]

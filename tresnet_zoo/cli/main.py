@@ -68,7 +68,9 @@ def _global(
         envvar="TRESNET_ZOO_CACHE",
         help="Weight cache folder [default: $XDG_CACHE_HOME/tresnet-zoo, else ~/.cache/tresnet-zoo].",
     ),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
 ) -> None:
     ctx.obj = State(index=index, cache_dir=cache_dir, typed=_typed(ctx, "index", "cache_dir"))
     set_current(ctx.obj)

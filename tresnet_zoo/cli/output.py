@@ -8,14 +8,15 @@ Styles are given as rich ``Text`` objects where a command wants them.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
+from ..errors import ZooError
+
 
 def console(stderr: bool = False):
-    import os
-
-    from rich.console import Console
+    from rich.console import Console  # noqa: PLC0415  (rich only when something is printed through it)
 
     stream = sys.stderr if stderr else sys.stdout
     # Rich assumes 80 columns when the output is not a terminal; tables piped to a file or a pager
@@ -29,8 +30,6 @@ def print_json(data: Any) -> None:
     try:
         text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False)
     except ValueError:
-        from ..errors import ZooError
-
         raise ZooError("a value is NaN or infinite, which JSON cannot hold") from None
     sys.stdout.write(text + "\n")
 

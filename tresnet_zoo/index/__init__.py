@@ -40,7 +40,7 @@ def resolve_roots(paths: Iterable[str | os.PathLike] | str | os.PathLike | None 
     if not paths and os.environ.get(INDEX_ENV):
         paths = [Path(os.environ[INDEX_ENV])]
     if not paths:
-        from .._resources import registry_dir
+        from .._resources import registry_dir  # noqa: PLC0415  (importlib.resources only when it is needed)
 
         paths = [registry_dir()]
     roots: list[Path] = []
@@ -54,7 +54,9 @@ def resolve_roots(paths: Iterable[str | os.PathLike] | str | os.PathLike | None 
         if path.is_dir():
             found = sorted(p for p in path.iterdir() if p.suffix.lower() in _DIR_SUFFIXES and p.is_file())
             if not found:
-                raise IndexNotFoundError(f"folder {display_path(path)} holds no .yml/.yaml/.json index file", path=str(path))
+                raise IndexNotFoundError(
+                    f"folder {display_path(path)} holds no .yml/.yaml/.json index file", path=str(path)
+                )
             roots.extend(found)
         else:
             roots.append(path)
@@ -69,7 +71,7 @@ def load_index(
     With ``cache_dir``, a file set that validated before skips the JSON Schema pass (see
     ``tresnet_zoo.index.validate.validate_paths``).
     """
-    from .validate import validate_paths
+    from .validate import validate_paths  # noqa: PLC0415  (validate imports the records this package exports)
 
     roots = resolve_roots(paths)
     report, docs = validate_paths(roots, verdicts=cache_dir)

@@ -54,6 +54,10 @@ def collect_documents(roots: list[Path]) -> tuple[list[Document], list[Problem]]
         if budget["files"] < 0:
             problems.append(Problem(via or Location(path), f"the index reaches more than {MAX_FILES} files: refused"))
             return
+        if path.suffix.lower() not in INDEX_SUFFIXES:  # never parse (and quote) a file that is not an index
+            expected = ", ".join(INDEX_SUFFIXES)
+            problems.append(Problem(via or Location(path), f"is not an index file: expected {expected}"))
+            return
         limit = min(MAX_FILE_BYTES, max(budget["bytes"], 0))
         found_docs, found = read_documents(path, limit=limit)
         try:

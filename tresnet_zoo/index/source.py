@@ -26,6 +26,7 @@ from __future__ import annotations
 import bisect
 import errno
 import hashlib
+import json
 import math
 import os
 import re
@@ -177,8 +178,6 @@ class _LineMap:
 
 
 def _read_json(path: Path, text: str, lines: _LineMap) -> tuple[list[Document], list[Problem]]:
-    import json
-
     # YAML's parser knows lines and is bounded (aliases, values); JSON is (nearly) its subset. The JSON
     # parser then decides whether the text is JSON at all, and speaks for it when the YAML parser fails.
     doc, problems = _parse_yaml(path, text, lines, base=0)
@@ -395,13 +394,13 @@ class _Builder:
                 self.report(at, key_line, "a mapping key must be a plain value, not a list or a mapping")
                 self.value(at + ("?",), depth + 1)  # consumed (and counted), not kept
                 continue
-            if key == "<<" and isinstance(key_event, yaml.ScalarEvent) and key_event.tag is None and key_event.implicit[0]:
+            plain = isinstance(key_event, yaml.ScalarEvent) and key_event.tag is None and key_event.implicit[0]
+            if key == "<<" and plain:
                 self.report(at + (key,), key_line, "merge keys ('<<') are not supported: write the keys out")
             if key in out:
                 first = self.lines.get(at + (key,))
-                self.problems.append(
-                    Problem(Location(self.path, key_line), f"duplicate key {key!r} (first defined at line {first}); keep one")
-                )
+                message = f"duplicate key {key!r} (first defined at line {first}); keep one"
+                self.problems.append(Problem(Location(self.path, key_line), message))
                 self.value(at + (key, "?"), depth + 1)
                 continue
             out[key], n = self.value(at + (key,), depth + 1)
