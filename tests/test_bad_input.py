@@ -1,5 +1,7 @@
 """Bad input: every case gets one clear message naming file, line and entry, exit 1 or 2, no traceback."""
 
+# ruff: noqa: E501  (the case tables read best one case a line)
+
 from __future__ import annotations
 
 import pytest

@@ -13,6 +13,7 @@ import pytest
 
 import tresnet_zoo
 from tresnet_zoo import errors
+from tresnet_zoo.cli.context import State
 from tresnet_zoo.cli.hints import hint_for
 from tresnet_zoo.index import load_index
 
@@ -58,8 +59,6 @@ def test_debug_mode_adds_a_traceback_and_keeps_the_exit_code(cli, write, monkeyp
 
 
 def test_a_bug_is_exit_70_in_one_line(cli, monkeypatch):
-    from tresnet_zoo.cli.context import State
-
     def broken(self):
         raise RuntimeError("boom")
 
@@ -128,7 +127,8 @@ def test_line_numbers_count_as_an_editor_does(cli, write, newline, odd):
 
 
 def test_line_numbers_in_markdown_blocks(cli, write):
-    page = "# Page\u2028still line one\r\n\r\nText \x85 here\n<!--\nType: model-index\nModels:\n- Name: a\n  Metadata: {Parameters: x}\n-->\n"
+    page = "# Page\u2028still line one\r\n\r\nText \x85 here\n<!--\nType: model-index\n"
+    page += "Models:\n- Name: a\n  Metadata: {Parameters: x}\n-->\n"
     result = cli("validate", write("p.md", page.encode()))
     assert "p.md:8: a > Metadata > Parameters" in result.out, result.out
 

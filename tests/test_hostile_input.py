@@ -6,6 +6,8 @@ Every case runs in this process through `validate` and `--index FILE list`; the 
 reads the child's own peak RSS (os.wait4) and the time the CLI call took inside it.
 """
 
+# ruff: noqa: E501  (the case tables read best one case a line)
+
 from __future__ import annotations
 
 import json

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from tresnet_zoo import load_index
+from tresnet_zoo.index import ModelEntry
 from tresnet_zoo.index.source import read_documents
 
 from .conftest import REGISTRY, UPSTREAM
@@ -78,8 +80,6 @@ def test_model_inherits_collection_metadata_and_overrides_it(write):
 
 
 def test_json_index_reads_like_yaml(write, tmp_path):
-    import yaml
-
     data = yaml.safe_load(MODEL.replace("81.49%", "'81.49%'"))
     path = tmp_path / "idx.json"
     path.write_text(json.dumps(data, indent=2))
@@ -121,8 +121,6 @@ def test_read_documents_reports_instead_of_raising(tmp_path):
 
 
 def test_to_dict_round_trips():
-    from tresnet_zoo.index import ModelEntry
-
     for m in load_index():
         data = json.loads(json.dumps(m.to_dict()))
         assert ModelEntry.from_dict(data) == m
@@ -131,7 +129,8 @@ def test_to_dict_round_trips():
 def test_select_patterns_and_suggestions():
     index = load_index()
     assert [m.name for m in index.select(["tresnet_m*"])] == ["tresnet_m", "tresnet_m_448"]
-    assert [m.name for m in index.select(["*_448", "tresnet_l"])] == ["tresnet_l", "tresnet_l_448", "tresnet_m_448", "tresnet_xl_448"]
+    chosen = [m.name for m in index.select(["*_448", "tresnet_l"])]
+    assert chosen == ["tresnet_l", "tresnet_l_448", "tresnet_m_448", "tresnet_xl_448"]
     assert "tresnet_xl" in index.suggest("tresnet_xxl")
     with pytest.raises(Exception) as err:
         index.get("resnet50")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -11,6 +12,8 @@ from hypothesis import strategies as st
 
 from tresnet_zoo.cli import main
 
+from .conftest import REGISTRY
+
 KEYS = [
     "Models", "Collections", "Import", "Name", "In Collection", "Metadata", "Results", "Weights", "Paper",
     "Parameters", "FLOPs", "File Size", "Image Size", "Crop Pct", "Task", "Dataset", "Metrics",
@@ -18,7 +21,8 @@ KEYS = [
 ]
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True),
-    st.text(max_size=12), st.sampled_from(["81.5%", "tresnet_m", "https://a.b/c-1234abcd.pth", "'224'", "../x", "*.yml"]),
+    st.text(max_size=12),
+    st.sampled_from(["81.5%", "tresnet_m", "https://a.b/c-1234abcd.pth", "'224'", "../x", "*.yml"]),
 )
 documents = st.recursive(
     scalars,
@@ -71,10 +75,6 @@ def test_arbitrary_bytes_never_crash(data, tmp_path, capsys):
 
 
 # --- mutations of the bundled registry: swapped types, huge numbers, unicode, control characters, aliases ---
-
-import copy  # noqa: E402
-
-from .conftest import REGISTRY  # noqa: E402
 
 _REGISTRY = yaml.safe_load(REGISTRY.read_text(encoding="utf-8"))
 _HUGE = "HUGE-NUMBER-TOKEN"
