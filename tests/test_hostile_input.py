@@ -43,6 +43,12 @@ def _bomb_keys() -> str:  # the mapping shape: every level a mapping of aliases
     return "Models:\n- Name: m\n  Metadata:\n    X:\n" + "\n".join("    " + ln for ln in lines) + "\n"
 
 
+def _alias_depth() -> str:  # each anchor nests 10 levels below the last: aliases stack nesting
+    lines = ["x0: &a0 " + "[" * 10 + "1" + "]" * 10]
+    lines += [f"x{i}: &a{i} " + "[" * 10 + f"*a{i - 1}" + "]" * 10 for i in range(1, 10)]
+    return "\n".join(lines) + "\nModels: [{Name: m, Metadata: {X: *a9}}]\n"
+
+
 def model(**metadata: str) -> str:
     body = "".join(f"    {k}: {v}\n" for k, v in metadata.items())
     return "Models:\n- Name: a\n  Metadata:\n" + body
@@ -58,6 +64,8 @@ CASES = [
     ("alias-bomb-list", "i.yml", _bomb_list(), "too many values"),
     ("alias-bomb-merge", "i.yml", _bomb_merge(), "too many values"),
     ("alias-bomb-mapping", "i.yml", _bomb_keys(), "too many values"),
+    ("alias-deep-chain", "i.yml", _alias_depth(), "nests deeper than 64 levels"),
+    ("json-deep", "i.json", "[" * 500 + "]" * 500, "nests deeper"),
     ("alias-undefined", "i.yml", "Models: [*nope]\n", "names no anchor"),
     ("merge-key", "i.yml", "d: &d {Parameters: 1}\nModels:\n- Name: a\n  Metadata: {<<: *d}\n", "merge keys"),
     ("many-values", "i.yml", "Models: [" + ",".join(["1"] * 60000) + "]\n", "too many values"),

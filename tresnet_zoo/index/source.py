@@ -192,8 +192,9 @@ def _read_json(path: Path, text: str, lines: _LineMap) -> tuple[list[Document], 
     except RecursionError:
         return [], [Problem(Location(path, None), "nests too deeply to read")]
     if doc is None:
-        if _count_values(data) > MAX_VALUES:
-            return [], [Problem(Location(path, None), f"{_TOO_MANY} ({MAX_VALUES}): refused")]
+        if _too_large(data):
+            message = f"holds more than {MAX_VALUES} values or nests deeper than {MAX_DEPTH} levels: refused"
+            return [], [Problem(Location(path, None), message)]
         return [Document(path, data, {(): 1})], []
     return [doc], problems
 
@@ -207,16 +208,19 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number a model index may hold")
 
 
-def _count_values(data: Any) -> int:
-    count, stack = 0, [data]
-    while stack and count <= MAX_VALUES:
-        item = stack.pop()
+def _too_large(data: Any) -> bool:
+    """More than MAX_VALUES values, or nesting deeper than MAX_DEPTH (JSON read without the YAML reader)."""
+    count, stack = 0, [(data, 0)]
+    while stack:
+        item, depth = stack.pop()
         count += 1
+        if count > MAX_VALUES or depth > MAX_DEPTH:
+            return True
         if isinstance(item, dict):
-            stack.extend(item.values())
+            stack.extend((v, depth + 1) for v in item.values())
         elif isinstance(item, list):
-            stack.extend(item)
-    return count
+            stack.extend((v, depth + 1) for v in item)
+    return False
 
 
 def _read_markdown(path: Path, text: str, lines: _LineMap) -> tuple[list[Document], list[Problem]]:
@@ -309,7 +313,9 @@ class _Builder:
         self.lines: dict[tuple, int] = {}
         self.problems: list[Problem] = []
         self.reported: set[tuple] = set()
-        self.anchors: dict[str, tuple[Any, int, str | None]] = {}  # anchor -> (value, values it holds, scalar text)
+        # anchor -> (value, values it holds, its scalar text, how many levels it nests below itself)
+        self.anchors: dict[str, tuple[Any, int, str | None, int]] = {}
+        self.deepest = 0  # the deepest level reached so far in the value being built
         self.budget = MAX_VALUES
 
     def line(self, mark: Any) -> int:
@@ -346,28 +352,35 @@ class _Builder:
             if event.anchor not in self.anchors:
                 self.report(at, line, f"alias *{event.anchor} names no anchor defined before it")
                 return None, 1
-            value, count, _ = self.anchors[event.anchor]
+            value, count, _, height = self.anchors[event.anchor]
             self.spend(count, event.start_mark)
+            if depth + height > MAX_DEPTH:  # aliases could stack nesting past what any reader recurses into
+                self.report(at, line, f"nests deeper than {MAX_DEPTH} levels (through aliases)")
+                return None, count
+            self.deepest = max(self.deepest, depth + height)
             return value, count
         self.spend(1, event.start_mark)
+        self.deepest = max(self.deepest, depth)
         if isinstance(event, yaml.ScalarEvent):
             value = self.scalar(event, at, line)
-            self.anchor(event, value, 1, self.text(event.value))
+            self.anchor(event, value, 1, self.text(event.value), 0)
             return value, 1
         if depth >= MAX_DEPTH:
             self.report(at, line, f"nests deeper than {MAX_DEPTH} levels")
             self.skip()
             return None, 1
+        outer, self.deepest = self.deepest, depth
         if isinstance(event, yaml.SequenceStartEvent):
             value, count = self.sequence(event, at, line, depth)
         else:
             value, count = self.mapping(event, at, line, depth)
-        self.anchor(event, value, count, None)
+        self.anchor(event, value, count, None, self.deepest - depth)
+        self.deepest = max(outer, self.deepest)
         return value, count
 
-    def anchor(self, event: Any, value: Any, count: int, text: str | None) -> None:
+    def anchor(self, event: Any, value: Any, count: int, text: str | None, height: int) -> None:
         if event.anchor is not None:
-            self.anchors[event.anchor] = (value, count, text)
+            self.anchors[event.anchor] = (value, count, text, height)
 
     def sequence(self, event: Any, at: tuple, line: int, depth: int) -> tuple[list | None, int]:
         if event.tag not in _SEQ_TAGS:
@@ -416,10 +429,10 @@ class _Builder:
             self.loader.get_event()
             self.spend(1, event.start_mark)
             key = self.text(event.value)
-            self.anchor(event, key, 1, key)
+            self.anchor(event, key, 1, key, 0)
             return key
         if isinstance(event, yaml.AliasEvent) and event.anchor in self.anchors:
-            _, count, text = self.anchors[event.anchor]
+            _, count, text, _ = self.anchors[event.anchor]
             if text is not None:
                 self.loader.get_event()
                 self.spend(count, event.start_mark)
