@@ -2,8 +2,8 @@
 and memory; never exit 70, never a traceback, never a byte of a file outside the index folder.
 
 Every case runs in this process through `validate` and `--index FILE list`; the cases that drive resources
-(alias bombs, devices, FIFOs, huge files, quadratic scans) also run in a child process each, where the test
-reads the child's own peak RSS (os.wait4) and the time the CLI call took inside it.
+(alias bombs, devices, FIFOs, huge files, quadratic scans) also run in a child process each, which reports its
+own peak RSS (VmHWM) and the time the CLI call took inside it.
 """
 
 # ruff: noqa: E501  (the case tables read best one case a line)
@@ -210,11 +210,13 @@ MEASURED = [c for c in CASES if c[0] in {
     "huge-int-yaml", "huge-int-json", "base60-int",
 }]
 RUNNER = (
-    "import resource, sys, time\n"
+    "import sys, time\n"
     "from tresnet_zoo.cli import main\n"
     "t = time.perf_counter()\n"
     "code = main(sys.argv[1:])\n"
-    "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"  # KiB on Linux: this process's own peak
+    # VmHWM: the peak RSS of this process's own memory map (ru_maxrss would carry the forking parent's peak
+    # across exec, and the parent is pytest, often with torch loaded)
+    "peak = next(int(ln.split()[1]) for ln in open('/proc/self/status') if ln.startswith('VmHWM:'))\n"
     "sys.stderr.write(f'\\nMEASURED {time.perf_counter() - t:.3f} {peak / 1024:.1f}\\n')\n"
     "sys.exit(code)\n"
 )
