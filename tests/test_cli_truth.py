@@ -184,3 +184,16 @@ def test_hostile_files_are_quick_even_in_bulk(cli, tmp_path):
     result = cli("validate", root)
     assert time.perf_counter() - started < 2
     assert result.code == 1 and result.out.count("is not a valid int") == 50
+
+
+def test_terminal_escapes_from_an_index_are_shown_not_sent(cli, write):
+    path = write("esc.yml", 'Models:\n- Name: a\n  Metadata:\n    Training Resources: "x\\e]0;pwned\\a\\e[31mRED\\u202e"\n'
+                 '  "\\e[32mK": 1\n')
+    listed = cli("--index", path, "list")
+    assert listed.code == 1 and "\x1b" not in listed.text and "\\x1b[32mK" in listed.err
+    checked = cli("validate", path)
+    assert "\x1b" not in checked.text and "\\x1b[32mK" in checked.out
+    path.write_text(path.read_text().replace('  "\\e[32mK": 1\n', ""))
+    shown = cli("--index", path, "info", "a")
+    assert shown.code == 0 and "\x1b" not in shown.out and "\u202e" not in shown.out
+    assert "x\\x1b]0;pwned\\x07\\x1b[31mRED\\u202e" in shown.out

@@ -11,7 +11,7 @@ from ..index import resolve_roots
 from ..index.problems import display_path
 from ..index.validate import validate_paths
 from .context import State
-from .output import console, giga, megabytes, millions, number, print_json
+from .output import console, giga, megabytes, millions, number, print_json, printable
 
 
 def register(app: typer.Typer) -> None:
@@ -41,7 +41,7 @@ def list_models(
         return
     from rich.table import Table  # noqa: PLC0415  (rich's tables only when one is printed)
 
-    table = Table(title=f"{len(entries)} models in {index.describe()}", title_justify="left")
+    table = Table(title=printable(f"{len(entries)} models in {index.describe()}"), title_justify="left")
     for column, justify in (
         ("name", "left"),
         ("params (M)", "right"),
@@ -56,7 +56,7 @@ def list_models(
     for m in entries:
         md = m.metadata
         table.add_row(
-            m.name,
+            printable(m.name),
             millions(md.parameters),
             giga(md.flops),
             str(md.image_size) if md.image_size else "-",
@@ -83,7 +83,7 @@ def info(
         return
     from rich.table import Table  # noqa: PLC0415  (rich's tables only when one is printed)
 
-    table = Table(title=f"{entry.name}  ({entry.location})", title_justify="left", show_header=True)
+    table = Table(title=printable(f"{entry.name}  ({entry.location})"), title_justify="left", show_header=True)
     table.add_column("field")
     table.add_column("value", overflow="fold")
     table.add_column("written at", style="dim", no_wrap=True)
@@ -94,7 +94,7 @@ def info(
         if isinstance(value, tuple):
             value = ", ".join(value)
         where = entry.where(*path) if path else None
-        table.add_row(label, str(value), str(where) if where else "")
+        table.add_row(printable(label), printable(value), printable(where) if where else "")
 
     row("In Collection", entry.collection, "In Collection")
     for key, value in entry.metadata.items():
@@ -136,14 +136,14 @@ def validate(
     else:
         out = console()
         for problem in report.problems:
-            out.print(str(problem), markup=False)
+            out.print(printable(problem), markup=False)
         files = len(report.files) or len(roots)
         where = ", ".join(display_path(r) for r in roots)
         if report.ok:
             plural = "s" if files != 1 else ""
-            out.print(f"OK: {report.model_count} models in {files} file{plural} ({where})", markup=False)
+            out.print(printable(f"OK: {report.model_count} models in {files} file{plural} ({where})"), markup=False)
         else:
             n = len(report.problems)
-            out.print(f"{n} problem{'s' if n != 1 else ''} in {where}", markup=False)
+            out.print(printable(f"{n} problem{'s' if n != 1 else ''} in {where}"), markup=False)
     if not report.ok:
         raise typer.Exit(1)

@@ -19,6 +19,7 @@ from .. import __version__
 from ..errors import EXIT_BUG, EXIT_CODES, EXIT_USAGE, ZooError
 from .context import State, current, set_current
 from .hints import hint_for
+from .output import printable
 
 DEBUG_ENV = "TRESNET_ZOO_DEBUG"
 _NO_ARGS = getattr(_click_errors, "NoArgsIsHelpError", ())  # click >= 8.2 only
@@ -91,7 +92,7 @@ def _print_error(message: str, hint: str | None) -> None:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+    return printable(str(text).strip())
 
 
 def _usage_error(exc: _click_errors.UsageError) -> tuple[str, str]:
