@@ -187,8 +187,8 @@ def test_hostile_files_are_quick_even_in_bulk(cli, tmp_path):
 
 
 def test_terminal_escapes_from_an_index_are_shown_not_sent(cli, write):
-    path = write("esc.yml", 'Models:\n- Name: a\n  Metadata:\n    Training Resources: "x\\e]0;pwned\\a\\e[31mRED\\u202e"\n'
-                 '  "\\e[32mK": 1\n')
+    text = 'Models:\n- Name: a\n  Metadata:\n    Training Resources: "x\\e]0;pwned\\a\\e[31mRED\\u202e"\n'
+    path = write("esc.yml", text + '  "\\e[32mK": 1\n')
     listed = cli("--index", path, "list")
     assert listed.code == 1 and "\x1b" not in listed.text and "\\x1b[32mK" in listed.err
     checked = cli("validate", path)
