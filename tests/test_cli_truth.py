@@ -197,3 +197,23 @@ def test_terminal_escapes_from_an_index_are_shown_not_sent(cli, write):
     shown = cli("--index", path, "info", "a")
     assert shown.code == 0 and "\x1b" not in shown.out and "\u202e" not in shown.out
     assert "x\\x1b]0;pwned\\x07\\x1b[31mRED\\u202e" in shown.out
+
+
+def test_every_error_gets_a_hint(tmp_path):
+    for exc in (errors.ZooError("x"), errors.UsageError("x"), errors.CacheError("x"), errors.IndexNotFoundError("x"),
+                errors.DownloadError("x"), errors.CheckpointError("x")):
+        assert hint_for(exc, None)
+
+
+def test_globs_share_one_budget(cli, tmp_path):
+    for i in range(30):
+        sub = tmp_path / "tree" / f"d{i}"
+        sub.mkdir(parents=True)
+        for j in range(200):
+            (sub / f"f{j}.txt").touch()
+    root = tmp_path / "root.yml"
+    root.write_text("Import:\n" + "".join(f"- 'tree/**/x{i}*.yml'\n" for i in range(200)) + "Models:\n- Name: a\n")
+    started = time.perf_counter()
+    result = cli("validate", root)
+    assert time.perf_counter() - started < 2.5
+    assert result.code == 1 and "too many files" in result.out

@@ -15,7 +15,15 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from ..errors import InvalidIndexError, MissingDependencyError, UnknownModelError, ZooError
+from ..errors import (
+    IndexNotFoundError,
+    InvalidIndexError,
+    MissingDependencyError,
+    UnknownModelError,
+    UsageError,
+    ZooEnvironmentError,
+    ZooError,
+)
 from .context import State
 
 __all__ = ["hint_for", "command", "install_command"]
@@ -97,9 +105,23 @@ def _rewrite(hint: str | None, state: State | None) -> str | None:
     return _COMMAND.sub("`" + _prefix(state), hint)
 
 
-def hint_for(exc: ZooError, state: State | None) -> str | None:
-    """The hint to print for ``exc``: built from its data where a builder knows it, else its own, completed."""
+def hint_for(exc: ZooError, state: State | None) -> str:
+    """The hint to print for ``exc``: built from its data where a builder knows it, else its own, completed;
+    every error gets one."""
     for cls, build in _BUILDERS:
         if isinstance(exc, cls):
-            return build(exc, state)
-    return _rewrite(exc.hint, state)
+            hint = build(exc, state)
+            break
+    else:
+        hint = _rewrite(exc.hint, state)
+    return hint or _fallback(exc, state)
+
+
+def _fallback(exc: ZooError, state: State | None) -> str:
+    if isinstance(exc, IndexNotFoundError):
+        return "name an existing .yml/.yaml/.json/.md file or folder, or none for the bundled registry"
+    if isinstance(exc, UsageError):
+        return "`tresnet-zoo --help` shows the commands and options"
+    if isinstance(exc, ZooEnvironmentError):
+        return "check the network, free disk space and permissions, then run the same command again"
+    return f"`{command(state, 'validate')}` checks the index; `tresnet-zoo --help` shows the commands"

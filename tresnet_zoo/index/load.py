@@ -35,12 +35,26 @@ class _GlobTooLarge(Exception):
     pass
 
 
+class _GlobBudget:
+    """Folder entries and seconds for every glob of one index together (1000 imports of '**' share it)."""
+
+    def __init__(self) -> None:
+        self.entries = MAX_GLOB_ENTRIES
+        self.deadline = time.monotonic() + MAX_GLOB_SECONDS
+
+    def spend(self) -> None:
+        self.entries -= 1
+        if self.entries < 0 or time.monotonic() > self.deadline:
+            raise _GlobTooLarge("looks at too many files to expand: name the files, or a narrower glob")
+
+
 def collect_documents(roots: list[Path]) -> tuple[list[Document], list[Problem]]:
     """Read ``roots`` and everything they import. Paths are resolved; each file is read once."""
     docs: list[Document] = []
     problems: list[Problem] = []
     seen: set[Path] = set()
     budget = {"files": MAX_FILES, "bytes": MAX_TOTAL_BYTES}
+    globs = _GlobBudget()
 
     def visit(path: Path, home: Path, stack: tuple[Path, ...], via: Location | None) -> None:
         if path in stack:
@@ -68,7 +82,7 @@ def collect_documents(roots: list[Path]) -> tuple[list[Document], list[Problem]]
         for doc in found_docs:
             docs.append(doc)
             for i, target, where in _imports(doc):
-                matches, why = _resolve(home, doc.path.parent, target)
+                matches, why = _resolve(home, doc.path.parent, target, globs)
                 if why:
                     problems.append(Problem(where, f"{target!r} {why}", field=(f"Import[{i}]",)))
                 for match in matches:
@@ -95,7 +109,7 @@ def _inside(path: Path, home: Path) -> bool:
     return path == home or home in path.parents
 
 
-def _resolve(home: Path, base: Path, target: str) -> tuple[list[Path], str | None]:
+def _resolve(home: Path, base: Path, target: str, globs: _GlobBudget) -> tuple[list[Path], str | None]:
     """The files an import names, or why it names none. Never opens anything outside ``home``."""
     if "://" in target:
         return [], "is a URL: imports are relative paths to index files"
@@ -118,7 +132,7 @@ def _resolve(home: Path, base: Path, target: str) -> tuple[list[Path], str | Non
             return [], f"is not an index file: imports name {', '.join(INDEX_SUFFIXES)} files"
         return [resolved], None
     try:
-        found = _glob(base, pure.parts)
+        found = _glob(base, pure.parts, globs)
     except _GlobTooLarge as exc:
         return [], str(exc)
     matches = []
@@ -131,21 +145,16 @@ def _resolve(home: Path, base: Path, target: str) -> tuple[list[Path], str | Non
     return sorted(dict.fromkeys(matches)), None
 
 
-def _glob(base: Path, parts: tuple[str, ...]) -> list[Path]:
+def _glob(base: Path, parts: tuple[str, ...], budget: _GlobBudget) -> list[Path]:
     """Expand a relative glob under ``base``: bounded in entries visited and time, links not followed."""
-    deadline = time.monotonic() + MAX_GLOB_SECONDS
-    visited = 0
     out: list[Path] = []
 
     def entries(folder: Path) -> list[os.DirEntry]:
-        nonlocal visited
         try:
             with os.scandir(folder) as it:
                 found = []
                 for entry in it:
-                    visited += 1
-                    if visited > MAX_GLOB_ENTRIES or time.monotonic() > deadline:
-                        raise _GlobTooLarge("looks at too many files to expand: name the files, or a narrower glob")
+                    budget.spend()
                     found.append(entry)
                 return found
         except OSError:

@@ -377,10 +377,11 @@ def build_index(roots: list[Path], docs: list[Document]) -> Index:
                 metadata_record = Metadata.from_raw(metadata)
                 results = tuple(Result.from_raw(r) for r in raw.get("Results") or ())
             except ValueError as exc:  # only when the schema let a value through that the records cannot hold
-                from ..errors import InvalidIndexError
-                from .problems import Problem
+                from ..errors import InvalidIndexError  # noqa: PLC0415  (as Index.get does: a rare path)
+                from .problems import Problem  # noqa: PLC0415
 
-                raise InvalidIndexError([Problem(doc.location(at), str(exc), entry=str(raw.get("Name")))], paths=roots) from None
+                problem = Problem(doc.location(at), str(exc), entry=str(raw.get("Name")))
+                raise InvalidIndexError([problem], paths=roots) from None
             models.append(
                 ModelEntry(
                     name=str(raw["Name"]),
