@@ -8,8 +8,10 @@ import pytest
 import yaml
 
 from tresnet_zoo import load_index
+from tresnet_zoo.errors import InvalidIndexError
 from tresnet_zoo.index import ModelEntry
-from tresnet_zoo.index.source import read_documents
+from tresnet_zoo.index.records import build_index
+from tresnet_zoo.index.source import Document, read_documents
 
 from .conftest import REGISTRY, UPSTREAM
 
@@ -135,3 +137,13 @@ def test_select_patterns_and_suggestions():
     with pytest.raises(Exception) as err:
         index.get("resnet50")
     assert getattr(err.value, "exit_code", None) == 2
+
+
+@pytest.mark.parametrize("value", ["9" * 5000, 10**16, float("nan"), float("inf"), "1e999", True, [1]])
+def test_records_refuse_values_the_schema_should_have_stopped(tmp_path, value):
+    """Defence in depth: records built from documents that skipped validation raise InvalidIndexError, not a crash."""
+    path = tmp_path / "i.yml"
+    doc = Document(path, {"Models": [{"Name": "a", "Metadata": {"Parameters": value, "LR": value}}]}, {(): 1})
+    with pytest.raises(InvalidIndexError) as info:
+        build_index([path], [doc])
+    assert info.value.problems[0].entry == "a" and "Metadata >" in info.value.problems[0].message
