@@ -217,3 +217,15 @@ def test_globs_share_one_budget(cli, tmp_path):
     result = cli("validate", root)
     assert time.perf_counter() - started < 2.5
     assert result.code == 1 and "too many files" in result.out
+
+
+def test_the_value_budget_is_shared_by_every_file_of_an_index(cli, tmp_path):
+    part = "Models:\n- Name: m{i}\n  Metadata:\n    X: &a [" + ",".join(["1"] * 100) + "]\n"
+    part += "    Y: [" + ",".join(["*a"] * 100) + "]\n"
+    for i in range(20):  # 10,000 values each: fine alone, too many together
+        (tmp_path / f"part{i}.yml").write_text(part.format(i=i))
+    root = tmp_path / "root.yml"
+    root.write_text("Import: ['part*.yml']\n")
+    assert cli("validate", tmp_path / "part0.yml").out.count("too many values") == 0
+    result = cli("validate", root)
+    assert result.code == 1 and result.out.count("too many values") == 1, result.out

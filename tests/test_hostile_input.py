@@ -66,6 +66,8 @@ CASES = [
     ("alias-bomb-mapping", "i.yml", _bomb_keys(), "too many values"),
     ("alias-deep-chain", "i.yml", _alias_depth(), "nests deeper than 64 levels"),
     ("json-deep", "i.json", "[" * 500 + "]" * 500, "nests deeper"),
+    ("markdown-many-bombs", "page.md", ("<!--\nType: model-index\n" + _bomb_list().replace("a9}", "a4}") + "-->\n") * 30, "too many values"),
+    ("markdown-many-blocks", "page.md", "".join(f"<!--\nType: model-index\nModels: [{{Name: a{i}}}]\n-->\n" for i in range(500)), "more than 100 model-index blocks"),
     ("alias-undefined", "i.yml", "Models: [*nope]\n", "names no anchor"),
     ("merge-key", "i.yml", "d: &d {Parameters: 1}\nModels:\n- Name: a\n  Metadata: {<<: *d}\n", "merge keys"),
     ("many-values", "i.yml", "Models: [" + ",".join(["1"] * 60000) + "]\n", "too many values"),
@@ -207,7 +209,7 @@ def test_hostile_index_gets_one_clean_error(case, cli, tmp_path):
 MEASURED = [c for c in CASES if c[0] in {
     "alias-bomb-list", "alias-bomb-merge", "alias-bomb-mapping", "many-values", "deep-flow", "import-dev-zero",
     "import-root-glob", "import-fifo", "import-huge", "import-broad-glob", "markdown-unclosed", "huge-file",
-    "huge-int-yaml", "huge-int-json", "base60-int",
+    "huge-int-yaml", "huge-int-json", "base60-int", "markdown-many-bombs",
 }]
 RUNNER = (
     "import sys, time\n"

@@ -19,7 +19,7 @@ import time
 from pathlib import Path, PurePosixPath
 
 from .problems import Location, Problem
-from .source import MAX_FILE_BYTES, Document, read_documents
+from .source import MAX_FILE_BYTES, Document, ValueBudget, read_documents
 
 __all__ = ["collect_documents", "INDEX_SUFFIXES", "MAX_FILES", "MAX_TOTAL_BYTES", "MAX_GLOB_ENTRIES"]
 
@@ -55,13 +55,14 @@ def collect_documents(roots: list[Path]) -> tuple[list[Document], list[Problem]]
     seen: set[Path] = set()
     budget = {"files": MAX_FILES, "bytes": MAX_TOTAL_BYTES}
     globs = _GlobBudget()
+    values = ValueBudget()
 
     def visit(path: Path, home: Path, stack: tuple[Path, ...], via: Location | None) -> None:
         if path in stack:
             cycle = " -> ".join(p.name for p in stack[stack.index(path):] + (path,))
             problems.append(Problem(via or Location(path), f"Import cycle: {cycle}; remove one of these imports"))
             return
-        if path in seen:
+        if path in seen or values.left < 0:  # a file read once; none after the value budget ran out (said once)
             return
         seen.add(path)
         budget["files"] -= 1
@@ -73,7 +74,7 @@ def collect_documents(roots: list[Path]) -> tuple[list[Document], list[Problem]]
             problems.append(Problem(via or Location(path), f"is not an index file: expected {expected}"))
             return
         limit = min(MAX_FILE_BYTES, max(budget["bytes"], 0))
-        found_docs, found = read_documents(path, limit=limit)
+        found_docs, found = read_documents(path, limit=limit, budget=values)
         try:
             budget["bytes"] -= os.lstat(path).st_size if found_docs else 0
         except OSError:

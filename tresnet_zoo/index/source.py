@@ -52,11 +52,13 @@ __all__ = [
     "MAX_FILE_BYTES",
     "MAX_VALUES",
     "MAX_DEPTH",
+    "ValueBudget",
 ]
 
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
 MAX_FILE_BYTES = 4 * 1024 * 1024  # a model index is kilobytes; timm's whole model-index is far below this
-MAX_VALUES = 50_000  # values per document, alias expansions included (the bundled registry has ~300)
+MAX_VALUES = 50_000  # values in one index (all its files), alias expansions included (the bundled registry: ~300)
+MAX_BLOCKS = 100  # model-index blocks in one Markdown page (a real page has one)
 MAX_DEPTH = 64
 MAX_NUMBER_CHARS = 64  # longer YAML integers/floats are refused before Python converts them
 
@@ -90,6 +92,15 @@ class Document:
         while path and path not in self.lines:
             path = path[:-1]
         return Location(self.path, self.lines.get(path))
+
+
+class ValueBudget:
+    """How many more values an index may build: shared by every document of one index, so that neither one
+    alias bomb nor a thousand small ones (blocks of a page, imported files) can outgrow it."""
+
+    def __init__(self, total: int = MAX_VALUES) -> None:
+        self.total = total
+        self.left = total
 
 
 class _Unreadable(Exception):
@@ -136,8 +147,11 @@ def read_index_bytes(path: Path, *, limit: int = MAX_FILE_BYTES) -> bytes:
         os.close(fd)
 
 
-def read_documents(path: Path, *, limit: int = MAX_FILE_BYTES) -> tuple[list[Document], list[Problem]]:
+def read_documents(
+    path: Path, *, limit: int = MAX_FILE_BYTES, budget: ValueBudget | None = None
+) -> tuple[list[Document], list[Problem]]:
     """Read ``path`` (YAML, JSON or Markdown) into documents; never raises on bad content."""
+    budget = budget if budget is not None else ValueBudget()
     where = Location(path, None)
     try:
         raw = read_index_bytes(path, limit=limit)
@@ -155,11 +169,11 @@ def read_documents(path: Path, *, limit: int = MAX_FILE_BYTES) -> tuple[list[Doc
 
     lines = _LineMap(text)
     if path.suffix.lower() in MARKDOWN_SUFFIXES:
-        docs, problems = _read_markdown(path, text, lines)
+        docs, problems = _read_markdown(path, text, lines, budget)
     elif path.suffix.lower() == ".json":
-        docs, problems = _read_json(path, text, lines)
+        docs, problems = _read_json(path, text, lines, budget)
     else:
-        doc, problems = _parse_yaml(path, text, lines, base=0)
+        doc, problems = _parse_yaml(path, text, lines, budget, base=0)
         docs = [doc] if doc is not None else []
     digest = hashlib.sha256(raw).hexdigest()
     for doc in docs:
@@ -177,10 +191,10 @@ class _LineMap:
         return bisect.bisect_right(self.starts, index)
 
 
-def _read_json(path: Path, text: str, lines: _LineMap) -> tuple[list[Document], list[Problem]]:
+def _read_json(path: Path, text: str, lines: _LineMap, budget: ValueBudget) -> tuple[list[Document], list[Problem]]:
     # YAML's parser knows lines and is bounded (aliases, values); JSON is (nearly) its subset. The JSON
     # parser then decides whether the text is JSON at all, and speaks for it when the YAML parser fails.
-    doc, problems = _parse_yaml(path, text, lines, base=0)
+    doc, problems = _parse_yaml(path, text, lines, budget, base=0)
     if doc is None and any(p.message.startswith(_TOO_MANY) for p in problems):
         return [], problems
     try:
@@ -192,8 +206,8 @@ def _read_json(path: Path, text: str, lines: _LineMap) -> tuple[list[Document], 
     except RecursionError:
         return [], [Problem(Location(path, None), "nests too deeply to read")]
     if doc is None:
-        if _too_large(data):
-            message = f"holds more than {MAX_VALUES} values or nests deeper than {MAX_DEPTH} levels: refused"
+        if _too_large(data, budget):
+            message = f"holds more than {budget.total} values or nests deeper than {MAX_DEPTH} levels: refused"
             return [], [Problem(Location(path, None), message)]
         return [Document(path, data, {(): 1})], []
     return [doc], problems
@@ -208,13 +222,13 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number a model index may hold")
 
 
-def _too_large(data: Any) -> bool:
-    """More than MAX_VALUES values, or nesting deeper than MAX_DEPTH (JSON read without the YAML reader)."""
-    count, stack = 0, [(data, 0)]
+def _too_large(data: Any, budget: ValueBudget) -> bool:
+    """More values than the budget holds, or nesting deeper than MAX_DEPTH (JSON read without the YAML reader)."""
+    stack = [(data, 0)]
     while stack:
         item, depth = stack.pop()
-        count += 1
-        if count > MAX_VALUES or depth > MAX_DEPTH:
+        budget.left -= 1
+        if budget.left < 0 or depth > MAX_DEPTH:
             return True
         if isinstance(item, dict):
             stack.extend((v, depth + 1) for v in item.values())
@@ -223,10 +237,12 @@ def _too_large(data: Any) -> bool:
     return False
 
 
-def _read_markdown(path: Path, text: str, lines: _LineMap) -> tuple[list[Document], list[Problem]]:
+def _read_markdown(
+    path: Path, text: str, lines: _LineMap, budget: ValueBudget
+) -> tuple[list[Document], list[Problem]]:
     docs: list[Document] = []
     problems: list[Problem] = []
-    pos = 0
+    pos = blocks = 0
     while True:  # one pass: every find starts where the last comment ended (a regex here was quadratic)
         start = text.find("<!--", pos)
         if start < 0:
@@ -239,10 +255,17 @@ def _read_markdown(path: Path, text: str, lines: _LineMap) -> tuple[list[Documen
         first = next((ln for ln in body.splitlines() if ln.strip()), "")
         if not _BLOCK_START.fullmatch(first):
             continue
-        doc, found = _parse_yaml(path, body, lines, base=body_start)
+        blocks += 1
+        if blocks > MAX_BLOCKS:
+            message = f"holds more than {MAX_BLOCKS} model-index blocks"
+            problems.append(Problem(Location(path, lines.line(start)), message))
+            break
+        doc, found = _parse_yaml(path, body, lines, budget, base=body_start)
         problems += found
         if doc is not None:
             docs.append(doc)
+        if budget.left < 0:
+            break  # said once; the rest of the page is not read
     if not docs and not problems:
         problems.append(
             Problem(
@@ -268,14 +291,16 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _parse_yaml(path: Path, text: str, lines: _LineMap, *, base: int) -> tuple[Document | None, list[Problem]]:
+def _parse_yaml(
+    path: Path, text: str, lines: _LineMap, budget: ValueBudget, *, base: int
+) -> tuple[Document | None, list[Problem]]:
     """Parse ``text`` (which starts at character ``base`` of the file) into one document."""
     # libyaml (YAML 1.1) breaks lines at U+2028, U+2029 and NEL: a comment holding one would end there and
     # its rest be read as content. YAML 1.2 and editors treat them as ordinary characters; so do we, by
     # parsing them as private-use stand-ins of the same length (positions stay true) and restoring them.
     restore = any(c in text for c in _ODD_BREAKS) and not any(c in text for c in _STAND_INS)
     loader = _Loader(text.translate(_TO_STAND_INS) if restore else text)
-    builder = _Builder(path, loader, lines, base, restore=restore)
+    builder = _Builder(path, loader, lines, base, budget, restore=restore)
     try:
         data = builder.document()
     except yaml.MarkedYAMLError as exc:
@@ -304,7 +329,9 @@ class _Builder:
     an alias costs as many values as it repeats and is handed out as the same (read-only) object.
     """
 
-    def __init__(self, path: Path, loader: Any, lines: _LineMap, base: int, *, restore: bool = False) -> None:
+    def __init__(
+        self, path: Path, loader: Any, lines: _LineMap, base: int, budget: ValueBudget, *, restore: bool = False
+    ) -> None:
         self.restore = restore
         self.path = path
         self.loader = loader
@@ -316,15 +343,15 @@ class _Builder:
         # anchor -> (value, values it holds, its scalar text, how many levels it nests below itself)
         self.anchors: dict[str, tuple[Any, int, str | None, int]] = {}
         self.deepest = 0  # the deepest level reached so far in the value being built
-        self.budget = MAX_VALUES
+        self.budget = budget
 
     def line(self, mark: Any) -> int:
         return self.map.line(self.base + mark.index)
 
     def spend(self, count: int, mark: Any) -> None:
-        self.budget -= count
-        if self.budget < 0:
-            raise _Refused(self.line(mark), f"{_TOO_MANY} (more than {MAX_VALUES}): refused")
+        self.budget.left -= count
+        if self.budget.left < 0:
+            raise _Refused(self.line(mark), f"{_TOO_MANY} (more than {self.budget.total} in one index): refused")
 
     def report(self, at: tuple, line: int, message: str) -> None:
         self.problems.append(Problem(Location(self.path, line), message))

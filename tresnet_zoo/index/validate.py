@@ -96,9 +96,16 @@ def _remember(marker: Path) -> None:
         pass  # a read-only cache only costs speed
 
 
+MAX_PROBLEMS = 1000  # schema problems in one index: a thousand imported files of bad entries stay quick
+
+
 def validate_documents(docs: list[Document], *, check_nonempty: bool = True) -> list[Problem]:
     problems: list[Problem] = []
     for doc in docs:
+        if len(problems) >= MAX_PROBLEMS:
+            message = f"not checked against the schema: {MAX_PROBLEMS} problems found before"
+            problems.append(Problem(doc.location(), message))
+            break
         problems.extend(_schema_problems(doc))
     problems.extend(_cross_document_problems(docs, check_nonempty=check_nonempty))
     return problems
