@@ -464,7 +464,12 @@ class _Builder:
                 self.loader.get_event()
                 self.spend(count, event.start_mark)
                 return text
-        self.value(("?",), MAX_DEPTH - 1)  # a collection key: consumed, counted, dropped
+        event = self.loader.get_event()  # a list or mapping as a key: consumed, counted, dropped
+        if isinstance(event, yaml.AliasEvent):
+            self.spend(self.anchors[event.anchor][1] if event.anchor in self.anchors else 1, event.start_mark)
+        else:
+            self.spend(1, event.start_mark)
+            self.skip()
         return None
 
     def text(self, value: str) -> str:
