@@ -22,7 +22,7 @@ def _require_torch() -> None:
 
         raise MissingDependencyError(
             "`check` builds the reference models and needs PyTorch, which is not installed",
-            extra="torch",
+            hint='pip install "tresnet-zoo[torch]"',
         ) from None
 
 
@@ -52,11 +52,10 @@ def check(
             out.print(f"{len(report_v.problems)} schema problem(s): fix these first (`tresnet-zoo validate`)", markup=False)
         raise typer.Exit(1)
 
+    _require_torch()
     from ..index.records import build_index
 
     index = build_index(roots, docs)
-    index.select(names or None)  # unknown names fail here, before torch is imported (seconds)
-    _require_torch()
     report = check_index(index, names or None, flops_rtol=flops_rtol)
 
     if fix:
@@ -100,9 +99,7 @@ def _print_report(report, fields) -> None:
     table.add_column("entry", no_wrap=True)
     for name in fields:
         table.add_column(name, justify="center", no_wrap=True)
-    from rich.text import Text
-
-    marks = {"ok": Text("ok", style="green"), "wrong": Text("WRONG", style="bold red"), "skip": Text("-", style="dim")}
+    marks = {"ok": "[green]ok[/]", "wrong": "[bold red]WRONG[/]", "skip": "[dim]-[/]"}
     for entry in report.entries:
         cells = {v.field: marks[v.status] for v in entry.verdicts}
         table.add_row(entry.name, *(cells.get(f, "") for f in fields))
