@@ -34,6 +34,8 @@ __all__ = [
     "OfflineError",
     "CacheError",
     "MissingDependencyError",
+    "FixError",
+    "IndexNotWritableError",
 ]
 
 EXIT_OK = 0
@@ -156,3 +158,11 @@ class MissingDependencyError(ZooEnvironmentError):
     def __init__(self, message: str, *, hint: str | None = None, extra: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.extra = extra
+
+
+class FixError(ZooError):
+    """A measured value cannot be written back into an index exactly; no file was changed."""
+
+
+class IndexNotWritableError(ZooEnvironmentError):
+    """The index file or its folder is read-only; no file was changed."""
