@@ -28,24 +28,17 @@ def variant_of(entry) -> str:
     return variant
 
 
-def build_entry(entry, *, num_classes: int | None = None):
-    """The reference architecture of ``entry`` (random weights), carrying ``pretrained_cfg``."""
+def build_entry(entry, *, num_classes: int | None = None, **kwargs):
+    """The reference architecture of ``entry`` (random weights), carrying ``pretrained_cfg``; ``num_classes``
+    defaults to the entry's (11221 for the ImageNet-21K-P weights); kwargs go to ``TResNet`` (in_chans,
+    drop_rate, drop_path_rate, global_pool)."""
+    from .pretrained import pretrained_cfg_for
     from .tresnet import build
 
     variant = variant_of(entry)
-    model = build(variant, num_classes=IMAGENET_CLASSES if num_classes is None else num_classes)
-    md = entry.metadata
-    model.pretrained_cfg = {
-        "name": entry.name,
-        "variant": variant,
-        "image_size": md.image_size or 224,
-        "crop_pct": md.crop_pct or 0.875,
-        "interpolation": md.interpolation or "bilinear",
-        # TResNet takes raw [0, 1] pixels: no mean/std normalisation
-        "mean": (0.0, 0.0, 0.0),
-        "std": (1.0, 1.0, 1.0),
-        "num_classes": model.num_classes,
-    }
+    cfg = pretrained_cfg_for(entry, variant)
+    model = build(variant, num_classes=cfg["num_classes"] if num_classes is None else num_classes, **kwargs)
+    model.pretrained_cfg = cfg
     return model
 
 

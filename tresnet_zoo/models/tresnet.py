@@ -380,6 +380,25 @@ class TResNet(nn.Module):
         self.head.to(device=ref.device, dtype=ref.dtype)
         self.num_classes = num_classes
 
+    @torch.no_grad()
+    def set_in_chans(self, in_chans: int) -> "TResNet":
+        """Take ``in_chans`` input channels, keeping what the stem learned (``adapt_stem_weight``); in
+        place. This is how pretrained RGB weights serve grey (1) or multispectral (4+) images."""
+        if in_chans < 1:
+            raise UsageError(f"in_chans must be at least 1, not {in_chans}")
+        conv = self.body.conv1.conv
+        weight = adapt_stem_weight(conv.weight, in_chans)
+        new = nn.Conv2d(weight.shape[1], conv.out_channels, conv.kernel_size, padding=conv.padding,
+                        bias=conv.bias is not None, device=weight.device, dtype=weight.dtype)
+        new.weight.copy_(weight)
+        if conv.bias is not None:
+            new.bias.copy_(conv.bias)
+        if self.channels_last:
+            new.to(memory_format=torch.channels_last)
+        self.body.conv1.conv = new
+        self.in_chans = in_chans
+        return self
+
     def group_matcher(self, coarse: bool = False) -> dict:
         """Parameter groups by name, as timm's layer-wise optimiser helpers expect."""
         return {"stem": r"^body\.conv1", "blocks": r"^body\.layer(\d+)" if coarse else r"^body\.layer(\d+)\.(\d+)"}
