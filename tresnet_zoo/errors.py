@@ -29,6 +29,7 @@ __all__ = [
     "OfflineError",
     "CacheError",
     "MissingDependencyError",
+    "ImageError",
 ]
 
 EXIT_OK = 0
@@ -118,3 +119,7 @@ class OfflineError(UsageError):
 
 class MissingDependencyError(UsageError):
     """An optional dependency (torch) is needed for this command."""
+
+
+class ImageError(ZooError):
+    """An input image cannot be classified: not an image, damaged, too many pixels, not a regular file."""
