@@ -88,7 +88,8 @@ def test_predict_logits_equal_timm_pipeline_on_generated_images(size, weights, t
 
 def test_preprocess_equals_timm_transform_exactly(tmp_path):
     images = make_images(tmp_path, SHAPES)
-    for size, crop, interp in ((224, 0.875, "bilinear"), (448, 0.875, "bilinear"), (224, 0.95, "bicubic"), (288, 1.0, "bilinear")):
+    configs = ((224, 0.875, "bilinear"), (448, 0.875, "bilinear"), (224, 0.95, "bicubic"), (288, 1.0, "bilinear"))
+    for size, crop, interp in configs:
         transform = timm.data.create_transform(input_size=(3, size, size), crop_pct=crop, interpolation=interp,
                                                mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), crop_mode="center")
         ours = Preprocess(size, crop, interp)
@@ -107,7 +108,8 @@ def test_cli_predict_prints_names_and_json(weights, tmp_path, cli):
     percent, wnid, label = lines[1].split(None, 2)
     labels = tresnet_zoo.labels_for(1000)
     assert percent.endswith("%") and labels[labels.wnids.index(wnid)] == label
-    done = cli("--index", index, "predict", "tresnet_m", images[1], images[0], "--checkpoint", path, "--json", "--top", "3")
+    done = cli("--index", index, "predict", "tresnet_m", images[1], images[0], "--checkpoint", path,
+               "--json", "--top", "3")
     assert done.code == 0, done.err
     data = json.loads(done.out)
     assert data["ok"] and [r["file"] for r in data["results"]] == [str(images[1]), str(images[0])]
@@ -136,7 +138,8 @@ def png_header_only(width: int, height: int) -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) + chunk(b"IEND", b"")
+    header = chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+    return b"\x89PNG\r\n\x1a\n" + header + chunk(b"IEND", b"")
 
 
 def test_hostile_images_give_clean_errors_naming_the_file(weights, tmp_path, cli):
@@ -153,7 +156,8 @@ def test_hostile_images_give_clean_errors_naming_the_file(weights, tmp_path, cli
     fifo = tmp_path / "pipe.png"
     os.mkfifo(fifo)  # opening it must not block waiting for a writer
     index = one_entry_index(tmp_path, "tresnet_m")
-    done = cli("--index", index, "predict", "tresnet_m", good, bomb, big, text, truncated, fifo, "--checkpoint", path, "--json")
+    done = cli("--index", index, "predict", "tresnet_m", good, bomb, big, text, truncated, fifo,
+               "--checkpoint", path, "--json")
     assert done.code == 1
     results = {r["file"]: r for r in json.loads(done.out)["results"]}
     assert results[str(good)]["ok"]
@@ -213,7 +217,8 @@ def test_labels_for_entries_names_and_models(tmp_path):
     assert tresnet_zoo.labels_for("tresnet_m").name == "imagenet-1k"
     model = build("tresnet_m", num_classes=11221)
     assert tresnet_zoo.labels_for(model).name == "imagenet-21k-miil"
-    assert tresnet_zoo.create_model("tresnet_m", index=one_entry_index(tmp_path, "tresnet_m")).pretrained_cfg["label_set"] == "imagenet-1k"
+    created = tresnet_zoo.create_model("tresnet_m", index=one_entry_index(tmp_path, "tresnet_m"))
+    assert created.pretrained_cfg["label_set"] == "imagenet-1k"
 
 
 def test_label_files_are_reproducible_by_the_script():
@@ -222,5 +227,6 @@ def test_label_files_are_reproducible_by_the_script():
 
     from .conftest import REPO
 
-    done = subprocess.run([sys.executable, str(REPO / "scripts" / "make_labels.py"), "--check"], capture_output=True, text=True)
+    script = REPO / "scripts" / "make_labels.py"
+    done = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

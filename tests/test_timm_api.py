@@ -72,7 +72,8 @@ def test_pretrained_cfg_of_an_untagged_entry_still_carries_timm_fields(tmp_path)
     assert model.default_cfg is cfg
     # the names in the cfg are real modules of the model, as timm's helpers assume
     modules = dict(model.named_modules())
-    assert isinstance(modules[cfg["first_conv"]], torch.nn.Conv2d) and isinstance(modules[cfg["classifier"]], torch.nn.Linear)
+    assert isinstance(modules[cfg["first_conv"]], torch.nn.Conv2d)
+    assert isinstance(modules[cfg["classifier"]], torch.nn.Linear)
 
 
 @pytest.mark.parametrize("variant", VARIANTS_4)
@@ -173,7 +174,8 @@ def test_in_chans_adapts_pretrained_rgb_weights(tmp_path):
     rgb.load_state_dict(state)
     path = tmp_path / "w.pth"
     torch.save(state, path)
-    grey = tresnet_zoo.create_model("tresnet_m", checkpoint_path=path, in_chans=1, index=one_entry_index(tmp_path, "tresnet_m"))
+    index = one_entry_index(tmp_path, "tresnet_m")
+    grey = tresnet_zoo.create_model("tresnet_m", checkpoint_path=path, in_chans=1, index=index)
     assert grey.in_chans == 1 and grey.body.conv1.conv.weight.shape == (64, 16, 3, 3)
     theirs = timm.create_model("tresnet_m", pretrained=False, in_chans=1).eval()
     from timm.models import adapt_input_conv

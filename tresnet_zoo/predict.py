@@ -59,12 +59,14 @@ class Preprocess:
         if self.interpolation not in _INTERPOLATIONS:
             raise UsageError(f"interpolation {self.interpolation!r} is not one of {', '.join(_INTERPOLATIONS)}")
         if not (0 < self.crop_pct <= 1) or self.image_size < 1:
-            raise UsageError(f"crop_pct must lie in (0, 1] and image_size be positive, not {self.crop_pct}, {self.image_size}")
+            raise UsageError(f"crop_pct must lie in (0, 1] and image_size be positive, not {self.crop_pct}, "
+                             f"{self.image_size}")
 
     @classmethod
     def from_cfg(cls, cfg: dict) -> "Preprocess":
         """From a ``pretrained_cfg`` (ours or timm's)."""
-        return cls(int(cfg["input_size"][-1]), float(cfg.get("crop_pct") or 0.875), cfg.get("interpolation") or "bilinear")
+        size = int(cfg["input_size"][-1])
+        return cls(size, float(cfg.get("crop_pct") or 0.875), cfg.get("interpolation") or "bilinear")
 
     @property
     def scale_size(self) -> int:
@@ -137,7 +139,8 @@ def open_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
                 image = Image.open(handle)
                 width, height = image.size
                 if width * height > max_pixels:
-                    raise ImageError(f"{name}: {width}x{height} is {width * height} pixels, more than the limit of {max_pixels}",
+                    raise ImageError(f"{name}: {width}x{height} is {width * height} pixels, "
+                                     f"more than the limit of {max_pixels}",
                                      hint="raise the limit (max_pixels) only for files you trust")
                 return image.convert("RGB")
         except ZooError:

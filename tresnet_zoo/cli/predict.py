@@ -9,6 +9,7 @@ from typing import List, Optional
 
 import typer
 
+from ..predict import DEFAULT_MAX_PIXELS
 from .context import State
 from .output import console, print_json
 
@@ -44,10 +45,14 @@ def predict(
     inputs: List[Path] = typer.Argument(..., help="Image files or folders (walked; links inside are not followed)."),
     top: int = typer.Option(5, "--top", min=1, help="How many classes to show per image."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
-    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="A local or fine-tuned weights file (either layout) instead of the entry's weights."),
+    checkpoint: Optional[Path] = typer.Option(
+        None, "--checkpoint", help="A local or fine-tuned weights file (either layout) instead of the entry's weights."
+    ),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Images per forward pass."),
     device: str = typer.Option("cpu", "--device", help="torch device, e.g. cpu or cuda."),
-    max_pixels: int = typer.Option(89_478_485, "--max-pixels", min=1, help="Refuse images whose header announces more pixels."),
+    max_pixels: int = typer.Option(
+        DEFAULT_MAX_PIXELS, "--max-pixels", min=1, help="Refuse images whose header announces more pixels."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Classify images: the entry's preprocessing (timm's), fused model, class names and probabilities."""
@@ -80,7 +85,7 @@ def predict(
             elif prediction.ok:
                 lines = [_safe(prediction.path)]
                 for rank, (index_, prob) in enumerate(prediction.top):
-                    label = f"{prediction.names[rank][0]}  {prediction.names[rank][1]}" if prediction.names else f"class {index_}"
+                    label = "  ".join(prediction.names[rank]) if prediction.names else f"class {index_}"
                     lines.append(f"  {prob * 100:6.2f}%  {label}")
                 out.print("\n".join(lines), markup=False, highlight=False)
     if as_json:

@@ -372,7 +372,8 @@ class TResNet(nn.Module):
         on the model's device and dtype; ``global_pool`` changes the pooling when given."""
         ref = next(self.parameters())
         self.head = ClassifierHead(
-            self.num_features, num_classes, self.head.global_pool if global_pool is None else global_pool, self.drop_rate
+            self.num_features, num_classes, self.head.global_pool if global_pool is None else global_pool,
+            self.drop_rate,
         )
         if isinstance(self.head.fc, nn.Linear):
             nn.init.normal_(self.head.fc.weight, 0, 0.01)
@@ -470,8 +471,9 @@ class TResNetFeatures(nn.Module):
     def __init__(self, model: TResNet, out_indices: Sequence[int] = (1, 2, 3, 4)) -> None:
         super().__init__()
         indices = tuple(int(i) for i in out_indices)
-        if not indices or any(i < 0 or i >= len(model.feature_info) for i in indices) or len(set(indices)) != len(indices):
-            raise UsageError(f"out_indices must be distinct stage numbers in 0-{len(model.feature_info) - 1}, not {list(out_indices)}")
+        last = len(model.feature_info) - 1
+        if not indices or any(i < 0 or i > last for i in indices) or len(set(indices)) != len(indices):
+            raise UsageError(f"out_indices must be distinct stage numbers in 0-{last}, not {list(out_indices)}")
         self.body = model.body
         self.config = model.config
         self.in_chans = model.in_chans
