@@ -207,3 +207,36 @@ def test_list_pretrained_lists_the_tags_of_an_index(tmp_path):
     assert all(t.startswith("tresnet_m") for t in tresnet_zoo.list_pretrained("TRESNET_M*", index=index))
     if expected:  # every tag is one of timm's own pretrained tags
         assert set(expected) <= set(timm.list_pretrained("tresnet*"))
+
+
+def test_forward_intermediates_equal_timm():
+    ours, theirs = build("tresnet_m").eval(), timm.create_model("tresnet_m", pretrained=False).eval()
+    state = randomised_state(ours, seed=8)
+    ours.load_state_dict(state)
+    theirs.load_state_dict(state)
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        for indices in (None, 2, [0, 3]):
+            final_a, maps_a = ours.forward_intermediates(x, indices=indices)
+            final_b, maps_b = theirs.forward_intermediates(x, indices=indices)
+            torch.testing.assert_close(final_a, final_b, rtol=0, atol=1e-4)
+            assert [m.shape for m in maps_a] == [m.shape for m in maps_b]
+            for a, b in zip(maps_a, maps_b):
+                torch.testing.assert_close(a, b, rtol=0, atol=1e-4)
+        only = ours.forward_intermediates(x, indices=[1], intermediates_only=True)
+        assert len(only) == 1 and only[0].shape == (1, 64, 16, 16)
+
+
+def test_grad_checkpointing_gives_the_same_gradients():
+    model = build("tresnet_m", num_classes=5)
+    model.load_state_dict(randomised_state(model, seed=12))
+    model.train()
+    x = torch.rand(2, 3, 64, 64)
+    grads = []
+    for enable in (False, True):
+        model.zero_grad()
+        model.set_grad_checkpointing(enable)
+        torch.manual_seed(0)
+        model(x).sum().backward()
+        grads.append(model.body.conv1.conv.weight.grad.clone())
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-5)

@@ -404,13 +404,25 @@ class TResNet(nn.Module):
         """Parameter groups by name, as timm's layer-wise optimiser helpers expect."""
         return {"stem": r"^body\.conv1", "blocks": r"^body\.layer(\d+)" if coarse else r"^body\.layer(\d+)\.(\d+)"}
 
+    grad_checkpointing = False
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute each stage's activations in the backward pass instead of storing them (training only)."""
+        self.grad_checkpointing = enable
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The last stage's feature map (N, num_features, H/32, W/32), before pooling."""
         x = self.body.s2d(x)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         for name, stage in self.body.named_children():
-            if name != "s2d":
+            if name == "s2d":
+                continue
+            if self.grad_checkpointing and self.training and torch.is_grad_enabled():
+                from torch.utils.checkpoint import checkpoint
+
+                x = checkpoint(stage, x, use_reentrant=False)
+            else:
                 x = stage(x)
         return x
 
@@ -435,6 +447,31 @@ class TResNet(nn.Module):
             if i in wanted:
                 out.append(x)
         return out
+
+    def forward_intermediates(self, x: torch.Tensor, indices: int | Sequence[int] | None = None, norm: bool = False,
+                              stop_early: bool = False, output_fmt: str = "NCHW", intermediates_only: bool = False):
+        """timm's ``forward_intermediates``: the feature maps at ``indices`` (None: all five, 0 the stem and
+        1-4 the stages; an int n: the last n) and, unless ``intermediates_only``, the final feature map.
+        ``norm`` has nothing to act on in TResNet; only NCHW output exists."""
+        if output_fmt != "NCHW":
+            raise UsageError(f"output_fmt {output_fmt!r}: TResNet gives NCHW feature maps only")
+        count = len(self.feature_info)
+        if indices is None:
+            wanted = list(range(count))
+        elif isinstance(indices, int):
+            if not 0 < indices <= count:
+                raise UsageError(f"indices={indices}: take the last 1-{count} feature maps")
+            wanted = list(range(count - indices, count))
+        else:
+            wanted = [i + count if i < 0 else i for i in indices]
+            if any(not 0 <= i < count for i in wanted):
+                raise UsageError(f"indices {list(indices)} outside 0-{count - 1}")
+        if intermediates_only or stop_early:
+            maps = self.forward_stages(x, wanted)
+            if intermediates_only:
+                return maps
+        maps = self.forward_stages(x, range(count))
+        return maps[-1], [maps[i] for i in wanted]
 
     def as_features(self, out_indices: Sequence[int] = (1, 2, 3, 4)) -> "TResNetFeatures":
         """timm's ``features_only=True``: a module returning a list of feature maps (see TResNetFeatures)."""
