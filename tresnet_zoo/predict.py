@@ -138,6 +138,8 @@ def open_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 image = Image.open(handle)
                 width, height = image.size
+                if width < 1 or height < 1:
+                    raise ImageError(f"{name}: an image of {width}x{height} pixels has nothing to classify")
                 if width * height > max_pixels:
                     raise ImageError(f"{name}: {width}x{height} is {width * height} pixels, "
                                      f"more than the limit of {max_pixels}",
@@ -246,11 +248,18 @@ class Predictor:
 
         if batch_size < 1:
             raise UsageError(f"batch size must be at least 1, not {batch_size}")
-        self.model = model.eval().to(device)
+        try:
+            target = torch.device(device)
+            torch.empty(0, device=target)  # fails here, with a clear message, when the device is absent
+        except (RuntimeError, AssertionError, ValueError) as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            raise UsageError(f"device {device!r} is not usable here ({reason})",
+                             hint="use the CPU: device 'cpu'") from None
+        self.model = model.eval().to(target)
         self.preprocess = preprocess or Preprocess.from_cfg(model.pretrained_cfg)
         self.labels = labels
         self.batch_size = batch_size
-        self.device = torch.device(device)
+        self.device = target
         self.workers = workers or max(1, min(4, os.cpu_count() or 1))
         self.max_pixels = max_pixels
 
