@@ -240,3 +240,14 @@ def test_grad_checkpointing_gives_the_same_gradients():
         model(x).sum().backward()
         grads.append(model.body.conv1.conv.weight.grad.clone())
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-5)
+
+
+def test_create_model_sets_timm_options_after_loading(tmp_path):
+    index = one_entry_index(tmp_path, "tresnet_m")
+    model = tresnet_zoo.create_model("tresnet_m", index=index, drop_rate=0.25, drop_path_rate=0.1, num_classes=0,
+                                     global_pool="max")
+    reference = build("tresnet_m", drop_rate=0.25, drop_path_rate=0.1, num_classes=0, global_pool="max")
+    assert model.head.drop_rate == 0.25 and model.head.global_pool == "max"
+    assert [b.drop_path for b in model.body.layer4] == [b.drop_path for b in reference.body.layer4]
+    with pytest.raises(tresnet_zoo.UsageError, match="global_pool"):
+        tresnet_zoo.create_model("tresnet_m", index=index, global_pool="median")

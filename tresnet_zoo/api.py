@@ -117,13 +117,14 @@ def create_model(
     if pretrained and checkpoint_path is not None:
         raise UsageError("give pretrained=True or checkpoint_path, not both")
     entry = _index(index).get(name)
-    model = build_entry(entry, num_classes=num_classes, drop_rate=drop_rate, drop_path_rate=drop_path_rate,
-                        global_pool=global_pool)
+    model = build_entry(entry, num_classes=num_classes)
     if pretrained:
         checkpoint_path = fetch_entry_path(entry, cache_dir=cache_dir)
     if checkpoint_path is not None:
         load_checkpoint(model, Path(checkpoint_path), num_classes=num_classes)
-    if in_chans != 3:  # after loading: RGB weights are adapted, not refused
+    # timm's model options, after loading: none is in a checkpoint; RGB stem weights are adapted, not refused
+    model.configure(drop_rate=drop_rate, drop_path_rate=drop_path_rate, global_pool=global_pool)
+    if in_chans != 3:
         model.set_in_chans(in_chans)
     model.eval()
     if fuse:

@@ -28,16 +28,15 @@ def variant_of(entry) -> str:
     return variant
 
 
-def build_entry(entry, *, num_classes: int | None = None, **kwargs):
+def build_entry(entry, *, num_classes: int | None = None):
     """The reference architecture of ``entry`` (random weights), carrying ``pretrained_cfg``; ``num_classes``
-    defaults to the entry's (11221 for the ImageNet-21K-P weights); kwargs go to ``TResNet`` (in_chans,
-    drop_rate, drop_path_rate, global_pool)."""
+    defaults to the entry's (11221 for the ImageNet-21K-P weights)."""
     from .pretrained import pretrained_cfg_for
     from .tresnet import build
 
     variant = variant_of(entry)
     cfg = pretrained_cfg_for(entry, variant)
-    model = build(variant, num_classes=cfg["num_classes"] if num_classes is None else num_classes, **kwargs)
+    model = build(variant, num_classes=cfg["num_classes"] if num_classes is None else num_classes)
     model.pretrained_cfg = cfg
     return model
 

@@ -381,6 +381,26 @@ class TResNet(nn.Module):
         self.head.to(device=ref.device, dtype=ref.dtype)
         self.num_classes = num_classes
 
+    def configure(self, *, drop_rate: float | None = None, drop_path_rate: float | None = None,
+                  global_pool: str | None = None) -> "TResNet":
+        """Set timm's regularisation and pooling options on a built (or loaded) model, in place: none of
+        them is saved in a checkpoint, so they can be chosen after the weights are in."""
+        if global_pool is not None and global_pool != self.head.global_pool:
+            if global_pool not in GLOBAL_POOLS:
+                raise UsageError(f"global_pool {global_pool!r} is not one of {', '.join(map(repr, GLOBAL_POOLS))}")
+            if global_pool == "" and self.num_classes > 0:
+                raise UsageError("global_pool='' (no pooling) needs num_classes=0: a classifier needs pooled features")
+            self.head.global_pool = global_pool
+        if drop_rate is not None:
+            self.drop_rate = self.head.drop_rate = drop_rate
+        if drop_path_rate is not None:
+            self.drop_path_rate = drop_path_rate
+            for stage, rates in zip((self.body.layer1, self.body.layer2, self.body.layer3, self.body.layer4),
+                                    drop_path_rates(drop_path_rate, self.config.layers)):
+                for block, rate in zip(stage, rates):
+                    block.drop_path = rate
+        return self
+
     @torch.no_grad()
     def set_in_chans(self, in_chans: int) -> "TResNet":
         """Take ``in_chans`` input channels, keeping what the stem learned (``adapt_stem_weight``); in
