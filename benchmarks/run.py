@@ -77,6 +77,17 @@ def bench_inference(repeat: int) -> list[Row]:
     ]
 
 
+def bench_predict(repeat: int) -> list[Row]:
+    """`predict` over 64 generated JPEGs at 224 px vs a plain timm script (timm model + transforms, batch 8)."""
+    from predicting import measure
+
+    r = measure(repeat=max(3, repeat // 5))
+    return [
+        Row("predict 64 JPEGs, tresnet_m 224 (decode threads, fused, channels-last)", r["ours_img_s"], r["timm_img_s"],
+            "timm model + create_transform, batch 8", "img/s", f"{r['ours_s']:.2f} s vs {r['timm_s']:.2f} s; same top-1 classes"),
+    ]
+
+
 def bench_fetch(repeat: int) -> list[Row]:
     """A ~315 MB TResNet-XL checkpoint over loopback (python -m http.server): fetch vs curl; verify vs hashlib."""
     from fetching import measure
@@ -118,8 +129,8 @@ def bench_docs(repeat: int) -> list[Row]:
     ]
 
 
-BENCHMARKS = {"list": bench_list, "check": bench_check, "inference": bench_inference, "fetch": bench_fetch,
-              "loading": bench_loading, "docs": bench_docs}
+BENCHMARKS = {"list": bench_list, "check": bench_check, "inference": bench_inference, "predict": bench_predict,
+              "fetch": bench_fetch, "loading": bench_loading, "docs": bench_docs}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,6 @@
 """The reference TResNet against timm (a test-only oracle): same parameters, same state-dict keys and
-shapes, same logits; release-layout checkpoints; fused inference."""
+shapes, same logits (TResNet-M/L/XL and TResNet-v2-L); release-layout checkpoints; fused inference;
+counting on meta."""
 
 from __future__ import annotations
 
@@ -63,6 +64,20 @@ def test_logits_equal_timm_with_random_weights_at_224_and_448(variant):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-4)
 
 
+def one_entry_index(tmp_path, name: str, image_size: int = 224):
+    """An index of one entry called ``name``: the bundled registry need not hold every variant."""
+    path = tmp_path / "one.yml"
+    path.write_text(f"Collections:\n- Name: TResNet\nModels:\n- Name: {name}\n  In Collection: TResNet\n"
+                    f"  Metadata:\n    Image Size: {image_size}\n")
+    return path
+
+
+def test_variants_include_tresnet_v2_l_with_timm_parameter_count():
+    config = VARIANTS["tresnet_v2_l"]
+    assert config.layers == (3, 4, 23, 3) and config.v2 and config.planes == 64
+    assert sum(p.numel() for p in build("tresnet_v2_l").parameters()) == 46_174_824  # timm's count
+
+
 @pytest.mark.parametrize("variant", VARIANT_NAMES)
 def test_release_layout_checkpoint_gives_the_same_logits(variant, tmp_path):
     import tresnet_zoo
@@ -78,7 +93,7 @@ def test_release_layout_checkpoint_gives_the_same_logits(variant, tmp_path):
         release[key] = -release[key]
     path = tmp_path / "release.pth"
     torch.save({"model": release}, path)
-    loaded = tresnet_zoo.create_model(f"{variant}", checkpoint_path=path)
+    loaded = tresnet_zoo.create_model(variant, checkpoint_path=path, index=one_entry_index(tmp_path, variant))
     assert loaded.layout == "release"
     x = torch.rand(1, 3, 224, 224, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
@@ -138,3 +153,58 @@ def test_num_classes_and_feature_head():
     assert build("tresnet_m", num_classes=10)(torch.rand(1, 3, 64, 64)).shape == (1, 10)
     features = build("tresnet_m", num_classes=0)(torch.rand(1, 3, 64, 64))
     assert features.shape == (1, 2048)
+
+
+def test_v2_release_layout_wraps_the_stride_2_bottleneck_conv_and_the_stride_1_shortcut():
+    """TResNet-v2's first stage is Bottleneck blocks: a shortcut conv without pooling (stride 1,
+    64 -> 256) sits at downsample.0; the 2021 release file names it downsample.0.0 / .0.1."""
+    model = build("tresnet_v2_l")
+    release = timm_to_release(model.state_dict(), model)
+    assert release["body.layer1.0.downsample.0.0.weight"].shape == (256, 64, 1, 1)
+    assert "body.layer2.0.conv2.0.0.weight" in release  # anti-aliased 3x3 conv in stage 2's Bottleneck
+    assert "body.layer2.0.downsample.1.0.weight" in release  # pool, then conv
+
+
+def test_fused_v2_equals_unfused_within_1e4():
+    model = build("tresnet_v2_l").eval()
+    model.load_state_dict(randomised_state(model, seed=9))
+    x = torch.rand(1, 3, 128, 128)
+    with torch.no_grad():
+        expected = model(x)
+        torch.testing.assert_close(model.fuse()(x), expected, rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("variant", VARIANT_NAMES)
+def test_parameters_and_macs_are_counted_on_meta_and_agree_with_a_real_model(variant):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from tresnet_zoo.measure import count
+
+    counts = count(variant, 224)
+    theirs = timm.create_model(variant, pretrained=False)
+    assert counts.parameters == sum(p.numel() for p in theirs.parameters())
+    if variant == "tresnet_v2_l":  # one real-tensor count, for the architecture this issue adds
+        with torch.device("meta"):
+            meta = timm.create_model(variant, pretrained=False).eval()
+        counter = FlopCounterMode(display=False)
+        with counter, torch.no_grad():
+            meta(torch.empty(1, 3, 224, 224, device="meta"))
+        # timm's model runs its BatchNorm (not counted either way) and its pooling: the MACs agree closely
+        assert abs(counter.get_total_flops() // 2 - counts.macs) / counts.macs < 0.01
+    assert count(variant, 448).macs > 3.9 * counts.macs
+
+
+def test_11221_class_head_for_the_in21k_weights():
+    model = build("tresnet_v2_l", num_classes=11221)
+    assert model.head.fc.weight.shape == (11221, 2048)
+    assert set(model.state_dict()) == set(timm.create_model("tresnet_v2_l", num_classes=11221).state_dict())
+
+
+def test_variant_names_resolve_including_the_v2_release_file_stem():
+    from tresnet_zoo.models.variants import resolve_variant
+
+    assert resolve_variant("tresnet_l_v2_83_9") == "tresnet_v2_l"
+    assert resolve_variant("tresnet_v2_l.miil_in21k") == "tresnet_v2_l"
+    assert resolve_variant("tresnet_l.miil_in1k_448") == "tresnet_l"
+    assert resolve_variant("tresnet_l_448") == "tresnet_l"
+    assert resolve_variant("tresnet_lv2") is None

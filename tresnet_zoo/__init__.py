@@ -28,14 +28,18 @@ from .errors import (
     ZooEnvironmentError,
     ZooError,
 )
-from .api import create_model, fetch, list_models
+from .api import create_model, fetch, list_models, list_pretrained
 from .index import Index, Metadata, ModelEntry, load_index
+from .models.labels import Labels, labels_for
 
 __all__ = [
     "__version__",
     "load_index",
     "list_models",
+    "list_pretrained",
     "create_model",
+    "labels_for",
+    "Labels",
     "fetch",
     "Index",
     "Metadata",

@@ -12,7 +12,7 @@ from pathlib import Path
 from .errors import UsageError
 from .index import Index, load_index
 
-__all__ = ["list_models", "create_model", "fetch", "fetch_entry_path"]
+__all__ = ["list_models", "list_pretrained", "create_model", "fetch", "fetch_entry_path"]
 
 
 def _index(index) -> Index:
@@ -26,6 +26,20 @@ def list_models(pattern: str | None = None, *, index=None) -> list[str]:
     """
     loaded = _index(index)
     return [m.name for m in loaded.select([pattern] if pattern else None)]
+
+
+def list_pretrained(pattern: str | None = None, *, index=None) -> list[str]:
+    """timm's ``list_pretrained``: the timm tags (``tresnet_m.miil_in1k``) of the index's weights, sorted,
+    optionally filtered by an fnmatch ``pattern`` (case-insensitive). Every tag is a name ``create_model``
+    accepts."""
+    import fnmatch
+
+    from .models.pretrained import timm_tags_of
+
+    tags = {tag for entry in _index(index) for tag in timm_tags_of(entry)}
+    if pattern:
+        tags = {t for t in tags if fnmatch.fnmatch(t.lower(), pattern.lower())}
+    return sorted(tags)
 
 
 def fetch(
@@ -85,6 +99,12 @@ def create_model(
     cache_dir: str | os.PathLike | None = None,
     mirror: str | None = None,
     offline: bool | None = None,
+    features_only: bool = False,
+    out_indices=(1, 2, 3, 4),
+    in_chans: int = 3,
+    drop_rate: float = 0.0,
+    drop_path_rate: float = 0.0,
+    global_pool: str = "fast",
 ):
     """Build the architecture of index entry ``name``; with ``pretrained=True`` load its weights from the
     cache, or load ``checkpoint_path`` (any format: torch zip, legacy pickle, safetensors; either layout).
@@ -95,7 +115,14 @@ def create_model(
     ``num_classes`` other than the checkpoint's keeps a freshly initialised classifier (for fine-tuning).
     ``fuse=True`` folds BatchNorm into the convs for faster inference (eval mode, not trainable).
     ``channels_last`` (default on) keeps weights and activations NHWC: same numbers, faster convolutions.
-    The model carries ``model.pretrained_cfg``: image size, crop pct, interpolation, mean and std.
+    The model carries ``model.pretrained_cfg``: timm's fields (input size, crop, interpolation, mean/std,
+    classes, tag, licence), so ``timm.data.resolve_model_data_config(model)`` gives the entry's own input.
+
+    timm's model options: ``features_only=True`` returns the feature-map form (a list of maps at
+    ``out_indices``, ``model.feature_info``); ``in_chans`` adapts pretrained RGB stem weights to other
+    channel counts; ``drop_rate`` / ``drop_path_rate`` (dropout before the classifier, stochastic depth)
+    act in training only; ``global_pool`` is 'fast'/'avg', 'max', 'avgmax' or '' (with num_classes=0).
+    Unlike timm, the model is returned in eval mode (call ``model.train()`` to fine-tune).
     """
     from .models import build_entry, checkpoint_bytes_bound, entry_classes, load_checkpoint, variant_of
 
@@ -115,9 +142,15 @@ def create_model(
             # a fine-tuning run's model may have fewer classes than the checkpoint it starts from
             bound = checkpoint_bytes_bound(variant_of(entry), max(model.num_classes, entry_classes(entry)))
             load_checkpoint(model, Path(checkpoint_path), num_classes=num_classes, max_bytes=bound)
+    # timm's model options, after loading: none is in a checkpoint; RGB stem weights are adapted, not refused
+    model.configure(drop_rate=drop_rate, drop_path_rate=drop_path_rate, global_pool=global_pool)
+    if in_chans != 3:
+        model.set_in_chans(in_chans)
     model.eval()
     if fuse:
         model.fuse(channels_last=channels_last)
     elif channels_last:
         model.use_channels_last()
+    if features_only:
+        return model.as_features(out_indices)
     return model

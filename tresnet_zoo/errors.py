@@ -36,6 +36,7 @@ __all__ = [
     "MissingDependencyError",
     "FixError",
     "IndexNotWritableError",
+    "ImageError",
 ]
 
 EXIT_OK = 0
@@ -166,3 +167,7 @@ class FixError(ZooError):
 
 class IndexNotWritableError(ZooEnvironmentError):
     """The index file or its folder is read-only; no file was changed."""
+
+
+class ImageError(ZooError):
+    """An input image cannot be classified: not an image, damaged, too many pixels, not a regular file."""

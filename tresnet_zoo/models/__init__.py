@@ -15,6 +15,7 @@ from pathlib import Path
 from ..errors import InvalidIndexError
 from ..index import Problem
 from .variants import VARIANTS, resolve_variant
+from .pretrained import pretrained_cfg_for
 
 __all__ = [
     "build_entry",
@@ -62,18 +63,8 @@ def build_entry(entry, *, num_classes: int | None = None, initialise: bool = Tru
     variant = variant_of(entry)
     classes = entry_classes(entry) if num_classes is None else num_classes
     model = _build(variant, classes) if initialise else _build_uninitialised(variant, classes)
-    md = entry.metadata
-    model.pretrained_cfg = {
-        "name": entry.name,
-        "variant": variant,
-        "image_size": md.image_size or 224,
-        "crop_pct": md.crop_pct or 0.875,
-        "interpolation": md.interpolation or "bilinear",
-        # TResNet takes raw [0, 1] pixels: no mean/std normalisation
-        "mean": (0.0, 0.0, 0.0),
-        "std": (1.0, 1.0, 1.0),
-        "num_classes": model.num_classes,
-    }
+    # the weights' config (timm's convention): a fresh head's size is model.num_classes, not this
+    model.pretrained_cfg = pretrained_cfg_for(entry, variant)
     return model
 
 

@@ -17,22 +17,42 @@ The design, as the paper describes it (and as the released weights need it):
   or the width changes.
 - **Squeeze-and-excitation** in stages 1-3, not in 4.
 - **Stages**: BasicBlock, BasicBlock, Bottleneck (expansion 4), Bottleneck; strides 1, 2, 2, 2.
+- **TResNet-v2** (``tresnet_v2_l``, from "ImageNet-21K Pretraining for the Masses", arXiv:2104.10972):
+  Bottleneck blocks in all four stages and widths rounded down to a multiple of 8; the rest as above.
 
 The module tree and parameter names are chosen so that ``state_dict()`` has exactly the keys and shapes
-of timm's ``tresnet_m/l/xl``: weights move freely between the two.
+of timm's ``tresnet_m/l/xl/v2_l``: weights move freely between the two. The model also speaks timm's
+model API (``forward_features``, ``forward_head``, ``get_classifier``, ``reset_classifier``,
+``feature_info``, ``as_features`` for ``features_only``), so code written for timm's TResNet runs on it.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import UsageError
 from .variants import VARIANTS, TResNetConfig
 
-__all__ = ["TResNet", "TResNetConfig", "VARIANTS", "tresnet_m", "tresnet_l", "tresnet_xl", "build"]
+__all__ = [
+    "TResNet",
+    "TResNetFeatures",
+    "FeatureInfo",
+    "TResNetConfig",
+    "VARIANTS",
+    "GLOBAL_POOLS",
+    "tresnet_m",
+    "tresnet_l",
+    "tresnet_xl",
+    "tresnet_v2_l",
+    "build",
+    "drop_path_rates",
+    "adapt_stem_weight",
+]
 
 STEM_SLOPE = 1e-2
 BLOCK_SLOPE = 1e-3
@@ -130,34 +150,47 @@ def _shortcut(cin: int, cout: int, stride: int) -> nn.Sequential | None:
     return nn.Sequential(*layers)
 
 
+def _drop_path(x: torch.Tensor, rate: float, training: bool) -> torch.Tensor:
+    """Stochastic depth: in training, zero a sample's residual branch with probability ``rate`` and scale
+    the survivors by 1 / (1 - rate); the identity otherwise."""
+    if rate <= 0.0 or not training:
+        return x
+    keep = 1.0 - rate
+    mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
+    return x * mask.div_(keep) if keep > 0 else x * mask
+
+
 class BasicBlock(nn.Module):
     expansion = 1
 
-    def __init__(self, cin: int, planes: int, stride: int, use_se: bool) -> None:
+    def __init__(self, cin: int, planes: int, stride: int, use_se: bool, drop_path: float = 0.0) -> None:
         super().__init__()
         self.downsample = _shortcut(cin, planes, stride)
         self.conv1 = ConvUnit(cin, planes, 3, slope=BLOCK_SLOPE, downsample=stride == 2)
         self.conv2 = ConvUnit(planes, planes, 3, slope=None)
         self.se = SqueezeExcite(planes, max(planes // 4, 64)) if use_se else None
+        self.drop_path = drop_path  # a rate, not a module: nothing of it is saved
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x if self.downsample is None else self.downsample(x)
         out = self.conv2(self.conv1(x))
         if self.se is not None:
             out = self.se(out)
+        out = _drop_path(out, self.drop_path, self.training)
         return F.relu(out.add_(shortcut), inplace=True)
 
 
 class Bottleneck(nn.Module):
     expansion = 4
 
-    def __init__(self, cin: int, planes: int, stride: int, use_se: bool) -> None:
+    def __init__(self, cin: int, planes: int, stride: int, use_se: bool, drop_path: float = 0.0) -> None:
         super().__init__()
         self.downsample = _shortcut(cin, planes * 4, stride)
         self.conv1 = ConvUnit(cin, planes, 1, slope=BLOCK_SLOPE)
         self.conv2 = ConvUnit(planes, planes, 3, slope=BLOCK_SLOPE, downsample=stride == 2)
         self.se = SqueezeExcite(planes, max(planes * 4 // 8, 64)) if use_se else None
         self.conv3 = ConvUnit(planes, planes * 4, 1, slope=None)
+        self.drop_path = drop_path
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x if self.downsample is None else self.downsample(x)
@@ -165,42 +198,145 @@ class Bottleneck(nn.Module):
         if self.se is not None:
             out = self.se(out)
         out = self.conv3(out)
+        out = _drop_path(out, self.drop_path, self.training)
         return F.relu(out.add_(shortcut), inplace=True)
 
 
+# global_pool spellings timm accepts for this head ('fast' is timm's TResNet default: a plain mean)
+GLOBAL_POOLS = ("fast", "avg", "max", "avgmax", "")
+
+
 class ClassifierHead(nn.Module):
-    def __init__(self, features: int, num_classes: int) -> None:
+    """Global pooling -> dropout (training only) -> linear. ``num_classes=0`` keeps the pooled features;
+    ``global_pool=''`` skips pooling (then there can be no classifier)."""
+
+    def __init__(self, features: int, num_classes: int, global_pool: str = "fast", drop_rate: float = 0.0) -> None:
         super().__init__()
+        if global_pool not in GLOBAL_POOLS:
+            raise UsageError(f"global_pool {global_pool!r} is not one of {', '.join(map(repr, GLOBAL_POOLS))}")
+        if global_pool == "" and num_classes > 0:
+            raise UsageError("global_pool='' (no pooling) needs num_classes=0: a classifier needs pooled features")
+        self.global_pool = global_pool
+        self.drop_rate = drop_rate
+        self.in_features = features
         self.fc = nn.Linear(features, num_classes) if num_classes > 0 else nn.Identity()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(x.mean((2, 3)))
+    def pool(self, x: torch.Tensor) -> torch.Tensor:
+        if self.global_pool in ("fast", "avg"):
+            return x.mean((2, 3))
+        if self.global_pool == "max":
+            return x.amax((2, 3))
+        if self.global_pool == "avgmax":
+            return 0.5 * (x.mean((2, 3)) + x.amax((2, 3)))
+        return x
+
+    def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = self.pool(x)
+        if self.drop_rate > 0.0:
+            x = F.dropout(x, self.drop_rate, self.training)
+        return x if pre_logits else self.fc(x)
+
+
+def drop_path_rates(drop_path_rate: float, layers: Sequence[int]) -> list[list[float]]:
+    """Stochastic-depth rate per block, stage by stage: rising linearly from 0 at the first block to
+    ``drop_path_rate`` at the last (timm's schedule for TResNet)."""
+    total = sum(layers)
+    rates = [drop_path_rate * i / (total - 1) if total > 1 else 0.0 for i in range(total)]
+    out, start = [], 0
+    for depth in layers:
+        out.append(rates[start:start + depth])
+        start += depth
+    return out
+
+
+class FeatureInfo:
+    """What ``features_only`` models return, timm's way: ``channels()``, ``reduction()``, ``module_name()``
+    for the selected feature maps, ``get_dicts()`` for everything."""
+
+    def __init__(self, info: Sequence[dict], out_indices: Sequence[int]) -> None:
+        self.info = [dict(d) for d in info]
+        self.out_indices = tuple(out_indices)
+
+    def _get(self, key: str, idx: int | Sequence[int] | None):
+        if idx is None:
+            return [self.info[i][key] for i in self.out_indices]
+        if isinstance(idx, int):
+            return self.info[self.out_indices[idx]][key]
+        return [self.info[self.out_indices[i]][key] for i in idx]
+
+    def channels(self, idx=None):
+        return self._get("num_chs", idx)
+
+    def reduction(self, idx=None):
+        return self._get("reduction", idx)
+
+    def module_name(self, idx=None):
+        return self._get("module", idx)
+
+    def get_dicts(self, keys: Iterable[str] | None = None) -> list[dict]:
+        picked = [self.info[i] for i in self.out_indices]
+        return [dict(d) if keys is None else {k: d[k] for k in keys} for d in picked]
+
+    def __getitem__(self, i: int) -> dict:
+        return self.info[self.out_indices[i]]
+
+    def __len__(self) -> int:
+        return len(self.out_indices)
 
 
 class TResNet(nn.Module):
-    """A TResNet of the given stage depths and width; ``num_classes=0`` leaves the pooled features."""
+    """A TResNet of the given stage depths and width; ``num_classes=0`` leaves the pooled features.
 
-    def __init__(self, config: TResNetConfig, num_classes: int = 1000, in_chans: int = 3) -> None:
+    ``drop_rate`` is dropout before the classifier and ``drop_path_rate`` the largest stochastic-depth
+    rate (both act in training mode only; neither changes the state dict). ``in_chans`` other than 3
+    widens or narrows the stem (see ``adapt_stem_weight`` for pretrained weights).
+    """
+
+    def __init__(
+        self,
+        config: TResNetConfig,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        *,
+        drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+        global_pool: str = "fast",
+    ) -> None:
         super().__init__()
+        if in_chans < 1:
+            raise UsageError(f"in_chans must be at least 1, not {in_chans}")
+        if num_classes < 0:
+            raise UsageError(f"num_classes must be 0 (no classifier) or more, not {num_classes}")
         self.config = config
         self.num_classes = num_classes
+        self.in_chans = in_chans
+        self.drop_rate = drop_rate
+        self.drop_path_rate = drop_path_rate
         planes = config.planes
         stages: list[tuple[str, nn.Module]] = [
             ("s2d", SpaceToDepth()),
             ("conv1", ConvUnit(in_chans * 16, planes, 3, slope=STEM_SLOPE)),
         ]
+        # (block, stride, squeeze-excite) per stage; v2 uses Bottleneck blocks in the first two stages too
+        early = Bottleneck if config.v2 else BasicBlock
+        plan = [(early, 1, True), (early, 2, True), (Bottleneck, 2, True), (Bottleneck, 2, False)]
+        # the stem's output is at 1/4 of the input (SpaceToDepth); timm's table says 2 for it, see README
+        info = [{"num_chs": planes, "reduction": 4, "module": "body.conv1"}]
         cin = planes
-        plan = [(BasicBlock, 1, True), (BasicBlock, 2, True), (Bottleneck, 2, True), (Bottleneck, 2, False)]
-        for i, ((block, stride, use_se), depth) in enumerate(zip(plan, config.layers)):
+        for i, ((block, stride, use_se), depth, rates) in enumerate(
+            zip(plan, config.layers, drop_path_rates(drop_path_rate, config.layers))
+        ):
             width = planes * 2**i
             blocks = []
             for j in range(depth):
-                blocks.append(block(cin, width, stride if j == 0 else 1, use_se))
+                blocks.append(block(cin, width, stride if j == 0 else 1, use_se, rates[j]))
                 cin = width * block.expansion
             stages.append((f"layer{i + 1}", nn.Sequential(*blocks)))
+            info.append({"num_chs": cin, "reduction": 4 * 2**i, "module": f"body.layer{i + 1}"})
         self.body = nn.Sequential(OrderedDict(stages))
-        self.num_features = cin
-        self.head = ClassifierHead(cin, num_classes)
+        self.feature_info = info
+        self.num_features = self.head_hidden_size = cin
+        self.head = ClassifierHead(cin, num_classes, global_pool, drop_rate)
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -221,17 +357,145 @@ class TResNet(nn.Module):
             if last is not None and isinstance(last.bn, nn.BatchNorm2d):
                 nn.init.zeros_(last.bn.weight)
 
+    # --- timm's model API -------------------------------------------------------------------------
+
+    @property
+    def default_cfg(self) -> dict:
+        """timm's older name for ``pretrained_cfg``."""
+        return getattr(self, "pretrained_cfg", {})
+
+    def get_classifier(self) -> nn.Module:
+        return self.head.fc
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        """A fresh classifier of ``num_classes`` outputs (0: none, the model returns pooled features),
+        on the model's device and dtype; ``global_pool`` changes the pooling when given."""
+        ref = next(self.parameters())
+        self.head = ClassifierHead(
+            self.num_features, num_classes, self.head.global_pool if global_pool is None else global_pool,
+            self.drop_rate,
+        )
+        if isinstance(self.head.fc, nn.Linear):
+            nn.init.normal_(self.head.fc.weight, 0, 0.01)
+            nn.init.zeros_(self.head.fc.bias)
+        self.head.to(device=ref.device, dtype=ref.dtype)
+        self.num_classes = num_classes
+
+    def configure(self, *, drop_rate: float | None = None, drop_path_rate: float | None = None,
+                  global_pool: str | None = None) -> "TResNet":
+        """Set timm's regularisation and pooling options on a built (or loaded) model, in place: none of
+        them is saved in a checkpoint, so they can be chosen after the weights are in."""
+        if global_pool is not None and global_pool != self.head.global_pool:
+            if global_pool not in GLOBAL_POOLS:
+                raise UsageError(f"global_pool {global_pool!r} is not one of {', '.join(map(repr, GLOBAL_POOLS))}")
+            if global_pool == "" and self.num_classes > 0:
+                raise UsageError("global_pool='' (no pooling) needs num_classes=0: a classifier needs pooled features")
+            self.head.global_pool = global_pool
+        if drop_rate is not None:
+            self.drop_rate = self.head.drop_rate = drop_rate
+        if drop_path_rate is not None:
+            self.drop_path_rate = drop_path_rate
+            for stage, rates in zip((self.body.layer1, self.body.layer2, self.body.layer3, self.body.layer4),
+                                    drop_path_rates(drop_path_rate, self.config.layers)):
+                for block, rate in zip(stage, rates):
+                    block.drop_path = rate
+        return self
+
+    @torch.no_grad()
+    def set_in_chans(self, in_chans: int) -> "TResNet":
+        """Take ``in_chans`` input channels, keeping what the stem learned (``adapt_stem_weight``); in
+        place. This is how pretrained RGB weights serve grey (1) or multispectral (4+) images."""
+        if in_chans < 1:
+            raise UsageError(f"in_chans must be at least 1, not {in_chans}")
+        conv = self.body.conv1.conv
+        weight = adapt_stem_weight(conv.weight, in_chans)
+        new = nn.Conv2d(weight.shape[1], conv.out_channels, conv.kernel_size, padding=conv.padding,
+                        bias=conv.bias is not None, device=weight.device, dtype=weight.dtype)
+        new.weight.copy_(weight)
+        if conv.bias is not None:
+            new.bias.copy_(conv.bias)
+        if self.channels_last:
+            new.to(memory_format=torch.channels_last)
+        self.body.conv1.conv = new
+        self.in_chans = in_chans
+        return self
+
+    def group_matcher(self, coarse: bool = False) -> dict:
+        """Parameter groups by name, as timm's layer-wise optimiser helpers expect."""
+        return {"stem": r"^body\.conv1", "blocks": r"^body\.layer(\d+)" if coarse else r"^body\.layer(\d+)\.(\d+)"}
+
+    grad_checkpointing = False
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute each stage's activations in the backward pass instead of storing them (training only)."""
+        self.grad_checkpointing = enable
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last stage's feature map (N, num_features, H/32, W/32), before pooling."""
         x = self.body.s2d(x)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         for name, stage in self.body.named_children():
-            if name != "s2d":
+            if name == "s2d":
+                continue
+            if self.grad_checkpointing and self.training and torch.is_grad_enabled():
+                from torch.utils.checkpoint import checkpoint
+
+                x = checkpoint(stage, x, use_reentrant=False)
+            else:
                 x = stage(x)
         return x
 
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Pooling and classifier on ``forward_features``' output; ``pre_logits=True`` stops after pooling."""
+        return self.head(x, pre_logits=pre_logits)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.forward_features(x))
+        return self.forward_head(self.forward_features(x))
+
+    def forward_stages(self, x: torch.Tensor, indices: Sequence[int]) -> list[torch.Tensor]:
+        """The feature maps after the stages in ``indices`` (0: stem, 1-4: layer1-4), stopping at the last."""
+        wanted = set(indices)
+        out: list[torch.Tensor] = []
+        x = self.body.s2d(x)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        for i, name in enumerate(("conv1", "layer1", "layer2", "layer3", "layer4")):
+            if i > max(wanted):
+                break
+            x = getattr(self.body, name)(x)
+            if i in wanted:
+                out.append(x)
+        return out
+
+    def forward_intermediates(self, x: torch.Tensor, indices: int | Sequence[int] | None = None, norm: bool = False,
+                              stop_early: bool = False, output_fmt: str = "NCHW", intermediates_only: bool = False):
+        """timm's ``forward_intermediates``: the feature maps at ``indices`` (None: all five, 0 the stem and
+        1-4 the stages; an int n: the last n) and, unless ``intermediates_only``, the final feature map.
+        ``norm`` has nothing to act on in TResNet; only NCHW output exists."""
+        if output_fmt != "NCHW":
+            raise UsageError(f"output_fmt {output_fmt!r}: TResNet gives NCHW feature maps only")
+        count = len(self.feature_info)
+        if indices is None:
+            wanted = list(range(count))
+        elif isinstance(indices, int):
+            if not 0 < indices <= count:
+                raise UsageError(f"indices={indices}: take the last 1-{count} feature maps")
+            wanted = list(range(count - indices, count))
+        else:
+            wanted = [i + count if i < 0 else i for i in indices]
+            if any(not 0 <= i < count for i in wanted):
+                raise UsageError(f"indices {list(indices)} outside 0-{count - 1}")
+        if intermediates_only or stop_early:
+            maps = self.forward_stages(x, wanted)
+            if intermediates_only:
+                return maps
+        maps = self.forward_stages(x, range(count))
+        return maps[-1], [maps[i] for i in wanted]
+
+    def as_features(self, out_indices: Sequence[int] = (1, 2, 3, 4)) -> "TResNetFeatures":
+        """timm's ``features_only=True``: a module returning a list of feature maps (see TResNetFeatures)."""
+        return TResNetFeatures(self, out_indices)
 
     channels_last = False
 
@@ -253,7 +517,63 @@ class TResNet(nn.Module):
         return self.use_channels_last(channels_last)
 
 
+class TResNetFeatures(nn.Module):
+    """timm's ``features_only`` form: ``forward`` returns the list of feature maps at ``out_indices``
+    (0: the stem at 1/4, 1-4: the four stages at 1/4, 1/8, 1/16, 1/32; timm's default is (1, 2, 3, 4)).
+
+    It shares the body of the model it was made from (same ``body.*`` state-dict keys, so a full
+    checkpoint loads into it with the ``head.*`` keys left out) and has no classifier.
+    """
+
+    def __init__(self, model: TResNet, out_indices: Sequence[int] = (1, 2, 3, 4)) -> None:
+        super().__init__()
+        indices = tuple(int(i) for i in out_indices)
+        last = len(model.feature_info) - 1
+        if not indices or any(i < 0 or i > last for i in indices) or len(set(indices)) != len(indices):
+            raise UsageError(f"out_indices must be distinct stage numbers in 0-{last}, not {list(out_indices)}")
+        self.body = model.body
+        self.config = model.config
+        self.in_chans = model.in_chans
+        self.out_indices = tuple(sorted(indices))
+        self.feature_info = FeatureInfo(model.feature_info, self.out_indices)
+        self.channels_last = model.channels_last
+        if hasattr(model, "pretrained_cfg"):
+            self.pretrained_cfg = model.pretrained_cfg
+
+    forward_stages = TResNet.forward_stages
+
+    @property
+    def default_cfg(self) -> dict:
+        return getattr(self, "pretrained_cfg", {})
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return self.forward_stages(x, self.out_indices)
+
+
+def adapt_stem_weight(weight: torch.Tensor, in_chans: int) -> torch.Tensor:
+    """A pretrained stem conv weight (out, 16 * 3, k, k) for ``in_chans`` input channels.
+
+    SpaceToDepth makes stem channel ``block * C + colour`` (16 blocks), so colours are adapted within
+    each block: one channel takes the sum of the three colour weights (a grey image then gives the
+    RGB model's output on the same grey); more channels repeat R, G, B, ... scaled by 3 / in_chans.
+    """
+    out, stem_in, kh, kw = weight.shape
+    if stem_in % 16:
+        raise UsageError(f"a stem weight has a multiple of 16 input channels, not {stem_in}")
+    colours = stem_in // 16
+    if colours == in_chans:
+        return weight
+    per_block = weight.reshape(out, 16, colours, kh, kw)
+    if in_chans == 1:
+        adapted = per_block.sum(dim=2, keepdim=True)
+    else:
+        repeat = -(-in_chans // colours)
+        adapted = per_block.repeat(1, 1, repeat, 1, 1)[:, :, :in_chans] * (colours / in_chans)
+    return adapted.reshape(out, 16 * in_chans, kh, kw).contiguous()
+
+
 def build(variant: str, num_classes: int = 1000, **kwargs) -> TResNet:
+    """Variant ``variant`` of VARIANTS; kwargs are TResNet's (in_chans, drop_rate, drop_path_rate, global_pool)."""
     return TResNet(VARIANTS[variant], num_classes=num_classes, **kwargs)
 
 
@@ -267,3 +587,7 @@ def tresnet_l(num_classes: int = 1000, **kwargs) -> TResNet:
 
 def tresnet_xl(num_classes: int = 1000, **kwargs) -> TResNet:
     return build("tresnet_xl", num_classes, **kwargs)
+
+
+def tresnet_v2_l(num_classes: int = 1000, **kwargs) -> TResNet:
+    return build("tresnet_v2_l", num_classes, **kwargs)
