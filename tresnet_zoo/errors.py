@@ -29,11 +29,13 @@ __all__ = [
     "OfflineError",
     "CacheError",
     "MissingDependencyError",
+    "MissingExtraError",
 ]
 
 EXIT_OK = 0
 EXIT_BAD_DATA = 1
 EXIT_USAGE = 2
+EXIT_ENVIRONMENT = 3
 
 
 class ZooError(Exception):
@@ -118,3 +120,9 @@ class OfflineError(UsageError):
 
 class MissingDependencyError(UsageError):
     """An optional dependency (torch) is needed for this command."""
+
+
+class MissingExtraError(MissingDependencyError):
+    """An optional extra (s3fs for s3:// mirrors) is not installed: the environment, not the input (exit 3)."""
+
+    exit_code = EXIT_ENVIRONMENT

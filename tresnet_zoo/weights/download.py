@@ -61,6 +61,10 @@ def download(url: str, part: Path, expected: Expected, config: DownloadConfig, p
     Returns (size, sha256 hex). Raises DownloadError (network, HTTP) or IntegrityError (more bytes than
     the index's File Size, or fewer at the end). ``part`` keeps what arrived, for a later resume.
     """
+    from .sources import copy_object, is_object_store  # s3:// and other fsspec mirrors (issue 12)
+
+    if is_object_store(url):
+        return copy_object(url, part, expected, progress)
     check_url_allowed(url, config)
     if urlsplit(url).scheme == "file":
         return _copy_file(url, part, expected, progress)
