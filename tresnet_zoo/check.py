@@ -29,7 +29,7 @@ from ._urls import hub_parts
 __all__ = ["Verdict", "EntryReport", "CheckReport", "check_index", "file_size_bounds", "FIELDS", "DEFAULT_FLOPS_RTOL"]
 
 DEFAULT_FLOPS_RTOL = 0.01
-FIELDS = ("schema", "Architecture", "Parameters", "FLOPs", "File Size", "Weights", "Image Size", "Crop Pct")
+FIELDS = ("schema", "Architecture", "Parameters", "FLOPs", "File Size", "Weights", "Image Size", "Crop Pct", "Lock")
 OK, WRONG, SKIP = "ok", "wrong", "skip"
 
 # torch.save's zip container: per tensor a local header and a central-directory record (each holding the
@@ -167,6 +167,9 @@ def _check_entry(entry: ModelEntry, count, shared: dict[str, list[ModelEntry]], 
     _check_flops(entry, counts if size_ok else None, rtol, add)
     _check_file_size(entry, counts, add)
     _check_weights(entry, variant, shared, add)
+    from .weights.lockfile import lock_verdict  # the lock file's line for the weights (issue 12)
+
+    add(Verdict("Lock", *lock_verdict(entry), entry.where("Weights")))
     report.verdicts.sort(key=lambda v: FIELDS.index(v.field))
     return report
 

@@ -49,12 +49,13 @@ def _global(
     ctx.obj = State(index=index, cache_dir=cache_dir)
 
 
-from . import check_cmd, docs_cmds, index_cmds, weights_cmds  # noqa: E402  (registers the commands)
+from . import check_cmd, docs_cmds, index_cmds, mirror, weights_cmds  # noqa: E402  (registers the commands)
 
 index_cmds.register(app)
 check_cmd.register(app)
 weights_cmds.register(app)
 docs_cmds.register(app)
+mirror.register(app)
 
 
 def _print_error(exc: ZooError) -> None:

@@ -70,7 +70,7 @@ def fetch(
     all_: bool = typer.Option(False, "--all", help="Every entry of the index."),
     verify_: bool = typer.Option(False, "--verify", help="Deep check: load into the reference model and run it."),
     force: bool = typer.Option(False, "--force", help="Download again even if cached."),
-    mirror: Optional[str] = typer.Option(None, "--mirror", envvar="TRESNET_ZOO_MIRROR", help="Base URL or file:// folder with the same file names."),
+    mirror: Optional[str] = typer.Option(None, "--mirror", envvar="TRESNET_ZOO_MIRROR", help="Base URL, file:// folder or object store (s3://bucket/prefix) with the same file names."),
     offline: bool = typer.Option(False, "--offline", help="Never touch the network (env TRESNET_ZOO_OFFLINE=1)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     allow_http: bool = typer.Option(False, "--allow-http", help="Permit plain http to non-loopback hosts."),

@@ -211,8 +211,13 @@ def _open_cached(cache, filename: str):
     return handle
 
 
-def push(dest: str, entries, cache, *, progress: Callable[[str, int, int | None], None] | None = None) -> PushReport:
-    """Copy the cached, verified files of ``entries`` to ``dest``, then write its manifest (only if all went well)."""
+def push(dest: str, entries, cache, *, require_all: bool = False,
+         progress: Callable[[str, int, int | None], None] | None = None) -> PushReport:
+    """Copy the cached, verified files of ``entries`` to ``dest``, then write its manifest (only if all went well).
+
+    ``require_all``: every entry must have a file in the cache (the user named them); one missing is a
+    problem, and then no manifest is written either.
+    """
     from .lockfile import apply_lock
     from .sources import entry_sources, is_object_store
 
@@ -241,6 +246,8 @@ def push(dest: str, entries, cache, *, progress: Callable[[str, int, int | None]
             (report.pushed if copied else report.already).append(line)
         if not found:
             report.not_cached.append((entry.name, entry_sources(entry)[0].filename if entry_sources(entry) else "-"))
+            if require_all:
+                report.problems.append(f"{entry.name}: {report.not_cached[-1][1]} is not in the cache (`tresnet-zoo fetch {entry.name}` first)")
     if report.problems:
         return report  # no manifest: what was pushed so far is not vouched for
     lines = {line.file: line for line in old.values() if target.holds(line)}
