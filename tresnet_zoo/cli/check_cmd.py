@@ -33,6 +33,8 @@ def check(
     index_path: Optional[str] = typer.Option(None, "--index", help="Index to check (same as the global --index)."),
     flops_rtol: float = typer.Option(0.01, "--flops-rtol", min=0.0, help="Relative tolerance for FLOPs (MACs)."),
     fix: bool = typer.Option(False, "--fix", help="Write measured Parameters/FLOPs back into the index file."),
+    links: bool = typer.Option(False, "--links", help="Instead: ask every weights source for its size (network; no model is built)."),
+    link_timeout: float = typer.Option(10.0, "--link-timeout", min=0.1, help="Seconds per request for --links."),
 ) -> None:
     """Check every entry's metadata against the reference TResNet: parameters, FLOPs, file size, weights URL."""
     from ..check import FIELDS, check_index
@@ -52,6 +54,11 @@ def check(
             out.print(f"{len(report_v.problems)} schema problem(s): fix these first (`tresnet-zoo validate`)", markup=False)
         raise typer.Exit(1)
 
+    if links:  # issue 12: the links, not the models
+        from .mirror import check_links_command
+
+        check_links_command(roots, docs, names, as_json=as_json, timeout=link_timeout)
+        return
     _require_torch()
     from ..index.records import build_index
 

@@ -88,3 +88,28 @@ def lock(
             out.print(f"wrote {path}", markup=False)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def check_links_command(roots, docs, names, *, as_json: bool, timeout: float) -> None:
+    """`check --links`: one line per problem; exit 1 on a dead link or a size mismatch, 3 when only unreachable."""
+    from ..index.records import build_index
+    from ..weights.links import check_links, links_offline
+
+    index = build_index(roots, docs)
+    report = check_links(index.select(names or None), offline=links_offline(), timeout=timeout)
+    if as_json:
+        print_json(report.to_dict())
+    elif report.skipped:
+        console().print(f"skipped: offline: {report.skipped}", markup=False)
+    else:
+        out = console()
+        for result in report.results:
+            if result.problem:
+                label = {"dead": "dead link", "size": "size differs", "unreachable": "unreachable"}[result.status]
+                out.print(f"{label}: {result.entry}: source {result.source} {result.url}: {result.message}", markup=False)
+        alive = sum(not r.problem for r in report.results)
+        out.print(f"{alive} of {len(report.results)} links alive with the index's size ({report.seconds:.1f} s)", markup=False)
+    if report.bad:
+        raise typer.Exit(1)
+    if report.unreachable:
+        raise typer.Exit(3)
