@@ -189,6 +189,40 @@ class ObjectStore:
         except Exception as exc:  # noqa: BLE001
             raise _store_error(url, exc, "cannot read") from None
 
+    def stream(self, url: str, offset: int, consume: Callable[[bytes], None]) -> None:
+        """Hand the object's bytes from ``offset`` on to ``consume``, in chunks of at most ``CHUNK``.
+
+        S3: one streaming ranged GET (``Range: bytes=offset-``) read chunk by chunk, so memory stays at a
+        chunk or two and the transfer pays one round trip; other protocols: fsspec's ranged block reads.
+        """
+        if hasattr(self.fs, "_call_s3"):
+            from fsspec.asyn import sync
+
+            bucket, key, version = self.fs.split_path(self.path(url))
+
+            async def copy() -> None:
+                extra = {"VersionId": version} if version else {}
+                response = await self.fs._call_s3("get_object", Bucket=bucket, Key=key, Range=f"bytes={offset}-", **extra)
+                body = response["Body"]
+                try:
+                    while True:
+                        block = await body.read(CHUNK)
+                        if not block:
+                            return
+                        consume(block)
+                finally:
+                    body.close()
+
+            try:
+                sync(self.fs.loop, copy)
+            except ZooError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                raise _store_error(url, exc, "cannot read") from None
+            return
+        for block in self.read_from(url, offset):
+            consume(block)
+
     def read_small(self, url: str, limit: int) -> bytes | None:
         """A small object (a manifest) whole, or None when there is none; more than ``limit`` bytes is an error."""
         try:
@@ -255,12 +289,16 @@ def copy_object(url: str, part: Path, expected: Expected, progress: Callable[[in
     try:
         if sink.size > size:
             sink.reset()
-        for block in store.read_from(url, sink.size):
+
+        def consume(block: bytes) -> None:
             if sink.size + len(block) > size:
                 raise IntegrityError(f"{expected.filename}: {redact(url)} sent more than its announced {size} bytes")
             sink.write(block)
             if progress:
                 progress(sink.size, expected.size)
+
+        if sink.size < size:
+            store.stream(url, sink.size, consume)
         sink.sync()
         if sink.size != size:
             raise DownloadError(f"{expected.filename}: {redact(url)} ended after {sink.size} of {size} bytes",
