@@ -131,22 +131,20 @@ def _http_manifest(url: str, timeout: float) -> bytes | None:
         return None  # unreachable: the file's own download reports the network error, with its hint
 
 
-def apply_manifest(base: str, entry_name: str, expected: Expected, *, say: Callable[[str], None]) -> Expected:
-    """``expected`` held to the mirror manifest's line for its file (full sha256, size)."""
-    lines = read_manifest(base)
+def apply_manifest(lines: dict[str, ManifestLine] | None, entry_name: str, expected: Expected, *,
+                   say: Callable[[str], None]) -> Expected:
+    """``expected`` held to the manifest's line for its file (full sha256, size); unchanged without one."""
     if lines is None:
-        say(f"note: {entry_name}: the mirror {redact(base)} has no manifest; {expected.filename} is checked by name and the index only")
         return expected
     line = lines.get(expected.filename)
     if line is None:
-        say(f"note: {entry_name}: the mirror's manifest has no line for {expected.filename}; checked by name and the index only")
-        return expected
+        return expected  # fetch_sources says so when no file of the entry has a line
     if expected.size is not None and line.size != expected.size:
         raise IntegrityError(f"{expected.filename}: the mirror's manifest says {line.size} bytes, the index's File Size is {expected.size}",
                              hint="the mirror was pushed from another index: push it again with `tresnet-zoo mirror push`")
     problem = expected.hash_problem(line.sha256)
     if problem:
-        raise IntegrityError(f"{expected.filename}: the mirror's manifest disagrees with the index: {problem}",
+        raise IntegrityError(f"{expected.filename}: the mirror's manifest disagrees with the index or lock: {problem}",
                              hint="the mirror was pushed from another index: push it again with `tresnet-zoo mirror push`")
     return replace(expected, size=line.size, sha256=line.sha256)
 

@@ -25,7 +25,6 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
-from urllib.parse import urlsplit
 
 from ..errors import DownloadError, IntegrityError, MissingExtraError, OfflineError, ZooError
 from .._urls import filename_problem, hub_parts, redact, weights_filename
@@ -357,23 +356,25 @@ def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], N
     line per source that was passed over (default: stderr); mismatches are also kept on ``result.notes``.
     """
     from .lockfile import apply_lock
-    from .mirror import apply_manifest
+    from .mirror import apply_manifest, read_manifest
 
     say = say or (lambda line: sys.stderr.write(line + "\n"))
     specs = entry_sources(entry)
     if not specs:
         raise DownloadError(f"{entry.name} has no weights URL in the index", hint=f"see `tresnet-zoo info {entry.name}`")
     mirror = getattr(options, "mirror", None)
-    planned: list[tuple[SourceSpec, Expected]] = []
-    for spec in specs:
-        expected = apply_lock(entry, spec.expected())
-        if mirror:
-            expected = apply_manifest(mirror, entry.name, expected, say=say)
-        planned.append((spec, expected))
+    planned = [(spec, apply_lock(entry, spec.expected())) for spec in specs]
     if not getattr(options, "force", False):  # a verified file of any source: no network at all
         for spec, expected in planned:
             if _cached_ok(options.cache, expected):
                 return fetch_one(_SourceEntry(entry, spec, expected), options)
+    if mirror and not getattr(options, "offline", False):  # offline: fetch_one refuses before any request
+        manifest = read_manifest(mirror)
+        if manifest is None:
+            say(f"note: {entry.name}: the mirror {redact(mirror)} has no manifest; files are checked by name and the index only")
+        elif not any(spec.filename in manifest for spec, _ in planned):
+            say(f"note: {entry.name}: the mirror's manifest has no line for its files; they are checked by name and the index only")
+        planned = [(spec, apply_manifest(manifest, entry.name, expected, say=say)) for spec, expected in planned]
     notes: list[SourceNote] = []
     first_error: ZooError | None = None
     for number, (spec, expected) in enumerate(planned, 1):
@@ -401,7 +402,7 @@ def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], N
             say(f"warning: {entry.name}: source {number} ({where}) {what}{detail}; trying source {number + 1} of {len(planned)}")
     assert first_error is not None
     if len(planned) > 1:
-        first_error.message = f"{entry.name}: none of its {len(planned)} sources worked; " + "; ".join(str(n) for n in notes)
+        first_error.message = f"none of its {len(planned)} sources worked; " + "; ".join(str(n) for n in notes)
         first_error.args = (first_error.message,)
     raise first_error
 
