@@ -239,6 +239,26 @@ def test_check_reports_entries_without_a_lock_line(cli, zoo, checkpoints):
     assert "no line in the lock" in entries["tresnet_m_release"]["Lock"]["message"]
 
 
+def test_create_model_pretrained_holds_the_file_to_the_lock(cli, zoo, checkpoints):
+    import tresnet_zoo
+    from tresnet_zoo.errors import IntegrityError
+
+    ckpt = checkpoints["tresnet_m"]
+    assert cli(*zoo.args("fetch", "tresnet_m", "--quiet")).code == 0
+    lock_file = zoo.index.with_name("index.lock")
+    assert cli(*zoo.args("lock", "tresnet_m")).code == 0
+    model = tresnet_zoo.create_model("tresnet_m", pretrained=True, index=zoo.index, cache_dir=zoo.cache)
+    assert model is not None
+    # a lock pinning other bytes (same size, same 8-digit prefix): the cached file no longer counts, and
+    # the download does not match either
+    data = json.loads(lock_file.read_text())
+    data["files"][ckpt.filename]["sha256"] = ckpt.sha256[:8] + "0" * 56
+    lock_file.write_text(json.dumps(data))
+    with pytest.raises(IntegrityError) as info:
+        tresnet_zoo.create_model("tresnet_m", pretrained=True, index=zoo.index, cache_dir=zoo.cache)
+    assert ckpt.sha256[:8] + "0" * 56 in info.value.message
+
+
 def test_lock_refuses_the_bundled_registry(cli):
     got = cli("lock")
     assert got.code == 2 and "--output" in got.err
