@@ -37,6 +37,7 @@ __all__ = [
     "HF_ENDPOINT_ENV",
     "is_object_store",
     "ObjectStore",
+    "ObjectStoreSource",
     "copy_object",
     "fetch_sources",
     "SourceNote",
@@ -305,6 +306,72 @@ def copy_object(url: str, part: Path, expected: Expected, progress: Callable[[in
         return sink.size, sink.hexdigest()
     finally:
         sink.close()
+
+
+class ObjectStoreSource:
+    """An object as a ``download.Source``: ``open(start)`` is one streaming ranged GET from ``start`` on.
+
+    The shared pipeline (``download.transfer``) then applies every rule it applies to HTTP: the byte limit,
+    the announced size, minimum speed, deadline, resume from every byte received.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.display = redact(url)
+        self.store = ObjectStore(url)
+
+    def open(self, start: int) -> "_ObjectStream":
+        fs = self.store.fs
+        if not hasattr(fs, "_call_s3"):  # other fsspec protocols: a file object with ranged block reads
+            try:
+                handle = fs.open(self.store.path(self.url), "rb", block_size=READ_BLOCK, cache_type="readahead")
+                size = int(handle.size)
+                if start:
+                    handle.seek(start)
+            except Exception as exc:  # noqa: BLE001
+                raise _store_error(self.url, exc, "cannot read") from None
+            return _ObjectStream(start, size - start, handle.read, handle.close)
+        from fsspec.asyn import sync
+
+        bucket, key, version = fs.split_path(self.store.path(self.url))
+        extra = {"VersionId": version} if version else {}
+        try:
+            response = sync(fs.loop, fs._call_s3, "get_object", Bucket=bucket, Key=key, Range=f"bytes={start}-", **extra)
+        except Exception as exc:  # noqa: BLE001
+            if start and "InvalidRange" in str(exc):
+                from .download import RestartFromZero
+
+                raise RestartFromZero() from None
+            raise _store_error(self.url, exc, "cannot read") from None
+        body = response["Body"]
+        length = response.get("ContentLength")
+
+        def read(n: int) -> bytes:
+            try:
+                return sync(fs.loop, body.read, n)
+            except Exception as exc:  # noqa: BLE001 - a broken body: resume from what arrived
+                from .download import TransientError
+
+                raise TransientError(f"the object store's stream broke ({type(exc).__name__})") from None
+
+        return _ObjectStream(start, int(length) if length is not None else None, read, body.close)
+
+    def close(self) -> None:
+        pass
+
+
+class _ObjectStream:
+    def __init__(self, start: int, length: int | None, read: Callable[[int], bytes], close: Callable[[], object]) -> None:
+        self.start = start
+        self.length = length
+        self.read = read
+        self._close = close
+
+    def close(self) -> None:
+        try:
+            self._close()
+        except Exception:  # noqa: BLE001 - closing a finished or broken body
+            pass
 
 
 # --- trying an entry's sources in order ---------------------------------------------------------------
