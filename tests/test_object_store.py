@@ -262,3 +262,29 @@ def test_create_model_pretrained_holds_the_file_to_the_lock(cli, zoo, checkpoint
 def test_lock_refuses_the_bundled_registry(cli):
     got = cli("lock")
     assert got.code == 2 and "--output" in got.err
+
+
+def test_resume_from_a_partial_with_a_ranged_read(s3, checkpoints, tmp_path):
+    from tresnet_zoo.weights.hashes import Expected
+    from tresnet_zoo.weights.sources import copy_object
+
+    ckpt = checkpoints["tresnet_m"]
+    key = f"{prefix()}/{ckpt.filename}"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=ckpt.data)
+    part = tmp_path / "partial.part"
+    half = ckpt.size // 2
+    part.write_bytes(ckpt.data[:half])
+    expected = Expected(ckpt.filename, ckpt.size, ckpt.filename.rsplit("-", 1)[1][:8], ckpt.sha256)
+    size, digest = copy_object(f"s3://{BUCKET}/{key}", part, expected)
+    assert (size, digest) == (ckpt.size, ckpt.sha256)  # had the read started at 0, the file would be too long
+    assert part.read_bytes() == ckpt.data
+
+
+def test_unreachable_endpoint_names_no_secret(cli, zoo, s3, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    got = cli(*zoo.args("fetch", "tresnet_m", "--mirror", f"s3://{BUCKET}/nowhere", "--quiet", "--json"))
+    assert got.code != 0
+    assert "object store" in got.text
+    no_secret(got.text)
+    assert KEY_ID not in got.text
