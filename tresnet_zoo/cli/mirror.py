@@ -109,6 +109,10 @@ def check_links_command(roots, docs, names, *, as_json: bool, timeout: float) ->
                 out.print(f"{label}: {result.entry}: source {result.source} {result.url}: {result.message}", markup=False)
         alive = sum(not r.problem for r in report.results)
         out.print(f"{alive} of {len(report.results)} links alive with the index's size ({report.seconds:.1f} s)", markup=False)
+    if report.no_dns:  # not one host name resolved: the network, not the index
+        sys.stderr.write("error: no host name of any source resolved: the network (or DNS) is unreachable from here\n"
+                         "hint: run `tresnet-zoo check --links` where the network is reachable; TRESNET_ZOO_OFFLINE=1 skips it\n")
+        raise typer.Exit(3)
     if report.bad:
         raise typer.Exit(1)
     if report.unreachable:

@@ -63,6 +63,12 @@ class LinksReport:
         return [r for r in self.results if r.status in (DEAD, SIZE)]
 
     @property
+    def no_dns(self) -> bool:
+        """Every http(s) source failed name resolution: more likely no network (or DNS) than dead links."""
+        web = [r for r in self.results if r.url.startswith(("http://", "https://"))]
+        return bool(web) and all(r.status == DEAD and "cannot resolve" in r.message for r in web)
+
+    @property
     def unreachable(self) -> list[LinkResult]:
         return [r for r in self.results if r.status == UNREACHABLE]
 
