@@ -42,6 +42,11 @@ def check(
     from ..index.validate import validate_paths
 
     state: State = ctx.obj
+    if links:  # issue 12: the links, not the models
+        from .mirror import check_links_command
+
+        check_links_command(index_path or state.index, names, as_json=as_json, timeout=link_timeout)
+        return
     roots = resolve_roots(index_path or state.index)
     report_v, docs = validate_paths(roots)
     if not report_v.ok:
@@ -54,11 +59,6 @@ def check(
             out.print(f"{len(report_v.problems)} schema problem(s): fix these first (`tresnet-zoo validate`)", markup=False)
         raise typer.Exit(1)
 
-    if links:  # issue 12: the links, not the models
-        from .mirror import check_links_command
-
-        check_links_command(roots, docs, names, as_json=as_json, timeout=link_timeout)
-        return
     _require_torch()
     from ..index.records import build_index
 

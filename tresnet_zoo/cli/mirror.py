@@ -90,12 +90,12 @@ def lock(
         raise typer.Exit(1)
 
 
-def check_links_command(roots, docs, names, *, as_json: bool, timeout: float) -> None:
+def check_links_command(paths, names, *, as_json: bool, timeout: float) -> None:
     """`check --links`: one line per problem; exit 1 on a dead link or a size mismatch, 3 when only unreachable."""
-    from ..index.records import build_index
+    from ..index import load_index
     from ..weights.links import check_links, links_offline
 
-    index = build_index(roots, docs)
+    index = load_index(paths)  # an invalid index is InvalidIndexError (exit 1), as for `check`
     report = check_links(index.select(names or None), offline=links_offline(), timeout=timeout)
     if as_json:
         print_json(report.to_dict())
