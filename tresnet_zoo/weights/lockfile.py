@@ -200,11 +200,12 @@ def write_lock(entries, cache, *, output: Path | None = None, update: bool = Fal
         if path not in locks:
             locks[path] = read_lock(path) or Lock(path)
         lock = locks[path]
-        for number, spec in enumerate(entry_sources(entry)):
+        specs = entry_sources(entry)
+        if specs and not any(cache.cached_record(spec.filename) for spec in specs):
+            report.not_cached.append((entry.name, specs[0].filename))
+        for spec in specs:
             record = cache.cached_record(spec.filename)
             if record is None:
-                if number == 0:
-                    report.not_cached.append((entry.name, spec.filename))
                 continue
             digest = sha256_file(cache.path(spec.filename))  # "verified" means hashed now, in this operation
             size = cache.path(spec.filename).stat().st_size
