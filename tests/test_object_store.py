@@ -103,11 +103,11 @@ def test_changed_or_missing_object_is_rejected(cli, zoo, s3, checkpoints, tmp_pa
 
     s3.put_object(Bucket=BUCKET, Key=key, Body=ckpt.data + b"x")
     got = cli("--index", zoo.index, "--cache-dir", tmp_path / "c2", "fetch", "tresnet_m", "--mirror", dest, "--quiet")
-    assert got.code == 1 and f"holds {ckpt.size + 1} bytes" in got.err, got.text
+    assert got.code == 1 and f"announces {ckpt.size + 1} bytes" in got.err, got.text
 
     s3.delete_object(Bucket=BUCKET, Key=key)
     got = cli("--index", zoo.index, "--cache-dir", tmp_path / "c3", "fetch", "tresnet_m", "--mirror", dest, "--quiet")
-    assert got.code == 1 and "not found in the object store" in got.err, got.text
+    assert got.code == 3 and "not found in the object store" in got.err, got.text  # unavailable: the environment
     no_secret(got.text)
 
 
@@ -173,7 +173,7 @@ def test_push_to_a_folder_and_fetch_from_it(cli, zoo, checkpoints, tmp_path):
 
 def test_missing_backend_is_an_environment_error(cli, zoo, tmp_path):
     got = cli(*zoo.args("fetch", "tresnet_m", "--mirror", "gcs://bucket/weights", "--quiet"))
-    assert got.code == 1, got.text  # fetch reports per entry; the cause is named with an install hint
+    assert got.code == 3, got.text  # the environment: a missing extra, named with an install hint
     assert "needs an fsspec backend" in got.err or "not installed" in got.err
     from tresnet_zoo.errors import MissingExtraError
     from tresnet_zoo.weights.sources import ObjectStore

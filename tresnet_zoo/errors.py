@@ -35,7 +35,7 @@ __all__ = [
 EXIT_OK = 0
 EXIT_BAD_DATA = 1
 EXIT_USAGE = 2
-EXIT_ENVIRONMENT = 3
+EXIT_ENVIRONMENT = 3  # the network, the disk, permissions: not the data, not the command line
 
 
 class ZooError(Exception):
@@ -103,15 +103,21 @@ class UnsafeCheckpointError(CheckpointError):
 
 
 class DownloadError(ZooError):
-    """A weight file could not be downloaded (network, HTTP status, server behaviour)."""
+    """A weight file could not be downloaded (network, HTTP status, server behaviour): the environment."""
+
+    exit_code = EXIT_ENVIRONMENT
 
 
 class IntegrityError(DownloadError):
-    """A file's size or hash differs from what the index declares."""
+    """A file's size or hash differs from what the index declares: the data is wrong."""
+
+    exit_code = EXIT_BAD_DATA
 
 
 class CacheError(ZooError):
-    """The weight cache cannot be written (not a folder, no permission, disk full)."""
+    """The weight cache cannot be written (not a folder, no permission, disk full): the environment."""
+
+    exit_code = EXIT_ENVIRONMENT
 
 
 class OfflineError(UsageError):

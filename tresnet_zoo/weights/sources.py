@@ -189,40 +189,6 @@ class ObjectStore:
         except Exception as exc:  # noqa: BLE001
             raise _store_error(url, exc, "cannot read") from None
 
-    def stream(self, url: str, offset: int, consume: Callable[[bytes], None]) -> None:
-        """Hand the object's bytes from ``offset`` on to ``consume``, in chunks of at most ``CHUNK``.
-
-        S3: one streaming ranged GET (``Range: bytes=offset-``) read chunk by chunk, so memory stays at a
-        chunk or two and the transfer pays one round trip; other protocols: fsspec's ranged block reads.
-        """
-        if hasattr(self.fs, "_call_s3"):
-            from fsspec.asyn import sync
-
-            bucket, key, version = self.fs.split_path(self.path(url))
-
-            async def copy() -> None:
-                extra = {"VersionId": version} if version else {}
-                response = await self.fs._call_s3("get_object", Bucket=bucket, Key=key, Range=f"bytes={offset}-", **extra)
-                body = response["Body"]
-                try:
-                    while True:
-                        block = await body.read(CHUNK)
-                        if not block:
-                            return
-                        consume(block)
-                finally:
-                    body.close()
-
-            try:
-                sync(self.fs.loop, copy)
-            except ZooError:
-                raise
-            except Exception as exc:  # noqa: BLE001
-                raise _store_error(url, exc, "cannot read") from None
-            return
-        for block in self.read_from(url, offset):
-            consume(block)
-
     def read_small(self, url: str, limit: int) -> bytes | None:
         """A small object (a manifest) whole, or None when there is none; more than ``limit`` bytes is an error."""
         try:
@@ -271,41 +237,25 @@ def _secrets() -> list[str]:
     return [v for k in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN") if len(v := os.environ.get(k, "")) >= 4]
 
 
-def copy_object(url: str, part: Path, expected: Expected, progress: Callable[[int, int | None], None] | None = None) -> tuple[int, str]:
+def copy_object(url: str, part: Path, expected: Expected, progress: Callable[[int, int | None], None] | None = None,
+                config=None) -> tuple[int, str]:
     """Fill ``part`` from an object-store URL, resuming from what it holds; returns (size, sha256).
 
-    The same guarantees as an HTTP download: the announced size is checked against the index before a
-    byte is read, no more than ``expected.size`` bytes are accepted, every byte is hashed as it arrives
-    (the resumed prefix first), and the partial file keeps what arrived if the transfer breaks.
+    The shared pipeline (``download.transfer``) does the work, with the same guarantees as an HTTP
+    download: the announced size is checked against the index before a byte is read, no more than the
+    index's File Size is accepted, every byte is hashed as it arrives (the resumed prefix first), and the
+    partial keeps what arrived if the transfer breaks. ``fetch`` reaches the same code through
+    ``download.open_source``; this is the direct call.
     """
-    from .download import _Sink  # one sink for every source: hashing and writing beside the reader
+    from .download import DownloadConfig, transfer
 
-    store = ObjectStore(url)
-    size = store.size(url)
-    if expected.size is not None and size != expected.size:
-        raise IntegrityError(f"{expected.filename}: {redact(url)} holds {size} bytes, the index's File Size is {expected.size}",
-                             hint="the mirror holds another file: push it again with `tresnet-zoo mirror push`")
-    sink = _Sink(part)
+    source = ObjectStoreSource(url)
+    fd = os.open(part, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
     try:
-        if sink.size > size:
-            sink.reset()
-
-        def consume(block: bytes) -> None:
-            if sink.size + len(block) > size:
-                raise IntegrityError(f"{expected.filename}: {redact(url)} sent more than its announced {size} bytes")
-            sink.write(block)
-            if progress:
-                progress(sink.size, expected.size)
-
-        if sink.size < size:
-            store.stream(url, sink.size, consume)
-        sink.sync()
-        if sink.size != size:
-            raise DownloadError(f"{expected.filename}: {redact(url)} ended after {sink.size} of {size} bytes",
-                                hint="run the same command again: it resumes from the partial file")
-        return sink.size, sink.hexdigest()
+        return transfer(source, fd, expected, config or DownloadConfig(), progress)
     finally:
-        sink.close()
+        os.close(fd)
+        source.close()
 
 
 class ObjectStoreSource:
