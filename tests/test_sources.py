@@ -83,3 +83,25 @@ def test_hf_endpoint_rewrites_hugging_face_urls(cli, server, checkpoints, tmp_pa
     from tresnet_zoo.weights.sources import hf_url
 
     assert hf_url("https://huggingface.co.evil.example/x") == "https://huggingface.co.evil.example/x"
+
+
+def test_create_model_loads_the_fallback_file_held_to_its_own_hash(server, checkpoints, tmp_path):
+    import tresnet_zoo
+
+    primary, other = checkpoints["tresnet_m"], checkpoints["tresnet_m_release"]  # other bytes, same weights
+    server.always(f"gone2/{primary.filename}", "status", code=410)
+    server.add("hub/release.pth", other.data)
+    index = tmp_path / "index.yml"
+    index_with_sources(index, primary, server.url(f"gone2/{primary.filename}"),
+                       [{"url": server.url("hub/release.pth"), "file": "tresnet_m.release.pth", "size": other.size, "sha256": other.sha256}])
+    model = tresnet_zoo.create_model("tresnet_m", pretrained=True, index=index, cache_dir=tmp_path / "cache")
+    reference = tresnet_zoo.create_model("tresnet_m", checkpoint_path=_write(tmp_path, other), index=index)
+    x = torch.rand(1, 3, 224, 224)
+    with torch.inference_mode():
+        assert torch.allclose(model(x), reference(x), atol=1e-5)
+
+
+def _write(folder, ckpt):
+    path = folder / ckpt.filename
+    path.write_bytes(ckpt.data)
+    return path

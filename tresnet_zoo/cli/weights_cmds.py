@@ -141,7 +141,8 @@ def fetch(
                     from ..weights.fetch import expected_for
                     from ..weights.verify import deep_check
 
-                    deep = deep_check(entry, result.path, expected_for(entry), record_sha256=result.sha256)
+                    held_to = getattr(result, "expected", None) or expected_for(entry)  # the source actually used
+                    deep = deep_check(entry, result.path, held_to, record_sha256=result.sha256)
                     record.update(deep=deep, hashed=True, sha256=deep["sha256"], size=deep["size"])
                     record["checks"].update(sha256="ok", deep="ok")
             except ZooError as exc:

@@ -384,7 +384,7 @@ def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], N
     if not getattr(options, "force", False):  # a verified file of any source: no network at all
         for spec, expected in planned:
             if _cached_ok(options.cache, expected):
-                return fetch_one(_SourceEntry(entry, spec, expected), options)
+                return _with(fetch_one(_SourceEntry(entry, spec, expected), options), expected, [])
     if mirror and not getattr(options, "offline", False):  # offline: fetch_one refuses before any request
         manifest = read_manifest(mirror)
         if manifest is None:
@@ -410,8 +410,7 @@ def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], N
             note = SourceNote(kind, number, where, exc.message)
             first_error = first_error or exc
         else:
-            result.notes = notes  # type: ignore[attr-defined]
-            return result
+            return _with(result, expected, notes)
         notes.append(note)
         if number < len(planned):
             what = {"dead": "is a dead link", "unavailable": "is unavailable", "mismatch": "served wrong bytes"}[note.kind]
@@ -422,6 +421,14 @@ def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], N
         first_error.message = f"none of its {len(planned)} sources worked; " + "; ".join(str(n) for n in notes)
         first_error.args = (first_error.message,)
     raise first_error
+
+
+def _with(result, expected: Expected, notes: list[SourceNote]):
+    """The result with what its file was held to (``expected``: the source's file, lock and manifest applied;
+    a loader must check the bytes against this, not the primary's) and the sources passed over."""
+    result.expected = expected
+    result.notes = notes
+    return result
 
 
 def _effective_url(spec: SourceSpec, mirror: str | None) -> str:
