@@ -34,10 +34,10 @@ class LinkServer:
             def log_message(self, *args):
                 pass
 
-            def do_HEAD(self):  # noqa: N802
+            def do_HEAD(self):
                 server._answer(self, "HEAD")
 
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 server._answer(self, "GET")
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -61,7 +61,9 @@ class LinkServer:
             h.close_connection = True
             return
         status = route.head if method == "HEAD" and route.head is not None else route.status
-        ranged = method == "GET" and h.headers.get("Range") == "bytes=0-0" and status == 200 and route.head in (405, 501)
+        ranged = (
+            method == "GET" and h.headers.get("Range") == "bytes=0-0" and status == 200 and route.head in (405, 501)
+        )
         if ranged:
             status = 206
         h.send_response(status)
@@ -73,7 +75,9 @@ class LinkServer:
             body = b"\0"
         elif status == 200:
             body = b"\0" * (route.size if method == "GET" else 0)
-        length = route.length if route.length is not None and status == 200 else (route.size if status == 200 else len(body))
+        length = (
+            route.length if route.length is not None and status == 200 else (route.size if status == 200 else len(body))
+        )
         h.send_header("Content-Length", str(length))
         h.end_headers()
         if method == "GET" and body:

@@ -32,8 +32,18 @@ def links_index(tmp_path):
     server = LinkServer(ROUTES)
     lines = ["Models:"]
     for name, path in zip(NAMES, ROUTES):
-        lines += [f"- Name: tresnet_m_{name}", "  Metadata:", f"    File Size: {SIZE}", f"  Weights: {server.url(path)}"]
-    lines += ["- Name: tresnet_m_dns", "  Metadata:", f"    File Size: {SIZE}", "  Weights: https://no-such-host.invalid/tresnet_m-0000000b.pth"]
+        lines += [
+            f"- Name: tresnet_m_{name}",
+            "  Metadata:",
+            f"    File Size: {SIZE}",
+            f"  Weights: {server.url(path)}",
+        ]
+    lines += [
+        "- Name: tresnet_m_dns",
+        "  Metadata:",
+        f"    File Size: {SIZE}",
+        "  Weights: https://no-such-host.invalid/tresnet_m-0000000b.pth",
+    ]
     index = tmp_path / "links.yml"
     index.write_text("\n".join(lines) + "\n")
     yield index, server
@@ -48,8 +58,17 @@ def test_check_links_verdicts(cli, links_index):
     assert got.code == 1, got.text
     status = {link["name"].removeprefix("tresnet_m_"): link for link in json.loads(got.out)["links"]}
     assert {k: v["status"] for k, v in status.items()} == {
-        "ok": "alive", "ranged": "alive", "ranged501": "alive", "forbidden": "dead", "missing": "dead", "gone": "dead",
-        "wronglen": "size", "hang": "unreachable", "moved": "alive", "away": "unreachable", "dns": "dead",
+        "ok": "alive",
+        "ranged": "alive",
+        "ranged501": "alive",
+        "forbidden": "dead",
+        "missing": "dead",
+        "gone": "dead",
+        "wronglen": "size",
+        "hang": "unreachable",
+        "moved": "alive",
+        "away": "unreachable",
+        "dns": "dead",
     }
     assert status["ranged"]["code"] == 206 and status["ranged"]["size"] == SIZE
     assert status["wronglen"]["size"] == SIZE + 5 and status["wronglen"]["expected_size"] == SIZE
@@ -63,9 +82,14 @@ def test_check_links_lines_and_offline(cli, links_index, monkeypatch):
     index, _ = links_index
     got = cli("check", "--index", index, "--links", "--link-timeout", "1")
     assert got.code == 1
-    problems = [line for line in got.out.splitlines() if line.split(":")[0] in ("dead link", "size differs", "unreachable")]
+    problems = [
+        line for line in got.out.splitlines() if line.split(":")[0] in ("dead link", "size differs", "unreachable")
+    ]
     assert len(problems) == 7, got.out
-    assert any(line.startswith("size differs: tresnet_m_wronglen") and "105 bytes, the index says 100" in line for line in problems)
+    assert any(
+        line.startswith("size differs: tresnet_m_wronglen") and "105 bytes, the index says 100" in line
+        for line in problems
+    )
     monkeypatch.setenv("TRESNET_ZOO_OFFLINE", "1")
     got = cli("check", "--index", index, "--links")
     assert got.code == 0 and got.out.startswith("skipped: offline")
@@ -75,7 +99,9 @@ def test_all_alive_exits_zero(cli, tmp_path):
     server = LinkServer({"/ok/tresnet_m-00000001.pth": Route(200, SIZE)})
     try:
         index = tmp_path / "one.yml"
-        index.write_text(f"Models:\n- Name: tresnet_m\n  Metadata:\n    File Size: {SIZE}\n  Weights: {server.url('/ok/tresnet_m-00000001.pth')}\n")
+        index.write_text(
+            f"Models:\n- Name: tresnet_m\n  Metadata:\n    File Size: {SIZE}\n  Weights: {server.url('/ok/tresnet_m-00000001.pth')}\n"
+        )
         got = cli("check", "--index", index, "--links")
         assert got.code == 0 and "1 of 1 links alive" in got.out, got.text
     finally:
@@ -84,6 +110,8 @@ def test_all_alive_exits_zero(cli, tmp_path):
 
 def test_no_host_resolving_is_the_environment(cli, tmp_path):
     index = tmp_path / "dns.yml"
-    index.write_text(f"Models:\n- Name: tresnet_m\n  Metadata:\n    File Size: {SIZE}\n  Weights: https://no-such-host.invalid/tresnet_m-00000001.pth\n")
+    index.write_text(
+        f"Models:\n- Name: tresnet_m\n  Metadata:\n    File Size: {SIZE}\n  Weights: https://no-such-host.invalid/tresnet_m-00000001.pth\n"
+    )
     got = cli("check", "--index", index, "--links", "--link-timeout", "2")
     assert got.code == 3 and "no host name of any source resolved" in got.err, got.text

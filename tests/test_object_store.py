@@ -71,7 +71,9 @@ def test_push_then_fetch_into_a_fresh_cache(cli, zoo, s3, checkpoints, tmp_path)
     assert "pushed: tresnet_m" in pushed.out and "manifest:" in pushed.out
     key = dest.split("/", 3)[3]
     manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=f"{key}/tresnet-zoo-manifest.json")["Body"].read())
-    assert manifest["files"] == [{"entry": "tresnet_m", "file": ckpt.filename, "size": ckpt.size, "sha256": ckpt.sha256}]
+    assert manifest["files"] == [
+        {"entry": "tresnet_m", "file": ckpt.filename, "size": ckpt.size, "sha256": ckpt.sha256}
+    ]
     assert s3.get_object(Bucket=BUCKET, Key=f"{key}/{ckpt.filename}")["Body"].read() == ckpt.data
 
     fresh = tmp_path / "fresh-cache"
@@ -116,7 +118,10 @@ def test_manifest_that_disagrees_with_the_index_is_an_error(cli, zoo, s3, checkp
     dest = f"s3://{BUCKET}/{prefix()}"
     key = dest.split("/", 3)[3]
     s3.put_object(Bucket=BUCKET, Key=f"{key}/{ckpt.filename}", Body=ckpt.data)
-    wrong = {"format": "tresnet-zoo-mirror/1", "files": [{"entry": "tresnet_m", "file": ckpt.filename, "size": ckpt.size, "sha256": "0" * 64}]}
+    wrong = {
+        "format": "tresnet-zoo-mirror/1",
+        "files": [{"entry": "tresnet_m", "file": ckpt.filename, "size": ckpt.size, "sha256": "0" * 64}],
+    }
     s3.put_object(Bucket=BUCKET, Key=f"{key}/tresnet-zoo-manifest.json", Body=json.dumps(wrong).encode())
     got = cli("--index", zoo.index, "--cache-dir", tmp_path / "c", "fetch", "tresnet_m", "--mirror", dest, "--quiet")
     assert got.code == 1 and "manifest disagrees with the index" in got.err, got.text
@@ -162,7 +167,9 @@ def test_push_to_a_folder_and_fetch_from_it(cli, zoo, checkpoints, tmp_path):
     manifest = json.loads((folder / "tresnet-zoo-manifest.json").read_text())
     assert manifest["files"][0]["sha256"] == ckpt.sha256 and manifest["tresnet_zoo"]
     assert not list(folder.glob(".*.tmp"))
-    got = cli("--index", zoo.index, "--cache-dir", tmp_path / "fresh", "fetch", "tresnet_m", "--mirror", folder, "--quiet")
+    got = cli(
+        "--index", zoo.index, "--cache-dir", tmp_path / "fresh", "fetch", "tresnet_m", "--mirror", folder, "--quiet"
+    )
     assert got.code == 0, got.text
     # a different file already under that name in the folder is never overwritten
     (folder / ckpt.filename).write_bytes(b"not ours")
@@ -209,15 +216,21 @@ def test_lock_pins_files_and_tampering_is_refused(cli, zoo, s3, checkpoints, tmp
     verify = cli(*zoo.args("verify", "tresnet_m"))
     assert verify.code == 1 and ckpt.sha256 in verify.err, verify.text
     fetched = cli(*zoo.args("fetch", "tresnet_m", "--quiet", "--json"))
-    assert fetched.code == 0 and json.loads(fetched.out)["results"][0]["downloaded"], fetched.text  # not the tampered one
+    assert fetched.code == 0 and json.loads(fetched.out)["results"][0]["downloaded"], (
+        fetched.text
+    )  # not the tampered one
     assert zoo.final().read_bytes() == ckpt.data
 
     # the bucket copy tampered together with its manifest: the lock refuses it
     key = dest.split("/", 3)[3]
     evil = b"\1" * ckpt.size
     s3.put_object(Bucket=BUCKET, Key=f"{key}/{ckpt.filename}", Body=evil)
-    manifest = {"format": "tresnet-zoo-mirror/1", "files": [{"entry": "tresnet_m", "file": ckpt.filename, "size": ckpt.size,
-                                                              "sha256": hashlib.sha256(evil).hexdigest()}]}
+    manifest = {
+        "format": "tresnet-zoo-mirror/1",
+        "files": [
+            {"entry": "tresnet_m", "file": ckpt.filename, "size": ckpt.size, "sha256": hashlib.sha256(evil).hexdigest()}
+        ],
+    }
     s3.put_object(Bucket=BUCKET, Key=f"{key}/tresnet-zoo-manifest.json", Body=json.dumps(manifest).encode())
     got = cli("--index", zoo.index, "--cache-dir", tmp_path / "c", "fetch", "tresnet_m", "--mirror", dest, "--quiet")
     assert got.code == 1 and "disagrees" in got.err, got.text

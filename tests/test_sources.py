@@ -11,8 +11,16 @@ torch = pytest.importorskip("torch")
 
 
 def index_with_sources(path, ckpt, primary: str, extra: list[dict]) -> None:
-    lines = ["Models:", "- Name: tresnet_m", "  Metadata:", "    Parameters: 31389032", f"    File Size: {ckpt.size}",
-             "    Image Size: 224", "    x-tresnet-zoo:", "      sources:"]
+    lines = [
+        "Models:",
+        "- Name: tresnet_m",
+        "  Metadata:",
+        "    Parameters: 31389032",
+        f"    File Size: {ckpt.size}",
+        "    Image Size: 224",
+        "    x-tresnet-zoo:",
+        "      sources:",
+    ]
     for source in extra:
         lines.append(f"      - url: {source['url']}")
         for key in ("file", "size", "sha256"):
@@ -28,12 +36,26 @@ def test_dead_first_source_falls_back_and_says_so(cli, server, checkpoints, tmp_
     server.always(dead, "status", code=403)
     server.add("hub/model.bin", ckpt.data)
     index = tmp_path / "index.yml"
-    index_with_sources(index, ckpt, server.url(dead), [{"url": server.url("hub/model.bin"), "file": "tresnet_m.miil_in1k.bin",
-                                                        "size": ckpt.size, "sha256": ckpt.sha256}])
-    got = cli("--index", index, "--cache-dir", tmp_path / "cache", "fetch", "tresnet_m", "--quiet", "--json", "--retries", "0")
+    index_with_sources(
+        index,
+        ckpt,
+        server.url(dead),
+        [
+            {
+                "url": server.url("hub/model.bin"),
+                "file": "tresnet_m.miil_in1k.bin",
+                "size": ckpt.size,
+                "sha256": ckpt.sha256,
+            }
+        ],
+    )
+    got = cli(
+        "--index", index, "--cache-dir", tmp_path / "cache", "fetch", "tresnet_m", "--quiet", "--json", "--retries", "0"
+    )
     assert got.code == 0, got.text
     result = json.loads(got.out)["results"][0]
     assert result["file"] == "tresnet_m.miil_in1k.bin" and result["source"] == server.url("hub/model.bin")
+    assert len(result["passed_over"]) == 1 and "403" in result["passed_over"][0]
     assert "source 1" in got.err and "dead link" in got.err and "403" in got.err and "trying source 2 of 2" in got.err
     assert (tmp_path / "cache" / "tresnet_m.miil_in1k.bin").read_bytes() == ckpt.data
     # the next fetch finds the second source's file in the cache: no request at all
@@ -48,8 +70,12 @@ def test_wrong_bytes_from_the_first_source_are_reported_though_the_second_succee
     server.always(ckpt.filename, "wrong_bytes")
     server.add("hub/model2.bin", ckpt.data)
     index = tmp_path / "index.yml"
-    index_with_sources(index, ckpt, server.url(ckpt.filename), [{"url": server.url("hub/model2.bin"), "file": "second.bin",
-                                                                 "size": ckpt.size, "sha256": ckpt.sha256}])
+    index_with_sources(
+        index,
+        ckpt,
+        server.url(ckpt.filename),
+        [{"url": server.url("hub/model2.bin"), "file": "second.bin", "size": ckpt.size, "sha256": ckpt.sha256}],
+    )
     got = cli("--index", index, "--cache-dir", tmp_path / "cache", "fetch", "tresnet_m", "--quiet", "--json")
     assert got.code == 0, got.text
     errors = [line for line in got.err.splitlines() if line.startswith("error: ")]
@@ -61,8 +87,12 @@ def test_wrong_bytes_from_the_first_source_are_reported_though_the_second_succee
 def test_every_source_failing_names_each(cli, server, checkpoints, tmp_path):
     ckpt = checkpoints["tresnet_m"]
     index = tmp_path / "index.yml"
-    index_with_sources(index, ckpt, server.url(f"nowhere/{ckpt.filename}"), [{"url": server.url("nowhere/b.bin"), "file": "b.bin",
-                                                                              "size": ckpt.size, "sha256": ckpt.sha256}])
+    index_with_sources(
+        index,
+        ckpt,
+        server.url(f"nowhere/{ckpt.filename}"),
+        [{"url": server.url("nowhere/b.bin"), "file": "b.bin", "size": ckpt.size, "sha256": ckpt.sha256}],
+    )
     got = cli("--index", index, "--cache-dir", tmp_path / "cache", "fetch", "tresnet_m", "--quiet", "--retries", "0")
     assert got.code == 3  # nothing was wrong with bytes: the sources were unavailable (the environment)
     assert "none of its 2 sources worked" in got.err and "source 1" in got.err and "source 2" in got.err
@@ -74,10 +104,22 @@ def test_hf_endpoint_rewrites_hugging_face_urls(cli, server, checkpoints, tmp_pa
     server.always(f"dead/{ckpt.filename}", "status", code=404)
     monkeypatch.setenv("HF_ENDPOINT", server.url("hf-mirror"))
     index = tmp_path / "index.yml"
-    index_with_sources(index, ckpt, server.url(f"dead/{ckpt.filename}"),
-                       [{"url": "https://huggingface.co/timm/tresnet_m.miil_in1k/resolve/main/model.bin", "file": "tresnet_m.miil_in1k.bin",
-                         "size": ckpt.size, "sha256": ckpt.sha256}])
-    got = cli("--index", index, "--cache-dir", tmp_path / "cache", "fetch", "tresnet_m", "--quiet", "--json", "--retries", "0")
+    index_with_sources(
+        index,
+        ckpt,
+        server.url(f"dead/{ckpt.filename}"),
+        [
+            {
+                "url": "https://huggingface.co/timm/tresnet_m.miil_in1k/resolve/main/model.bin",
+                "file": "tresnet_m.miil_in1k.bin",
+                "size": ckpt.size,
+                "sha256": ckpt.sha256,
+            }
+        ],
+    )
+    got = cli(
+        "--index", index, "--cache-dir", tmp_path / "cache", "fetch", "tresnet_m", "--quiet", "--json", "--retries", "0"
+    )
     assert got.code == 0, got.text
     assert json.loads(got.out)["results"][0]["source"].startswith(server.url("hf-mirror/timm/"))
     from tresnet_zoo.weights.sources import hf_url
@@ -92,8 +134,19 @@ def test_create_model_loads_the_fallback_file_held_to_its_own_hash(server, check
     server.always(f"gone2/{primary.filename}", "status", code=410)
     server.add("hub/release.pth", other.data)
     index = tmp_path / "index.yml"
-    index_with_sources(index, primary, server.url(f"gone2/{primary.filename}"),
-                       [{"url": server.url("hub/release.pth"), "file": "tresnet_m.release.pth", "size": other.size, "sha256": other.sha256}])
+    index_with_sources(
+        index,
+        primary,
+        server.url(f"gone2/{primary.filename}"),
+        [
+            {
+                "url": server.url("hub/release.pth"),
+                "file": "tresnet_m.release.pth",
+                "size": other.size,
+                "sha256": other.sha256,
+            }
+        ],
+    )
     model = tresnet_zoo.create_model("tresnet_m", pretrained=True, index=index, cache_dir=tmp_path / "cache")
     reference = tresnet_zoo.create_model("tresnet_m", checkpoint_path=_write(tmp_path, other), index=index)
     x = torch.rand(1, 3, 224, 224)

@@ -29,7 +29,9 @@ def check(
         DEFAULT_FLOPS_RTOL, "--flops-rtol", min=0.0, help="Relative tolerance for FLOPs (MACs)."
     ),
     fix: bool = typer.Option(False, "--fix", help="Write measured Parameters/FLOPs back into the index file."),
-    links: bool = typer.Option(False, "--links", help="Instead: ask every weights source for its size (network; no model is built)."),
+    links: bool = typer.Option(
+        False, "--links", help="Instead: ask every weights source for its size (network; no model is built)."
+    ),
     link_timeout: float = typer.Option(10.0, "--link-timeout", min=0.1, help="Seconds per request for --links."),
 ) -> None:
     """Check every entry's metadata against the reference TResNet: parameters, FLOPs, file size, weights URL."""

@@ -136,6 +136,7 @@ def fetch(
                 result = fetch_entry(entry, options)
                 # say what was hashed in this operation; a cache hit is only a record
                 record.update(result.to_dict(), ok=True, hashed=result.hashed,
+                              passed_over=[str(note) for note in getattr(result, "notes", ())],  # earlier sources
                               checks={"size": "ok", "sha256": "ok" if result.hashed else "recorded, not hashed now"})
                 if verify_:
                     from ..weights.fetch import expected_for

@@ -23,8 +23,8 @@ from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 from .. import __version__
-from ..errors import DownloadError, ZooError
 from .._urls import redact, url_problem
+from ..errors import DownloadError, ZooError
 
 __all__ = ["LinkResult", "LinksReport", "check_links"]
 
@@ -47,8 +47,16 @@ class LinkResult:
         return self.status != ALIVE
 
     def to_dict(self) -> dict:
-        return {"name": self.entry, "source": self.source, "url": self.url, "status": self.status, "code": self.code,
-                "size": self.size, "expected_size": self.expected, "message": self.message}
+        return {
+            "name": self.entry,
+            "source": self.source,
+            "url": self.url,
+            "status": self.status,
+            "code": self.code,
+            "size": self.size,
+            "expected_size": self.expected,
+            "message": self.message,
+        }
 
 
 @dataclass
@@ -73,12 +81,24 @@ class LinksReport:
         return [r for r in self.results if r.status == UNREACHABLE]
 
     def to_dict(self) -> dict:
-        return {"ok": not self.bad and not self.unreachable, "skipped": self.skipped, "seconds": round(self.seconds, 3),
-                "links": [r.to_dict() for r in self.results]}
+        return {
+            "ok": not self.bad and not self.unreachable,
+            "skipped": self.skipped,
+            "seconds": round(self.seconds, 3),
+            "links": [r.to_dict() for r in self.results],
+        }
 
 
-def check_links(entries, *, offline: bool = False, workers: int = 8, timeout: float = 10.0, deadline: float | None = None,
-                max_redirects: int = 5, allow_http: bool = False) -> LinksReport:
+def check_links(
+    entries,
+    *,
+    offline: bool = False,
+    workers: int = 8,
+    timeout: float = 10.0,
+    deadline: float | None = None,
+    max_redirects: int = 5,
+    allow_http: bool = False,
+) -> LinksReport:
     """Probe every source of ``entries``; one ``LinkResult`` per source, in entry order."""
     from .sources import entry_sources
 
@@ -90,8 +110,10 @@ def check_links(entries, *, offline: bool = False, workers: int = 8, timeout: fl
     results: list[LinkResult | None] = [None] * len(jobs)
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="tresnet-zoo-link")
     try:
-        futures = {pool.submit(_probe_source, name, number, spec, timeout, max_redirects, allow_http): i
-                   for i, (name, number, spec) in enumerate(jobs)}
+        futures = {
+            pool.submit(_probe_source, name, number, spec, timeout, max_redirects, allow_http): i
+            for i, (name, number, spec) in enumerate(jobs)
+        }
         done, _ = wait(futures, timeout=deadline)
         for future in done:
             results[futures[future]] = future.result()
@@ -99,8 +121,17 @@ def check_links(entries, *, offline: bool = False, workers: int = 8, timeout: fl
         pool.shutdown(wait=False, cancel_futures=True)  # a request still hanging ends at its own timeout
     report = LinksReport(seconds=time.monotonic() - started)
     for i, (name, number, spec) in enumerate(jobs):
-        report.results.append(results[i] or LinkResult(name, number, spec.redacted_url, UNREACHABLE, expected=spec.size,
-                                                       message=f"no answer within the overall limit of {deadline:.0f} s"))
+        report.results.append(
+            results[i]
+            or LinkResult(
+                name,
+                number,
+                spec.redacted_url,
+                UNREACHABLE,
+                expected=spec.size,
+                message=f"no answer within the overall limit of {deadline:.0f} s",
+            )
+        )
     return report
 
 
@@ -190,8 +221,9 @@ def _probe_http(url: str, timeout: float, max_redirects: int, allow_http: bool) 
             raise _Unreachable(f"refusing {redact(url)}: {why}")
         headers = {"Range": "bytes=0-0"} if method == "GET" else {}
         try:
-            with _session().request(method, url, headers=headers, timeout=(min(timeout, 10.0), timeout), allow_redirects=False,
-                                    stream=True) as response:
+            with _session().request(
+                method, url, headers=headers, timeout=(min(timeout, 10.0), timeout), allow_redirects=False, stream=True
+            ) as response:
                 status = response.status_code
                 location = response.headers.get("Location")
                 length = response.headers.get("Content-Length")

@@ -23,8 +23,18 @@ from .. import __version__
 from ..errors import IntegrityError, UsageError
 from .hashes import Expected
 
-__all__ = ["LOCK_ENV", "LOCK_SUFFIX", "LockLine", "Lock", "lock_path", "read_lock", "apply_lock", "write_lock", "lock_verdict",
-           "LockReport"]
+__all__ = [
+    "LOCK_ENV",
+    "LOCK_SUFFIX",
+    "LockLine",
+    "Lock",
+    "lock_path",
+    "read_lock",
+    "apply_lock",
+    "write_lock",
+    "lock_verdict",
+    "LockReport",
+]
 
 LOCK_ENV = "TRESNET_ZOO_LOCK"
 LOCK_SUFFIX = ".lock"
@@ -46,7 +56,10 @@ class Lock:
     files: dict[str, LockLine] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        files = {name: {"size": line.size, "sha256": line.sha256, "entries": sorted(line.entries)} for name, line in sorted(self.files.items())}
+        files = {
+            name: {"size": line.size, "sha256": line.sha256, "entries": sorted(line.entries)}
+            for name, line in sorted(self.files.items())
+        }
         return json.dumps({"format": FORMAT, "tresnet_zoo": __version__, "files": files}, indent=2) + "\n"
 
 
@@ -74,7 +87,9 @@ def read_lock(path: Path | None) -> Lock | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise IntegrityError(f"lock file {path}: cannot be read ({exc.strerror or exc})", hint="it must be a regular file, not a link") from None
+        raise IntegrityError(
+            f"lock file {path}: cannot be read ({exc.strerror or exc})", hint="it must be a regular file, not a link"
+        ) from None
     with os.fdopen(fd, "rb") as handle:
         st = os.fstat(handle.fileno())
         key = (st.st_mtime_ns, st.st_size)
@@ -90,7 +105,10 @@ def read_lock(path: Path | None) -> Lock | None:
 
 def _parse(path: Path, raw: bytes) -> Lock:
     def bad(why: str) -> IntegrityError:
-        return IntegrityError(f"lock file {path}: {why}", hint="restore it from version control, or delete it and run `tresnet-zoo lock` again")
+        return IntegrityError(
+            f"lock file {path}: {why}",
+            hint="restore it from version control, or delete it and run `tresnet-zoo lock` again",
+        )
 
     try:
         data = json.loads(raw.decode("utf-8"))
@@ -101,7 +119,13 @@ def _parse(path: Path, raw: bytes) -> Lock:
     files: dict[str, LockLine] = {}
     for name, line in data["files"].items():
         size, sha = (line.get("size"), line.get("sha256")) if isinstance(line, dict) else (None, None)
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0 or not isinstance(sha, str) or not _SHA.match(sha):
+        if (
+            not isinstance(size, int)
+            or isinstance(size, bool)
+            or size < 0
+            or not isinstance(sha, str)
+            or not _SHA.match(sha)
+        ):
             raise bad(f"the line for {name!r} needs a size (bytes) and a sha256 (64 lower-case hex)")
         entries = line.get("entries") if isinstance(line.get("entries"), list) else []
         files[str(name)] = LockLine(size, sha, tuple(str(e) for e in entries))
@@ -124,8 +148,10 @@ def apply_lock(entry, expected: Expected) -> Expected:
         return expected
     why = _disagreement(line, expected)
     if why:
-        raise IntegrityError(f"{expected.filename}: the lock file {path} disagrees with the index: {why}",
-                             hint="the index changed since the lock was written: check the change, then run `tresnet-zoo lock --update`")
+        raise IntegrityError(
+            f"{expected.filename}: the lock file {path} disagrees with the index: {why}",
+            hint="the index changed since the lock was written: check the change, then run `tresnet-zoo lock --update`",
+        )
     return replace(expected, size=line.size, sha256=line.sha256)
 
 
@@ -195,8 +221,10 @@ def write_lock(entries, cache, *, output: Path | None = None, update: bool = Fal
             report.problems.append(f"{entry.name}: no index file to put a lock next to")
             continue
         if output is None and _bundled(path):
-            raise UsageError(f"{path} is inside tresnet-zoo's bundled registry, which is never written",
-                             hint="tresnet-zoo lock --output tresnet-zoo.lock  (then export TRESNET_ZOO_LOCK=tresnet-zoo.lock)")
+            raise UsageError(
+                f"{path} is inside tresnet-zoo's bundled registry, which is never written",
+                hint="tresnet-zoo lock --output tresnet-zoo.lock  (then export TRESNET_ZOO_LOCK=tresnet-zoo.lock)",
+            )
         if path not in locks:
             locks[path] = read_lock(path) or Lock(path)
         lock = locks[path]

@@ -23,8 +23,8 @@ from typing import Callable
 from urllib.parse import unquote, urlsplit
 
 from .. import __version__
-from ..errors import CacheError, DownloadError, IntegrityError, UsageError
 from .._urls import filename_problem, redact, url_problem
+from ..errors import CacheError, DownloadError, IntegrityError, UsageError
 from .hashes import CHUNK, Expected
 
 __all__ = ["MANIFEST", "ManifestLine", "read_manifest", "apply_manifest", "push", "PushReport"]
@@ -60,7 +60,9 @@ def _join(base: str, name: str) -> str:
 
 def _parse_manifest(where: str, raw: bytes) -> dict[str, ManifestLine]:
     def bad(why: str) -> IntegrityError:
-        return IntegrityError(f"mirror manifest {where}: {why}", hint="push the mirror again with `tresnet-zoo mirror push`")
+        return IntegrityError(
+            f"mirror manifest {where}: {why}", hint="push the mirror again with `tresnet-zoo mirror push`"
+        )
 
     try:
         data = json.loads(raw.decode("utf-8"))
@@ -74,8 +76,15 @@ def _parse_manifest(where: str, raw: bytes) -> dict[str, ManifestLine]:
             line = ManifestLine(str(item["entry"]), str(item["file"]), item["size"], item["sha256"])
         except (KeyError, TypeError):
             raise bad("every file needs entry, file, size and sha256") from None
-        if (filename_problem(line.file) or not isinstance(line.size, int) or isinstance(line.size, bool) or line.size < 0
-                or not isinstance(line.sha256, str) or len(line.sha256) != 64 or set(line.sha256) - set("0123456789abcdef")):
+        if (
+            filename_problem(line.file)
+            or not isinstance(line.size, int)
+            or isinstance(line.size, bool)
+            or line.size < 0
+            or not isinstance(line.sha256, str)
+            or len(line.sha256) != 64
+            or set(line.sha256) - set("0123456789abcdef")
+        ):
             raise bad(f"the line for {line.file!r} is malformed")
         lines[line.file] = line
     return lines
@@ -115,8 +124,13 @@ def _http_manifest(url: str, timeout: float) -> bytes | None:
     if url_problem(url) is not None:
         return None  # download.py refuses such a mirror with its own message
     try:
-        with requests.get(url, stream=True, timeout=(min(timeout, 10.0), timeout), allow_redirects=False,
-                          headers={"Accept-Encoding": "identity"}) as response:
+        with requests.get(
+            url,
+            stream=True,
+            timeout=(min(timeout, 10.0), timeout),
+            allow_redirects=False,
+            headers={"Accept-Encoding": "identity"},
+        ) as response:
             if response.status_code in (403, 404, 410):
                 return None
             if response.status_code != 200:
@@ -131,8 +145,9 @@ def _http_manifest(url: str, timeout: float) -> bytes | None:
         return None  # unreachable: the file's own download reports the network error, with its hint
 
 
-def apply_manifest(lines: dict[str, ManifestLine] | None, entry_name: str, expected: Expected, *,
-                   say: Callable[[str], None]) -> Expected:
+def apply_manifest(
+    lines: dict[str, ManifestLine] | None, entry_name: str, expected: Expected, *, say: Callable[[str], None]
+) -> Expected:
     """``expected`` held to the manifest's line for its file (full sha256, size); unchanged without one."""
     if lines is None:
         return expected
@@ -140,12 +155,16 @@ def apply_manifest(lines: dict[str, ManifestLine] | None, entry_name: str, expec
     if line is None:
         return expected  # fetch_sources says so when no file of the entry has a line
     if expected.size is not None and line.size != expected.size:
-        raise IntegrityError(f"{expected.filename}: the mirror's manifest says {line.size} bytes, the index's File Size is {expected.size}",
-                             hint="the mirror was pushed from another index: push it again with `tresnet-zoo mirror push`")
+        raise IntegrityError(
+            f"{expected.filename}: the mirror's manifest says {line.size} bytes, the index's File Size is {expected.size}",
+            hint="the mirror was pushed from another index: push it again with `tresnet-zoo mirror push`",
+        )
     problem = expected.hash_problem(line.sha256)
     if problem:
-        raise IntegrityError(f"{expected.filename}: the mirror's manifest disagrees with the index or lock: {problem}",
-                             hint="the mirror was pushed from another index: push it again with `tresnet-zoo mirror push`")
+        raise IntegrityError(
+            f"{expected.filename}: the mirror's manifest disagrees with the index or lock: {problem}",
+            hint="the mirror was pushed from another index: push it again with `tresnet-zoo mirror push`",
+        )
     return replace(expected, size=line.size, sha256=line.sha256)
 
 
@@ -209,8 +228,14 @@ def _open_cached(cache, filename: str):
     return handle
 
 
-def push(dest: str, entries, cache, *, require_all: bool = False,
-         progress: Callable[[str, int, int | None], None] | None = None) -> PushReport:
+def push(
+    dest: str,
+    entries,
+    cache,
+    *,
+    require_all: bool = False,
+    progress: Callable[[str, int, int | None], None] | None = None,
+) -> PushReport:
     """Copy the cached, verified files of ``entries`` to ``dest``, then write its manifest (only if all went well).
 
     ``require_all``: every entry must have a file in the cache (the user named them); one missing is a
@@ -221,7 +246,9 @@ def push(dest: str, entries, cache, *, require_all: bool = False,
 
     folder = _folder(dest)
     if folder is None and not is_object_store(dest):
-        raise UsageError(f"cannot push to {redact(dest)}: a mirror to push to is a folder or an object store (s3://bucket/prefix)")
+        raise UsageError(
+            f"cannot push to {redact(dest)}: a mirror to push to is a folder or an object store (s3://bucket/prefix)"
+        )
     report = PushReport(redact(dest))
     target = _FolderTarget(folder) if folder is not None else _StoreTarget(dest)
     old = read_manifest(dest) or {}
@@ -239,19 +266,27 @@ def push(dest: str, entries, cache, *, require_all: bool = False,
                 report.problems.append(f"{entry.name}: {exc.message}")
                 continue
             except OSError as exc:
-                report.problems.append(f"{entry.name}: {spec.filename}: cannot be read from the cache ({exc.strerror or exc})")
+                report.problems.append(
+                    f"{entry.name}: {spec.filename}: cannot be read from the cache ({exc.strerror or exc})"
+                )
                 continue
             (report.pushed if copied else report.already).append(line)
         if not found:
             report.not_cached.append((entry.name, entry_sources(entry)[0].filename if entry_sources(entry) else "-"))
             if require_all:
-                report.problems.append(f"{entry.name}: {report.not_cached[-1][1]} is not in the cache (`tresnet-zoo fetch {entry.name}` first)")
+                report.problems.append(
+                    f"{entry.name}: {report.not_cached[-1][1]} is not in the cache (`tresnet-zoo fetch {entry.name}` first)"
+                )
     if report.problems:
         return report  # no manifest: what was pushed so far is not vouched for
     lines = {line.file: line for line in old.values() if target.holds(line)}
     lines.update({line.file: line for line in report.already + report.pushed})
     if lines:
-        manifest = {"format": FORMAT, "tresnet_zoo": __version__, "files": [lines[name].to_dict() for name in sorted(lines)]}
+        manifest = {
+            "format": FORMAT,
+            "tresnet_zoo": __version__,
+            "files": [lines[name].to_dict() for name in sorted(lines)],
+        }
         report.manifest = target.write_manifest((json.dumps(manifest, indent=2) + "\n").encode())
     return report
 
@@ -259,8 +294,10 @@ def push(dest: str, entries, cache, *, require_all: bool = False,
 def _stream(handle, expected: Expected, hashes: _Hashes, write: Callable[[bytes], object], progress) -> None:
     while block := handle.read(CHUNK):
         if expected.size is not None and hashes.size + len(block) > expected.size:
-            raise IntegrityError(f"{expected.filename} in the cache is larger than the index's File Size {expected.size}; not pushed",
-                                 hint="`tresnet-zoo verify --repair` fetches it again")
+            raise IntegrityError(
+                f"{expected.filename} in the cache is larger than the index's File Size {expected.size}; not pushed",
+                hint="`tresnet-zoo verify --repair` fetches it again",
+            )
         hashes.update(block)
         write(block)
         if progress:
@@ -269,12 +306,18 @@ def _stream(handle, expected: Expected, hashes: _Hashes, write: Callable[[bytes]
 
 def _check_bytes(expected: Expected, hashes: _Hashes, recorded: str) -> None:
     digest = hashes.sha.hexdigest()
-    problem = (f"{hashes.size} bytes, the index's File Size is {expected.size}" if expected.size is not None and hashes.size != expected.size
-               else expected.hash_problem(digest))
+    problem = (
+        f"{hashes.size} bytes, the index's File Size is {expected.size}"
+        if expected.size is not None and hashes.size != expected.size
+        else expected.hash_problem(digest)
+    )
     if problem is None and digest != recorded:
         problem = "sha256 differs from the one recorded at download (changed in the cache)"
     if problem:
-        raise IntegrityError(f"{expected.filename} in the cache: {problem}; not pushed", hint="`tresnet-zoo verify --repair` fetches it again")
+        raise IntegrityError(
+            f"{expected.filename} in the cache: {problem}; not pushed",
+            hint="`tresnet-zoo verify --repair` fetches it again",
+        )
 
 
 class _FolderTarget:
@@ -304,7 +347,10 @@ class _FolderTarget:
                 _stream(source, expected, hashes, lambda block: None, progress)
             _check_bytes(expected, hashes, recorded)
             if (existing.size, line.sha256) != (hashes.size, hashes.sha.hexdigest()):
-                raise IntegrityError(f"{final} exists with other bytes; tresnet-zoo does not overwrite it", hint=f"remove {final} yourself, then push again")
+                raise IntegrityError(
+                    f"{final} exists with other bytes; tresnet-zoo does not overwrite it",
+                    hint=f"remove {final} yourself, then push again",
+                )
             return line, False
         source = _open_cached(cache, expected.filename)
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{expected.filename}.", suffix=".tmp")
@@ -357,7 +403,7 @@ class _StoreTarget:
         with _open_cached(cache, expected.filename) as source:  # OSError here: the cache's fault, not the store's
             try:
                 out = self.store.fs.open(self.store.path(url), "wb", block_size=UPLOAD_PART)
-            except Exception as exc:  # noqa: BLE001 - backend errors
+            except Exception as exc:
                 raise _store_error(url, exc, "cannot write to") from None
             try:
                 # an upload becomes visible only when it completes (one PUT, or the multipart commit); a
@@ -374,13 +420,15 @@ class _StoreTarget:
                 raise
             try:
                 out.close()
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 raise _store_error(url, exc, "cannot write to") from None
         info = self.store.info(url)
         etag = str(info.get("ETag") or info.get("etag") or "").strip('"')
         if int(info.get("size", -1)) != hashes.size or (etag and etag not in hashes.etags()):
-            raise IntegrityError(f"{redact(url)}: the store holds {info.get('size')} bytes (ETag {etag or '-'}) after the upload of {hashes.size}",
-                                 hint="push again; if it persists, the store alters what it is sent")
+            raise IntegrityError(
+                f"{redact(url)}: the store holds {info.get('size')} bytes (ETag {etag or '-'}) after the upload of {hashes.size}",
+                hint="push again; if it persists, the store alters what it is sent",
+            )
         return ManifestLine(entry_name, expected.filename, hashes.size, hashes.sha.hexdigest()), True
 
     def write_manifest(self, payload: bytes) -> str:
@@ -389,7 +437,7 @@ class _StoreTarget:
         url = _join(self.base, MANIFEST)
         try:
             self.store.fs.pipe_file(self.store.path(url), payload)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise _store_error(url, exc, "cannot write to") from None
         if self.store.size(url) != len(payload):
             raise IntegrityError(f"{redact(url)}: the manifest did not arrive whole")

@@ -26,8 +26,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..errors import DownloadError, IntegrityError, MissingExtraError, OfflineError, ZooError
 from .._urls import filename_problem, hub_parts, redact, weights_filename
+from ..errors import (
+    DownloadError,
+    IntegrityError,
+    MissingExtraError,
+    OfflineError,
+    ZooError,
+)
 from .hashes import CHUNK, Expected
 
 __all__ = [
@@ -85,7 +91,11 @@ def _sources_from_metadata(entry) -> list[SourceSpec]:
     filename = entry.weights_filename
     if entry.weights and filename:
         parts = hub_parts(filename)
-        specs.append(SourceSpec(entry.weights, filename, entry.metadata.file_size, entry.metadata.sha256, parts[1] if parts else None))
+        specs.append(
+            SourceSpec(
+                entry.weights, filename, entry.metadata.file_size, entry.metadata.sha256, parts[1] if parts else None
+            )
+        )
     extra = entry.metadata.extra.get("x-tresnet-zoo") or {}
     for raw in (extra.get("sources") or []) if isinstance(extra, dict) else []:
         if not isinstance(raw, dict) or not isinstance(raw.get("url"), str):
@@ -101,8 +111,15 @@ def _sources_from_metadata(entry) -> list[SourceSpec]:
         parts = hub_parts(name)
         size = raw.get("size")
         sha = raw.get("sha256")
-        specs.append(SourceSpec(raw["url"], name, int(size) if isinstance(size, int) else None,
-                                sha if isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha) else None, parts[1] if parts else None))
+        specs.append(
+            SourceSpec(
+                raw["url"],
+                name,
+                int(size) if isinstance(size, int) else None,
+                sha if isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha) else None,
+                parts[1] if parts else None,
+            )
+        )
     return specs
 
 
@@ -110,7 +127,7 @@ def hf_url(url: str) -> str:
     """``url`` on ``$HF_ENDPOINT`` when it is a Hugging Face URL and the variable is set."""
     endpoint = os.environ.get(HF_ENDPOINT_ENV, "").strip().rstrip("/")
     if endpoint and (url == _HF_HOST or url.startswith(_HF_HOST + "/")):
-        return endpoint + url[len(_HF_HOST):]
+        return endpoint + url[len(_HF_HOST) :]
     return url
 
 
@@ -146,12 +163,20 @@ class ObjectStore:
             self.fs = fsspec.filesystem(self.scheme, **kwargs)
         except ImportError as exc:
             extra = "s3" if self.scheme in ("s3", "s3a") else None
-            hint = 'pip install "tresnet-zoo[s3]"' if extra else f"install the fsspec backend for {self.scheme}:// (see fsspec's list of implementations)"
-            raise MissingExtraError(f"reading {self.scheme}:// needs {'s3fs' if extra else 'an fsspec backend'}, which is not installed ({_first_line(exc)})",
-                                    hint=hint) from None
+            hint = (
+                'pip install "tresnet-zoo[s3]"'
+                if extra
+                else f"install the fsspec backend for {self.scheme}:// (see fsspec's list of implementations)"
+            )
+            raise MissingExtraError(
+                f"reading {self.scheme}:// needs {'s3fs' if extra else 'an fsspec backend'}, which is not installed ({_first_line(exc)})",
+                hint=hint,
+            ) from None
         except ValueError as exc:  # fsspec: unknown protocol
-            raise DownloadError(f"unsupported mirror scheme {self.scheme}:// ({_first_line(exc)})",
-                                hint="use s3://bucket/prefix, an https URL or a folder") from None
+            raise DownloadError(
+                f"unsupported mirror scheme {self.scheme}:// ({_first_line(exc)})",
+                hint="use s3://bucket/prefix, an https URL or a folder",
+            ) from None
 
     @staticmethod
     def path(url: str) -> str:
@@ -161,16 +186,19 @@ class ObjectStore:
         """The object's size in bytes; DownloadError when it is missing or unreadable."""
         try:
             info = self.fs.info(self.path(url))
-        except Exception as exc:  # noqa: BLE001 - backends raise many types; classify them
+        except Exception as exc:
             raise _store_error(url, exc, "cannot read") from None
         if info.get("type") not in (None, "file"):
-            raise DownloadError(f"{redact(url)} is not a file (a folder or prefix)", hint="point the mirror at the folder that holds the files")
+            raise DownloadError(
+                f"{redact(url)} is not a file (a folder or prefix)",
+                hint="point the mirror at the folder that holds the files",
+            )
         return int(info["size"])
 
     def info(self, url: str) -> dict:
         try:
             return self.fs.info(self.path(url))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise _store_error(url, exc, "cannot read") from None
 
     def read_from(self, url: str, offset: int) -> Iterator[bytes]:
@@ -186,7 +214,7 @@ class ObjectStore:
                     yield block
         except ZooError:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise _store_error(url, exc, "cannot read") from None
 
     def read_small(self, url: str, limit: int) -> bytes | None:
@@ -204,7 +232,7 @@ class ObjectStore:
     def exists(self, url: str) -> bool:
         try:
             return bool(self.fs.exists(self.path(url)))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise _store_error(url, exc, "cannot read") from None
 
 
@@ -218,27 +246,40 @@ def _store_error(url: str, exc: BaseException, what: str) -> DownloadError:
         return exc
     name = redact(url)
     if isinstance(exc, FileNotFoundError):
-        error = DownloadError(f"{name}: not found in the object store", hint="push it with `tresnet-zoo mirror push`, or fetch without --mirror")
+        error = DownloadError(
+            f"{name}: not found in the object store",
+            hint="push it with `tresnet-zoo mirror push`, or fetch without --mirror",
+        )
         error.dead = True  # type: ignore[attr-defined]
         return error
     if isinstance(exc, PermissionError):
-        error = DownloadError(f"{name}: access denied by the object store", hint="check the credentials (AWS_PROFILE or the AWS_* variables) and the bucket policy")
+        error = DownloadError(
+            f"{name}: access denied by the object store",
+            hint="check the credentials (AWS_PROFILE or the AWS_* variables) and the bucket policy",
+        )
         error.dead = True  # type: ignore[attr-defined]
         return error
     text = _first_line(exc)
     for secret in _secrets():
         text = text.replace(secret, "***")
-    return DownloadError(f"{name}: {what} the object store: {type(exc).__name__}: {text}",
-                         hint="check AWS_ENDPOINT_URL and the network, then run the same command again")
+    return DownloadError(
+        f"{name}: {what} the object store: {type(exc).__name__}: {text}",
+        hint="check AWS_ENDPOINT_URL and the network, then run the same command again",
+    )
 
 
 def _secrets() -> list[str]:
     """Values that must never appear in a message (defence in depth: botocore does not print them)."""
-    return [v for k in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN") if len(v := os.environ.get(k, "")) >= 4]
+    return [
+        v
+        for k in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+        if len(v := os.environ.get(k, "")) >= 4
+    ]
 
 
-def copy_object(url: str, part: Path, expected: Expected, progress: Callable[[int, int | None], None] | None = None,
-                config=None) -> tuple[int, str]:
+def copy_object(
+    url: str, part: Path, expected: Expected, progress: Callable[[int, int | None], None] | None = None, config=None
+) -> tuple[int, str]:
     """Fill ``part`` from an object-store URL, resuming from what it holds; returns (size, sha256).
 
     The shared pipeline (``download.transfer``) does the work, with the same guarantees as an HTTP
@@ -270,7 +311,7 @@ class ObjectStoreSource:
         self.display = redact(url)
         self.store = ObjectStore(url)
 
-    def open(self, start: int) -> "_ObjectStream":
+    def open(self, start: int) -> _ObjectStream:
         fs = self.store.fs
         if not hasattr(fs, "_call_s3"):  # other fsspec protocols: a file object with ranged block reads
             try:
@@ -278,7 +319,7 @@ class ObjectStoreSource:
                 size = int(handle.size)
                 if start:
                     handle.seek(start)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 raise _store_error(self.url, exc, "cannot read") from None
             return _ObjectStream(start, size - start, handle.read, handle.close)
         from fsspec.asyn import sync
@@ -286,8 +327,10 @@ class ObjectStoreSource:
         bucket, key, version = fs.split_path(self.store.path(self.url))
         extra = {"VersionId": version} if version else {}
         try:
-            response = sync(fs.loop, fs._call_s3, "get_object", Bucket=bucket, Key=key, Range=f"bytes={start}-", **extra)
-        except Exception as exc:  # noqa: BLE001
+            response = sync(
+                fs.loop, fs._call_s3, "get_object", Bucket=bucket, Key=key, Range=f"bytes={start}-", **extra
+            )
+        except Exception as exc:
             if start and "InvalidRange" in str(exc):
                 from .download import RestartFromZero
 
@@ -299,7 +342,7 @@ class ObjectStoreSource:
         def read(n: int) -> bytes:
             try:
                 return sync(fs.loop, body.read, n)
-            except Exception as exc:  # noqa: BLE001 - a broken body: resume from what arrived
+            except Exception as exc:
                 from .download import TransientError
 
                 raise TransientError(f"the object store's stream broke ({type(exc).__name__})") from None
@@ -311,7 +354,9 @@ class ObjectStoreSource:
 
 
 class _ObjectStream:
-    def __init__(self, start: int, length: int | None, read: Callable[[int], bytes], close: Callable[[], object]) -> None:
+    def __init__(
+        self, start: int, length: int | None, read: Callable[[int], bytes], close: Callable[[], object]
+    ) -> None:
         self.start = start
         self.length = length
         self.read = read
@@ -320,7 +365,7 @@ class _ObjectStream:
     def close(self) -> None:
         try:
             self._close()
-        except Exception:  # noqa: BLE001 - closing a finished or broken body
+        except Exception:
             pass
 
 
@@ -362,7 +407,11 @@ def _dead(exc: DownloadError) -> bool:
     if getattr(exc, "dead", False) or getattr(exc, "status", None) in (403, 404, 410):
         return True
     text = exc.message
-    return bool(re.search(r"answered HTTP (403|404|410)\b", text)) or "cannot resolve the host name" in text or "not in the mirror folder" in text
+    return (
+        bool(re.search(r"answered HTTP (403|404|410)\b", text))
+        or "cannot resolve the host name" in text
+        or "not in the mirror folder" in text
+    )
 
 
 def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], None] | None = None):
@@ -378,7 +427,9 @@ def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], N
     say = say or (lambda line: sys.stderr.write(line + "\n"))
     specs = entry_sources(entry)
     if not specs:
-        raise DownloadError(f"{entry.name} has no weights URL in the index", hint=f"see `tresnet-zoo info {entry.name}`")
+        raise DownloadError(
+            f"{entry.name} has no weights URL in the index", hint=f"see `tresnet-zoo info {entry.name}`"
+        )
     mirror = getattr(options, "mirror", None)
     planned = [(spec, apply_lock(entry, spec.expected())) for spec in specs]
     if not getattr(options, "force", False):  # a verified file of any source: no network at all
@@ -388,9 +439,13 @@ def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], N
     if mirror and not getattr(options, "offline", False):  # offline: fetch_one refuses before any request
         manifest = read_manifest(mirror)
         if manifest is None:
-            say(f"note: {entry.name}: the mirror {redact(mirror)} has no manifest; files are checked by name and the index only")
+            say(
+                f"note: {entry.name}: the mirror {redact(mirror)} has no manifest; files are checked by name and the index only"
+            )
         elif not any(spec.filename in manifest for spec, _ in planned):
-            say(f"note: {entry.name}: the mirror's manifest has no line for its files; they are checked by name and the index only")
+            say(
+                f"note: {entry.name}: the mirror's manifest has no line for its files; they are checked by name and the index only"
+            )
         planned = [(spec, apply_manifest(manifest, entry.name, expected, say=say)) for spec, expected in planned]
     notes: list[SourceNote] = []
     first_error: ZooError | None = None
@@ -413,9 +468,13 @@ def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], N
             return _with(result, expected, notes)
         notes.append(note)
         if number < len(planned):
-            what = {"dead": "is a dead link", "unavailable": "is unavailable", "mismatch": "served wrong bytes"}[note.kind]
+            what = {"dead": "is a dead link", "unavailable": "is unavailable", "mismatch": "served wrong bytes"}[
+                note.kind
+            ]
             detail = "" if note.kind == "mismatch" else f": {note.message}"
-            say(f"warning: {entry.name}: source {number} ({where}) {what}{detail}; trying source {number + 1} of {len(planned)}")
+            say(
+                f"warning: {entry.name}: source {number} ({where}) {what}{detail}; trying source {number + 1} of {len(planned)}"
+            )
     assert first_error is not None
     if len(planned) > 1:
         first_error.message = f"none of its {len(planned)} sources worked; " + "; ".join(str(n) for n in notes)
