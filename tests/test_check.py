@@ -68,7 +68,10 @@ def test_registry_is_the_upstream_block_plus_recorded_corrections():
         changed = {k for k in new.metadata.to_dict() if getattr(old.metadata, k) != getattr(new.metadata, k)}
         if old.weights != new.weights:
             changed.add("weights")
-        assert changed <= {"parameters", "file_size", "weights"}, (new.name, changed)
+        assert changed <= {"parameters", "file_size", "weights", "training_resources"}, (new.name, changed)
+        if "training_resources" in changed:  # the "8x NVIDIA 100 GPUs" typo, corrected to V100 and recorded
+            assert new.metadata.training_resources == "8x NVIDIA V100 GPUs"
+            assert "Training Resources" in new.provenance
         if {"file_size", "weights"} & changed:
             assert new.name == "tresnet_xl_448"
             assert new.provenance["File Size"].startswith("inferred, not measured")

@@ -15,7 +15,9 @@ from .errors import (
     CheckFailedError,
     CheckpointError,
     DownloadError,
+    FixError,
     IndexNotFoundError,
+    IndexNotWritableError,
     IntegrityError,
     InvalidIndexError,
     MissingDependencyError,
@@ -23,6 +25,7 @@ from .errors import (
     UnknownModelError,
     UnsafeCheckpointError,
     UsageError,
+    ZooEnvironmentError,
     ZooError,
 )
 from .api import create_model, fetch, list_models
@@ -50,5 +53,8 @@ __all__ = [
     "OfflineError",
     "CacheError",
     "MissingDependencyError",
+    "ZooEnvironmentError",
+    "FixError",
+    "IndexNotWritableError",
 ]
 

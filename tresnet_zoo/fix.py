@@ -37,7 +37,7 @@ import yaml
 
 from ._fs import ReadOnlyTargetError, atomic_write, ensure_writable
 from .check import FIXABLE, CheckReport
-from .errors import ZooError
+from .errors import FixError, IndexNotWritableError
 from .index.problems import display_path
 from .index.source import MARKDOWN_SUFFIXES
 
@@ -47,16 +47,6 @@ MAX_FILE_BYTES = 16 * 1024 * 1024  # an index file larger than this is not one `
 MAX_NODE_VISITS = 200_000  # aliases make a tree exponentially larger than its text: bound the walk
 _BOM = "\ufeff"
 _YAML_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")  # what PyYAML counts as a line break
-
-
-class FixError(ZooError):
-    """A measured value cannot be written back exactly; no file was changed."""
-
-
-class IndexNotWritableError(ZooError):
-    """The index file or its folder is read-only; no file was changed."""
-
-    exit_code = 3  # the environment (permissions): EXIT_ENVIRONMENT in the exit-code table
 
 
 @dataclass(frozen=True)

@@ -171,6 +171,7 @@ class ObjectStore:
             raise MissingExtraError(
                 f"reading {self.scheme}:// needs {'s3fs' if extra else 'an fsspec backend'}, which is not installed ({_first_line(exc)})",
                 hint=hint,
+                extra=extra,
             ) from None
         except ValueError as exc:  # fsspec: unknown protocol
             raise DownloadError(
