@@ -69,7 +69,7 @@ def test_check_links_verdicts(cli, links_index):
         "moved": "alive",
         "away": "unreachable",
         "dns": "dead",
-    }
+    }, {k: v["message"] for k, v in status.items()}
     assert status["ranged"]["code"] == 206 and status["ranged"]["size"] == SIZE
     assert status["wronglen"]["size"] == SIZE + 5 and status["wronglen"]["expected_size"] == SIZE
     assert "refusing" in status["away"]["message"]
