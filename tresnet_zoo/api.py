@@ -73,7 +73,8 @@ def fetch_entry_path(entry, *, verify: bool = False, cache_dir=None, mirror=None
 
     result = _fetch_result(entry, cache_dir=cache_dir, mirror=mirror, offline=offline, force=force, config=config)
     if verify:
-        deep_check(entry, result.path, expected_for(entry), record_sha256=result.sha256)
+        held_to = getattr(result, "expected", None) or expected_for(entry)  # the source actually used (sources.py)
+        deep_check(entry, result.path, held_to, record_sha256=result.sha256)
     return result.path
 
 
@@ -134,7 +135,8 @@ def create_model(
         from .weights.load import load_verified
 
         result = _fetch_result(entry, cache_dir=cache_dir, mirror=mirror, offline=offline)
-        model, _ = load_verified(entry, result.path, expected_for(entry), record_sha256=result.sha256,
+        held_to = getattr(result, "expected", None) or expected_for(entry)  # the source actually used (sources.py)
+        model, _ = load_verified(entry, result.path, held_to, record_sha256=result.sha256,
                                  num_classes=num_classes)
     else:
         model = build_entry(entry, num_classes=num_classes)

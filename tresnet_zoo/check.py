@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 DEFAULT_FLOPS_RTOL = 0.01
-FIELDS = ("Architecture", "Parameters", "FLOPs", "File Size", "Weights", "Image Size", "Crop Pct")
+FIELDS = ("Architecture", "Parameters", "FLOPs", "File Size", "Weights", "Image Size", "Crop Pct", "Lock")
 # The fields whose right value tresnet-zoo measures, so that `fix` can write it back.
 FIXABLE = ("Parameters", "FLOPs")
 OK, WRONG, SKIP = "ok", "wrong", "skip"
@@ -283,6 +283,9 @@ def _check_entry(entry: ModelEntry, count, shared: dict[str, list[ModelEntry]], 
     _check_flops(entry, counts if size_ok else None, rtol, add)
     _check_file_size(entry, counts, add)
     _check_weights(entry, variant, shared, add)
+    from .weights.lockfile import lock_verdict  # the lock file's line for the weights (issue 12)
+
+    add(Verdict("Lock", *lock_verdict(entry), entry.where("Weights")))
     report.verdicts.sort(key=lambda v: FIELDS.index(v.field))
     return report
 

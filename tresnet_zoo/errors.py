@@ -34,6 +34,7 @@ __all__ = [
     "OfflineError",
     "CacheError",
     "MissingDependencyError",
+    "MissingExtraError",
     "FixError",
     "IndexNotWritableError",
     "ImageError",
@@ -171,3 +172,7 @@ class IndexNotWritableError(ZooEnvironmentError):
 
 class ImageError(ZooError):
     """An input image cannot be classified: not an image, damaged, too many pixels, not a regular file."""
+
+
+class MissingExtraError(MissingDependencyError):
+    """An optional extra for one kind of source (s3fs for s3:// mirrors, another fsspec backend) is missing."""

@@ -29,9 +29,18 @@ def check(
         DEFAULT_FLOPS_RTOL, "--flops-rtol", min=0.0, help="Relative tolerance for FLOPs (MACs)."
     ),
     fix: bool = typer.Option(False, "--fix", help="Write measured Parameters/FLOPs back into the index file."),
+    links: bool = typer.Option(
+        False, "--links", help="Instead: ask every weights source for its size (network; no model is built)."
+    ),
+    link_timeout: float = typer.Option(10.0, "--link-timeout", min=0.1, help="Seconds per request for --links."),
 ) -> None:
     """Check every entry's metadata against the reference TResNet: parameters, FLOPs, file size, weights URL."""
     state: State = ctx.obj
+    if links:  # issue 12: the links, not the models
+        from .mirror import check_links_command
+
+        check_links_command(index_path or state.index, names, as_json=as_json, timeout=link_timeout)
+        return
     paths = index_path or state.index
     report = run_check(paths, names or None, flops_rtol=flops_rtol)
     written = []

@@ -106,7 +106,7 @@ def fetch(
     all_: bool = typer.Option(False, "--all", help="Every entry of the index."),
     verify_: bool = typer.Option(False, "--verify", help="Deep check: load into the reference model and run it."),
     force: bool = typer.Option(False, "--force", help="Download again even if cached."),
-    mirror: Optional[str] = typer.Option(None, "--mirror", envvar="TRESNET_ZOO_MIRROR", help="Base URL or file:// folder with the same file names."),
+    mirror: Optional[str] = typer.Option(None, "--mirror", envvar="TRESNET_ZOO_MIRROR", help="Base URL, file:// folder or object store (s3://bucket/prefix) with the same file names."),
     offline: bool = typer.Option(False, "--offline", help="Never touch the network (env TRESNET_ZOO_OFFLINE=1)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     allow_http: bool = typer.Option(False, "--allow-http", help="Permit plain http to non-loopback hosts."),
@@ -136,12 +136,14 @@ def fetch(
                 result = fetch_entry(entry, options)
                 # say what was hashed in this operation; a cache hit is only a record
                 record.update(result.to_dict(), ok=True, hashed=result.hashed,
+                              passed_over=[str(note) for note in getattr(result, "notes", ())],  # earlier sources
                               checks={"size": "ok", "sha256": "ok" if result.hashed else "recorded, not hashed now"})
                 if verify_:
                     from ..weights.fetch import expected_for
                     from ..weights.verify import deep_check
 
-                    deep = deep_check(entry, result.path, expected_for(entry), record_sha256=result.sha256)
+                    held_to = getattr(result, "expected", None) or expected_for(entry)  # the source actually used
+                    deep = deep_check(entry, result.path, held_to, record_sha256=result.sha256)
                     record.update(deep=deep, hashed=True, sha256=deep["sha256"], size=deep["size"])
                     record["checks"].update(sha256="ok", deep="ok")
             except ZooError as exc:

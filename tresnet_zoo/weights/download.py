@@ -113,6 +113,10 @@ class Source(Protocol):
 
 def open_source(url: str, filename: str, config: DownloadConfig) -> Source:
     """The source for ``url``: an HTTP(S) URL, or a ``file://`` mirror folder URL joined with ``filename``."""
+    from .sources import ObjectStoreSource, is_object_store  # s3:// and other fsspec mirrors (issue 12)
+
+    if is_object_store(url):
+        return ObjectStoreSource(url)
     check_url_allowed(url, config)
     if urlsplit(url).scheme == "file":
         return FileSource.from_url(url, filename)

@@ -84,7 +84,10 @@ def expected_for(entry) -> Expected:
     if not filename:
         raise UsageError(f"{entry.name} has no usable weights URL in the index", hint=f"see `tresnet-zoo info {entry.name}`")
     parts = hub_parts(filename)
-    return Expected(filename=filename, size=entry.metadata.file_size, sha256_prefix=parts[1] if parts else None, sha256=entry.metadata.sha256)
+    from .lockfile import apply_lock  # the lock file's full sha256 and size, where it has a line (issue 12)
+
+    return apply_lock(entry, Expected(filename=filename, size=entry.metadata.file_size, sha256_prefix=parts[1] if parts else None,
+                                      sha256=entry.metadata.sha256))
 
 
 def source_url(entry, mirror: str | None) -> str:
@@ -117,7 +120,14 @@ def cache_error(filename: str, root: Path, exc: OSError) -> CacheError:
 
 
 def fetch_entry(entry, options: FetchOptions) -> FetchResult:
-    """The verified cached file of ``entry``, downloading it if needed."""
+    """The verified cached file of ``entry``, downloading it if needed: its sources in order (``sources.py``)."""
+    from .sources import fetch_sources
+
+    return fetch_sources(entry, options, _fetch_source)
+
+
+def _fetch_source(entry, options: FetchOptions) -> FetchResult:
+    """The verified cached file of one source of an entry (``entry`` stands for that source)."""
     try:
         return _fetch_entry(entry, options)
     except OSError as exc:  # the cache folder: not a folder, no permission, disk full

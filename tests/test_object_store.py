@@ -1,0 +1,303 @@
+"""Object-store mirrors over a real S3 server on loopback (moto's threaded server: the S3 protocol over
+HTTP, started and stopped here), `mirror push` with its manifest written last, and the lock file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import uuid
+
+import pytest
+
+torch = pytest.importorskip("torch")
+boto3 = pytest.importorskip("boto3")
+pytest.importorskip("s3fs")
+
+SECRET = "sEcReT-" + uuid.uuid4().hex  # must never appear in any output or record
+KEY_ID = "AKIATESTKEY0123"
+BUCKET = "zoo-weights"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def s3_server():
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_server, monkeypatch):
+    """Credentials and endpoint through the standard AWS variables, and a fresh bucket client."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server)
+    for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(var, raising=False)
+    client = boto3.client("s3", endpoint_url=s3_server)
+    try:
+        client.create_bucket(Bucket=BUCKET)
+    except client.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    return client
+
+
+def no_secret(*texts: str) -> None:
+    for text in texts:
+        assert SECRET not in text
+
+
+def prefix() -> str:
+    return "m-" + uuid.uuid4().hex[:8]
+
+
+def test_push_then_fetch_into_a_fresh_cache(cli, zoo, s3, checkpoints, tmp_path):
+    ckpt = checkpoints["tresnet_m"]
+    assert cli(*zoo.args("fetch", "tresnet_m", "--quiet")).code == 0
+    dest = f"s3://{BUCKET}/{prefix()}"
+    pushed = cli(*zoo.args("mirror", "push", dest, "tresnet_m"))
+    assert pushed.code == 0, pushed.text
+    assert "pushed: tresnet_m" in pushed.out and "manifest:" in pushed.out
+    key = dest.split("/", 3)[3]
+    manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=f"{key}/tresnet-zoo-manifest.json")["Body"].read())
+    assert manifest["files"] == [
+        {"entry": "tresnet_m", "file": ckpt.filename, "size": ckpt.size, "sha256": ckpt.sha256}
+    ]
+    assert s3.get_object(Bucket=BUCKET, Key=f"{key}/{ckpt.filename}")["Body"].read() == ckpt.data
+
+    fresh = tmp_path / "fresh-cache"
+    got = cli("--index", zoo.index, "--cache-dir", fresh, "fetch", "tresnet_m", "--mirror", dest, "--quiet", "--json")
+    assert got.code == 0, got.text
+    result = json.loads(got.out)["results"][0]
+    assert result["downloaded"] and result["source"] == f"{dest}/{ckpt.filename}"
+    assert (fresh / ckpt.filename).read_bytes() == ckpt.data
+    records = "".join(p.read_text() for p in (fresh / "records").iterdir())
+    no_secret(pushed.text, got.text, records, json.dumps(manifest))
+    # a second push of the same bytes verifies and keeps them
+    again = cli(*zoo.args("mirror", "push", dest, "tresnet_m"))
+    assert again.code == 0 and "pushed: tresnet_m" in again.out
+
+
+def test_changed_or_missing_object_is_rejected(cli, zoo, s3, checkpoints, tmp_path):
+    ckpt = checkpoints["tresnet_m"]
+    assert cli(*zoo.args("fetch", "tresnet_m", "--quiet")).code == 0
+    dest = f"s3://{BUCKET}/{prefix()}"
+    assert cli(*zoo.args("mirror", "push", dest)).code == 0
+    key = dest.split("/", 3)[3] + "/" + ckpt.filename
+    tampered = bytearray(ckpt.data)
+    tampered[1000:1004] = b"EVIL"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=bytes(tampered))
+    got = cli("--index", zoo.index, "--cache-dir", tmp_path / "c1", "fetch", "tresnet_m", "--mirror", dest, "--quiet")
+    assert got.code == 1, got.text
+    assert "sha256" in got.err and ckpt.filename in got.err
+    assert not (tmp_path / "c1" / ckpt.filename).exists()
+
+    s3.put_object(Bucket=BUCKET, Key=key, Body=ckpt.data + b"x")
+    got = cli("--index", zoo.index, "--cache-dir", tmp_path / "c2", "fetch", "tresnet_m", "--mirror", dest, "--quiet")
+    assert got.code == 1 and f"announces {ckpt.size + 1} bytes" in got.err, got.text
+
+    s3.delete_object(Bucket=BUCKET, Key=key)
+    got = cli("--index", zoo.index, "--cache-dir", tmp_path / "c3", "fetch", "tresnet_m", "--mirror", dest, "--quiet")
+    assert got.code == 3 and "not found in the object store" in got.err, got.text  # unavailable: the environment
+    no_secret(got.text)
+
+
+def test_manifest_that_disagrees_with_the_index_is_an_error(cli, zoo, s3, checkpoints, tmp_path):
+    ckpt = checkpoints["tresnet_m"]
+    dest = f"s3://{BUCKET}/{prefix()}"
+    key = dest.split("/", 3)[3]
+    s3.put_object(Bucket=BUCKET, Key=f"{key}/{ckpt.filename}", Body=ckpt.data)
+    wrong = {
+        "format": "tresnet-zoo-mirror/1",
+        "files": [{"entry": "tresnet_m", "file": ckpt.filename, "size": ckpt.size, "sha256": "0" * 64}],
+    }
+    s3.put_object(Bucket=BUCKET, Key=f"{key}/tresnet-zoo-manifest.json", Body=json.dumps(wrong).encode())
+    got = cli("--index", zoo.index, "--cache-dir", tmp_path / "c", "fetch", "tresnet_m", "--mirror", dest, "--quiet")
+    assert got.code == 1 and "manifest disagrees with the index" in got.err, got.text
+    # without a manifest the mirror still works, by name and the index's checks, and says so
+    s3.delete_object(Bucket=BUCKET, Key=f"{key}/tresnet-zoo-manifest.json")
+    got = cli("--index", zoo.index, "--cache-dir", tmp_path / "c", "fetch", "tresnet_m", "--mirror", dest, "--quiet")
+    assert got.code == 0 and "has no manifest" in got.err, got.text
+
+
+def test_interrupted_push_leaves_no_manifest(cli, zoo, s3, checkpoints):
+    good, bad = checkpoints["tresnet_m"], checkpoints["tresnet_m_release"]
+    assert cli(*zoo.args("fetch", "--all", "--quiet")).code == 0
+    # the second file goes bad in the cache after it was verified (same size, other bytes)
+    path = zoo.final("tresnet_m_release")
+    data = bytearray(path.read_bytes())
+    data[-100:-96] = b"EVIL"
+    path.write_bytes(bytes(data))
+    dest = f"s3://{BUCKET}/{prefix()}"
+    key = dest.split("/", 3)[3]
+    got = cli(*zoo.args("mirror", "push", dest))
+    assert got.code == 1, got.text
+    assert "manifest not written" in got.err and bad.filename in got.err
+    listed = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=key).get("Contents", [])}
+    assert f"{key}/tresnet-zoo-manifest.json" not in listed
+    assert f"{key}/{bad.filename}" not in listed  # the aborted upload left nothing behind
+    assert f"{key}/{good.filename}" in listed
+
+    # a file that vanished from the cache (its record still there): no manifest either
+    path.unlink()
+    got = cli(*zoo.args("mirror", "push", dest, "tresnet_m", "tresnet_m_release"))
+    assert got.code == 1 and "manifest not written" in got.err
+    listed = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=key).get("Contents", [])}
+    assert f"{key}/tresnet-zoo-manifest.json" not in listed
+    no_secret(got.text)
+
+
+def test_push_to_a_folder_and_fetch_from_it(cli, zoo, checkpoints, tmp_path):
+    ckpt = checkpoints["tresnet_m"]
+    assert cli(*zoo.args("fetch", "tresnet_m", "--quiet")).code == 0
+    folder = tmp_path / "mirror"
+    got = cli(*zoo.args("mirror", "push", folder, "tresnet_m"))
+    assert got.code == 0, got.text
+    manifest = json.loads((folder / "tresnet-zoo-manifest.json").read_text())
+    assert manifest["files"][0]["sha256"] == ckpt.sha256 and manifest["tresnet_zoo"]
+    assert not list(folder.glob(".*.tmp"))
+    got = cli(
+        "--index", zoo.index, "--cache-dir", tmp_path / "fresh", "fetch", "tresnet_m", "--mirror", folder, "--quiet"
+    )
+    assert got.code == 0, got.text
+    # a different file already under that name in the folder is never overwritten
+    (folder / ckpt.filename).write_bytes(b"not ours")
+    got = cli(*zoo.args("mirror", "push", folder, "tresnet_m"))
+    assert got.code == 1 and "does not overwrite" in got.err
+    assert (folder / ckpt.filename).read_bytes() == b"not ours"
+
+
+def test_missing_backend_is_an_environment_error(cli, zoo, tmp_path):
+    got = cli(*zoo.args("fetch", "tresnet_m", "--mirror", "gcs://bucket/weights", "--quiet"))
+    assert got.code == 3, got.text  # the environment: a missing extra, named with an install hint
+    assert "needs an fsspec backend" in got.err or "not installed" in got.err
+    from tresnet_zoo.errors import MissingExtraError
+    from tresnet_zoo.weights.sources import ObjectStore
+
+    with pytest.raises(MissingExtraError) as info:
+        ObjectStore("gcs://bucket/weights")
+    assert info.value.exit_code == 3 and info.value.hint
+
+
+# --- the lock file ------------------------------------------------------------------------------------------
+
+
+def test_lock_pins_files_and_tampering_is_refused(cli, zoo, s3, checkpoints, tmp_path):
+    ckpt = checkpoints["tresnet_m"]
+    assert cli(*zoo.args("fetch", "tresnet_m", "--quiet")).code == 0
+    locked = cli(*zoo.args("lock", "tresnet_m"))
+    assert locked.code == 0, locked.text
+    lock_file = zoo.index.with_name("index.lock")
+    data = json.loads(lock_file.read_text())
+    assert data["files"][ckpt.filename] == {"size": ckpt.size, "sha256": ckpt.sha256, "entries": ["tresnet_m"]}
+
+    dest = f"s3://{BUCKET}/{prefix()}"
+    assert cli(*zoo.args("mirror", "push", dest, "tresnet_m")).code == 0
+
+    # the cached file is replaced and its record claims a hash with the right 8-digit prefix: the prefix
+    # alone would accept the record; the lock's full sha256 does not
+    fake = ckpt.sha256[:8] + "f" * 56
+    zoo.final().write_bytes(b"\0" * ckpt.size)
+    record = zoo.cache / "records" / (ckpt.filename + ".json")
+    rec = json.loads(record.read_text())
+    rec["sha256"] = fake
+    record.write_text(json.dumps(rec))
+    verify = cli(*zoo.args("verify", "tresnet_m"))
+    assert verify.code == 1 and ckpt.sha256 in verify.err, verify.text
+    fetched = cli(*zoo.args("fetch", "tresnet_m", "--quiet", "--json"))
+    assert fetched.code == 0 and json.loads(fetched.out)["results"][0]["downloaded"], (
+        fetched.text
+    )  # not the tampered one
+    assert zoo.final().read_bytes() == ckpt.data
+
+    # the bucket copy tampered together with its manifest: the lock refuses it
+    key = dest.split("/", 3)[3]
+    evil = b"\1" * ckpt.size
+    s3.put_object(Bucket=BUCKET, Key=f"{key}/{ckpt.filename}", Body=evil)
+    manifest = {
+        "format": "tresnet-zoo-mirror/1",
+        "files": [
+            {"entry": "tresnet_m", "file": ckpt.filename, "size": ckpt.size, "sha256": hashlib.sha256(evil).hexdigest()}
+        ],
+    }
+    s3.put_object(Bucket=BUCKET, Key=f"{key}/tresnet-zoo-manifest.json", Body=json.dumps(manifest).encode())
+    got = cli("--index", zoo.index, "--cache-dir", tmp_path / "c", "fetch", "tresnet_m", "--mirror", dest, "--quiet")
+    assert got.code == 1 and "disagrees" in got.err, got.text
+    assert not (tmp_path / "c" / ckpt.filename).exists()
+
+    # an index File Size that no longer matches the lock is an error, never a silent override
+    zoo.write(tresnet_m={"size": ckpt.size + 1})
+    got = cli(*zoo.args("fetch", "tresnet_m", "--quiet"))
+    assert got.code == 1 and "lock file" in got.err and "disagrees" in got.err, got.text
+
+
+def test_check_reports_entries_without_a_lock_line(cli, zoo, checkpoints):
+    assert cli(*zoo.args("fetch", "tresnet_m", "--quiet")).code == 0
+    assert cli(*zoo.args("lock")).code == 0  # tresnet_m_release is not cached: no line for it
+    got = cli("check", "--index", zoo.index, "--json")
+    entries = {e["name"]: {v["field"]: v for v in e["verdicts"]} for e in json.loads(got.out)["entries"]}
+    assert entries["tresnet_m"]["Lock"]["status"] == "ok"
+    assert entries["tresnet_m_release"]["Lock"]["status"] == "wrong"
+    assert "no line in the lock" in entries["tresnet_m_release"]["Lock"]["message"]
+
+
+def test_create_model_pretrained_holds_the_file_to_the_lock(cli, zoo, checkpoints):
+    import tresnet_zoo
+    from tresnet_zoo.errors import IntegrityError
+
+    ckpt = checkpoints["tresnet_m"]
+    assert cli(*zoo.args("fetch", "tresnet_m", "--quiet")).code == 0
+    lock_file = zoo.index.with_name("index.lock")
+    assert cli(*zoo.args("lock", "tresnet_m")).code == 0
+    model = tresnet_zoo.create_model("tresnet_m", pretrained=True, index=zoo.index, cache_dir=zoo.cache)
+    assert model is not None
+    # a lock pinning other bytes (same size, same 8-digit prefix): the cached file no longer counts, and
+    # the download does not match either
+    data = json.loads(lock_file.read_text())
+    data["files"][ckpt.filename]["sha256"] = ckpt.sha256[:8] + "0" * 56
+    lock_file.write_text(json.dumps(data))
+    with pytest.raises(IntegrityError) as info:
+        tresnet_zoo.create_model("tresnet_m", pretrained=True, index=zoo.index, cache_dir=zoo.cache)
+    assert ckpt.sha256[:8] + "0" * 56 in info.value.message
+
+
+def test_lock_refuses_the_bundled_registry(cli):
+    got = cli("lock")
+    assert got.code == 2 and "--output" in got.err
+
+
+def test_resume_from_a_partial_with_a_ranged_read(s3, checkpoints, tmp_path):
+    from tresnet_zoo.weights.hashes import Expected
+    from tresnet_zoo.weights.sources import copy_object
+
+    ckpt = checkpoints["tresnet_m"]
+    key = f"{prefix()}/{ckpt.filename}"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=ckpt.data)
+    part = tmp_path / "partial.part"
+    half = ckpt.size // 2
+    part.write_bytes(ckpt.data[:half])
+    expected = Expected(ckpt.filename, ckpt.size, ckpt.filename.rsplit("-", 1)[1][:8], ckpt.sha256)
+    size, digest = copy_object(f"s3://{BUCKET}/{key}", part, expected)
+    assert (size, digest) == (ckpt.size, ckpt.sha256)  # had the read started at 0, the file would be too long
+    assert part.read_bytes() == ckpt.data
+
+
+def test_unreachable_endpoint_names_no_secret(cli, zoo, s3, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    got = cli(*zoo.args("fetch", "tresnet_m", "--mirror", f"s3://{BUCKET}/nowhere", "--quiet", "--json"))
+    assert got.code != 0
+    assert "object store" in got.text
+    no_secret(got.text)
+    assert KEY_ID not in got.text

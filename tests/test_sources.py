@@ -1,0 +1,160 @@
+"""An entry's sources in order over a real loopback server: a dead first source moves on and says so; a
+first source serving wrong bytes is reported even though the second succeeds; HF_ENDPOINT is honoured."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+
+def index_with_sources(path, ckpt, primary: str, extra: list[dict]) -> None:
+    lines = [
+        "Models:",
+        "- Name: tresnet_m",
+        "  Metadata:",
+        "    Parameters: 31389032",
+        f"    File Size: {ckpt.size}",
+        "    Image Size: 224",
+        "    x-tresnet-zoo:",
+        "      sources:",
+    ]
+    for source in extra:
+        lines.append(f"      - url: {source['url']}")
+        for key in ("file", "size", "sha256"):
+            if key in source:
+                lines.append(f"        {key}: {source[key]}")
+    lines.append(f"  Weights: {primary}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_dead_first_source_falls_back_and_says_so(cli, server, checkpoints, tmp_path):
+    ckpt = checkpoints["tresnet_m"]
+    dead = f"gone/{ckpt.filename}"
+    server.always(dead, "status", code=403)
+    server.add("hub/model.bin", ckpt.data)
+    index = tmp_path / "index.yml"
+    index_with_sources(
+        index,
+        ckpt,
+        server.url(dead),
+        [
+            {
+                "url": server.url("hub/model.bin"),
+                "file": "tresnet_m.miil_in1k.bin",
+                "size": ckpt.size,
+                "sha256": ckpt.sha256,
+            }
+        ],
+    )
+    got = cli(
+        "--index", index, "--cache-dir", tmp_path / "cache", "fetch", "tresnet_m", "--quiet", "--json", "--retries", "0"
+    )
+    assert got.code == 0, got.text
+    result = json.loads(got.out)["results"][0]
+    assert result["file"] == "tresnet_m.miil_in1k.bin" and result["source"] == server.url("hub/model.bin")
+    assert len(result["passed_over"]) == 1 and "403" in result["passed_over"][0]
+    assert "source 1" in got.err and "dead link" in got.err and "403" in got.err and "trying source 2 of 2" in got.err
+    assert (tmp_path / "cache" / "tresnet_m.miil_in1k.bin").read_bytes() == ckpt.data
+    # the next fetch finds the second source's file in the cache: no request at all
+    server.reset()
+    got = cli("--index", index, "--cache-dir", tmp_path / "cache", "fetch", "tresnet_m", "--quiet", "--json")
+    assert got.code == 0 and not json.loads(got.out)["results"][0]["downloaded"]
+    assert server.hits(dead) == [] and server.hits("hub/model.bin") == []
+
+
+def test_wrong_bytes_from_the_first_source_are_reported_though_the_second_succeeds(cli, server, checkpoints, tmp_path):
+    ckpt = checkpoints["tresnet_m"]
+    server.always(ckpt.filename, "wrong_bytes")
+    server.add("hub/model2.bin", ckpt.data)
+    index = tmp_path / "index.yml"
+    index_with_sources(
+        index,
+        ckpt,
+        server.url(ckpt.filename),
+        [{"url": server.url("hub/model2.bin"), "file": "second.bin", "size": ckpt.size, "sha256": ckpt.sha256}],
+    )
+    got = cli("--index", index, "--cache-dir", tmp_path / "cache", "fetch", "tresnet_m", "--quiet", "--json")
+    assert got.code == 0, got.text
+    errors = [line for line in got.err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "source 1" in errors[0] and "sha256" in errors[0] and ckpt.filename in errors[0]
+    assert json.loads(got.out)["results"][0]["file"] == "second.bin"
+    assert not (tmp_path / "cache" / ckpt.filename).exists()
+
+
+def test_every_source_failing_names_each(cli, server, checkpoints, tmp_path):
+    ckpt = checkpoints["tresnet_m"]
+    index = tmp_path / "index.yml"
+    index_with_sources(
+        index,
+        ckpt,
+        server.url(f"nowhere/{ckpt.filename}"),
+        [{"url": server.url("nowhere/b.bin"), "file": "b.bin", "size": ckpt.size, "sha256": ckpt.sha256}],
+    )
+    got = cli("--index", index, "--cache-dir", tmp_path / "cache", "fetch", "tresnet_m", "--quiet", "--retries", "0")
+    assert got.code == 3  # nothing was wrong with bytes: the sources were unavailable (the environment)
+    assert "none of its 2 sources worked" in got.err and "source 1" in got.err and "source 2" in got.err
+
+
+def test_hf_endpoint_rewrites_hugging_face_urls(cli, server, checkpoints, tmp_path, monkeypatch):
+    ckpt = checkpoints["tresnet_m"]
+    server.add("hf-mirror/timm/tresnet_m.miil_in1k/resolve/main/model.bin", ckpt.data)
+    server.always(f"dead/{ckpt.filename}", "status", code=404)
+    monkeypatch.setenv("HF_ENDPOINT", server.url("hf-mirror"))
+    index = tmp_path / "index.yml"
+    index_with_sources(
+        index,
+        ckpt,
+        server.url(f"dead/{ckpt.filename}"),
+        [
+            {
+                "url": "https://huggingface.co/timm/tresnet_m.miil_in1k/resolve/main/model.bin",
+                "file": "tresnet_m.miil_in1k.bin",
+                "size": ckpt.size,
+                "sha256": ckpt.sha256,
+            }
+        ],
+    )
+    got = cli(
+        "--index", index, "--cache-dir", tmp_path / "cache", "fetch", "tresnet_m", "--quiet", "--json", "--retries", "0"
+    )
+    assert got.code == 0, got.text
+    assert json.loads(got.out)["results"][0]["source"].startswith(server.url("hf-mirror/timm/"))
+    from tresnet_zoo.weights.sources import hf_url
+
+    assert hf_url("https://huggingface.co.evil.example/x") == "https://huggingface.co.evil.example/x"
+
+
+def test_create_model_loads_the_fallback_file_held_to_its_own_hash(server, checkpoints, tmp_path):
+    import tresnet_zoo
+
+    primary, other = checkpoints["tresnet_m"], checkpoints["tresnet_m_release"]  # other bytes, same weights
+    server.always(f"gone2/{primary.filename}", "status", code=410)
+    server.add("hub/release.pth", other.data)
+    index = tmp_path / "index.yml"
+    index_with_sources(
+        index,
+        primary,
+        server.url(f"gone2/{primary.filename}"),
+        [
+            {
+                "url": server.url("hub/release.pth"),
+                "file": "tresnet_m.release.pth",
+                "size": other.size,
+                "sha256": other.sha256,
+            }
+        ],
+    )
+    model = tresnet_zoo.create_model("tresnet_m", pretrained=True, index=index, cache_dir=tmp_path / "cache")
+    reference = tresnet_zoo.create_model("tresnet_m", checkpoint_path=_write(tmp_path, other), index=index)
+    x = torch.rand(1, 3, 224, 224)
+    with torch.inference_mode():
+        assert torch.allclose(model(x), reference(x), atol=1e-5)
+
+
+def _write(folder, ckpt):
+    path = folder / ckpt.filename
+    path.write_bytes(ckpt.data)
+    return path

@@ -1,0 +1,156 @@
+"""`mirror push` (cache -> folder or object store, manifest last) and `lock` (pin sizes and full sha256s)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .context import State
+from .output import console, print_json
+
+mirror_app = typer.Typer(help="Copy verified weights to a shared folder or an object store.", no_args_is_help=True)
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(mirror_app, name="mirror")
+    app.command("lock")(lock)
+
+
+@mirror_app.command("push")
+def push(
+    ctx: typer.Context,
+    dest: str = typer.Argument(..., help="A folder, file:// URL or object store (s3://bucket/prefix)."),
+    names: Optional[List[str]] = typer.Argument(
+        None, help="Model names or patterns [default: every cached file of the index]."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
+) -> None:
+    """Copy cached, verified weight files to DEST (hashing while reading), then write its manifest last."""
+    from ..weights import Cache
+    from ..weights.mirror import push as push_files
+
+    state: State = ctx.obj
+    index = state.load_index()
+    entries = index.select(names or None)
+    report = push_files(dest, entries, Cache(state.cache_root()), require_all=bool(names))
+    if as_json:
+        print_json(
+            {
+                "ok": report.ok,
+                "dest": report.dest,
+                "manifest": report.manifest,
+                "pushed": [line.to_dict() for line in report.pushed],
+                "already": [line.to_dict() for line in report.already],
+                "not_cached": [{"name": n, "file": f} for n, f in report.not_cached],
+                "problems": report.problems,
+            }
+        )
+    else:
+        out = console()
+        for line in report.pushed:
+            out.print(f"pushed: {line.entry}: {line.file} ({line.size} bytes, sha256 {line.sha256})", markup=False)
+        for line in report.already:
+            out.print(
+                f"already there: {line.entry}: {line.file} (same {line.size} bytes, sha256 verified)", markup=False
+            )
+        for problem in report.problems:
+            sys.stderr.write(f"error: {problem}\n")
+        if report.problems:
+            sys.stderr.write(f"manifest not written: {report.dest} is incomplete; fix the above and push again\n")
+        elif report.manifest:
+            out.print(
+                f"manifest: {report.manifest} ({len(report.pushed) + len(report.already)} file(s) of this push)",
+                markup=False,
+            )
+        else:
+            out.print(
+                "nothing to push: no file of these entries is in the cache (`tresnet-zoo fetch NAME` first)",
+                markup=False,
+            )
+    if report.problems:
+        raise typer.Exit(1)
+
+
+def lock(
+    ctx: typer.Context,
+    names: Optional[List[str]] = typer.Argument(None, help="Model names or patterns [default: every entry]."),
+    output: Optional[Path] = typer.Option(
+        None, "--output", "-o", help="Write this lock file instead of <index stem>.lock next to the index."
+    ),
+    update: bool = typer.Option(
+        False, "--update", help="Replace lock lines that disagree with the cached, index-verified file."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
+) -> None:
+    """Pin the exact size and full sha256 of every weight file verified in the cache (hashed now)."""
+    from ..weights import Cache
+    from ..weights.lockfile import write_lock
+
+    state: State = ctx.obj
+    entries = state.load_index().select(names or None)
+    report = write_lock(entries, Cache(state.cache_root()), output=output, update=update)
+    if as_json:
+        print_json(
+            {
+                "ok": report.ok,
+                "written": [str(p) for p in report.written],
+                "locked": [{"name": n, "file": f, "size": s, "sha256": h} for n, f, s, h in report.locked],
+                "not_cached": [{"name": n, "file": f} for n, f in report.not_cached],
+                "problems": report.problems,
+            }
+        )
+    else:
+        out = console()
+        for name, file, size, digest in report.locked:
+            out.print(f"locked: {name}: {file} {size} bytes sha256 {digest}", markup=False)
+        for name, file in report.not_cached:
+            out.print(
+                f"not locked: {name}: {file} is not in the cache (`tresnet-zoo fetch {name}`, then lock again)",
+                markup=False,
+            )
+        for problem in report.problems:
+            sys.stderr.write(f"error: {problem}\n")
+        for path in report.written:
+            out.print(f"wrote {path}", markup=False)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def check_links_command(paths, names, *, as_json: bool, timeout: float) -> None:
+    """`check --links`: one line per problem; exit 1 on a dead link or a size mismatch, 3 when only unreachable."""
+    from ..index import load_index
+    from ..weights.links import check_links, links_offline
+
+    index = load_index(paths)  # an invalid index is InvalidIndexError (exit 1), as for `check`
+    report = check_links(index.select(names or None), offline=links_offline(), timeout=timeout)
+    if as_json:
+        print_json(report.to_dict())
+    elif report.skipped:
+        console().print(f"skipped: offline: {report.skipped}", markup=False)
+    else:
+        out = console()
+        for result in report.results:
+            if result.problem:
+                label = {"dead": "dead link", "size": "size differs", "unreachable": "unreachable"}[result.status]
+                out.print(
+                    f"{label}: {result.entry}: source {result.source} {result.url}: {result.message}", markup=False
+                )
+        alive = sum(not r.problem for r in report.results)
+        out.print(
+            f"{alive} of {len(report.results)} links alive with the index's size ({report.seconds:.1f} s)", markup=False
+        )
+    if report.no_dns:  # not one host name resolved: the network, not the index
+        sys.stderr.write(
+            "error: no host name of any source resolved: the network (or DNS) is unreachable from here\n"
+            "hint: run `tresnet-zoo check --links` where the network is reachable; TRESNET_ZOO_OFFLINE=1 skips it\n"
+        )
+        raise typer.Exit(3)
+    if report.bad:
+        raise typer.Exit(1)
+    if report.unreachable:
+        raise typer.Exit(3)

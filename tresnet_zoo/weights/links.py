@@ -1,0 +1,257 @@
+"""`check --links`: is every source of every entry alive, and of the size the index says, without downloading it?
+
+Each http(s) source is asked with HEAD; where a server refuses HEAD (405, 501) a one-byte ranged GET
+(``Range: bytes=0-0``) gives the size from ``Content-Range``. Redirects are followed here, at most
+``max_redirects`` hops, and every hop passes ``_urls.url_problem`` before it is requested (a redirect may
+not leave https). Object-store sources are asked for their size through fsspec, folder sources with stat.
+
+Verdicts: alive (200/206, size matching or unknown), dead (403, 404, 410, a host name that does not
+resolve, a missing object), size (alive, but not the index's size: this is how an inferred ``File Size``
+becomes a measured one), unreachable (timeouts, refused connections, 5xx: the environment, not the data).
+Work is bounded: ``workers`` requests at a time, ``timeout`` seconds per request, ``deadline`` seconds in
+all; a source not answered by then is unreachable.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urljoin, urlsplit
+
+from .. import __version__
+from .._urls import redact, url_problem
+from ..errors import DownloadError, ZooError
+
+__all__ = ["LinkResult", "LinksReport", "check_links"]
+
+ALIVE, DEAD, SIZE, UNREACHABLE = "alive", "dead", "size", "unreachable"
+
+
+@dataclass
+class LinkResult:
+    entry: str
+    source: int  # 1-based position among the entry's sources
+    url: str  # redacted
+    status: str  # alive | dead | size | unreachable
+    code: int | None = None  # the final HTTP status, where there was one
+    size: int | None = None  # what the source says its size is
+    expected: int | None = None  # what the index says
+    message: str = ""
+
+    @property
+    def problem(self) -> bool:
+        return self.status != ALIVE
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.entry,
+            "source": self.source,
+            "url": self.url,
+            "status": self.status,
+            "code": self.code,
+            "size": self.size,
+            "expected_size": self.expected,
+            "message": self.message,
+        }
+
+
+@dataclass
+class LinksReport:
+    results: list[LinkResult] = field(default_factory=list)
+    skipped: str | None = None  # why nothing was checked (offline)
+    seconds: float = 0.0
+
+    @property
+    def bad(self) -> list[LinkResult]:
+        """Dead links and size mismatches: the data is wrong (exit 1)."""
+        return [r for r in self.results if r.status in (DEAD, SIZE)]
+
+    @property
+    def no_dns(self) -> bool:
+        """Every http(s) source failed name resolution: more likely no network (or DNS) than dead links."""
+        web = [r for r in self.results if r.url.startswith(("http://", "https://"))]
+        return bool(web) and all(r.status == DEAD and "cannot resolve" in r.message for r in web)
+
+    @property
+    def unreachable(self) -> list[LinkResult]:
+        return [r for r in self.results if r.status == UNREACHABLE]
+
+    def to_dict(self) -> dict:
+        return {
+            "ok": not self.bad and not self.unreachable,
+            "skipped": self.skipped,
+            "seconds": round(self.seconds, 3),
+            "links": [r.to_dict() for r in self.results],
+        }
+
+
+def check_links(
+    entries,
+    *,
+    offline: bool = False,
+    workers: int = 8,
+    timeout: float = 10.0,
+    deadline: float | None = None,
+    max_redirects: int = 5,
+    allow_http: bool = False,
+) -> LinksReport:
+    """Probe every source of ``entries``; one ``LinkResult`` per source, in entry order."""
+    from .sources import entry_sources
+
+    started = time.monotonic()
+    if offline:
+        return LinksReport(skipped="offline mode is on (TRESNET_ZOO_OFFLINE or --offline): no link was checked")
+    deadline = deadline if deadline is not None else max(30.0, 6 * timeout)
+    jobs = [(entry.name, number, spec) for entry in entries for number, spec in enumerate(entry_sources(entry), 1)]
+    results: list[LinkResult | None] = [None] * len(jobs)
+    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="tresnet-zoo-link")
+    try:
+        futures = {
+            pool.submit(_probe_source, name, number, spec, timeout, max_redirects, allow_http): i
+            for i, (name, number, spec) in enumerate(jobs)
+        }
+        done, _ = wait(futures, timeout=deadline)
+        for future in done:
+            results[futures[future]] = future.result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # a request still hanging ends at its own timeout
+    report = LinksReport(seconds=time.monotonic() - started)
+    for i, (name, number, spec) in enumerate(jobs):
+        report.results.append(
+            results[i]
+            or LinkResult(
+                name,
+                number,
+                spec.redacted_url,
+                UNREACHABLE,
+                expected=spec.size,
+                message=f"no answer within the overall limit of {deadline:.0f} s",
+            )
+        )
+    return report
+
+
+def _probe_source(name: str, number: int, spec, timeout: float, max_redirects: int, allow_http: bool) -> LinkResult:
+    from .sources import is_object_store
+
+    result = LinkResult(name, number, spec.redacted_url, UNREACHABLE, expected=spec.size)
+    try:
+        if is_object_store(spec.url):
+            result.size, result.code = _store_size(spec.url), None
+        elif urlsplit(spec.url).scheme == "file":
+            path = Path(unquote(urlsplit(spec.url).path))
+            if not path.is_file():
+                result.status, result.message = DEAD, "no such file"
+                return result
+            result.size = path.stat().st_size
+        else:
+            result.code, result.size = _probe_http(spec.url, timeout, max_redirects, allow_http)
+            if result.code in (403, 404, 410):
+                result.status, result.message = DEAD, f"HTTP {result.code} {_WHAT[result.code]}"
+                return result
+            if result.code not in (200, 206):
+                result.message = f"HTTP {result.code}"
+                return result
+    except _Dead as exc:
+        result.status, result.message = DEAD, str(exc)
+        return result
+    except (_Unreachable, ZooError) as exc:
+        result.message = getattr(exc, "message", None) or str(exc)
+        return result
+    if spec.size is not None and result.size is not None and result.size != spec.size:
+        result.status = SIZE
+        result.message = f"{result.size} bytes, the index says {spec.size}"
+    else:
+        result.status = ALIVE
+        result.message = f"{result.size} bytes" if result.size is not None else "alive (size not announced)"
+    return result
+
+
+_WHAT = {403: "forbidden", 404: "not found", 410: "gone"}
+
+
+class _Dead(Exception):
+    pass
+
+
+class _Unreachable(Exception):
+    pass
+
+
+def _store_size(url: str) -> int:
+    from .sources import ObjectStore
+
+    try:
+        return ObjectStore(url).size(url)
+    except DownloadError as exc:
+        if getattr(exc, "dead", False):
+            raise _Dead(exc.message) from None
+        raise
+
+
+_local = threading.local()
+
+
+def _session():
+    import requests
+
+    session = getattr(_local, "session", None)
+    if session is None:
+        session = requests.Session()
+        session.headers["User-Agent"] = f"tresnet-zoo/{__version__}"
+        session.headers["Accept-Encoding"] = "identity"
+        session.trust_env = True  # proxies from the environment, as for downloads
+        _local.session = session
+    return session
+
+
+def _probe_http(url: str, timeout: float, max_redirects: int, allow_http: bool) -> tuple[int, int | None]:
+    """(final status, size) for ``url``: HEAD, or a one-byte ranged GET where HEAD is refused."""
+    import requests
+
+    method = "HEAD"
+    hops = 0
+    while True:
+        why = url_problem(url, allow_http=allow_http)
+        if why is not None:
+            raise _Unreachable(f"refusing {redact(url)}: {why}")
+        headers = {"Range": "bytes=0-0"} if method == "GET" else {}
+        try:
+            with _session().request(
+                method, url, headers=headers, timeout=(min(timeout, 10.0), timeout), allow_redirects=False, stream=True
+            ) as response:
+                status = response.status_code
+                location = response.headers.get("Location")
+                length = response.headers.get("Content-Length")
+                content_range = response.headers.get("Content-Range")
+        except requests.exceptions.RequestException as exc:
+            from .download import _reason
+
+            reason = _reason(exc)
+            if "cannot resolve" in reason:
+                raise _Dead(reason) from None
+            raise _Unreachable(reason) from None
+        if status in (301, 302, 303, 307, 308) and location:
+            hops += 1
+            if hops > max_redirects:
+                raise _Unreachable(f"more than {max_redirects} redirects (a redirect loop?)")
+            url = urljoin(url, location)
+            continue
+        if method == "HEAD" and status in (405, 501):
+            method = "GET"  # HEAD refused: ask for one byte instead
+            continue
+        if status == 206:
+            total = (content_range or "").rpartition("/")[2]
+            return status, int(total) if total.isdigit() else None
+        if status == 200:
+            return status, int(length) if length and length.isdigit() else None
+        return status, None
+
+
+def links_offline() -> bool:
+    """Whether offline mode is on in the environment (``TRESNET_ZOO_OFFLINE``)."""
+    return os.environ.get("TRESNET_ZOO_OFFLINE", "") not in ("", "0")

@@ -1,0 +1,444 @@
+"""`mirror push`: verified cache files to a folder or an object store, with a manifest written last.
+
+A mirror is a folder (``/shared/weights``, ``file://...``) or a bucket prefix (``s3://bucket/weights``)
+holding weight files under their cache names, and ``tresnet-zoo-manifest.json``: for every file its entry,
+size and full sha256, and the tresnet-zoo version that wrote it. The manifest is written only after every
+file of the push is in place and checked (folders: temp name + fsync + rename, each file and then the
+manifest; object stores: each upload's size and ETag are checked, then the manifest object is put), so a
+half-pushed mirror is never mistaken for a complete one: its manifest, if any, is the previous one.
+
+Fetching from a mirror reads its manifest and holds each file to the manifest's full sha256 as well as
+the index's prefix (and the lock). A manifest line that disagrees with the index is an error, never a
+silent override; a mirror without a manifest still works by file name and the index's checks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+from urllib.parse import unquote, urlsplit
+
+from .. import __version__
+from .._urls import filename_problem, redact, url_problem
+from ..errors import CacheError, DownloadError, IntegrityError, UsageError
+from .hashes import CHUNK, Expected
+
+__all__ = ["MANIFEST", "ManifestLine", "read_manifest", "apply_manifest", "push", "PushReport"]
+
+MANIFEST = "tresnet-zoo-manifest.json"
+FORMAT = "tresnet-zoo-mirror/1"
+MAX_MANIFEST_BYTES = 4 << 20
+UPLOAD_PART = 16 << 20  # object-store multipart size: fixed, so the ETag can be computed while reading
+
+
+@dataclass(frozen=True)
+class ManifestLine:
+    entry: str
+    file: str
+    size: int
+    sha256: str
+
+    def to_dict(self) -> dict:
+        return {"entry": self.entry, "file": self.file, "size": self.size, "sha256": self.sha256}
+
+
+def _folder(base: str) -> Path | None:
+    """The local folder a mirror base names, or None for a remote one."""
+    if "://" not in base:
+        return Path(base).expanduser()
+    parts = urlsplit(base)
+    return Path(unquote(parts.path)) if parts.scheme == "file" else None
+
+
+def _join(base: str, name: str) -> str:
+    return base.rstrip("/") + "/" + name
+
+
+def _parse_manifest(where: str, raw: bytes) -> dict[str, ManifestLine]:
+    def bad(why: str) -> IntegrityError:
+        return IntegrityError(
+            f"mirror manifest {where}: {why}", hint="push the mirror again with `tresnet-zoo mirror push`"
+        )
+
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise bad(f"not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("files"), list):
+        raise bad(f"not a {FORMAT} manifest")
+    lines: dict[str, ManifestLine] = {}
+    for item in data["files"]:
+        try:
+            line = ManifestLine(str(item["entry"]), str(item["file"]), item["size"], item["sha256"])
+        except (KeyError, TypeError):
+            raise bad("every file needs entry, file, size and sha256") from None
+        if (
+            filename_problem(line.file)
+            or not isinstance(line.size, int)
+            or isinstance(line.size, bool)
+            or line.size < 0
+            or not isinstance(line.sha256, str)
+            or len(line.sha256) != 64
+            or set(line.sha256) - set("0123456789abcdef")
+        ):
+            raise bad(f"the line for {line.file!r} is malformed")
+        lines[line.file] = line
+    return lines
+
+
+def read_manifest(base: str, *, timeout: float = 30.0) -> dict[str, ManifestLine] | None:
+    """The mirror's manifest lines by file name, or None when the mirror has no manifest."""
+    from .sources import ObjectStore, is_object_store
+
+    where = redact(_join(base, MANIFEST))
+    folder = _folder(base)
+    if folder is not None:
+        try:
+            fd = os.open(folder / MANIFEST, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise IntegrityError(f"mirror manifest {where}: cannot be read ({exc.strerror or exc})") from None
+        with os.fdopen(fd, "rb") as handle:
+            raw = handle.read(MAX_MANIFEST_BYTES + 1)
+    elif is_object_store(base):
+        raw = ObjectStore(base).read_small(_join(base, MANIFEST), MAX_MANIFEST_BYTES)
+        if raw is None:
+            return None
+    else:
+        raw = _http_manifest(_join(base, MANIFEST), timeout)
+        if raw is None:
+            return None
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise IntegrityError(f"mirror manifest {where}: more than {MAX_MANIFEST_BYTES} bytes")
+    return _parse_manifest(where, raw)
+
+
+def _http_manifest(url: str, timeout: float) -> bytes | None:
+    import requests
+
+    if url_problem(url) is not None:
+        return None  # download.py refuses such a mirror with its own message
+    try:
+        with requests.get(
+            url,
+            stream=True,
+            timeout=(min(timeout, 10.0), timeout),
+            allow_redirects=False,
+            headers={"Accept-Encoding": "identity"},
+        ) as response:
+            if response.status_code in (403, 404, 410):
+                return None
+            if response.status_code != 200:
+                raise DownloadError(f"mirror manifest {redact(url)}: HTTP {response.status_code}")
+            body = bytearray()
+            for block in response.iter_content(CHUNK):
+                body += block
+                if len(body) > MAX_MANIFEST_BYTES:
+                    break
+            return bytes(body)
+    except requests.RequestException:
+        return None  # unreachable: the file's own download reports the network error, with its hint
+
+
+def apply_manifest(
+    lines: dict[str, ManifestLine] | None, entry_name: str, expected: Expected, *, say: Callable[[str], None]
+) -> Expected:
+    """``expected`` held to the manifest's line for its file (full sha256, size); unchanged without one."""
+    if lines is None:
+        return expected
+    line = lines.get(expected.filename)
+    if line is None:
+        return expected  # fetch_sources says so when no file of the entry has a line
+    if expected.size is not None and line.size != expected.size:
+        raise IntegrityError(
+            f"{expected.filename}: the mirror's manifest says {line.size} bytes, the index's File Size is {expected.size}",
+            hint="the mirror was pushed from another index: push it again with `tresnet-zoo mirror push`",
+        )
+    problem = expected.hash_problem(line.sha256)
+    if problem:
+        raise IntegrityError(
+            f"{expected.filename}: the mirror's manifest disagrees with the index or lock: {problem}",
+            hint="the mirror was pushed from another index: push it again with `tresnet-zoo mirror push`",
+        )
+    return replace(expected, size=line.size, sha256=line.sha256)
+
+
+# --- pushing --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PushReport:
+    dest: str  # redacted
+    pushed: list[ManifestLine] = field(default_factory=list)
+    already: list[ManifestLine] = field(default_factory=list)  # the mirror held the same bytes
+    not_cached: list[tuple[str, str]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    manifest: str | None = None  # where the manifest was written (None: not written)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class _Hashes:
+    """sha256, plain md5 and the multipart ETag's per-part md5s, all from one read of the bytes."""
+
+    def __init__(self) -> None:
+        self.sha = hashlib.sha256()
+        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.part = hashlib.md5(usedforsecurity=False)
+        self.part_fill = 0
+        self.part_digests: list[bytes] = []
+        self.size = 0
+
+    def update(self, block: bytes) -> None:
+        self.sha.update(block)
+        self.md5.update(block)
+        self.size += len(block)
+        view = memoryview(block)
+        while view:
+            take = min(len(view), UPLOAD_PART - self.part_fill)
+            self.part.update(view[:take])
+            self.part_fill += take
+            view = view[take:]
+            if self.part_fill == UPLOAD_PART:
+                self.part_digests.append(self.part.digest())
+                self.part, self.part_fill = hashlib.md5(usedforsecurity=False), 0
+
+    def etags(self) -> set[str]:
+        """The ETags S3 gives this object: single PUT (md5) or fixed-size multipart (md5 of part md5s)."""
+        digests = self.part_digests + ([self.part.digest()] if self.part_fill else [])
+        multi = hashlib.md5(b"".join(digests), usedforsecurity=False).hexdigest() + f"-{len(digests)}"
+        return {self.md5.hexdigest(), multi}
+
+
+def _open_cached(cache, filename: str):
+    fd = os.open(cache.path(filename), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    handle = os.fdopen(fd, "rb")
+    import stat
+
+    if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+        handle.close()
+        raise OSError(f"{filename} in the cache is not a regular file")
+    return handle
+
+
+def push(
+    dest: str,
+    entries,
+    cache,
+    *,
+    require_all: bool = False,
+    progress: Callable[[str, int, int | None], None] | None = None,
+) -> PushReport:
+    """Copy the cached, verified files of ``entries`` to ``dest``, then write its manifest (only if all went well).
+
+    ``require_all``: every entry must have a file in the cache (the user named them); one missing is a
+    problem, and then no manifest is written either.
+    """
+    from .lockfile import apply_lock
+    from .sources import entry_sources, is_object_store
+
+    folder = _folder(dest)
+    if folder is None and not is_object_store(dest):
+        raise UsageError(
+            f"cannot push to {redact(dest)}: a mirror to push to is a folder or an object store (s3://bucket/prefix)"
+        )
+    report = PushReport(redact(dest))
+    target = _FolderTarget(folder) if folder is not None else _StoreTarget(dest)
+    old = read_manifest(dest) or {}
+    for entry in entries:
+        found = False
+        for spec in entry_sources(entry):
+            record = cache.cached_record(spec.filename)
+            if record is None:
+                continue
+            found = True
+            try:
+                expected = apply_lock(entry, spec.expected())
+                line, copied = target.put(cache, entry.name, expected, record.sha256, progress)
+            except (IntegrityError, DownloadError, CacheError) as exc:
+                report.problems.append(f"{entry.name}: {exc.message}")
+                continue
+            except OSError as exc:
+                report.problems.append(
+                    f"{entry.name}: {spec.filename}: cannot be read from the cache ({exc.strerror or exc})"
+                )
+                continue
+            (report.pushed if copied else report.already).append(line)
+        if not found:
+            report.not_cached.append((entry.name, entry_sources(entry)[0].filename if entry_sources(entry) else "-"))
+            if require_all:
+                report.problems.append(
+                    f"{entry.name}: {report.not_cached[-1][1]} is not in the cache (`tresnet-zoo fetch {entry.name}` first)"
+                )
+    if report.problems:
+        return report  # no manifest: what was pushed so far is not vouched for
+    lines = {line.file: line for line in old.values() if target.holds(line)}
+    lines.update({line.file: line for line in report.already + report.pushed})
+    if lines:
+        manifest = {
+            "format": FORMAT,
+            "tresnet_zoo": __version__,
+            "files": [lines[name].to_dict() for name in sorted(lines)],
+        }
+        report.manifest = target.write_manifest((json.dumps(manifest, indent=2) + "\n").encode())
+    return report
+
+
+def _stream(handle, expected: Expected, hashes: _Hashes, write: Callable[[bytes], object], progress) -> None:
+    while block := handle.read(CHUNK):
+        if expected.size is not None and hashes.size + len(block) > expected.size:
+            raise IntegrityError(
+                f"{expected.filename} in the cache is larger than the index's File Size {expected.size}; not pushed",
+                hint="`tresnet-zoo verify --repair` fetches it again",
+            )
+        hashes.update(block)
+        write(block)
+        if progress:
+            progress(expected.filename, hashes.size, expected.size)
+
+
+def _check_bytes(expected: Expected, hashes: _Hashes, recorded: str) -> None:
+    digest = hashes.sha.hexdigest()
+    problem = (
+        f"{hashes.size} bytes, the index's File Size is {expected.size}"
+        if expected.size is not None and hashes.size != expected.size
+        else expected.hash_problem(digest)
+    )
+    if problem is None and digest != recorded:
+        problem = "sha256 differs from the one recorded at download (changed in the cache)"
+    if problem:
+        raise IntegrityError(
+            f"{expected.filename} in the cache: {problem}; not pushed",
+            hint="`tresnet-zoo verify --repair` fetches it again",
+        )
+
+
+class _FolderTarget:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CacheError(f"cannot create the mirror folder {folder}: {exc.strerror or exc}") from None
+
+    def holds(self, line: ManifestLine) -> bool:
+        try:
+            return (self.folder / line.file).lstat().st_size == line.size
+        except OSError:
+            return False
+
+    def put(self, cache, entry_name: str, expected: Expected, recorded: str, progress) -> tuple[ManifestLine, bool]:
+        import tempfile
+
+        final = self.folder / expected.filename
+        if os.path.lexists(final):
+            existing = _Hashes()
+            _stream_file(final, existing)
+            line = ManifestLine(entry_name, expected.filename, existing.size, existing.sha.hexdigest())
+            hashes = _Hashes()
+            with _open_cached(cache, expected.filename) as source:
+                _stream(source, expected, hashes, lambda block: None, progress)
+            _check_bytes(expected, hashes, recorded)
+            if (existing.size, line.sha256) != (hashes.size, hashes.sha.hexdigest()):
+                raise IntegrityError(
+                    f"{final} exists with other bytes; tresnet-zoo does not overwrite it",
+                    hint=f"remove {final} yourself, then push again",
+                )
+            return line, False
+        source = _open_cached(cache, expected.filename)
+        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{expected.filename}.", suffix=".tmp")
+        try:
+            with source, os.fdopen(fd, "wb") as out:
+                hashes = _Hashes()
+                _stream(source, expected, hashes, out.write, progress)
+                _check_bytes(expected, hashes, recorded)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, final)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return ManifestLine(entry_name, expected.filename, hashes.size, hashes.sha.hexdigest()), True
+
+    def write_manifest(self, payload: bytes) -> str:
+        from .._fs import atomic_write
+
+        atomic_write(self.folder / MANIFEST, payload, refuse_read_only=True)
+        return str(self.folder / MANIFEST)
+
+
+def _stream_file(path: Path, hashes: _Hashes) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as handle:
+        while block := handle.read(CHUNK):
+            hashes.update(block)
+
+
+class _StoreTarget:
+    def __init__(self, base: str) -> None:
+        from .sources import ObjectStore
+
+        self.base = base.rstrip("/")
+        self.store = ObjectStore(base, writing=True)
+
+    def holds(self, line: ManifestLine) -> bool:
+        try:
+            return self.store.size(_join(self.base, line.file)) == line.size
+        except DownloadError:
+            return False
+
+    def put(self, cache, entry_name: str, expected: Expected, recorded: str, progress) -> tuple[ManifestLine, bool]:
+        from .sources import _store_error
+
+        url = _join(self.base, expected.filename)
+        hashes = _Hashes()
+        with _open_cached(cache, expected.filename) as source:  # OSError here: the cache's fault, not the store's
+            try:
+                out = self.store.fs.open(self.store.path(url), "wb", block_size=UPLOAD_PART)
+            except Exception as exc:
+                raise _store_error(url, exc, "cannot write to") from None
+            try:
+                # an upload becomes visible only when it completes (one PUT, or the multipart commit); a
+                # failure before that (bytes in the cache that do not match) aborts it: nothing is left behind
+                _stream(source, expected, hashes, out.write, progress)
+                _check_bytes(expected, hashes, recorded)
+            except BaseException as exc:
+                try:
+                    out.discard()
+                finally:
+                    out.closed = True
+                if isinstance(exc, Exception) and not isinstance(exc, (IntegrityError, OSError)):
+                    raise _store_error(url, exc, "cannot write to") from None
+                raise
+            try:
+                out.close()
+            except Exception as exc:
+                raise _store_error(url, exc, "cannot write to") from None
+        info = self.store.info(url)
+        etag = str(info.get("ETag") or info.get("etag") or "").strip('"')
+        if int(info.get("size", -1)) != hashes.size or (etag and etag not in hashes.etags()):
+            raise IntegrityError(
+                f"{redact(url)}: the store holds {info.get('size')} bytes (ETag {etag or '-'}) after the upload of {hashes.size}",
+                hint="push again; if it persists, the store alters what it is sent",
+            )
+        return ManifestLine(entry_name, expected.filename, hashes.size, hashes.sha.hexdigest()), True
+
+    def write_manifest(self, payload: bytes) -> str:
+        from .sources import _store_error
+
+        url = _join(self.base, MANIFEST)
+        try:
+            self.store.fs.pipe_file(self.store.path(url), payload)
+        except Exception as exc:
+            raise _store_error(url, exc, "cannot write to") from None
+        if self.store.size(url) != len(payload):
+            raise IntegrityError(f"{redact(url)}: the manifest did not arrive whole")
+        return redact(url)

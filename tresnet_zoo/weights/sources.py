@@ -1,0 +1,505 @@
+"""Where weight bytes come from: an entry's sources in order, and object stores (S3 and other fsspec protocols).
+
+Three kinds of source stand behind one small interface (``ObjectStore`` for object stores; https and
+``file://`` stay with ``download.py``, which already streams, resumes and bounds them):
+
+- an https URL (the index's ``Weights``, then the ``x-tresnet-zoo.sources`` of the entry);
+- a ``file://`` URL or plain folder mirror holding the same file names;
+- an object store, ``s3://bucket/prefix`` (and any other fsspec protocol whose backend is installed):
+  credentials and the endpoint come from the standard AWS chain (``AWS_ENDPOINT_URL`` or
+  ``AWS_ENDPOINT_URL_S3`` for MinIO/Ceph, ``AWS_PROFILE``, the key variables, instance roles). Nothing of
+  them is printed or stored: messages name the bucket and key only, and URLs pass through ``redact``.
+
+``fetch_sources`` tries an entry's sources in order. A dead link (HTTP 403, 404, 410, a host name that does
+not resolve, an object that is not there) moves on to the next source and says so; bytes that do not match
+(size, hash prefix, full sha256 of the index, the lock file or the mirror's manifest) are an error for that
+source, reported even when a later source succeeds. ``HF_ENDPOINT`` replaces ``https://huggingface.co``
+for Hugging Face URLs (a hub mirror behind a firewall).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Iterator
+
+from .._urls import filename_problem, hub_parts, redact, weights_filename
+from ..errors import (
+    DownloadError,
+    IntegrityError,
+    MissingExtraError,
+    OfflineError,
+    ZooError,
+)
+from .hashes import CHUNK, Expected
+
+__all__ = [
+    "SourceSpec",
+    "entry_sources",
+    "hf_url",
+    "HF_ENDPOINT_ENV",
+    "is_object_store",
+    "ObjectStore",
+    "ObjectStoreSource",
+    "copy_object",
+    "fetch_sources",
+    "SourceNote",
+]
+
+HF_ENDPOINT_ENV = "HF_ENDPOINT"
+_HF_HOST = "https://huggingface.co"
+# schemes download.py handles itself; any other scheme is an fsspec protocol (s3, gs, az, ...)
+_OWN_SCHEMES = {"http", "https", "file", ""}
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*\Z")
+READ_BLOCK = 8 << 20  # bytes per ranged GET from an object store: few requests, bounded memory
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One place an entry's weights can be read from, and what its bytes must be."""
+
+    url: str
+    filename: str
+    size: int | None = None
+    sha256: str | None = None
+    sha256_prefix: str | None = None
+
+    @property
+    def redacted_url(self) -> str:
+        return redact(self.url)
+
+    def expected(self) -> Expected:
+        return Expected(filename=self.filename, size=self.size, sha256_prefix=self.sha256_prefix, sha256=self.sha256)
+
+
+def entry_sources(entry) -> list[SourceSpec]:
+    """The entry's sources, primary ``Weights`` first, Hugging Face URLs sent to ``$HF_ENDPOINT``."""
+    records = getattr(entry, "sources", None)
+    if records is not None:
+        specs = [SourceSpec(s.url, s.filename, s.size, s.sha256, s.sha256_prefix) for s in records]
+    else:
+        specs = _sources_from_metadata(entry)  # until records land
+    return [replace(s, url=hf_url(s.url)) for s in specs]
+
+
+def _sources_from_metadata(entry) -> list[SourceSpec]:
+    """The contract's ``entry.sources`` built from the raw record (until records land)."""
+    specs: list[SourceSpec] = []
+    filename = entry.weights_filename
+    if entry.weights and filename:
+        parts = hub_parts(filename)
+        specs.append(
+            SourceSpec(
+                entry.weights, filename, entry.metadata.file_size, entry.metadata.sha256, parts[1] if parts else None
+            )
+        )
+    extra = entry.metadata.extra.get("x-tresnet-zoo") or {}
+    for raw in (extra.get("sources") or []) if isinstance(extra, dict) else []:
+        if not isinstance(raw, dict) or not isinstance(raw.get("url"), str):
+            continue
+        name = str(raw.get("file") or "")
+        if not name:
+            try:
+                name = weights_filename(raw["url"])
+            except ValueError:
+                continue
+        if filename_problem(name):
+            continue
+        parts = hub_parts(name)
+        size = raw.get("size")
+        sha = raw.get("sha256")
+        specs.append(
+            SourceSpec(
+                raw["url"],
+                name,
+                int(size) if isinstance(size, int) else None,
+                sha if isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha) else None,
+                parts[1] if parts else None,
+            )
+        )
+    return specs
+
+
+def hf_url(url: str) -> str:
+    """``url`` on ``$HF_ENDPOINT`` when it is a Hugging Face URL and the variable is set."""
+    endpoint = os.environ.get(HF_ENDPOINT_ENV, "").strip().rstrip("/")
+    if endpoint and (url == _HF_HOST or url.startswith(_HF_HOST + "/")):
+        return endpoint + url[len(_HF_HOST) :]
+    return url
+
+
+# --- object stores --------------------------------------------------------------------------------------
+
+
+def is_object_store(url: str) -> bool:
+    """Whether ``url`` names an object store (an fsspec protocol other than http(s) and file)."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    return scheme not in _OWN_SCHEMES and bool(_SCHEME.match(scheme))
+
+
+class ObjectStore:
+    """An fsspec file system for one URL scheme; S3's endpoint from ``AWS_ENDPOINT_URL(_S3)``.
+
+    fsspec and its backends are an optional extra: a missing one is ``MissingExtraError`` (exit 3) with the
+    install command. Listing caches are off: a mirror may change between two reads, and we must see it.
+    """
+
+    def __init__(self, url: str, *, writing: bool = False) -> None:
+        self.scheme = url.split("://", 1)[0].lower()
+        try:  # deliberate lazy import: fsspec/s3fs are the optional `s3` extra
+            import fsspec
+
+            kwargs: dict = {"skip_instance_cache": True}
+            if self.scheme in ("s3", "s3a"):
+                kwargs["use_listings_cache"] = False
+                if writing:
+                    kwargs["fixed_upload_size"] = True  # equal parts: the multipart ETag can be checked
+                endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+                if endpoint:
+                    kwargs["client_kwargs"] = {"endpoint_url": endpoint}
+            self.fs = fsspec.filesystem(self.scheme, **kwargs)
+        except ImportError as exc:
+            extra = "s3" if self.scheme in ("s3", "s3a") else None
+            hint = (
+                'pip install "tresnet-zoo[s3]"'
+                if extra
+                else f"install the fsspec backend for {self.scheme}:// (see fsspec's list of implementations)"
+            )
+            raise MissingExtraError(
+                f"reading {self.scheme}:// needs {'s3fs' if extra else 'an fsspec backend'}, which is not installed ({_first_line(exc)})",
+                hint=hint,
+                extra=extra,
+            ) from None
+        except ValueError as exc:  # fsspec: unknown protocol
+            raise DownloadError(
+                f"unsupported mirror scheme {self.scheme}:// ({_first_line(exc)})",
+                hint="use s3://bucket/prefix, an https URL or a folder",
+            ) from None
+
+    @staticmethod
+    def path(url: str) -> str:
+        return url.split("://", 1)[1]
+
+    def size(self, url: str) -> int:
+        """The object's size in bytes; DownloadError when it is missing or unreadable."""
+        try:
+            info = self.fs.info(self.path(url))
+        except Exception as exc:
+            raise _store_error(url, exc, "cannot read") from None
+        if info.get("type") not in (None, "file"):
+            raise DownloadError(
+                f"{redact(url)} is not a file (a folder or prefix)",
+                hint="point the mirror at the folder that holds the files",
+            )
+        return int(info["size"])
+
+    def info(self, url: str) -> dict:
+        try:
+            return self.fs.info(self.path(url))
+        except Exception as exc:
+            raise _store_error(url, exc, "cannot read") from None
+
+    def read_from(self, url: str, offset: int) -> Iterator[bytes]:
+        """The object's bytes from ``offset`` on, in chunks (ranged reads, one block in memory at a time)."""
+        try:
+            with self.fs.open(self.path(url), "rb", block_size=READ_BLOCK, cache_type="readahead") as handle:
+                if offset:
+                    handle.seek(offset)
+                while True:
+                    block = handle.read(CHUNK)
+                    if not block:
+                        return
+                    yield block
+        except ZooError:
+            raise
+        except Exception as exc:
+            raise _store_error(url, exc, "cannot read") from None
+
+    def read_small(self, url: str, limit: int) -> bytes | None:
+        """A small object (a manifest) whole, or None when there is none; more than ``limit`` bytes is an error."""
+        try:
+            size = self.size(url)
+        except DownloadError as exc:
+            if getattr(exc, "dead", False):
+                return None
+            raise
+        if size > limit:
+            raise IntegrityError(f"{redact(url)} is {size} bytes, more than the {limit} a manifest may take")
+        return b"".join(self.read_from(url, 0))
+
+    def exists(self, url: str) -> bool:
+        try:
+            return bool(self.fs.exists(self.path(url)))
+        except Exception as exc:
+            raise _store_error(url, exc, "cannot read") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+
+
+def _store_error(url: str, exc: BaseException, what: str) -> DownloadError:
+    """A DownloadError for a failed object-store call; ``dead`` is set for missing/forbidden objects."""
+    if isinstance(exc, ZooError) and isinstance(exc, DownloadError):
+        return exc
+    name = redact(url)
+    if isinstance(exc, FileNotFoundError):
+        error = DownloadError(
+            f"{name}: not found in the object store",
+            hint="push it with `tresnet-zoo mirror push`, or fetch without --mirror",
+        )
+        error.dead = True  # type: ignore[attr-defined]
+        return error
+    if isinstance(exc, PermissionError):
+        error = DownloadError(
+            f"{name}: access denied by the object store",
+            hint="check the credentials (AWS_PROFILE or the AWS_* variables) and the bucket policy",
+        )
+        error.dead = True  # type: ignore[attr-defined]
+        return error
+    text = _first_line(exc)
+    for secret in _secrets():
+        text = text.replace(secret, "***")
+    return DownloadError(
+        f"{name}: {what} the object store: {type(exc).__name__}: {text}",
+        hint="check AWS_ENDPOINT_URL and the network, then run the same command again",
+    )
+
+
+def _secrets() -> list[str]:
+    """Values that must never appear in a message (defence in depth: botocore does not print them)."""
+    return [
+        v
+        for k in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+        if len(v := os.environ.get(k, "")) >= 4
+    ]
+
+
+def copy_object(
+    url: str, part: Path, expected: Expected, progress: Callable[[int, int | None], None] | None = None, config=None
+) -> tuple[int, str]:
+    """Fill ``part`` from an object-store URL, resuming from what it holds; returns (size, sha256).
+
+    The shared pipeline (``download.transfer``) does the work, with the same guarantees as an HTTP
+    download: the announced size is checked against the index before a byte is read, no more than the
+    index's File Size is accepted, every byte is hashed as it arrives (the resumed prefix first), and the
+    partial keeps what arrived if the transfer breaks. ``fetch`` reaches the same code through
+    ``download.open_source``; this is the direct call.
+    """
+    from .download import DownloadConfig, transfer
+
+    source = ObjectStoreSource(url)
+    fd = os.open(part, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    try:
+        return transfer(source, fd, expected, config or DownloadConfig(), progress)
+    finally:
+        os.close(fd)
+        source.close()
+
+
+class ObjectStoreSource:
+    """An object as a ``download.Source``: ``open(start)`` is one streaming ranged GET from ``start`` on.
+
+    The shared pipeline (``download.transfer``) then applies every rule it applies to HTTP: the byte limit,
+    the announced size, minimum speed, deadline, resume from every byte received.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.display = redact(url)
+        self.store = ObjectStore(url)
+
+    def open(self, start: int) -> _ObjectStream:
+        fs = self.store.fs
+        if not hasattr(fs, "_call_s3"):  # other fsspec protocols: a file object with ranged block reads
+            try:
+                handle = fs.open(self.store.path(self.url), "rb", block_size=READ_BLOCK, cache_type="readahead")
+                size = int(handle.size)
+                if start:
+                    handle.seek(start)
+            except Exception as exc:
+                raise _store_error(self.url, exc, "cannot read") from None
+            return _ObjectStream(start, size - start, handle.read, handle.close)
+        from fsspec.asyn import sync
+
+        bucket, key, version = fs.split_path(self.store.path(self.url))
+        extra = {"VersionId": version} if version else {}
+        try:
+            response = sync(
+                fs.loop, fs._call_s3, "get_object", Bucket=bucket, Key=key, Range=f"bytes={start}-", **extra
+            )
+        except Exception as exc:
+            if start and "InvalidRange" in str(exc):
+                from .download import RestartFromZero
+
+                raise RestartFromZero() from None
+            raise _store_error(self.url, exc, "cannot read") from None
+        body = response["Body"]
+        length = response.get("ContentLength")
+
+        def read(n: int) -> bytes:
+            try:
+                return sync(fs.loop, body.read, n)
+            except Exception as exc:
+                from .download import TransientError
+
+                raise TransientError(f"the object store's stream broke ({type(exc).__name__})") from None
+
+        return _ObjectStream(start, int(length) if length is not None else None, read, body.close)
+
+    def close(self) -> None:
+        pass
+
+
+class _ObjectStream:
+    def __init__(
+        self, start: int, length: int | None, read: Callable[[int], bytes], close: Callable[[], object]
+    ) -> None:
+        self.start = start
+        self.length = length
+        self.read = read
+        self._close = close
+
+    def close(self) -> None:
+        try:
+            self._close()
+        except Exception:
+            pass
+
+
+# --- trying an entry's sources in order ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourceNote:
+    """What happened to one source that was not used: ``kind`` is "dead", "unavailable" or "mismatch"."""
+
+    kind: str
+    source: int  # 1-based position
+    url: str  # redacted
+    message: str
+
+    def __str__(self) -> str:
+        return f"source {self.source} ({self.url}): {self.message}"
+
+
+class _SourceEntry:
+    """An entry seen through one of its sources: what ``fetch.py`` fetches (name, URL, file, size, hash)."""
+
+    def __init__(self, entry, spec: SourceSpec, expected: Expected) -> None:
+        self.name = entry.name
+        self.weights = spec.url
+        self.weights_filename = spec.filename
+        self.location = getattr(entry, "location", None)
+        self.metadata = _Meta(expected.size, expected.sha256)
+        self.entry = entry
+
+
+@dataclass(frozen=True)
+class _Meta:
+    file_size: int | None
+    sha256: str | None
+
+
+def _dead(exc: DownloadError) -> bool:
+    if getattr(exc, "dead", False) or getattr(exc, "status", None) in (403, 404, 410):
+        return True
+    text = exc.message
+    return (
+        bool(re.search(r"answered HTTP (403|404|410)\b", text))
+        or "cannot resolve the host name" in text
+        or "not in the mirror folder" in text
+    )
+
+
+def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], None] | None = None):
+    """Fetch ``entry`` from its first source that works; returns ``fetch_one``'s result with ``notes``.
+
+    ``fetch_one(source_entry, options)`` is ``fetch.py``'s single-source fetch (lock, resume, verify,
+    rename). Every source's file is checked in the cache before any network request. ``say`` receives one
+    line per source that was passed over (default: stderr); mismatches are also kept on ``result.notes``.
+    """
+    from .lockfile import apply_lock
+    from .mirror import apply_manifest, read_manifest
+
+    say = say or (lambda line: sys.stderr.write(line + "\n"))
+    specs = entry_sources(entry)
+    if not specs:
+        raise DownloadError(
+            f"{entry.name} has no weights URL in the index", hint=f"see `tresnet-zoo info {entry.name}`"
+        )
+    mirror = getattr(options, "mirror", None)
+    planned = [(spec, apply_lock(entry, spec.expected())) for spec in specs]
+    if not getattr(options, "force", False):  # a verified file of any source: no network at all
+        for spec, expected in planned:
+            if _cached_ok(options.cache, expected):
+                return _with(fetch_one(_SourceEntry(entry, spec, expected), options), expected, [])
+    if mirror and not getattr(options, "offline", False):  # offline: fetch_one refuses before any request
+        manifest = read_manifest(mirror)
+        if manifest is None:
+            say(
+                f"note: {entry.name}: the mirror {redact(mirror)} has no manifest; files are checked by name and the index only"
+            )
+        elif not any(spec.filename in manifest for spec, _ in planned):
+            say(
+                f"note: {entry.name}: the mirror's manifest has no line for its files; they are checked by name and the index only"
+            )
+        planned = [(spec, apply_manifest(manifest, entry.name, expected, say=say)) for spec, expected in planned]
+    notes: list[SourceNote] = []
+    first_error: ZooError | None = None
+    for number, (spec, expected) in enumerate(planned, 1):
+        where = redact(_effective_url(spec, mirror))
+        try:
+            result = fetch_one(_SourceEntry(entry, spec, expected), options)
+        except OfflineError:
+            raise
+        except IntegrityError as exc:
+            note = SourceNote("mismatch", number, where, exc.message)
+            if number < len(planned):  # reported now, even when a later source succeeds
+                say(f"error: {entry.name}: {note}")
+            first_error = first_error or exc
+        except DownloadError as exc:
+            kind = "dead" if _dead(exc) else "unavailable"
+            note = SourceNote(kind, number, where, exc.message)
+            first_error = first_error or exc
+        else:
+            return _with(result, expected, notes)
+        notes.append(note)
+        if number < len(planned):
+            what = {"dead": "is a dead link", "unavailable": "is unavailable", "mismatch": "served wrong bytes"}[
+                note.kind
+            ]
+            detail = "" if note.kind == "mismatch" else f": {note.message}"
+            say(
+                f"warning: {entry.name}: source {number} ({where}) {what}{detail}; trying source {number + 1} of {len(planned)}"
+            )
+    assert first_error is not None
+    if len(planned) > 1:
+        first_error.message = f"none of its {len(planned)} sources worked; " + "; ".join(str(n) for n in notes)
+        first_error.args = (first_error.message,)
+    raise first_error
+
+
+def _with(result, expected: Expected, notes: list[SourceNote]):
+    """The result with what its file was held to (``expected``: the source's file, lock and manifest applied;
+    a loader must check the bytes against this, not the primary's) and the sources passed over."""
+    result.expected = expected
+    result.notes = notes
+    return result
+
+
+def _effective_url(spec: SourceSpec, mirror: str | None) -> str:
+    if not mirror:
+        return spec.url
+    base = mirror if "://" in mirror else Path(mirror).resolve().as_uri()
+    return base.rstrip("/") + "/" + spec.filename
+
+
+def _cached_ok(cache, expected: Expected) -> bool:
+    record = cache.cached_record(expected.filename)
+    if record is None or (expected.size is not None and record.size != expected.size):
+        return False
+    return expected.hash_problem(record.sha256) is None
