@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tresnet_zoo import load_index
+from tresnet_zoo.docs.build import GUIDES
 
 from .conftest import REPO
 
@@ -206,7 +207,7 @@ def test_docs_build_cli(cli, tmp_path):
     result = cli("docs", "build", "--out", tmp_path / "site")
     assert result.code == 0, result.text
     index = load_index()
-    assert f"built {4 + len(index.collections) + len(index)} pages (14 corrections listed)" in result.out
+    assert f"built {4 + len(GUIDES) + len(index.collections) + len(index)} pages (14 corrections listed)" in result.out
     missing = cli("docs", "build", "--out", tmp_path / "s2", "--upstream", tmp_path / "none.md")
     assert missing.code == 2
     bad_url = cli("docs", "build", "--out", tmp_path / "s3", "--repo-url", "javascript:alert(1)")

@@ -105,15 +105,27 @@ def _rewrite(hint: str | None, state: State | None) -> str | None:
     return _COMMAND.sub("`" + _prefix(state), hint)
 
 
+# The library names no flags; what the CLI adds to a hint, by what an error is about (its ``topic``).
+_FLAG_HINTS = {
+    "network": "mirror: --mirror DIR or TRESNET_ZOO_MIRROR",
+    "no-size": "limit: --max-bytes N",
+    "url-policy": "--allow-http permits plain http if you trust the network",
+    "cache": "another folder: --cache-dir DIR or TRESNET_ZOO_CACHE",
+}
+
+
 def hint_for(exc: ZooError, state: State | None) -> str:
-    """The hint to print for ``exc``: built from its data where a builder knows it, else its own, completed;
-    every error gets one."""
+    """The hint to print for ``exc``: built from its data where a builder knows it, else its own, completed,
+    plus the flags that help with its topic; every error gets one."""
     for cls, build in _BUILDERS:
         if isinstance(exc, cls):
             hint = build(exc, state)
             break
     else:
         hint = _rewrite(exc.hint, state)
+    flags = _FLAG_HINTS.get(getattr(exc, "topic", None) or "")
+    if flags:
+        hint = f"{hint} ({flags})" if hint else flags
     return hint or _fallback(exc, state)
 
 

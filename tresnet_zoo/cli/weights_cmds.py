@@ -10,6 +10,7 @@ from typing import List, Optional
 import typer
 
 from .context import State
+from .hints import hint_for
 from .output import console, megabytes, print_json
 
 cache_app = typer.Typer(help="Show or prune the weight cache.", no_args_is_help=False)
@@ -47,23 +48,6 @@ def _options(state: State, *, mirror, offline=False, force=False, allow_http=Fal
         config = replace(config, low_speed_time=speed_time)
     return FetchOptions.from_env(cache=Cache(state.cache_root()), mirror=mirror, offline=offline or None, force=force,
                                  config=config, progress=progress)
-
-
-# The library names no flags; what the CLI can add to its hints, by what an error is about.
-_FLAG_HINTS = {
-    "network": "mirror: --mirror DIR or TRESNET_ZOO_MIRROR",
-    "no-size": "limit: --max-bytes N",
-    "url-policy": "--allow-http permits plain http if you trust the network",
-    "cache": "another folder: --cache-dir DIR or TRESNET_ZOO_CACHE",
-}
-
-
-def cli_hint(exc) -> str | None:
-    """The error's hint plus the command-line flags that help with it."""
-    extra = _FLAG_HINTS.get(getattr(exc, "topic", None) or "")
-    if not extra:
-        return exc.hint
-    return f"{exc.hint} ({extra})" if exc.hint else extra
 
 
 def _log_to_stderr() -> None:
@@ -149,7 +133,7 @@ def fetch(
             except ZooError as exc:
                 failures += 1
                 code = code or exc.exit_code
-                record.update(ok=False, error=exc.message, hint=cli_hint(exc), exit_code=exc.exit_code)
+                record.update(ok=False, error=exc.message, hint=hint_for(exc, state), exit_code=exc.exit_code)
             results.append(record)
     if not as_json:  # after the progress bar is gone, so the two do not interleave
         for record in results:

@@ -218,6 +218,10 @@ def render_pages(index: Index, pages: Path, *, upstream: Index | None = None, up
     write("corrections.md", "corrections.md.j2", corrections=rows, upstream=upstream_label)
     write("cli.md", "cli.md.j2", commands=cli_commands(commands))
     write("api.md", "api.md.j2", functions=api_functions())
+    # the project's own hand-written guides (no index text in them): copied as they are
+    for guide in GUIDES.values():
+        shutil.copyfile(source / "templates" / guide, docs / guide)
+        written.append(guide)
 
     config = site_config(collections, cards, repo_url=repo_url, site_url=site_url)
     text_config = yaml.safe_dump(config, sort_keys=False, allow_unicode=False, width=1000)
@@ -228,6 +232,10 @@ def render_pages(index: Index, pages: Path, *, upstream: Index | None = None, up
     return config, written, len(rows)
 
 
+# hand-written guides in docs/templates, by their navigation title
+GUIDES = {"Running on a cluster": "cluster.md"}
+
+
 def site_config(collections: list[dict], cards: list[ModelCard], *, repo_url: str | None = None,
                 site_url: str | None = None) -> dict:
     """The MkDocs configuration, as data. Titles come from ``safe.title``, pages from slugs."""
@@ -235,7 +243,9 @@ def site_config(collections: list[dict], cards: list[ModelCard], *, repo_url: st
     nav += [{c["title"]: c["page"]} for c in collections]
     if len(cards) <= NAV_MODELS_MAX:
         nav.append({"Models": [{c.title: c.page} for c in cards]})
-    nav += [{"Corrections to the upstream index": "corrections.md"}, {"CLI reference": "cli.md"}, {"Python API": "api.md"}]
+    nav += [{"Corrections to the upstream index": "corrections.md"}]
+    nav += [{title: page} for title, page in GUIDES.items()]
+    nav += [{"CLI reference": "cli.md"}, {"Python API": "api.md"}]
     config: dict = {
         "site_name": "tresnet-zoo",
         "site_description": "A checked model-index registry and weight cache for the TResNet image classifiers",

@@ -154,10 +154,10 @@ def read_state(data: bytes | bytearray | memoryview, *, source: str,
     except pickle.UnpicklingError as exc:
         text = str(exc)
         if "Unsupported global" in text or "GLOBAL" in text or "Unsupported operand" in text:
-            detail = next((ln.strip() for ln in text.splitlines() if "Unsupported" in ln), text.splitlines()[0])
+            found = re.search(r"Unsupported (?:global|operand)[^`]*?(GLOBAL \S+|\b\d+\b)", text)
+            what = f" ({found.group(1).replace('GLOBAL ', 'global ')})" if found else ""
             raise UnsafeCheckpointError(
-                f"{source}: refused to load: the checkpoint holds pickled code or objects, not only tensors "
-                f"({detail[:160]})",
+                f"{source}: refused to load: the checkpoint holds pickled code or objects, not only tensors{what}",
                 hint="tresnet-zoo loads checkpoints with torch.load(weights_only=True) and never runs pickled code; "
                 "re-save the file as a plain state dict",
             ) from None
@@ -168,7 +168,7 @@ def read_state(data: bytes | bytearray | memoryview, *, source: str,
 
 
 def _unreadable(source: str, exc: Exception) -> CheckpointError:
-    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+    reason = _brief(str(exc)) or type(exc).__name__
     return CheckpointError(
         f"{source}: not a readable torch checkpoint ({type(exc).__name__}: {reason})",
         hint="the file may be truncated or not a checkpoint: fetch or save it again",
@@ -240,3 +240,12 @@ def _owned(state: Mapping[str, torch.Tensor], like: Mapping[str, torch.Tensor]) 
         seen.add(pointer)
         out[key] = value
     return out
+
+
+def _brief(text: str, limit: int = 160) -> str:
+    """The first line of a library's message, shortened at a word boundary with an ellipsis (never cut
+    mid-word, never with escape codes)."""
+    line = re.sub(r"\x1b\[[0-9;]*m", "", (text.strip().splitlines() or [""])[0]).strip()
+    if len(line) <= limit:
+        return line
+    return line[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " …"
