@@ -229,3 +229,33 @@ def test_the_value_budget_is_shared_by_every_file_of_an_index(cli, tmp_path):
     assert cli("validate", tmp_path / "part0.yml").out.count("too many values") == 0
     result = cli("validate", root)
     assert result.code == 1 and result.out.count("too many values") == 1, result.out
+
+
+def test_a_missing_optional_dependency_is_exit_3_with_an_install_hint(tmp_path):
+    """`predict` and `check` without Pillow / PyTorch: one error line naming the missing package and a hint
+    to install the extra, exit 3 (the environment), never an ImportError (exit 70). A module on the path
+    that hides the package simulates its absence."""
+    import subprocess
+    import sys
+
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class _Hide:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('PIL', 'torch'):\n"
+        "            raise ModuleNotFoundError(name)\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, _Hide())\n"
+    )
+    image = tmp_path / "x.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n")
+    env = dict(__import__("os").environ, PYTHONPATH=f"{hide}:{__import__('os').environ.get('PYTHONPATH', '')}")
+    for args, missing in ((["predict", "tresnet_m", str(image)], "Pillow"), (["check", "tresnet_m"], "PyTorch")):
+        done = subprocess.run([sys.executable, "-c", "from tresnet_zoo.cli import main; main()", *args],
+                              capture_output=True, text=True, env=env, timeout=60)
+        assert done.returncode == 3, done.stderr
+        errors = [ln for ln in done.stderr.splitlines() if ln.startswith("error: ")]
+        assert len(errors) == 1 and missing in errors[0], done.stderr
+        assert "hint: install it: `" in done.stderr and "Traceback" not in done.stderr

@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from ._deps import require
 from ._urls import hub_parts
-from .errors import CheckFailedError, MissingDependencyError
+from .errors import CheckFailedError
 from .index import Index, ModelEntry, Problem, resolve_roots
 from .index.problems import Location
 from .index.records import build_index
@@ -191,13 +192,7 @@ def check_index(index: Index, names: list[str] | None = None, *, flops_rtol: flo
 def _counter():
     """``measure.count``, which needs torch: imported here, after names are resolved, not at module import,
     so that a wrong name or an invalid index is reported without the seconds torch takes to load."""
-    try:
-        import torch  # noqa: F401, PLC0415  (deliberately lazy: see above)
-    except ImportError:
-        raise MissingDependencyError(
-            "`check` builds the reference models and needs PyTorch, which is not installed",
-            hint='pip install "tresnet-zoo[torch]"',
-        ) from None
+    require("torch", "numpy", extra="torch", purpose="`check` builds the reference models and")
     return count
 
 
@@ -283,7 +278,9 @@ def _check_entry(entry: ModelEntry, count, shared: dict[str, list[ModelEntry]], 
     _check_flops(entry, counts if size_ok else None, rtol, add)
     _check_file_size(entry, counts, add)
     _check_weights(entry, variant, shared, add)
-    from .weights.lockfile import lock_verdict  # the lock file's line for the weights (issue 12)
+    from .weights.lockfile import (
+        lock_verdict,  # the lock file's line for the weights (issue 12)
+    )
 
     add(Verdict("Lock", *lock_verdict(entry), entry.where("Weights")))
     report.verdicts.sort(key=lambda v: FIELDS.index(v.field))

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
+from ._deps import require
 from .errors import ImageError, UsageError, ZooError
 
 __all__ = [
@@ -268,6 +269,7 @@ class Predictor:
                   device: str = "cpu", **kwargs) -> "Predictor":
         """The entry's model (its pretrained weights, fetched and verified, or ``checkpoint``: either layout,
         any class count), fused and channels-last, with the class names its head has."""
+        require("torch", "numpy", "PIL", extra="torch", purpose="`predict` runs the model on decoded images and")
         from .api import create_model
         from .models.labels import label_set_for, load_labels
 
