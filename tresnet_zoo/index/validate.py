@@ -22,6 +22,7 @@ from typing import Any, Iterable
 
 from .._resources import schema_path
 from .._urls import url_problem, weights_filename
+from .fastschema import compile_schema, schema_errors
 from .load import collect_documents
 from .problems import Location, Problem
 from .source import Document
@@ -41,11 +42,21 @@ class ValidationReport:
 
 
 @lru_cache(maxsize=1)
+def _schema() -> dict:
+    return json.loads(schema_path().read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=1)
 def _validator():
     from jsonschema import Draft202012Validator
 
-    schema = json.loads(schema_path().read_text(encoding="utf-8"))
-    return Draft202012Validator(schema)
+    return Draft202012Validator(_schema())
+
+
+@lru_cache(maxsize=1)
+def _plan():
+    """The schema compiled for the fast yes/no pass (None: jsonschema judges every document)."""
+    return compile_schema(_schema())
 
 
 def validate_paths(roots: list[Path], *, verdicts: Path | None = None) -> tuple[ValidationReport, list[Document]]:
@@ -105,11 +116,15 @@ def validate_documents(docs: list[Document], *, check_nonempty: bool = True) -> 
 # --- the schema --------------------------------------------------------------------------------------
 
 
-def _schema_problems(doc: Document) -> list[Problem]:
+def _schema_problems(doc: Document, *, fast: bool = True) -> list[Problem]:
+    """The schema's problems; ``fast=False`` asks jsonschema alone (the tests' reference)."""
     seen: set[tuple] = set()
     out: list[Problem] = []
-    for error in _validator().iter_errors(doc.data):
-        path = tuple(error.absolute_path)
+    plan = _plan() if fast else None
+    if plan is not None and plan.whole(doc.data):
+        return out  # valid: jsonschema (and its import) is needed only for messages
+    for prefix, error in schema_errors(_validator(), plan, doc.data):
+        path = prefix + tuple(error.absolute_path)
         message, extra_field = _describe(error)
         key = (path, message)
         if key in seen:
