@@ -8,6 +8,7 @@ from typing import Iterable
 
 from ..errors import IndexNotFoundError, InvalidIndexError
 from .problems import Location, Problem, display_path
+from .source import paused_gc
 from .records import Collection, Index, Metadata, ModelEntry, Paper, Result, build_index
 
 __all__ = [
@@ -71,7 +72,8 @@ def load_index(
     from .validate import validate_paths
 
     roots = resolve_roots(paths)
-    report, docs = validate_paths(roots, verdicts=cache_dir)
-    if report.problems:
-        raise InvalidIndexError(report.problems)
-    return build_index(roots, docs)
+    with paused_gc():  # see paused_gc: reading builds many objects and no cycles
+        report, docs = validate_paths(roots, verdicts=cache_dir)
+        if report.problems:
+            raise InvalidIndexError(report.problems)
+        return build_index(roots, docs)

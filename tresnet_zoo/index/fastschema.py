@@ -53,6 +53,22 @@ _TYPES: dict[str, Check] = {
 }
 
 
+def _all(checks: list[Check]) -> Check:
+    """One check that passes when all pass (nested ``and``s: no generator per value)."""
+    if not checks:
+        return lambda x: True
+    if len(checks) == 1:
+        return checks[0]
+    if len(checks) == 2:
+        a, b = checks
+        return lambda x: a(x) and b(x)
+    if len(checks) == 3:
+        a, b, c = checks
+        return lambda x: a(x) and b(x) and c(x)
+    head, rest = checks[0], _all(checks[1:])
+    return lambda x: head(x) and rest(x)
+
+
 class _Compiler:
     def __init__(self, root: dict) -> None:
         self.root = root
@@ -70,9 +86,11 @@ class _Compiler:
                 raise _Unsupported(f"$ref {pointer!r}")
             target = target[part]
         slot: list[Check] = []
-        self.refs[pointer] = lambda x: slot[0](x)  # late binding: refs may recurse
-        slot.append(self.compile(target))
-        return self.refs[pointer]
+        self.refs[pointer] = lambda x: slot[0](x)  # late binding, used only where a ref recurses
+        compiled = self.compile(target)
+        slot.append(compiled)
+        self.refs[pointer] = compiled  # later users call the check directly
+        return compiled
 
     def compile(self, schema: Any) -> Check:
         if schema is True:
@@ -93,11 +111,7 @@ class _Compiler:
             checks.append(method(value, schema))
         if "additionalProperties" in schema and "properties" not in schema:
             checks.append(self.k_properties({}, schema))
-        if not checks:
-            return lambda x: True
-        if len(checks) == 1:
-            return checks[0]
-        return lambda x: all(c(x) for c in checks)
+        return _all(checks)
 
     # --- keywords -----------------------------------------------------------------------------------
     def k_dollar_ref(self, value, schema) -> Check:
@@ -140,7 +154,15 @@ class _Compiler:
         if not isinstance(value, (dict, bool)):
             raise _Unsupported("items as a list")
         item = self.compile(value)
-        return lambda x: not isinstance(x, list) or all(item(i) for i in x)
+
+        def check(x):
+            if isinstance(x, list):
+                for i in x:
+                    if not item(i):
+                        return False
+            return True
+
+        return check
 
     def k_minItems(self, value, schema) -> Check:
         return lambda x: not isinstance(x, list) or len(x) >= value
@@ -194,11 +216,13 @@ class _Compiler:
 
     def k_anyOf(self, value, schema) -> Check:
         subs = [self.compile(s) for s in value]
+        if len(subs) == 2:
+            a, b = subs
+            return lambda x: a(x) or b(x)
         return lambda x: any(s(x) for s in subs)
 
     def k_allOf(self, value, schema) -> Check:
-        subs = [self.compile(s) for s in value]
-        return lambda x: all(s(x) for s in subs)
+        return _all([self.compile(s) for s in value])
 
     def k_oneOf(self, value, schema) -> Check:
         subs = [self.compile(s) for s in value]

@@ -11,7 +11,7 @@ import glob
 from pathlib import Path
 
 from .problems import Location, Problem
-from .source import Document, read_documents
+from .source import Document, paused_gc, read_documents
 
 __all__ = ["collect_documents", "INDEX_SUFFIXES"]
 
@@ -48,8 +48,9 @@ def collect_documents(roots: list[Path]) -> tuple[list[Document], list[Problem]]
                 for match in matches:
                     visit(match, stack + (path,), where)
 
-    for root in roots:
-        visit(root, (), None)
+    with paused_gc():
+        for root in roots:
+            visit(root, (), None)
     return docs, problems
 
 

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 from .._urls import weights_filename
 from .problems import Location
-from .source import Document
+from .source import Document, paused_gc
 
 __all__ = ["Paper", "Metadata", "Result", "Collection", "ModelEntry", "Index", "METADATA_FIELDS", "build_index"]
 
@@ -309,6 +309,11 @@ class Index:
 
 def build_index(roots: list[Path], docs: list[Document]) -> Index:
     """Typed records from validated documents (collections first, so models can inherit from them)."""
+    with paused_gc():
+        return _build_index(roots, docs)
+
+
+def _build_index(roots: list[Path], docs: list[Document]) -> Index:
     collections: list[Collection] = []
     coll_docs: dict[str, tuple[Document, tuple]] = {}  # where each collection was written
     for doc in docs:
@@ -328,6 +333,10 @@ def build_index(roots: list[Path], docs: list[Document]) -> Index:
 
     models: list[ModelEntry] = []
     colls = {c.name: c for c in collections}
+    # where each collection's metadata was written: computed once, shared by all its models
+    coll_locations: dict[str, dict[tuple[str, ...], Location]] = {}
+    for name, (cdoc, cat) in coll_docs.items():
+        coll_locations[name] = {("Metadata", key): cdoc.location(cat + ("Metadata", key)) for key in colls[name].metadata}
     for doc in docs:
         for i, raw in enumerate(_list(doc.data, "Models")):
             at = ("Models", i)
@@ -336,10 +345,8 @@ def build_index(roots: list[Path], docs: list[Document]) -> Index:
             locations: dict[tuple[str, ...], Location] = {}
             metadata: dict[str, Any] = {}
             if coll is not None:
-                cdoc, cat = coll_docs[coll.name]
-                for key, value in coll.metadata.items():
-                    metadata[key] = value
-                    locations[("Metadata", key)] = cdoc.location(cat + ("Metadata", key))
+                metadata.update(coll.metadata)
+                locations.update(coll_locations[coll.name])
             inherited = set(metadata)
             for key, value in (raw.get("Metadata") or {}).items():
                 metadata[key] = value

@@ -8,11 +8,13 @@ value's path (a tuple of keys and list indices) to its 1-based line, so that eve
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 
@@ -23,7 +25,7 @@ try:  # libyaml is ~10x faster; the pure-Python loader gives the same nodes
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
-__all__ = ["Document", "read_documents", "MARKDOWN_SUFFIXES"]
+__all__ = ["Document", "read_documents", "MARKDOWN_SUFFIXES", "paused_gc"]
 
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
 _BLOCK = re.compile(r"<!--(.*?)-->", re.DOTALL)
@@ -40,13 +42,39 @@ class Document:
     data: Any
     lines: dict[tuple, int] = field(default_factory=dict)
     digest: str = ""  # sha256 of the file's bytes (every block of one Markdown page shares it)
+    _locations: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def location(self, path: tuple = ()) -> Location:
         """The location of the value at ``path``, or of its nearest ancestor that has one."""
-        path = tuple(path)
-        while path and path not in self.lines:
-            path = path[:-1]
-        return Location(self.path, self.lines.get(path))
+        line = self.lines.get(path) if type(path) is tuple else None
+        if line is None:
+            path = tuple(path)
+            while path and path not in self.lines:
+                path = path[:-1]
+            line = self.lines.get(path) if type(path) is tuple else None
+        # one Location per line: records of a large index ask for hundreds of thousands of them
+        try:
+            return self._locations[line]
+        except KeyError:
+            found = self._locations[line] = Location(self.path, line)
+            return found
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many acyclic objects.
+
+    Why: reading a large index allocates hundreds of thousands of dicts, tuples and records that live on;
+    every few thousand allocations Python's collector walks all of them again, which took longer than the
+    reading itself for a 6000-entry index. Nothing built here forms cycles, so nothing is lost by waiting.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def read_documents(path: Path) -> tuple[list[Document], list[Problem]]:
@@ -121,6 +149,14 @@ def _read_markdown(path: Path, text: str) -> tuple[list[Document], list[Problem]
 
 
 def _parse_yaml(path: Path, text: str, *, line_offset: int) -> tuple[Document | None, list[Problem]]:
+    fast = _parse_events(path, text, line_offset)
+    if fast is not None:
+        return fast, []
+    return _parse_nodes(path, text, line_offset=line_offset)
+
+
+def _parse_nodes(path: Path, text: str, *, line_offset: int) -> tuple[Document | None, list[Problem]]:
+    """The reference reader: compose the node tree, then build values from it (every YAML feature)."""
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
@@ -185,3 +221,131 @@ class _Builder:
         if isinstance(node, yaml.ScalarNode):
             return str(node.value)
         return yaml.dump(self.loader.construct_object(node, deep=True), default_flow_style=True).strip()
+
+
+class _Unsupported(Exception):
+    """Something the event reader leaves to the node reader (which reports it or handles it)."""
+
+
+def _parse_events(path: Path, text: str, line_offset: int) -> Document | None:
+    """The same Document as :func:`_parse_nodes`, built straight from the parser's events, or None.
+
+    Why: composing a node tree resolves every scalar's tag with PyYAML's Python resolver (a dozen
+    regular expressions per value) and was most of the time spent reading a large index. Here each
+    distinct plain scalar is resolved and constructed once, with the same resolver and constructor, and
+    nodes are never built. Anything beyond plain mappings, sequences and untagged scalars (anchors,
+    aliases, tags, complex keys, duplicate keys, nesting deeper than 64, several documents, any error)
+    returns None, and the node reader handles it with its messages. The tests hold the two to equal
+    results.
+    """
+    from yaml.events import (
+        DocumentEndEvent,
+        DocumentStartEvent,
+        MappingEndEvent,
+        MappingStartEvent,
+        ScalarEvent,
+        SequenceEndEvent,
+        SequenceStartEvent,
+        StreamEndEvent,
+        StreamStartEvent,
+    )
+
+    loader = _Loader(text)
+    plain: dict[str, Any] = {}
+    lines: dict[tuple, int] = {}
+    # stack of [container, path, pending key (mappings) or None, key line]
+    stack: list[list] = []
+    root: Any = None
+    documents = 0
+
+    def plain_value(value: str) -> Any:
+        try:
+            return plain[value]
+        except KeyError:
+            pass
+        tag = loader.resolve(yaml.ScalarNode, value, (True, False))
+        node = yaml.ScalarNode(tag, value)
+        result = value if tag.endswith(":timestamp") else loader.construct_object(node, deep=True)
+        if isinstance(result, (dict, list, set, bytes)):
+            raise _Unsupported("a non-scalar value")  # mutable or binary: never shared between paths
+        plain[value] = result
+        return result
+
+    try:
+        while True:
+            event = loader.get_event()
+            kind = type(event)
+            if kind is ScalarEvent or kind is MappingStartEvent or kind is SequenceStartEvent:
+                if event.anchor is not None or event.tag is not None:
+                    raise _Unsupported("anchor or tag")
+                line = event.start_mark.line + 1 + line_offset
+                if stack:
+                    top = stack[-1]
+                    container = top[0]
+                    if type(container) is dict and top[2] is None:  # a key
+                        if kind is not ScalarEvent:
+                            raise _Unsupported("complex key")
+                        key = str(event.value)
+                        if key in container:
+                            raise _Unsupported("duplicate key")
+                        top[2] = key
+                        top[3] = line
+                        continue
+                    if type(container) is dict:
+                        at = top[1] + (top[2],)
+                    else:
+                        at = top[1] + (len(container),)
+                else:
+                    if documents != 1 or root is not None:
+                        raise _Unsupported("several documents")
+                    at = ()
+                if len(at) > 64:
+                    raise _Unsupported("deep nesting")
+                if kind is ScalarEvent:
+                    if event.implicit[0]:  # what the composer asks the resolver: plain, untagged
+                        value = plain_value(event.value)
+                    else:
+                        value = event.value
+                    lines[at] = line
+                    if not stack:
+                        root = value
+                        continue
+                else:
+                    value = {} if kind is MappingStartEvent else []
+                    lines[at] = line
+                    stack.append([value, at, None, None])
+                if len(stack) > (0 if kind is ScalarEvent else 1):
+                    parent = stack[-1] if kind is ScalarEvent else stack[-2]
+                    _attach(parent, value, lines)
+                elif not stack[:-1]:
+                    root = value
+            elif kind is MappingEndEvent or kind is SequenceEndEvent:
+                stack.pop()
+            elif kind is DocumentStartEvent:
+                documents += 1
+                if documents > 1:
+                    raise _Unsupported("several documents")
+            elif kind is StreamEndEvent:
+                break
+            elif kind is DocumentEndEvent or kind is StreamStartEvent:
+                continue
+            else:
+                raise _Unsupported(kind.__name__)
+    except (_Unsupported, yaml.YAMLError, RecursionError, ValueError, TypeError, OverflowError):
+        return None
+    finally:
+        loader.dispose()
+    if documents != 1:
+        return None  # empty stream: the node reader says so
+    return Document(path, root, lines)
+
+
+def _attach(parent: list, value: Any, lines: dict[tuple, int]) -> None:
+    container = parent[0]
+    if type(container) is dict:
+        key = parent[2]
+        container[key] = value
+        lines[parent[1] + (key,)] = parent[3]  # a mapping value's line is its key's line
+        parent[2] = None
+    else:
+        container.append(value)
