@@ -41,6 +41,7 @@ def list_models(
     table = Table(title=f"{len(entries)} models in {index.describe()}", title_justify="left")
     for column, justify in (
         ("name", "left"),
+        ("timm tag", "left"),
         ("params (M)", "right"),
         ("GMACs", "right"),
         ("image size", "right"),
@@ -54,6 +55,7 @@ def list_models(
         md = m.metadata
         table.add_row(
             m.name,
+            ", ".join(m.timm_tags) or "-",
             millions(md.parameters),
             giga(md.flops),
             str(md.image_size) if md.image_size else "-",
@@ -93,12 +95,19 @@ def info(
         table.add_row(label, str(value), str(where) if where else "")
 
     row("In Collection", entry.collection, "In Collection")
+    row("timm tags", entry.timm_tags, "Metadata", "x-tresnet-zoo", "timm")
+    row("Classes", entry.num_classes, "Metadata", "x-tresnet-zoo", "num_classes")
+    row("License", entry.license, "Metadata", "x-tresnet-zoo", "license")
+    row("Note", entry.note, "Metadata", "x-tresnet-zoo", "note")
     for key, value in entry.metadata.items():
-        row(key, value, "Metadata", key)
+        if key != "x-tresnet-zoo":  # shown as the rows above and the sources below
+            row(key, value, "Metadata", key)
     for i, result in enumerate(entry.results):
         for metric, value in result.metrics.items():
             row(f"{metric} ({result.dataset})", f"{value:g}%", "Results", str(i), "Metrics", metric)
     row("Weights", entry.weights, "Weights")
+    for j, source in enumerate(entry.sources[1:]):
+        row(f"Source {j + 2}", source.redacted_url + (f" (sha256 {source.sha256})" if source.sha256 else ""), "Metadata", "x-tresnet-zoo", "sources", str(j))
     row("Code", entry.code, "Code")
     if entry.paper:
         row("Paper", entry.paper.title + (f" <{entry.paper.url}>" if entry.paper.url else ""), "Paper")
