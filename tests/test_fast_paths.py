@@ -27,8 +27,10 @@ EXTRA_YAML = [
     "a: &x 1\nb: *x\n",
     "a: !!str 1\n",
     "? [a]\n: 1\n",
-    "a: |\n  text\n  more\nb: >\n  folded\nc: '1'\nd: \"2\"\ne: 2001-01-01\nf: yes\ng: ~\nh: 0x1f\ni: .inf\nj: 1_000\n"
-    "k:\n- - 1\n  - 2\n- {x: y, z: [1, 2.5, no]}\nl:\nm: ''\n",
+    (
+        "a: |\n  text\n  more\nb: >\n  folded\nc: '1'\nd: \"2\"\ne: 2001-01-01\nf: yes\ng: ~\nh: 0x1f\ni: .inf\nj: 1_000\n"
+        "k:\n- - 1\n  - 2\n- {x: y, z: [1, 2.5, no]}\nl:\nm: ''\n"
+    ),
     "--- 1\n--- 2\n",
     "x: =\n",
     "Models:\n- {Name: a, Metadata: {Parameters: 1, FLOPs: '2'}}\n",

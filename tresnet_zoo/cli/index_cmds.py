@@ -24,6 +24,21 @@ def _is_cached(state: State, entry) -> bool:
     return bool(name) and Cache(state.cache_root()).is_cached(name)
 
 
+def _cached_lookup(state: State):
+    """``_is_cached`` for many entries: one cache, each file name looked up once (copies share files)."""
+    from functools import lru_cache
+
+    from ..weights.cache import Cache
+
+    cache = Cache(state.cache_root())
+
+    @lru_cache(maxsize=None)
+    def cached(name: str | None) -> bool:
+        return bool(name) and cache.is_cached(name)
+
+    return lambda entry: cached(entry.weights_filename)
+
+
 def list_models(
     ctx: typer.Context,
     pattern: Optional[str] = typer.Argument(None, help="fnmatch pattern on model names, e.g. 'tresnet_m*'."),
@@ -33,8 +48,9 @@ def list_models(
     state: State = ctx.obj
     index = state.load_index()
     entries = index.select([pattern] if pattern else None)
+    is_cached = _cached_lookup(state)
     if as_json:
-        print_json([dict(m.to_dict(), cached=_is_cached(state, m)) for m in entries])
+        print_json([dict(m.to_dict(), cached=is_cached(m)) for m in entries])
         return
     from rich.table import Table
 
@@ -62,7 +78,7 @@ def list_models(
             number(m.top1),
             number(m.top5),
             megabytes(md.file_size),
-            "yes" if _is_cached(state, m) else "no",
+            "yes" if is_cached(m) else "no",
         )
     console().print(table)
 

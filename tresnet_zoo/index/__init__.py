@@ -8,8 +8,8 @@ from typing import Iterable
 
 from ..errors import IndexNotFoundError, InvalidIndexError
 from .problems import Location, Problem, display_path
-from .source import paused_gc
 from .records import Collection, Index, Metadata, ModelEntry, Paper, Result, build_index
+from .source import paused_gc
 
 __all__ = [
     "Collection",

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
-__all__ = ["compile_schema", "Plan", "schema_errors"]
+__all__ = ["Plan", "compile_schema", "schema_errors"]
 
 Check = Callable[[Any], bool]
 

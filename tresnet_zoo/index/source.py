@@ -251,21 +251,21 @@ def _parse_events(path: Path, text: str, line_offset: int) -> Document | None:
     )
 
     loader = _Loader(text)
+    get_event = loader.get_event
     plain: dict[str, Any] = {}
     lines: dict[tuple, int] = {}
-    # stack of [container, path, pending key (mappings) or None, key line]
-    stack: list[list] = []
+    # the open containers: (container, its path); for a mapping, `key` is the key awaiting its value
+    stack: list[tuple[Any, tuple]] = []
+    container: Any = None
+    at: tuple = ()
+    key: str | None = None
+    key_line = 0
     root: Any = None
     documents = 0
 
     def plain_value(value: str) -> Any:
-        try:
-            return plain[value]
-        except KeyError:
-            pass
         tag = loader.resolve(yaml.ScalarNode, value, (True, False))
-        node = yaml.ScalarNode(tag, value)
-        result = value if tag.endswith(":timestamp") else loader.construct_object(node, deep=True)
+        result = value if tag.endswith(":timestamp") else loader.construct_object(yaml.ScalarNode(tag, value), deep=True)
         if isinstance(result, (dict, list, set, bytes)):
             raise _Unsupported("a non-scalar value")  # mutable or binary: never shared between paths
         plain[value] = result
@@ -273,54 +273,68 @@ def _parse_events(path: Path, text: str, line_offset: int) -> Document | None:
 
     try:
         while True:
-            event = loader.get_event()
-            kind = type(event)
-            if kind is ScalarEvent or kind is MappingStartEvent or kind is SequenceStartEvent:
+            event = get_event()
+            kind = event.__class__
+            if kind is ScalarEvent:
                 if event.anchor is not None or event.tag is not None:
                     raise _Unsupported("anchor or tag")
                 line = event.start_mark.line + 1 + line_offset
-                if stack:
-                    top = stack[-1]
-                    container = top[0]
-                    if type(container) is dict and top[2] is None:  # a key
-                        if kind is not ScalarEvent:
-                            raise _Unsupported("complex key")
-                        key = str(event.value)
+                if container.__class__ is dict:
+                    if key is None:  # a key
+                        key = event.value
                         if key in container:
                             raise _Unsupported("duplicate key")
-                        top[2] = key
-                        top[3] = line
+                        key_line = line
                         continue
-                    if type(container) is dict:
-                        at = top[1] + (top[2],)
+                    if event.implicit[0]:  # what the composer asks the resolver: plain, untagged
+                        value = event.value
+                        value = plain[value] if value in plain else plain_value(value)
                     else:
-                        at = top[1] + (len(container),)
+                        value = event.value
+                    container[key] = value
+                    lines[at + (key,)] = key_line  # a mapping value's line is its key's line
+                    key = None
+                elif container is not None:
+                    value = event.value
+                    if event.implicit[0]:
+                        value = plain[value] if value in plain else plain_value(value)
+                    lines[at + (len(container),)] = line
+                    container.append(value)
                 else:
                     if documents != 1 or root is not None:
                         raise _Unsupported("several documents")
-                    at = ()
-                if len(at) > 64:
+                    value = event.value
+                    root = (plain[value] if value in plain else plain_value(value)) if event.implicit[0] else value
+                    lines[()] = line
+                if len(at) >= 64:
                     raise _Unsupported("deep nesting")
-                if kind is ScalarEvent:
-                    if event.implicit[0]:  # what the composer asks the resolver: plain, untagged
-                        value = plain_value(event.value)
-                    else:
-                        value = event.value
-                    lines[at] = line
-                    if not stack:
-                        root = value
-                        continue
+            elif kind is MappingStartEvent or kind is SequenceStartEvent:
+                if event.anchor is not None or event.tag is not None:
+                    raise _Unsupported("anchor or tag")
+                value = {} if kind is MappingStartEvent else []
+                if container.__class__ is dict:
+                    if key is None:
+                        raise _Unsupported("complex key")
+                    child = at + (key,)
+                    container[key] = value
+                    lines[child] = key_line
+                    key = None
+                elif container is not None:
+                    child = at + (len(container),)
+                    container.append(value)
+                    lines[child] = event.start_mark.line + 1 + line_offset
                 else:
-                    value = {} if kind is MappingStartEvent else []
-                    lines[at] = line
-                    stack.append([value, at, None, None])
-                if len(stack) > (0 if kind is ScalarEvent else 1):
-                    parent = stack[-1] if kind is ScalarEvent else stack[-2]
-                    _attach(parent, value, lines)
-                elif not stack[:-1]:
+                    if documents != 1 or root is not None:
+                        raise _Unsupported("several documents")
+                    child = ()
                     root = value
+                    lines[()] = event.start_mark.line + 1 + line_offset
+                if len(child) > 64:
+                    raise _Unsupported("deep nesting")
+                stack.append((container, at, key, key_line))
+                container, at, key = value, child, None
             elif kind is MappingEndEvent or kind is SequenceEndEvent:
-                stack.pop()
+                container, at, key, key_line = stack.pop()
             elif kind is DocumentStartEvent:
                 documents += 1
                 if documents > 1:
@@ -338,14 +352,3 @@ def _parse_events(path: Path, text: str, line_offset: int) -> Document | None:
     if documents != 1:
         return None  # empty stream: the node reader says so
     return Document(path, root, lines)
-
-
-def _attach(parent: list, value: Any, lines: dict[tuple, int]) -> None:
-    container = parent[0]
-    if type(container) is dict:
-        key = parent[2]
-        container[key] = value
-        lines[parent[1] + (key,)] = parent[3]  # a mapping value's line is its key's line
-        parent[2] = None
-    else:
-        container.append(value)
