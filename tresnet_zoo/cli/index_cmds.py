@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 
 from .context import State
-from .output import console, giga, megabytes, millions, number, print_json
+from .output import console, giga, megabytes, millions, number, print_json, print_json_records
 
 
 def register(app: typer.Typer) -> None:
@@ -50,7 +50,7 @@ def list_models(
     entries = index.select([pattern] if pattern else None)
     is_cached = _cached_lookup(state)
     if as_json:
-        print_json([dict(m.to_dict(), cached=is_cached(m)) for m in entries])
+        print_json_records([dict(m.to_dict(), cached=is_cached(m)) for m in entries])
         return
     from rich.table import Table
 

@@ -23,6 +23,13 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
+def print_json_records(records: list) -> None:
+    """A JSON list with one compact record per line: the C encoder (``indent`` is pure Python and was
+    a fifth of `list --json` on a 6000-entry index), still one record per line for grep and diff."""
+    body = ",\n".join(json.dumps(record, ensure_ascii=False) for record in records)
+    sys.stdout.write("[\n" + body + "\n]\n" if records else "[]\n")
+
+
 def millions(value: int | None) -> str:
     return f"{value / 1e6:.2f}" if value is not None else "-"
 

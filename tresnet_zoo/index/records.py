@@ -249,8 +249,13 @@ class ModelEntry:
         """The cache file name of the primary ``Weights`` (see :attr:`sources`)."""
         if not self.weights:
             return None
-        sources = self.sources
-        return sources[0].filename if sources and sources[0].url == self.weights else None
+        for raw in self._zoo.get("sources") or ():
+            if isinstance(raw, Mapping) and raw.get("url") == self.weights and raw.get("file"):
+                return str(raw["file"])  # see `sources`: a further source with the primary's URL names its file
+        try:
+            return weights_filename(self.weights)
+        except ValueError:
+            return None  # validation reports it
 
     # --- tresnet-zoo's own metadata (``Metadata: x-tresnet-zoo:``) ------------------------------------
     @property
@@ -466,27 +471,14 @@ def _build_index(roots: list[Path], docs: list[Document]) -> Index:
             at = ("Models", i)
             coll_name = raw.get("In Collection")
             coll = colls.get(coll_name) if coll_name else None
-            locations: dict[tuple[str, ...], Location] = {}
             metadata: dict[str, Any] = {}
             if coll is not None:
                 metadata.update(coll.metadata)
-                locations.update(coll_locations[coll.name])
             inherited = set(metadata)
-            for key, value in (raw.get("Metadata") or {}).items():
-                metadata[key] = value
-                inherited.discard(key)
-                locations[("Metadata", key)] = doc.location(at + ("Metadata", key))
-            zoo = (raw.get("Metadata") or {}).get(ZOO_KEY)
-            if isinstance(zoo, dict):
-                for key in zoo:
-                    locations[("Metadata", ZOO_KEY, key)] = doc.location(at + ("Metadata", ZOO_KEY, key))
-                for j, _ in enumerate(zoo.get("sources") or ()):
-                    locations[("Metadata", ZOO_KEY, "sources", str(j))] = doc.location(at + ("Metadata", ZOO_KEY, "sources", j))
-            for key in raw:
-                locations[(key,)] = doc.location(at + (key,))
-            for j, result in enumerate(raw.get("Results") or ()):
-                for metric in result.get("Metrics", {}):
-                    locations[("Results", str(j), "Metrics", metric)] = doc.location(at + ("Results", j, "Metrics", metric))
+            own = raw.get("Metadata") or {}
+            metadata.update(own)
+            inherited.difference_update(own)
+            inherit = coll_locations[coll.name] if coll is not None else {}
             models.append(
                 ModelEntry(
                     name=str(raw["Name"]),
@@ -500,12 +492,64 @@ def _build_index(roots: list[Path], docs: list[Document]) -> Index:
                     readme=raw.get("README"),
                     provenance={str(k): str(v) for k, v in (raw.get("Provenance") or {}).items()},
                     location=doc.location(at),
-                    locations=locations,
+                    locations=_LazyLocations(doc, at, raw, inherit),
                     inherited=frozenset(inherited),
                 )
             )
     files = list(dict.fromkeys(d.path for d in docs))
     return Index(roots, files, collections, models)
+
+
+class _LazyLocations(Mapping):
+    """An entry's field locations, worked out on first use.
+
+    Why: most commands never ask where a field was written (``list`` of a 6000-entry index asks for
+    none), and finding ~30 locations per entry was a third of the time spent typing a large index.
+    """
+
+    __slots__ = ("_source", "_found")
+
+    def __init__(self, doc: Document, at: tuple, raw: Mapping[str, Any], inherited: Mapping[tuple[str, ...], Location]):
+        self._source: tuple | None = (doc, at, raw, inherited)
+        self._found: dict[tuple[str, ...], Location] | None = None
+
+    def _all(self) -> dict[tuple[str, ...], Location]:
+        if self._found is None:
+            doc, at, raw, inherited = self._source  # type: ignore[misc]
+            self._found = _entry_locations(doc, at, raw, inherited)
+            self._source = None
+        return self._found
+
+    def __getitem__(self, key: tuple[str, ...]) -> Location:
+        return self._all()[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._all()
+
+    def __iter__(self) -> Iterator[tuple[str, ...]]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+def _entry_locations(doc: Document, at: tuple, raw: Mapping[str, Any], inherited: Mapping[tuple[str, ...], Location]) -> dict:
+    """field path -> where it was written, for one model (its collection's metadata first, its own wins)."""
+    locations: dict[tuple[str, ...], Location] = dict(inherited)
+    for key in raw.get("Metadata") or {}:
+        locations[("Metadata", key)] = doc.location(at + ("Metadata", key))
+    zoo = (raw.get("Metadata") or {}).get(ZOO_KEY)
+    if isinstance(zoo, dict):
+        for key in zoo:
+            locations[("Metadata", ZOO_KEY, key)] = doc.location(at + ("Metadata", ZOO_KEY, key))
+        for j, _ in enumerate(zoo.get("sources") or ()):
+            locations[("Metadata", ZOO_KEY, "sources", str(j))] = doc.location(at + ("Metadata", ZOO_KEY, "sources", j))
+    for key in raw:
+        locations[(key,)] = doc.location(at + (key,))
+    for j, result in enumerate(raw.get("Results") or ()):
+        for metric in result.get("Metrics", {}):
+            locations[("Results", str(j), "Metrics", metric)] = doc.location(at + ("Results", j, "Metrics", metric))
+    return locations
 
 
 def _list(data: Any, key: str) -> list:
