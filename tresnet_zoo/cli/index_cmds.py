@@ -112,7 +112,8 @@ def info(
 
     row("In Collection", entry.collection, "In Collection")
     row("timm tags", entry.timm_tags, "Metadata", "x-tresnet-zoo", "timm")
-    row("Classes", entry.num_classes, "Metadata", "x-tresnet-zoo", "num_classes")
+    classes_at = ("Metadata", "x-tresnet-zoo", "num_classes")
+    row("Classes", entry.num_classes, *(classes_at if classes_at in entry.locations else ()))  # else the default
     row("License", entry.license, "Metadata", "x-tresnet-zoo", "license")
     row("Note", entry.note, "Metadata", "x-tresnet-zoo", "note")
     for key, value in entry.metadata.items():
