@@ -3,6 +3,15 @@
 Each path serves bytes with Range support. ``server.fault(path, kind, **args)`` queues a fault for the
 next request of that path; queued faults are used up one per request, then the path behaves again.
 ``server.hits(path)`` counts GET requests and keeps their headers.
+
+Faults: ``status`` (code, headers, body), ``redirect`` (to: a Location, relative or absolute; chains are
+built from several paths), ``wrong_bytes``, ``extra_bytes``, ``ignore_range``, ``no_length``,
+``reset``/``short``/``stall`` after N bytes, ``cut`` (every=N: each response ends cleanly after N bytes,
+a link that drops every N bytes), ``drip`` (one byte every ``interval`` seconds), ``slow`` (rate).
+
+``FaultServer(tls=(cert, key))`` serves https. ``ConnectProxy`` is a small threaded CONNECT tunnel (the
+kind ``HTTPS_PROXY`` names) that records where it was asked to connect. ``self_signed_cert`` makes a
+certificate for localhost and 127.0.0.1 with the ``cryptography`` package.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ class Fault:
 
 
 class FaultServer:
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[str, str] | None = None) -> None:
         self.files: dict[str, bytes] = {}
         self.faults: dict[str, deque[Fault]] = defaultdict(deque)
         self.sticky: dict[str, Fault] = {}  # a fault for every request until cleared
@@ -43,13 +52,22 @@ class FaultServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
+        self.httpd.handle_error = lambda request, client_address: None  # a client hanging up is part of the tests
         self.port = self.httpd.server_address[1]
+        self.scheme = "http"
+        if tls is not None:
+            import ssl
+
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+            self.scheme = "https"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
     # --- test API -------------------------------------------------------------------------------------
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}"
+    def url(self, path: str, host: str = "127.0.0.1") -> str:
+        return f"{self.scheme}://{host}:{self.port}/{path.lstrip('/')}"
 
     def add(self, path: str, data: bytes) -> str:
         self.files["/" + path.lstrip("/")] = data
@@ -111,6 +129,8 @@ class FaultServer:
             h.send_header("Content-Length", "0")
             h.end_headers()
             return
+        if kind == "cut":  # a link that drops every N bytes: each response ends (cleanly) after N bytes
+            kind, args = "short", {"after": args["every"]}
         if kind == "wrong_bytes":
             data = bytes(b ^ 0xFF for b in data[:4096]) + data[4096:]
         if kind == "extra_bytes":
@@ -130,7 +150,7 @@ class FaultServer:
         h.send_response(206 if start else 200)
         if start:
             h.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        if kind == "no_length":
+        if kind == "no_length" or args.get("no_length"):
             h.send_header("Connection", "close")
             h.close_connection = True
         else:
@@ -151,6 +171,17 @@ class FaultServer:
                 self.stop.wait(args.get("seconds", 30))
             h.close_connection = True
             return
+        if kind == "drip":  # one byte every `interval` seconds, for as long as the client listens
+            interval = args.get("interval", 0.5)
+            for i in range(len(body)):
+                try:
+                    h.wfile.write(body[i : i + 1])
+                    h.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError, OSError):
+                    return
+                if self.stop.wait(interval):
+                    return
+            return
         rate = args.get("rate") if kind == "slow" else None  # bytes per second
         chunk = 1 << 16
         for i in range(0, len(body), chunk):
@@ -162,3 +193,110 @@ class FaultServer:
                 time.sleep(chunk / rate)
             if self.stop.is_set():
                 return
+
+
+class ConnectProxy:
+    """An HTTP CONNECT tunnel on 127.0.0.1 (what ``HTTPS_PROXY=http://127.0.0.1:PORT`` names): it connects
+    only to loopback targets, records each ``host:port`` asked for, and pipes bytes both ways."""
+
+    def __init__(self) -> None:
+        self.targets: list[str] = []
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.closed = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.closed.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        with client:
+            head = b""
+            while b"\r\n\r\n" not in head and len(head) < 65536:
+                chunk = client.recv(4096)
+                if not chunk:
+                    return
+                head += chunk
+            line = head.split(b"\r\n", 1)[0].decode("latin-1").split()
+            if len(line) != 3 or line[0] != "CONNECT":
+                client.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+                return
+            host, _, port = line[1].rpartition(":")
+            self.targets.append(line[1])
+            if host.strip("[]") not in ("127.0.0.1", "localhost", "::1"):
+                client.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", int(port)), timeout=10)
+            except OSError:
+                client.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+                return
+            with upstream:
+                upstream.settimeout(None)
+                client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                rest = head.split(b"\r\n\r\n", 1)[1]
+                if rest:
+                    upstream.sendall(rest)
+                back = threading.Thread(target=self._pipe, args=(upstream, client), daemon=True)
+                back.start()
+                self._pipe(client, upstream)
+                back.join(timeout=30)
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while chunk := src.recv(1 << 16):
+                dst.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            try:
+                dst.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.closed.set()
+        self.listener.close()
+
+
+def self_signed_cert(folder) -> tuple[str, str]:
+    """(cert.pem, key.pem) for ``localhost`` and 127.0.0.1, self-signed and usable as its own CA bundle."""
+    import datetime
+    import ipaddress
+    from pathlib import Path
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tresnet-zoo test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = Path(folder)
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return str(cert_path), str(key_path)

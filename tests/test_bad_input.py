@@ -1,5 +1,7 @@
 """Bad input: every case gets one clear message naming file, line and entry, exit 1 or 2, no traceback."""
 
+# ruff: noqa: E501  (the case tables read best one case a line)
+
 from __future__ import annotations
 
 import pytest
@@ -28,14 +30,14 @@ CASES = [
     ("duplicate-names", "i.yml", "Models:\n- Name: a\n- Name: a\n", 1, 3, ["a > Name: duplicate model name", "i.yml:2"]),
     ("duplicate-key", "i.yml", "Models:\n- Name: a\n  Name: b\n", 1, 3, ["duplicate key 'Name'"]),
     ("unknown-collection", "i.yml", "Models:\n- Name: a\n  In Collection: Nope\n", 1, 3, ["a > In Collection", "unknown collection 'Nope'"]),
-    ("params-string", "i.yml", "Models:\n- Name: a\n  Metadata:\n    Parameters: abc\n", 1, 4, ["a > Metadata > Parameters: expected a non-negative integer, got 'abc'"]),
-    ("params-float", "i.yml", "Models:\n- Name: a\n  Metadata:\n    Parameters: 1.5\n", 1, 4, ["Parameters: expected a non-negative integer, got 1.5"]),
-    ("params-negative", "i.yml", "Models:\n- Name: a\n  Metadata:\n    Parameters: -3\n", 1, 4, ["Parameters: expected a non-negative integer, got -3"]),
-    ("flops-bool", "i.yml", "Models:\n- Name: a\n  Metadata:\n    FLOPs: yes\n", 1, 4, ["FLOPs: expected a non-negative integer, got a boolean"]),
-    ("filesize-list", "i.yml", "Models:\n- Name: a\n  Metadata:\n    File Size: [1]\n", 1, 4, ["File Size: expected a non-negative integer, got a list"]),
-    ("epochs-null", "i.yml", "Models:\n- Name: a\n  Metadata:\n    Epochs:\n", 1, 4, ["Epochs: expected a non-negative integer, got nothing"]),
+    ("params-string", "i.yml", "Models:\n- Name: a\n  Metadata:\n    Parameters: abc\n", 1, 4, ["a > Metadata > Parameters: expected a non-negative integer below 10**15, got 'abc'"]),
+    ("params-float", "i.yml", "Models:\n- Name: a\n  Metadata:\n    Parameters: 1.5\n", 1, 4, ["Parameters: expected a non-negative integer below 10**15, got 1.5"]),
+    ("params-negative", "i.yml", "Models:\n- Name: a\n  Metadata:\n    Parameters: -3\n", 1, 4, ["Parameters: expected a non-negative integer below 10**15, got -3"]),
+    ("flops-bool", "i.yml", "Models:\n- Name: a\n  Metadata:\n    FLOPs: yes\n", 1, 4, ["FLOPs: expected a non-negative integer below 10**15, got a boolean"]),
+    ("filesize-list", "i.yml", "Models:\n- Name: a\n  Metadata:\n    File Size: [1]\n", 1, 4, ["File Size: expected a non-negative integer below 10**15, got a list"]),
+    ("epochs-null", "i.yml", "Models:\n- Name: a\n  Metadata:\n    Epochs:\n", 1, 4, ["Epochs: expected a non-negative integer below 10**15, got nothing"]),
     ("image-size-text", "i.yml", "Models:\n- Name: a\n  Metadata:\n    Image Size: big\n", 1, 4, ["Image Size: expected a non-negative integer"]),
-    ("lr-text", "i.yml", "Models:\n- Name: a\n  Metadata:\n    LR: fast\n", 1, 4, ["LR: expected a non-negative number, got 'fast'"]),
+    ("lr-text", "i.yml", "Models:\n- Name: a\n  Metadata:\n    LR: fast\n", 1, 4, ["LR: expected a non-negative number below 10**15, got 'fast'"]),
     ("momentum-negative", "i.yml", "Models:\n- Name: a\n  Metadata:\n    Momentum: -0.9\n", 1, 4, ["Momentum: expected a non-negative number"]),
     ("weight-decay-text", "i.yml", "Models:\n- Name: a\n  Metadata:\n    Weight Decay: none\n", 1, 4, ["Weight Decay: expected a non-negative number"]),
     ("crop-pct-over-one", "i.yml", "Models:\n- Name: a\n  Metadata:\n    Crop Pct: '1.5'\n", 1, 4, ["Crop Pct: expected a number in (0, 1]"]),
@@ -84,7 +86,7 @@ def test_bad_input_gets_one_clear_message(case, cli, write):
     # the same index used for `list` fails with a one-line error that points at `validate`
     listed = cli("--index", path, "list")
     assert listed.code == code and "Traceback" not in listed.text
-    assert listed.err.startswith("error: ") and "tresnet-zoo validate" in listed.err
+    assert listed.err.startswith("error: ") and f"`tresnet-zoo --index {path} validate`" in listed.err
 
 
 def test_import_cycle_across_files(cli, write):
@@ -124,9 +126,11 @@ def test_unknown_model_suggests_names(cli):
     assert "tresnet-zoo list" in result.err
 
 
-def test_debug_env_shows_the_traceback(cli, monkeypatch, tmp_path):
-    from tresnet_zoo.errors import IndexNotFoundError
-
+def test_debug_env_adds_a_traceback_and_changes_nothing_else(cli, monkeypatch, tmp_path):
+    args = ("--index", tmp_path / "nope.yml", "list")
+    plain = cli(*args)
     monkeypatch.setenv("TRESNET_ZOO_DEBUG", "1")
-    with pytest.raises(IndexNotFoundError):
-        cli("--index", tmp_path / "nope.yml", "list")
+    debug = cli(*args)
+    assert plain.code == debug.code == 2
+    assert "Traceback" not in plain.err and "Traceback (most recent call last)" in debug.err
+    assert debug.err.endswith(plain.err) and debug.out == plain.out

@@ -9,6 +9,7 @@ import pytest
 
 from tresnet_zoo import load_index
 from tresnet_zoo.check import check_index, file_size_bounds
+from tresnet_zoo.fix import apply_fixes, plan_fixes
 from tresnet_zoo.measure import count
 
 from .conftest import REGISTRY, UPSTREAM
@@ -41,14 +42,16 @@ def test_upstream_page_is_wrong_exactly_where_expected(cli):
     by_name = {e["name"]: e for e in data["entries"]}
     weights = next(v for v in by_name["tresnet_xl_448"]["verdicts"] if v["field"] == "Weights")
     assert "tresnet_l_448-940d0cd1.pth belongs to tresnet_l, not tresnet_xl" in weights["message"]
-    assert weights["location"].endswith(f"upstream_tresnet.md:{load_index(UPSTREAM).get('tresnet_xl_448').where('Weights').line}")
+    line = load_index(UPSTREAM).get("tresnet_xl_448").where("Weights").line
+    assert weights["location"].endswith(f"upstream_tresnet.md:{line}")
 
 
 def test_upstream_table_output_names_every_wrong_field(cli):
     result = cli("--index", UPSTREAM, "check")
     assert result.code == 1
     for name, field in UPSTREAM_WRONG:
-        assert any(line.split(": ", 1)[-1].startswith(f"{name} > {field}:") for line in result.out.splitlines()), (name, field)
+        lines = result.out.splitlines()
+        assert any(line.split(": ", 1)[-1].startswith(f"{name} > {field}:") for line in lines), (name, field)
     assert "8 wrong field(s) in 6 of 6 entries" in result.out
 
 
@@ -74,7 +77,10 @@ def test_registry_is_the_upstream_block_plus_recorded_corrections():
         changed.discard("extra")
         if old.weights != new.weights:
             changed.add("weights")
-        assert changed <= {"parameters", "file_size", "weights"}, (new.name, changed)
+        assert changed <= {"parameters", "file_size", "weights", "training_resources"}, (new.name, changed)
+        if "training_resources" in changed:  # the "8x NVIDIA 100 GPUs" typo, corrected to V100 and recorded
+            assert new.metadata.training_resources == "8x NVIDIA V100 GPUs"
+            assert "Training Resources" in new.provenance
         if {"file_size", "weights"} & changed:
             assert new.name == "tresnet_xl_448"
             assert new.provenance["File Size"].startswith("inferred, not measured")
@@ -97,10 +103,10 @@ def test_counts_match_timm_and_the_published_macs():
 
 def test_counting_without_batchnorm_counts_the_same():
     """measure.count drops BatchNorm before the counting forward; FlopCounterMode must not miss anything."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
+    import torch  # noqa: PLC0415  (after the module's importorskip)
+    from torch.utils.flop_counter import FlopCounterMode  # noqa: PLC0415
 
-    from tresnet_zoo.models.tresnet import build
+    from tresnet_zoo.models.tresnet import build  # noqa: PLC0415
 
     with torch.device("meta"):
         model = build("tresnet_m").eval()
@@ -160,7 +166,8 @@ def test_odd_entries_get_one_wrong_verdict(write, name, size, crop, file, field,
 
 def test_shared_weights_across_architectures(write):
     path = write("i.yml", ENTRY.format(name="tresnet_m", size=224, crop=0.875, file="tresnet_m-0123abcd.pth")
-                 + "- Name: tresnet_l\n  Metadata: {Parameters: 55989256, FLOPs: 10877566880, File Size: 224440219, Image Size: 224}\n"
+                 + "- Name: tresnet_l\n  Metadata: {Parameters: 55989256, FLOPs: 10877566880, File Size: 224440219, "
+                 "Image Size: 224}\n"
                  + "  Weights: https://example.org/tresnet_m-0123abcd.pth\n")
     report = check_index(load_index(path))
     assert wrong_fields(report) == {("tresnet_l", "Weights")}
@@ -177,13 +184,12 @@ def test_fix_writes_measured_values_and_nothing_else(tmp_path, cli):
     assert len(before) == len(after)
     changed = [(b, a) for b, a in zip(before, after) if b != a]
     assert len(changed) == 6 and all(b.strip().startswith("Parameters:") for b, _ in changed)
-    assert wrong_fields(check_index(load_index(page))) == {("tresnet_xl_448", "Weights"), ("tresnet_xl_448", "File Size")}
+    still = {("tresnet_xl_448", "Weights"), ("tresnet_xl_448", "File Size")}
+    assert wrong_fields(check_index(load_index(page))) == still
     assert "6 value(s) written" in result.err
 
 
 def test_fix_adds_missing_and_inherited_values_to_the_model_itself(write):
-    from tresnet_zoo.fix import apply_fixes, plan_fixes
-
     path = write("i.yml", """
         Collections:
         - Name: C
@@ -198,7 +204,7 @@ def test_fix_adds_missing_and_inherited_values_to_the_model_itself(write):
           Weights: https://example.org/tresnet_m-0123abcd.pth
     """)
     index = load_index(path)
-    applied = apply_fixes(plan_fixes(check_index(index), index))
+    applied = apply_fixes(plan_fixes(check_index(index)))
     assert {e.field for e in applied} == {"Parameters", "FLOPs"}
     text = path.read_text()
     assert "    Parameters: 1\n" in text  # the collection keeps its value

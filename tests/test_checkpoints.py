@@ -23,15 +23,22 @@ def test_wrappers_and_module_prefix_are_unwrapped(tmp_path, state):
         assert set(read_checkpoint(path)) == set(state)
 
 
-def test_checkpoint_of_another_architecture_names_missing_and_unexpected_keys(tmp_path):
+def test_checkpoint_of_another_architecture_names_missing_and_unexpected_keys(tmp_path, state):
+    path = tmp_path / "m.pth"
+    torch.save(state, path)
+    with pytest.raises(CheckpointError) as err:
+        tresnet_zoo.create_model("tresnet_l", checkpoint_path=path)
+    message = str(err.value)
+    assert "m.pth (timm layout) does not fit the architecture" in message
+    assert "missing (" in message and "wrong shape (" in message
+    assert "body.conv1.conv.weight: [64, 48, 3, 3] vs model [76, 48, 3, 3]" in message
+
+
+def test_checkpoint_of_a_larger_architecture_is_refused_unread(tmp_path):
     path = tmp_path / "l.pth"
     torch.save(build("tresnet_l").state_dict(), path)
-    with pytest.raises(CheckpointError) as err:
+    with pytest.raises(CheckpointError, match=r"l.pth: \d+ bytes, more than a checkpoint of this architecture"):
         tresnet_zoo.create_model("tresnet_m", checkpoint_path=path)
-    message = str(err.value)
-    assert "l.pth (timm layout) does not fit the architecture" in message
-    assert "unexpected (" in message and "wrong shape (" in message
-    assert "body.conv1.conv.weight: [76, 48, 3, 3] vs model [64, 48, 3, 3]" in message
 
 
 def test_foreign_checkpoint_is_neither_layout(tmp_path):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 
-from tresnet_zoo import load_index
+from tresnet_zoo import __version__, load_index
 from tresnet_zoo.index import ModelEntry
+from tresnet_zoo.weights import Cache
 
 from .conftest import PYTHON, REGISTRY, UPSTREAM, python_env
 
@@ -46,8 +47,6 @@ def test_list_pattern_filters_and_cached_column_follows_the_cache(cli, tmp_path)
     assert [r["name"] for r in json.loads(result.out)] == ["tresnet_xl", "tresnet_xl_448"]
     cache = tmp_path / "c"
     cache.mkdir()
-    from tresnet_zoo.weights import Cache
-
     entry = load_index().get("tresnet_m")
     (cache / entry.weights_filename).write_bytes(b"x")
     assert json.loads(cli("--cache-dir", cache, "list", "--json").out)[2]["cached"] is False  # no record: not ours
@@ -118,8 +117,6 @@ def test_verdict_cache_never_hides_a_changed_file(cli, write):
 
 
 def test_version(cli):
-    from tresnet_zoo import __version__
-
     result = cli("--version")
     assert result.code == 0 and __version__ in result.out
 

@@ -20,6 +20,15 @@ pytest.importorskip("torch")
 
 BUILD = REPO / "docs" / "_build"  # CI artefacts: the site and a screenshot (git-ignored)
 CHROMIUM = Path("/usr/bin/chromium")
+CORRECTIONS = 14  # 8 values, and the V100 typo in six entries (the four entries upstream lacks add none)
+
+
+def _commands():
+    import typer.main
+
+    from tresnet_zoo.cli.main import app
+
+    return typer.main.get_command(app)
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +37,47 @@ def site():
 
     out = BUILD / "site"
     shutil.rmtree(out, ignore_errors=True)
-    result = build_site(out, pages=BUILD / "pages")
-    return result
+    shutil.rmtree(BUILD / "pages", ignore_errors=True)
+    return build_site(out, pages=BUILD / "pages", commands=_commands(), repo_url="https://github.com/example/tresnet-zoo",
+                      site_url="https://example.org/tresnet-zoo/")
+
+
+def _members(collection: str) -> list:
+    return [e for e in load_index() if e.collection == collection]
+
+
+def _cells(html: str, first_link: str) -> list[str] | None:
+    """The text of each cell of the table row whose first cell links to ``first_link`` (parsed, not grepped)."""
+    from html.parser import HTMLParser
+
+    class Rows(HTMLParser):
+        def __init__(self):
+            super().__init__(convert_charrefs=True)
+            self.rows, self.row, self.cell, self.links = [], None, None, []
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "tr":
+                self.row, self.links = [], []
+            elif tag in ("td", "th") and self.row is not None:
+                self.cell = ""
+            elif tag == "a" and self.row is not None:
+                self.links.append(dict(attrs).get("href"))
+
+        def handle_endtag(self, tag):
+            if tag in ("td", "th") and self.row is not None and self.cell is not None:
+                self.row.append(self.cell.strip())
+                self.cell = None
+            elif tag == "tr" and self.row is not None:
+                self.rows.append((self.links, self.row))
+                self.row = None
+
+        def handle_data(self, data):
+            if self.cell is not None:
+                self.cell += data
+
+    parser = Rows()
+    parser.feed(html)
+    return next((cells for links, cells in parser.rows if links and links[0] == first_link), None)
 
 
 @pytest.fixture(scope="module")
@@ -55,29 +103,69 @@ def test_site_builds_strictly_with_every_page(site):
     for entry in load_index():
         assert f"models/{entry.name}.html" in names
     assert (site.site / "assets" / "accuracy_vs_gmacs.svg").stat().st_size > 5000
-    assert site.corrections == 8 + 4  # and the four entries the upstream index lacks (issue 11)
+    assert (site.site / "assets" / "accuracy_vs_gmacs_narrow.svg").stat().st_size > 5000
+    assert site.corrections == CORRECTIONS
+    assert not list(site.site.rglob("README*"))  # the vendored tablesort README is not a page
+    assert "https://example.org/tresnet-zoo/models/tresnet_xl.html" in (site.site / "sitemap.xml").read_text()
 
 
 def test_collection_table_equals_the_registry(site):
     html = (site.site / "tresnet.html").read_text()
-    for entry in load_index():
+    for entry in _members("TResNet"):
         md = entry.metadata
-        row = re.search(rf"<tr>\s*<td><a href=\"models/{entry.name}.html\">.*?</tr>", html, re.S)
-        assert row, entry.name
-        cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(0), re.S)
-        accuracy = [f"{entry.top1:.2f}", f"{entry.top5:.2f}"] if entry.top1 is not None else ["-", "-"]  # in21k heads
-        assert cells[1:7] == [f"{md.parameters / 1e6:.2f}", f"{md.flops / 1e9:.2f}", str(md.image_size),
-                              *accuracy, f"{md.file_size / 1e6:.1f}"]
-        assert entry.weights in cells[7]
-        prefix = entry.sources[0].sha256_prefix
-        assert prefix is None or prefix[:8] in cells[7]
+        cells = _cells(html, f"models/{entry.name}.html")
+        assert cells, entry.name
+        size = f"{md.file_size / 1e6:.1f}" + (" (inferred)" if "inferred" in entry.provenance.get("File Size", "") else "")
+        top1 = f"{entry.top1:.2f}" if entry.top1 is not None else "-"  # in21k heads have no top-1
+        assert cells[:6] == [entry.name, top1, f"{md.flops / 1e9:.2f}", f"{md.parameters / 1e6:.2f}",
+                             str(md.image_size), size]
 
 
-def test_corrections_page_lists_old_new_and_how(site):
+def test_models_are_ordered_by_family_and_size(site):
+    html = (site.site / "index.html").read_text()
+    order = [name for name in re.findall(r'href="models/([a-z0-9_]+)\.html"', html)]
+    order = list(dict.fromkeys(order))
+    v1 = ["tresnet_m", "tresnet_m_448", "tresnet_l", "tresnet_l_448", "tresnet_xl", "tresnet_xl_448"]
+    assert [name for name in order if name in v1] == v1  # by family, then size (the in21k variants sit with m)
+    assert order[-2:] == ["tresnet_v2_l", "tresnet_v2_l_miil_in21k"] and len(order) == len(load_index())
+
+
+def test_pareto_front_marks_the_beaten(site):
+    html = (site.site / "tresnet.html").read_text()
+    assert _cells(html, "models/tresnet_m_448.html")[-1] == "tresnet_v2_l"  # 22.9 GMACs / 81.72 < 8.8 / 83.91
+    assert _cells(html, "models/tresnet_m.html")[-1] == "-"  # the fewest GMACs
+    assert _cells(html, "models/tresnet_v2_l.html")[-1] == "-"  # the best top-1
+    card = (site.site / "models" / "tresnet_m_448.html").read_text()
+    assert "Another model is better on both counts" in card and 'href="tresnet_v2_l.html"' in card
+
+
+def test_model_page_is_a_model_card(site):
+    import html
+
+    card = (site.site / "models" / "tresnet_xl.html").read_text()
+    text = html.unescape(re.sub(r"<[^>]+>", "", card))
+    for needle in ("78.44 M parameters", "15.16 GMACs", "224 px", "top-1 82.05%", "314.4 MB",
+                   'create_model("tresnet_xl", pretrained=True)', "num_classes=0", "forward_features",
+                   "num_classes=10", "only the 8-hex-digit prefix", "a2d51b00", "@misc{ridnik2020tresnet",
+                   "1060 images/s", "MACs, not FLOPs", "Check results", "registry/tresnet.yml:"):
+        assert needle in text or needle in card, needle
+    assert 'href="https://arxiv.org/abs/2003.13630"' in card and "paperswithcode" not in card
+    assert 'href="https://github.com/example/tresnet-zoo/blob/HEAD/registry/tresnet.yml#L' in html.unescape(card)
+    assert card.index("Use it in code") < card.index("Check results")
+    inferred = (site.site / "models" / "tresnet_xl_448.html").read_text()
+    assert re.search(r"<td>File Size</td>\s*<td>inferred</td>", inferred)  # not "ok"
+    assert not re.search(r"<td>File Size</td>\s*<td>ok</td>", inferred)
+
+
+def test_corrections_page_lists_old_new_how_and_why(site):
     html = (site.site / "corrections.html").read_text()
     assert "41282200" in html and "31389032" in html
-    assert "inferred, not measured" in html and "tresnet_l_448-940d0cd1.pth" in html
-    assert html.count("measured by <code>tresnet-zoo check</code>") == 6
+    assert "8x NVIDIA 100 GPUs" in html and "8x NVIDIA V100 GPUs" in html
+    assert "tresnet_l_448-940d0cd1.pth" in html.replace("&#95;", "_")
+    plain = re.sub(r"<[^>]+>", "", html).replace("&#95;", "_").replace("&#39;", "'")
+    assert "copied from another entry: the upstream value is tresnet_l_448's Weights" in plain
+    assert plain.count("How it was established:") == 14 and "Likely cause:" in plain and "Cross-check:" in plain
+    assert "(inferred, not measured)" in plain
 
 
 def test_cli_reference_is_generated_from_the_app(site):
@@ -85,6 +173,11 @@ def test_cli_reference_is_generated_from_the_app(site):
     for command in ("tresnet-zoo list", "tresnet-zoo check", "tresnet-zoo fetch", "tresnet-zoo docs build", "tresnet-zoo cache clear"):
         assert command in html
     assert "--flops-rtol" in html and "--mirror" in html
+
+
+def test_no_page_holds_the_checkout_path(site):
+    for page in [*site.site.rglob("*.html"), site.site / "search" / "search_index.json"]:
+        assert str(REPO) not in page.read_text(encoding="utf-8"), page
 
 
 def test_a_changed_index_value_shows_in_the_built_site(tmp_path):
@@ -100,68 +193,139 @@ def test_a_changed_index_value_shows_in_the_built_site(tmp_path):
     assert "Top 1 Accuracy" in (result.site / "corrections.html").read_text()  # and it is listed as a change
 
 
+def test_an_added_entry_gets_its_card(tmp_path):
+    from tresnet_zoo.docs import build_site
+
+    from .conftest import REGISTRY
+
+    text = REGISTRY.read_text()
+    first = text.index("- Name: tresnet_m\n")
+    block = text[first:text.index("- Name: tresnet_m_448")]
+    index = tmp_path / "tresnet.yml"
+    block = block.replace("- Name: tresnet_m\n", "- Name: tresnet_m_copy\n").replace("- tresnet_m.", "- tresnet_m_copy.")
+    index.write_text(text + block)  # a copy under its own name and timm tags (a tag names one entry)
+    result = build_site(tmp_path / "site", index=index)
+    assert "tresnet_m_copy" in (result.site / "models" / "tresnet_m_copy.html").read_text().replace("&#95;", "_")
+
+
 def test_docs_build_cli(cli, tmp_path):
     result = cli("docs", "build", "--out", tmp_path / "site")
     assert result.code == 0, result.text
-    assert "built 15 pages (12 corrections listed)" in result.out
+    index = load_index()
+    assert f"built {4 + len(index.collections) + len(index)} pages ({CORRECTIONS} corrections listed)" in result.out
     missing = cli("docs", "build", "--out", tmp_path / "s2", "--upstream", tmp_path / "none.md")
     assert missing.code == 2
+    bad_url = cli("docs", "build", "--out", tmp_path / "s3", "--repo-url", "javascript:alert(1)")
+    assert bad_url.code == 2 and not (tmp_path / "s3").exists()
+    again = cli("docs", "build", "--out", tmp_path / "site")  # a previous build is replaced
+    assert again.code == 0, again.text
+
+
+SHOTS = BUILD / "screenshots"
+PAGES = {"home": "index.html", "collection": "tresnet.html", "model": "models/tresnet_xl_448.html",
+         "corrections": "corrections.html"}
+TABLE_OVERFLOW = """() => Array.from(document.querySelectorAll('article table')).map(t => {
+    const box = t.closest('article').getBoundingClientRect();
+    const r = t.getBoundingClientRect();
+    return {wider: t.scrollWidth - t.clientWidth, right: r.right - box.right, head: t.rows[0].innerText.slice(0, 60)};
+}).filter(t => t.wider > 1 || t.right > 1)"""
+
+
+def _open_browser(p):
+    return p.chromium.launch(executable_path=str(CHROMIUM),
+                             args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                                   "--disable-background-networking"])
+
+
+def _guard(page, errors: list, outside: list, base: str) -> None:
+    """Record console errors and every request to a host other than the loopback server (and block it)."""
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    def route(r):
+        if r.request.url.startswith(base) or r.request.url.startswith(("data:", "blob:")):
+            r.continue_()
+        else:
+            outside.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (.ci/run installs it)")
-def test_collection_page_in_a_real_browser(served):
+def test_site_in_a_real_browser(served):
     from playwright.sync_api import sync_playwright
 
-    index = load_index()
+    index = _members("TResNet")
     errors: list[str] = []
+    outside: list[str] = []
+    SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
-        )
-        page = browser.new_page(viewport={"width": 1280, "height": 1800})
-        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(f"{served}/tresnet.html", wait_until="networkidle")
+        browser = _open_browser(p)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        _guard(page, errors, outside, served)
+        for label, path in PAGES.items():
+            page.goto(f"{served}/{path}", wait_until="networkidle")
+            assert page.evaluate(TABLE_OVERFLOW) == [], f"{path}: a table is wider than its column at 1280 px"
+            page.screenshot(path=str(SHOTS / f"desktop-{label}.png"), full_page=label != "corrections")
 
+        page.goto(f"{served}/tresnet.html", wait_until="networkidle")
         rows = page.locator("article table").first.locator("tbody tr")
         assert rows.count() == len(index)
         shown = {}
-        for i in range(len(index)):
-            cells = rows.nth(i).locator("td").all_inner_texts()
-            shown[cells[0].strip()] = [c.strip() for c in cells[1:7]]
+        for i in range(rows.count()):
+            cells = [c.strip() for c in rows.nth(i).locator("td").all_inner_texts()]
+            shown[cells[0]] = cells[1:6]
         for entry in index:
             md = entry.metadata
-            accuracy = [f"{entry.top1:.2f}", f"{entry.top5:.2f}"] if entry.top1 is not None else ["-", "-"]
-            assert shown[entry.name] == [f"{md.parameters / 1e6:.2f}", f"{md.flops / 1e9:.2f}", str(md.image_size),
-                                         *accuracy, f"{md.file_size / 1e6:.1f}"]
-
-        chart = page.locator("img[src*='accuracy_vs_gmacs']")
+            size = f"{md.file_size / 1e6:.1f}" + (" (inferred)" if "inferred" in entry.provenance.get("File Size", "") else "")
+            top1 = f"{entry.top1:.2f}" if entry.top1 is not None else "-"  # in21k heads have no top-1
+            assert shown[entry.name] == [top1, f"{md.flops / 1e9:.2f}", f"{md.parameters / 1e6:.2f}",
+                                         str(md.image_size), size]
+        chart = page.locator("img.zoo-chart")
         assert chart.evaluate("img => img.complete && img.naturalWidth") > 0
+        assert "GMACs" in chart.get_attribute("alt")
 
         # sortable: clicking the top-1 header sorts the rows by it
         page.locator("article table").first.locator("th", has_text="top-1").click()
-        top1 = [float(t) for t in rows.locator("td:nth-child(5)").all_inner_texts() if t.strip() != "-"]
-        before = [float(shown[e.name][3]) for e in index if shown[e.name][3] != "-"]
-        assert top1 in (sorted(top1), sorted(top1, reverse=True)) and top1 != before
+        top1 = [float(t) for t in rows.locator("td:nth-child(2)").all_inner_texts() if t.strip() != "-"]
+        assert top1 in (sorted(top1), sorted(top1, reverse=True))
 
-        BUILD.mkdir(parents=True, exist_ok=True)
-        (BUILD / "screenshots").mkdir(exist_ok=True)
-        page.screenshot(path=str(BUILD / "screenshots" / "tresnet.png"), full_page=True)
+        # search splits words on _ : `xl` (and `XL`) find tresnet_xl
+        for query in ("xl", "XL"):
+            box = page.locator("input.md-search__input")
+            results = page.locator(".md-search-result__item")
+            for _ in range(6):  # the search index loads in a web worker: type again until it answers
+                page.locator("label.md-search__icon, .md-search__input").first.click()
+                box.fill("")
+                box.press_sequentially(query, delay=40)
+                try:
+                    results.first.wait_for(timeout=5000)
+                    break
+                except Exception:
+                    continue
+            assert "tresnet_xl" in " ".join(results.all_inner_texts()), query
+            page.keyboard.press("Escape")
 
-        box = page.locator("input.md-search__input")
-        results = page.locator(".md-search-result__item")
-        for _ in range(4):  # the search index loads in a web worker: type again until it answers
-            box.click()
-            box.fill("")
-            box.press_sequentially("tresnet_xl", delay=30)
-            try:
-                results.first.wait_for(timeout=5000)
-                break
-            except Exception:
-                continue
-        assert "tresnet_xl" in " ".join(results.all_inner_texts())
+        # the palette toggle switches to dark and back
+        page.locator("form[data-md-component=palette] label").first.click()
+        assert page.evaluate("document.body.getAttribute('data-md-color-scheme')") in ("slate", "default")
+
+        mobile = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
+                                  has_touch=True)
+        _guard(mobile, errors, outside, served)
+        for label, path in PAGES.items():
+            mobile.goto(f"{served}/{path}", wait_until="networkidle")
+            mobile.screenshot(path=str(SHOTS / f"mobile-{label}.png"), full_page=label != "corrections")
+        mobile.goto(f"{served}/tresnet.html", wait_until="networkidle")
+        first = mobile.locator("article table").first.locator("tbody tr").first
+        name_box = first.locator("td").nth(0).bounding_box()
+        top1_box = first.locator("td").nth(1).bounding_box()
+        assert top1_box["x"] + top1_box["width"] <= 390 and abs(top1_box["y"] - name_box["y"]) < 2  # accuracy beside the name
+        shown_chart = mobile.locator("img.zoo-chart").evaluate("img => img.currentSrc")
+        assert shown_chart.endswith("accuracy_vs_gmacs_narrow.svg")
         browser.close()
+    assert outside == []
     assert errors == []
 
 
@@ -190,3 +354,46 @@ def test_docs_serve_builds_and_serves(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_a_600_entry_index_builds_in_under_a_minute_with_search(tmp_path):
+    """Issue 13: the docs of a 600-entry index (copies of the bundled entries) build in under a minute.
+
+    The bound here is twice that, for a machine shared with other jobs; benchmarks/run.py docs prints the
+    time against plain MkDocs on the same pages.
+    """
+    import json
+    import sys
+    import time
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from docs_scale import grow_index
+
+    from tresnet_zoo.docs import build_site
+
+    index = grow_index(600, tmp_path / "grown.yml")
+    started = time.perf_counter()
+    result = build_site(tmp_path / "site", index=index)
+    seconds = time.perf_counter() - started
+    print(f"docs build of 600 entries: {seconds:.1f} s")
+    assert seconds < 120
+    assert len(list((result.site / "models").glob("*.html"))) == 600
+    docs = json.loads((result.site / "search" / "search_index.json").read_text())["docs"]
+    assert {d["location"].split("#")[0] for d in docs} >= {f"models/{m.name}.html" for m in load_index(index)}
+    assert json.loads((result.site / "search" / "search_index.json").read_text())["config"]["separator"] == r"[\s\-_.]+"
+
+
+def test_order_and_pareto_front_rules():
+    from types import SimpleNamespace
+
+    from tresnet_zoo.docs.cards import order_key, pareto_front
+
+    def entry(name, size):
+        return SimpleNamespace(name=name, metadata=SimpleNamespace(id=None, image_size=size))
+
+    names = [("tresnet_v2_l", 224), ("tresnet_xl_448", 448), ("other", 224), ("tresnet_m_448", 448), ("tresnet_l", 224),
+             ("tresnet_m", 224), ("tresnet_xl", 224)]
+    ordered = [e.name for e in sorted((entry(n, s) for n, s in names), key=order_key)]
+    assert ordered == ["tresnet_m", "tresnet_m_448", "tresnet_l", "tresnet_xl", "tresnet_xl_448", "tresnet_v2_l", "other"]
+    beaten = pareto_front({"m": (5.7, 80.8), "m448": (22.9, 81.72), "xl": (15.2, 82.05), "twin": (15.2, 82.05), "l": (10.9, 81.49)})
+    assert beaten == {"m448": "xl"}  # an identical twin beats nobody

@@ -1,8 +1,9 @@
 """The fast paths of reading and validating agree with the reference paths on every corpus case.
 
-Reference: jsonschema alone for the schema (``_schema_problems(doc, fast=False)``), and PyYAML's node
-composer for reading (``_parse_nodes``). The fast paths: the compiled yes/no schema check that hands only
-rejected documents and entries to jsonschema, and the event reader.
+Reference: jsonschema alone for the schema (``_schema_problems(doc, fast=False)``), and the bounded builder
+(``_parse_built``: every YAML feature, every refusal) for reading. The fast paths: the compiled yes/no schema
+check that hands only rejected documents and entries to jsonschema, and the flat event reader, which must
+hand every hostile input to the builder or refuse it exactly as the builder does.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tresnet_zoo.index.validate import _schema, _schema_problems
 
 from .conftest import REGISTRY, UPSTREAM
 from .test_bad_input import CASES
+from .test_hostile_input import CASES as HOSTILE
 
 EXTRA_YAML = [
     "a: &x 1\nb: *x\n",
@@ -35,6 +37,7 @@ EXTRA_YAML = [
     "x: =\n",
     "Models:\n- {Name: a, Metadata: {Parameters: 1, FLOPs: '2'}}\n",
 ]
+HOSTILE_YAML = [c[2] for c in HOSTILE if isinstance(c[2], str) and not c[1].endswith(".md")]
 
 
 def _key(problems):
@@ -76,23 +79,82 @@ def test_a_rejected_entry_is_reported_with_its_index_path(write):
     assert all(p.location.line and p.location.file == path for p in found)
 
 
-@pytest.mark.parametrize("text", [c[2] for c in CASES if isinstance(c[2], str)] + EXTRA_YAML)
-def test_event_reader_equals_node_reader(text):
-    fast = source._parse_events(Path("x.yml"), text, 0)
-    reference, problems = source._parse_nodes(Path("x.yml"), text, line_offset=0)
+def _read(reader, path: Path, text: str, budget: source.ValueBudget | None = None):
+    lines = source._LineMap(text)
+    budget = budget if budget is not None else source.ValueBudget()
+    if reader == "fast":
+        try:
+            return source._parse_events(path, text, lines, budget, 0)
+        except source._Refused as exc:  # the budget ran out
+            return (exc.line, exc.message)
+    return source._parse_built(path, text, lines, budget, base=0)
+
+
+@pytest.mark.parametrize("text", [c[2] for c in CASES if isinstance(c[2], str)] + EXTRA_YAML + HOSTILE_YAML)
+def test_event_reader_equals_the_bounded_builder(text):
+    fast = _read("fast", Path("x.yml"), text)
+    reference, problems = _read("built", Path("x.yml"), text)
     if fast is None:
-        return  # left to the node reader: nothing to compare
-    assert not problems
+        return  # left to the builder: nothing to compare
+    if isinstance(fast, tuple):  # refused for its size: the builder refuses it at the same value
+        assert reference is None and [(p.location.line, p.message) for p in problems] == [fast]
+        return
+    assert not problems and not reference.reported  # the fast reader never takes what the builder complains about
     assert repr(fast.data) == repr(reference.data)
     assert fast.lines == reference.lines
 
 
-def test_event_reader_reads_the_registry_and_leaves_anchors_to_the_node_reader():
+def test_event_reader_reads_the_registry_and_leaves_anchors_to_the_builder():
     text = REGISTRY.read_text()
-    fast = source._parse_events(REGISTRY, text, 0)
-    reference, _ = source._parse_nodes(REGISTRY, text, line_offset=0)
+    fast = _read("fast", REGISTRY, text)
+    reference, _ = _read("built", REGISTRY, text)
     assert fast is not None and fast.data == reference.data and fast.lines == reference.lines
-    assert source._parse_events(Path("x.yml"), "a: &x 1\nb: *x\n", 0) is None
+    assert _read("fast", Path("x.yml"), "a: &x 1\nb: *x\n") is None
+
+
+@pytest.mark.parametrize("text", [
+    "a: &x [1, 2]\nb: [*x, *x]\n",  # aliases: counted by the builder only
+    "a: {<<: {b: 1}}\n",  # a merge key
+    "a: !!python/object:os.system x\n",  # a tag
+    "a: " + "9" * 65 + "\n",  # a number too long to convert
+    "a: " + "1" * 5000 + "\n",  # past Python's int-from-string limit
+    "a: .nan\n", "a: -.inf\n",  # not finite
+    "a: 1\na: 2\n",  # a duplicate key
+    "x: =\n",  # YAML's value tag
+    "a: \x1b[31m\n",  # a control character: libyaml refuses it
+    "--- 1\n--- 2\n",
+    "a:" + " [" * 70 + "]" * 70 + "\n",  # nesting past MAX_DEPTH
+])
+def test_event_reader_gives_hostile_input_to_the_builder(text):
+    assert _read("fast", Path("x.yml"), text) is None
+
+
+def test_event_reader_counts_values_against_the_shared_budget():
+    text = "a: [" + ",".join(["1"] * 99) + "]\n"  # 1 mapping + 1 key + 1 list + 99 items
+    budget = source.ValueBudget(1000)
+    assert _read("fast", Path("x.yml"), text, budget) is not None and budget.left == 1000 - 102
+    tight = source.ValueBudget(101)
+    line, message = _read("fast", Path("x.yml"), text, tight)
+    assert line == 1 and "(more than 101 in one index): refused" in message and tight.left < 0
+    _, problems = _read("built", Path("x.yml"), text, source.ValueBudget(101))
+    assert [(p.location.line, p.message) for p in problems] == [(line, message)]
+
+
+def test_line_separators_never_reach_the_event_reader(tmp_path):
+    # U+2028 in a comment: libyaml would end the line there; the builder keeps editor lines
+    path = tmp_path / "a.yml"
+    path.write_text("# note\u2028a: 1\nModels:\n- Name: m\n", encoding="utf-8")
+    docs, problems = source.read_documents(path)
+    assert not problems and docs[0].data == {"Models": [{"Name": "m"}]}
+    assert docs[0].lines[("Models",)] == 2 and docs[0].lines[("Models", 0, "Name")] == 3
+
+
+def test_event_reader_counts_editor_lines_with_carriage_returns(tmp_path):
+    path = tmp_path / "a.yml"
+    path.write_bytes(b"a: 1\r\nb: 2\rc: 3\nd: 4\n")
+    docs, _ = source.read_documents(path)
+    assert docs[0].lines == {(): 1, ("a",): 1, ("b",): 2, ("c",): 3, ("d",): 4}
+    assert _read("fast", path, path.read_bytes().decode()).lines == docs[0].lines
 
 
 # --- hypothesis: mutations of the bundled entries ---------------------------------------------------------
@@ -157,9 +219,25 @@ def test_fast_paths_agree_on_mutated_entries(picks, top, tmp_path):
     elif top == "Models":
         doc["Models"] = models + [[], "x"]
     text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
-    fast = source._parse_events(Path("m.yml"), text, 0)
-    reference, problems = source._parse_nodes(Path("m.yml"), text, line_offset=0)
-    assert not problems
-    if fast is not None:  # None where safe_dump wrote anchors for a shared value: the node reader's job
+    fast = _read("fast", Path("m.yml"), text)
+    reference, problems = _read("built", Path("m.yml"), text)
+    if problems:  # NaN/inf: the builder refuses them, and the fast reader must have left them to it
+        assert fast is None and all("finite" in p.message for p in problems), problems
+        return
+    if fast is not None:  # None where safe_dump wrote anchors for a shared value: the builder's job
         assert repr(fast.data) == repr(reference.data) and fast.lines == reference.lines
     assert _key(_schema_problems(reference)) == _key(_schema_problems(reference, fast=False))
+
+
+def test_event_reader_counts_lines_of_a_markdown_block_from_the_page(tmp_path):
+    page = "# Title\r\n\r\nSome text\rmore\n<!--\nType: model-index\nModels:\n- Name: m\n  Metadata: {Parameters: 1}\n-->\n"
+    path = tmp_path / "page.md"
+    path.write_bytes(page.encode())
+    docs, problems = source.read_documents(path)
+    assert not problems and docs[0].lines[("Models", 0, "Name")] == 8  # CRLF, CRLF, CR, LF: editor lines
+    text = path.read_bytes().decode()
+    base = text.index("<!--") + 4
+    body = text[base:text.index("-->")]
+    fast = source._parse_events(path, body, source._LineMap(text), source.ValueBudget(), base)
+    built, _ = source._parse_built(path, body, source._LineMap(text), source.ValueBudget(), base=base)
+    assert fast is not None and fast.lines == built.lines == docs[0].lines

@@ -76,7 +76,7 @@ def test_connection_reset_mid_body_is_resumed(cli, zoo, server, checkpoints):
 def test_connection_reset_every_time(cli, zoo, server, checkpoints):
     server.always(checkpoints["tresnet_m"].filename, "reset", after=4 << 20)
     result = fetch(cli, zoo)
-    assert_clean_failure(result, zoo, checkpoints, "broke 3 times", "connection reset")
+    assert_clean_failure(result, zoo, checkpoints, "broke 3 times", "connection reset", code=3)
     (partial,) = zoo.partials()  # kept: the next fetch resumes from it
     kept = partial.stat().st_size
     assert kept > 0
@@ -90,7 +90,7 @@ def test_connection_reset_every_time(cli, zoo, server, checkpoints):
 def test_body_shorter_than_content_length(cli, zoo, server, checkpoints):
     server.always(checkpoints["tresnet_m"].filename, "short", after=1 << 20)
     result = fetch(cli, zoo)
-    assert_clean_failure(result, zoo, checkpoints, "body shorter than its Content-Length")
+    assert_clean_failure(result, zoo, checkpoints, "body shorter than its Content-Length", code=3)
     assert_recovers(cli, zoo, server, checkpoints)
 
 
@@ -138,7 +138,7 @@ def test_no_content_length_is_fine_when_the_bytes_are(cli, zoo, server, checkpoi
 def test_http_404(cli, zoo, server, checkpoints):
     server.always(checkpoints["tresnet_m"].filename, "status", code=404)
     result = fetch(cli, zoo)
-    assert_clean_failure(result, zoo, checkpoints, "HTTP 404 not found")
+    assert_clean_failure(result, zoo, checkpoints, "HTTP 404 not found", code=3)
     assert len(server.hits(checkpoints["tresnet_m"].filename)) == 1  # a 404 is not retried
     assert_recovers(cli, zoo, server, checkpoints)
 
@@ -153,7 +153,7 @@ def test_http_500_then_success(cli, zoo, server, checkpoints):
 def test_http_500_every_time(cli, zoo, server, checkpoints):
     server.always(checkpoints["tresnet_m"].filename, "status", code=500)
     result = fetch(cli, zoo)
-    assert_clean_failure(result, zoo, checkpoints, "HTTP 500")
+    assert_clean_failure(result, zoo, checkpoints, "HTTP 500", code=3)
     assert len(server.hits(checkpoints["tresnet_m"].filename)) == 3  # 1 + 2 retries
     assert_recovers(cli, zoo, server, checkpoints)
 
@@ -172,7 +172,7 @@ def test_stalled_server_read_timeout(cli, zoo, server, checkpoints):
     started = time.monotonic()
     result = fetch(cli, zoo)
     assert time.monotonic() - started < 15
-    assert_clean_failure(result, zoo, checkpoints, "read timed out")
+    assert_clean_failure(result, zoo, checkpoints, "read timed out", code=3)
     assert_recovers(cli, zoo, server, checkpoints)
 
 
@@ -190,7 +190,7 @@ def test_server_ignoring_range_restarts_cleanly(cli, zoo, server, checkpoints):
 def test_redirect_loop(cli, zoo, server, checkpoints):
     server.always(checkpoints["tresnet_m"].filename, "redirect")
     result = fetch(cli, zoo)
-    assert_clean_failure(result, zoo, checkpoints, "more than 5 redirects")
+    assert_clean_failure(result, zoo, checkpoints, "more than 5 redirects", code=3)
     assert_recovers(cli, zoo, server, checkpoints)
 
 
@@ -209,16 +209,45 @@ def test_wrong_hash_prefix_in_the_index(cli, zoo, server, checkpoints):
 
 def test_plain_http_mirror_is_refused_without_touching_the_network(cli, zoo, checkpoints):
     result = fetch(cli, zoo, "--mirror", "http://198.51.100.7/weights")
-    assert_clean_failure(result, zoo, checkpoints, "refusing http://198.51.100.7/weights/", "only https")
+    assert_clean_failure(result, zoo, checkpoints, "refusing http://198.51.100.7/weights/", "only https", code=3)
 
 
-def test_unwritable_cache_is_a_clean_error(cli, zoo, checkpoints, tmp_path):
-    not_a_folder = tmp_path / "cache-file"
-    not_a_folder.write_text("a file where the cache folder should be")
-    result = cli("--index", zoo.index, "--cache-dir", not_a_folder, "fetch", "tresnet_m", *FAST)
-    assert result.code == 1 and "Traceback" not in result.text and "internal error" not in result.text
+@pytest.mark.parametrize("kind", ["file", "link-loop"])
+def test_unwritable_cache_says_what_is_wrong(cli, zoo, checkpoints, tmp_path, kind):
+    """A cache path that is a file, a read-only folder or a symlink loop: exit 3 (the environment), and the
+    message names the cause instead of suggesting to free some space."""
+    import os
+
+    if kind == "file":
+        cache = tmp_path / "cache-file"
+        cache.write_text("a file where the cache folder should be")
+        words = "not a folder"
+    else:
+        cache = tmp_path / "loop"
+        os.symlink(tmp_path / "loop2", cache)
+        os.symlink(cache, tmp_path / "loop2")
+        words = "not a folder"
+    result = cli("--index", zoo.index, "--cache-dir", cache, "fetch", "tresnet_m", *FAST)
+    assert result.code == 3 and "Traceback" not in result.text and "internal error" not in result.text, result.text
     assert f"error: tresnet_m: {checkpoints['tresnet_m'].filename}: cannot write to the cache" in result.err
+    assert words in result.err and "free some space" not in result.err, result.err
     assert "--cache-dir" in result.err
+
+
+@pytest.mark.parametrize("code, words", [("ENOSPC", "the disk is full"), ("EACCES", "permission denied"), ("EROFS", "permission denied"),
+                                         ("ELOOP", "not a folder"), ("ENOTDIR", "not a folder")])
+def test_cache_errors_are_named_by_errno(tmp_path, code, words):
+    """Each way a cache folder fails (the tests run as root here, so read-only cannot be staged) has its words."""
+    import errno
+    import os
+
+    from tresnet_zoo.errors import CacheError
+    from tresnet_zoo.weights.fetch import cache_error
+
+    error = cache_error("x.pth", tmp_path, OSError(getattr(errno, code), os.strerror(getattr(errno, code)), str(tmp_path)))
+    assert isinstance(error, CacheError) and error.exit_code == 3
+    assert words in error.message and (code == "ENOSPC") == ("free some space" in error.hint)
+    assert "--" not in error.message + error.hint  # the library names no flags
 
 
 def test_nothing_listening_is_a_clean_error_with_a_way_out(cli, zoo, checkpoints):
@@ -228,7 +257,7 @@ def test_nothing_listening_is_a_clean_error_with_a_way_out(cli, zoo, checkpoints
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     result = fetch(cli, zoo, "--mirror", f"http://127.0.0.1:{port}/weights")
-    assert_clean_failure(result, zoo, checkpoints, f"cannot download http://127.0.0.1:{port}/weights/", "connection refused")
+    assert_clean_failure(result, zoo, checkpoints, f"cannot download http://127.0.0.1:{port}/weights/", "connection refused", code=3)
     assert "--mirror DIR" in result.err
 
 

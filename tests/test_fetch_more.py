@@ -113,7 +113,7 @@ def test_fetch_all_and_argument_errors(cli, zoo):
 
 def test_offline_uses_the_cache_and_never_the_network(cli, zoo, server, checkpoints):
     result = cli(*zoo.args("fetch", "tresnet_m", "--offline", *FAST))
-    assert result.code == 1 and "offline mode forbids downloading" in result.err
+    assert result.code == 2 and "offline mode forbids downloading" in result.err  # a usage error
     assert not server.hits(checkpoints["tresnet_m"].filename)
     assert cli(*zoo.args("fetch", "tresnet_m", *FAST)).code == 0
     server.reset()
@@ -144,7 +144,7 @@ def test_file_mirror_for_air_gapped_clusters(cli, zoo, server, checkpoints, tmp_
     (mirror / checkpoints["tresnet_m_release"].filename).write_bytes(ckpt.data)
     bad = cli(*zoo.args("fetch", "tresnet_m_release", "--mirror", str(mirror), *FAST))
     assert checkpoints["tresnet_m"].size > checkpoints["tresnet_m_release"].size
-    assert bad.code == 1 and "the mirror's file is larger than the index's File Size" in bad.err
+    assert bad.code == 1 and f"{mirror / checkpoints['tresnet_m_release'].filename} announces {ckpt.size} bytes, the index's File Size is" in bad.err
     assert not (zoo.cache / checkpoints["tresnet_m_release"].filename).exists()
 
 
@@ -217,7 +217,7 @@ def test_create_model_pretrained_loads_the_fetched_weights(zoo, checkpoints, tmp
     assert path == zoo.final()
 
 
-def test_a_lock_that_is_never_released_does_not_block_forever(zoo, checkpoints, capsys):
+def test_a_lock_that_is_never_released_does_not_block_forever(zoo, checkpoints, caplog):
     from filelock import FileLock
 
     from tresnet_zoo import load_index
@@ -236,7 +236,7 @@ def test_a_lock_that_is_never_released_does_not_block_forever(zoo, checkpoints, 
         worker.start()
         worker.join(timeout=60)
     assert box["r"].downloaded and box["r"].sha256 == checkpoints["tresnet_m"].sha256
-    assert "lock not released after 0 s; downloading anyway" in capsys.readouterr().err
+    assert "lock not released after 0 s; downloading anyway" in caplog.text  # a logged warning, not a print
 
 
 def test_cache_stays_correct_where_locks_do_nothing(zoo, server, checkpoints, monkeypatch):
@@ -289,18 +289,17 @@ def test_cache_stays_correct_where_locks_do_nothing(zoo, server, checkpoints, mo
 def test_a_partial_is_resumed_only_once_its_writer_is_gone(tmp_path):
     """Who may resume a partial: not while a thread of this process or a live process on this host
     writes it; yes once that writer is dead, or (another host) once it has not changed for a while."""
-    from tresnet_zoo.weights import Cache
-    from tresnet_zoo.weights import fetch as core
+    from tresnet_zoo.weights import partials
 
-    cache = Cache(tmp_path)
+    root = tmp_path
     name = "tresnet_m-5ad91da0.pth"
-    mine = core._new_partial(cache, name)
-    assert core._adopt_partial(cache, name, stale_after=60) is None  # a thread here is writing it
-    core._done_with(mine)
-    taken = core._adopt_partial(cache, name, stale_after=60)
-    assert taken is not None and not mine.exists() and cache.partials(name) == [taken]
-    core._done_with(taken)
-    taken.unlink()
+    mine = partials.create(root, name)
+    assert partials.claim(root, name, stale_after=60) is None  # a thread here is writing it
+    partials.release(mine)
+    taken = partials.claim(root, name, stale_after=60)
+    assert taken is not None and not mine.path.exists() and [p for p, _ in partials.list_partials(root, name)[0]] == [taken.path]
+    partials.release(taken)
+    taken.path.unlink()
 
     def partial_of(pid: int, host: str) -> Path:
         path = tmp_path / f"{name}.{pid}@{host}.abcd1234.part"
@@ -309,23 +308,31 @@ def test_a_partial_is_resumed_only_once_its_writer_is_gone(tmp_path):
 
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        alive = partial_of(sleeper.pid, core.this_host())
-        assert core._adopt_partial(cache, name, stale_after=60) is None  # its writer is alive
+        alive = partial_of(sleeper.pid, partials.this_host())
+        assert partials.claim(root, name, stale_after=60) is None  # its writer is alive
     finally:
         sleeper.kill()
         sleeper.wait()
-    taken = core._adopt_partial(cache, name, stale_after=60)  # now it is dead
+    taken = partials.claim(root, name, stale_after=60)  # now it is dead
     assert taken is not None and not alive.exists()
-    core._done_with(taken)
-    taken.unlink()
+    partials.release(taken)
+    taken.path.unlink()
 
     elsewhere = partial_of(os.getpid(), "another-host.example")
-    assert core._adopt_partial(cache, name, stale_after=60) is None  # fresh, and no way to ask its writer
+    assert partials.claim(root, name, stale_after=60) is None  # fresh, and no way to ask its writer
     old = time.time() - 120
     os.utime(elsewhere, (old, old))
-    taken = core._adopt_partial(cache, name, stale_after=60)
+    taken = partials.claim(root, name, stale_after=60)
     assert taken is not None and not elsewhere.exists()
-    core._done_with(taken)
+    partials.release(taken)
+    taken.path.unlink()
+
+    for pid in (0, 10**19, 2**22 + 1):  # no live process has such a pid: never "alive forever"
+        odd = partial_of(pid, partials.this_host())
+        taken = partials.claim(root, name, stale_after=60)
+        assert taken is not None and not odd.exists()
+        partials.release(taken)
+        taken.path.unlink()
 
 
 def test_disk_full_mid_download_is_a_clean_error_and_the_next_fetch_resumes(zoo, server, checkpoints):
@@ -344,7 +351,8 @@ def test_disk_full_mid_download_is_a_clean_error_and_the_next_fetch_resumes(zoo,
     code = "import sys; from tresnet_zoo.cli import main; sys.exit(main(sys.argv[1:]))"
     proc = subprocess.run([sys.executable, "-c", code, *zoo.args("fetch", "tresnet_m", *FAST)], env=tool_env(zoo),
                           capture_output=True, text=True, preexec_fn=small_disk, timeout=120)
-    assert proc.returncode == 1, proc.stderr
+    assert proc.returncode == 3, proc.stderr  # the environment failed
+    assert "the disk is full" in proc.stderr
     assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
     assert f"error: tresnet_m: {ckpt.filename}: cannot write to the cache" in proc.stderr
     assert not zoo.final().exists()

@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from tresnet_zoo import load_index
-from tresnet_zoo.index.source import read_documents
+from tresnet_zoo.errors import InvalidIndexError
+from tresnet_zoo.index import ModelEntry
+from tresnet_zoo.index.records import build_index
+from tresnet_zoo.index.source import Document, read_documents
 
 from .conftest import REGISTRY, UPSTREAM
 
@@ -81,8 +85,6 @@ def test_model_inherits_collection_metadata_and_overrides_it(write):
 
 
 def test_json_index_reads_like_yaml(write, tmp_path):
-    import yaml
-
     data = yaml.safe_load(MODEL.replace("81.49%", "'81.49%'"))
     path = tmp_path / "idx.json"
     path.write_text(json.dumps(data, indent=2))
@@ -124,8 +126,6 @@ def test_read_documents_reports_instead_of_raising(tmp_path):
 
 
 def test_to_dict_round_trips():
-    from tresnet_zoo.index import ModelEntry
-
     for m in load_index():
         data = json.loads(json.dumps(m.to_dict()))
         assert ModelEntry.from_dict(data) == m
@@ -133,9 +133,21 @@ def test_to_dict_round_trips():
 
 def test_select_patterns_and_suggestions():
     index = load_index()
-    assert [m.name for m in index.select(["tresnet_m*"])] == ["tresnet_m", "tresnet_m_448", "tresnet_m_miil_in21k_ft_in1k", "tresnet_m_miil_in21k"]
-    assert [m.name for m in index.select(["*_448", "tresnet_l"])] == ["tresnet_l", "tresnet_l_448", "tresnet_m_448", "tresnet_xl_448"]
+    chosen = [m.name for m in index.select(["tresnet_m*"])]
+    assert chosen == ["tresnet_m", "tresnet_m_448", "tresnet_m_miil_in21k_ft_in1k", "tresnet_m_miil_in21k"]
+    chosen = [m.name for m in index.select(["*_448", "tresnet_l"])]
+    assert chosen == ["tresnet_l", "tresnet_l_448", "tresnet_m_448", "tresnet_xl_448"]
     assert "tresnet_xl" in index.suggest("tresnet_xxl")
     with pytest.raises(Exception) as err:
         index.get("resnet50")
     assert getattr(err.value, "exit_code", None) == 2
+
+
+@pytest.mark.parametrize("value", ["9" * 5000, 10**16, float("nan"), float("inf"), "1e999", True, [1]])
+def test_records_refuse_values_the_schema_should_have_stopped(tmp_path, value):
+    """Defence in depth: records built from documents that skipped validation raise InvalidIndexError, not a crash."""
+    path = tmp_path / "i.yml"
+    doc = Document(path, {"Models": [{"Name": "a", "Metadata": {"Parameters": value, "LR": value}}]}, {(): 1})
+    with pytest.raises(InvalidIndexError) as info:
+        build_index([path], [doc])
+    assert info.value.problems[0].entry == "a" and "Metadata >" in info.value.problems[0].message

@@ -10,11 +10,39 @@ import stat
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write", "ReadOnlyTargetError"]
+__all__ = ["atomic_write", "ensure_writable", "ReadOnlyTargetError"]
 
 
 class ReadOnlyTargetError(PermissionError):
-    """The target exists and its mode forbids writing: an atomic replace would silently override that."""
+    """The target (or its folder) forbids writing: an atomic replace would silently override that, or fail
+    half-way. ``filename`` is the file or folder at fault, ``strerror`` says which."""
+
+
+def _no_write_bits(mode: int) -> bool:
+    return not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+
+
+def ensure_writable(path: Path) -> None:
+    """Raise ``ReadOnlyTargetError`` unless ``atomic_write(path, ...)`` may replace ``path``.
+
+    Refused: an existing target without any write bit (renaming over it would bypass the protection its
+    owner asked for, even for root), and a folder the temp file cannot be created in (no write bit, or
+    ``access`` says no). Called before anything is written, so that a multi-file write can refuse whole.
+    """
+    path = Path(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    if st is not None and _no_write_bits(st.st_mode):
+        raise ReadOnlyTargetError(13, "the file is read-only", str(path))
+    folder = path.parent
+    try:
+        fst = os.stat(folder)
+    except OSError as exc:
+        raise ReadOnlyTargetError(13, f"its folder cannot be read ({exc.strerror or exc})", str(folder)) from None
+    if _no_write_bits(fst.st_mode) or not os.access(folder, os.W_OK | os.X_OK):
+        raise ReadOnlyTargetError(13, "its folder is not writable", str(folder))
 
 
 def atomic_write(path: Path, data: bytes | str, *, keep_mode: bool = True, refuse_read_only: bool = True) -> None:
@@ -30,7 +58,7 @@ def atomic_write(path: Path, data: bytes | str, *, keep_mode: bool = True, refus
         st = os.stat(path)
     except FileNotFoundError:
         st = None
-    if st is not None and refuse_read_only and not st.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+    if st is not None and refuse_read_only and _no_write_bits(st.st_mode):
         raise ReadOnlyTargetError(13, "the file is read-only", str(path))
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -51,8 +51,15 @@ def is_loopback_host(host: str | None) -> bool:
         return False
 
 
+def _unprintable(url: str) -> bool:
+    """Whitespace or control characters, which ``urlsplit`` would silently drop (WHATWG) or keep."""
+    return any(ord(c) < 0x21 or 0x7F <= ord(c) < 0xA0 or c in "\u2028\u2029" for c in url)
+
+
 def url_problem(url: str, *, allow_http: bool = False, allow_file: bool = False) -> str | None:
     """Why ``url`` may not be fetched, or None when it may."""
+    if _unprintable(url):
+        return "holds whitespace or control characters"
     try:
         parts = urlsplit(url)
         host = parts.hostname
@@ -79,14 +86,19 @@ def filename_problem(name: str) -> str | None:
 
 def weights_filename(url: str) -> str:
     """The cache file name a weights URL stands for; ValueError with the reason when there is none."""
+    if _unprintable(url):
+        raise ValueError("the URL holds whitespace or control characters")
     try:
-        path = urlsplit(url).path
+        path = urlsplit(url).path  # query and fragment are not part of the file name
     except ValueError as exc:
         raise ValueError(f"not a valid URL ({exc})") from None
     segment = path.rsplit("/", 1)[-1]
-    name = unquote(segment, errors="strict") if "%" in segment else segment
     if not segment:
-        raise ValueError("the URL path names no file (it ends in '/')")
+        raise ValueError("the URL path names no file (it is empty or ends in '/')")
+    try:  # percent-encoded separators ('%2F', '%5C') and dots ('%2E%2E') decode before the rules apply
+        name = unquote(segment, errors="strict") if "%" in segment else segment
+    except UnicodeDecodeError:
+        raise ValueError("the URL's file name is not valid percent-encoded UTF-8") from None
     problem = filename_problem(name)
     if problem:
         raise ValueError(problem)

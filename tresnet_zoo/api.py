@@ -51,18 +51,26 @@ def fetch(
 
 def fetch_entry_path(entry, *, verify: bool = False, cache_dir=None, mirror=None, offline=None, force=False,
                      config=None) -> Path:
-    """``fetch`` for an entry already read from an index."""
-    from .weights import Cache, DownloadConfig, FetchOptions, fetch_entry
+    """``fetch`` for an entry already read from an index. With ``verify=True`` the file is read and
+    hashed again in this call (a cache hit is otherwise trusted on its record and size), then loaded
+    into the reference model and run."""
+    from .weights.fetch import expected_for
     from .weights.verify import deep_check
+
+    result = _fetch_result(entry, cache_dir=cache_dir, mirror=mirror, offline=offline, force=force, config=config)
+    if verify:
+        deep_check(entry, result.path, expected_for(entry), record_sha256=result.sha256)
+    return result.path
+
+
+def _fetch_result(entry, *, cache_dir=None, mirror=None, offline=None, force=False, config=None):
+    from .weights import Cache, DownloadConfig, FetchOptions, fetch_entry
 
     options = FetchOptions.from_env(
         cache=Cache(Path(cache_dir) if cache_dir else None), mirror=mirror, offline=offline, force=force,
         config=config or DownloadConfig(),
     )
-    result = fetch_entry(entry, options)
-    if verify:
-        deep_check(entry, result.path)
-    return result.path
+    return fetch_entry(entry, options)
 
 
 def create_model(
@@ -75,26 +83,38 @@ def create_model(
     channels_last: bool = True,
     index=None,
     cache_dir: str | os.PathLike | None = None,
+    mirror: str | None = None,
+    offline: bool | None = None,
 ):
     """Build the architecture of index entry ``name``; with ``pretrained=True`` load its weights from the
-    cache (fetching and verifying them by size and sha256 first), or load ``checkpoint_path`` (either
-    layout).
+    cache, or load ``checkpoint_path`` (any format: torch zip, legacy pickle, safetensors; either layout).
 
+    Pretrained weights are fetched if missing (``mirror``/``offline`` as for ``fetch``), then read once
+    and hashed while reading: the model is loaded from exactly the bytes whose size and sha256 matched
+    the index and the download's record, so a cached file changed since it was verified is refused.
     ``num_classes`` other than the checkpoint's keeps a freshly initialised classifier (for fine-tuning).
     ``fuse=True`` folds BatchNorm into the convs for faster inference (eval mode, not trainable).
     ``channels_last`` (default on) keeps weights and activations NHWC: same numbers, faster convolutions.
     The model carries ``model.pretrained_cfg``: image size, crop pct, interpolation, mean and std.
     """
-    from .models import build_entry, load_checkpoint
+    from .models import build_entry, checkpoint_bytes_bound, entry_classes, load_checkpoint, variant_of
 
     if pretrained and checkpoint_path is not None:
         raise UsageError("give pretrained=True or checkpoint_path, not both")
     entry = _index(index).get(name)
-    model = build_entry(entry, num_classes=num_classes)
     if pretrained:
-        checkpoint_path = fetch_entry_path(entry, cache_dir=cache_dir)
-    if checkpoint_path is not None:
-        load_checkpoint(model, Path(checkpoint_path), num_classes=num_classes)
+        from .weights.fetch import expected_for
+        from .weights.load import load_verified
+
+        result = _fetch_result(entry, cache_dir=cache_dir, mirror=mirror, offline=offline)
+        model, _ = load_verified(entry, result.path, expected_for(entry), record_sha256=result.sha256,
+                                 num_classes=num_classes)
+    else:
+        model = build_entry(entry, num_classes=num_classes)
+        if checkpoint_path is not None:
+            # a fine-tuning run's model may have fewer classes than the checkpoint it starts from
+            bound = checkpoint_bytes_bound(variant_of(entry), max(model.num_classes, entry_classes(entry)))
+            load_checkpoint(model, Path(checkpoint_path), num_classes=num_classes, max_bytes=bound)
     model.eval()
     if fuse:
         model.fuse(channels_last=channels_last)

@@ -1,35 +1,57 @@
 """`check`: every index entry against the reference implementation, one verdict per field.
 
+:func:`run_check` is the whole command as a library call: it validates the index (the JSON Schema and the
+cross-entry rules of ``tresnet_zoo.index.validate``; an index that fails them is reported in
+``CheckReport.problems`` and no entry is checked, since records are only built from valid documents),
+resolves the requested names (before torch is imported, so a typo fails at once), then judges each entry.
+:func:`check_index` judges the entries of an ``Index`` already read (the docs build uses it).
+
 Fields and how each is judged:
 
-- **schema**: the JSON Schema and the cross-entry rules (``tresnet_zoo.index.validate``).
 - **Architecture**: the entry's name (or ``ID``) starts with a variant tresnet-zoo builds.
 - **Parameters**: exactly the instantiated model's count (1000 classes).
 - **FLOPs**: multiply-accumulates at the entry's Image Size, within ``flops_rtol`` of
   ``FlopCounterMode``'s count / 2 (see ``tresnet_zoo.measure``).
 - **File Size**: plausible for the architecture without downloading (see :func:`file_size_bounds`).
-- **Weights**: present (https is the schema pass's rule); a torch.hub file name ``<stem>-<8+ hex>.<ext>`` whose stem names the entry's own
-  architecture; not shared with an entry of another architecture.
+- **Weights**: present (https is the schema pass's rule); a torch.hub file name ``<stem>-<8+ hex>.<ext>``
+  whose stem names the entry's own architecture; not shared with an entry of another architecture.
 - **Image Size** / **Crop Pct**: a multiple of 32 (the stem and four stride-2 stages divide by 32) in
   64-1024; a crop fraction in 0.5-1.
 """
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
-from .index import Index, ModelEntry, Problem
-from .index.problems import Location
-from .models.variants import VARIANTS, resolve_variant
 from ._urls import hub_parts
+from .errors import CheckFailedError, MissingDependencyError
+from .index import Index, ModelEntry, Problem, resolve_roots
+from .index.problems import Location
+from .index.records import build_index
+from .index.validate import validate_paths
+from .measure import count
+from .models.variants import VARIANTS, resolve_variant
 
-__all__ = ["Verdict", "EntryReport", "CheckReport", "check_index", "file_size_bounds", "FIELDS", "DEFAULT_FLOPS_RTOL"]
+__all__ = [
+    "Verdict",
+    "EntryReport",
+    "CheckReport",
+    "run_check",
+    "check_index",
+    "file_size_bounds",
+    "FIELDS",
+    "FIXABLE",
+    "DEFAULT_FLOPS_RTOL",
+]
 
 DEFAULT_FLOPS_RTOL = 0.01
-FIELDS = ("schema", "Architecture", "Parameters", "FLOPs", "File Size", "Weights", "Image Size", "Crop Pct")
+FIELDS = ("Architecture", "Parameters", "FLOPs", "File Size", "Weights", "Image Size", "Crop Pct")
+# The fields whose right value tresnet-zoo measures, so that `fix` can write it back.
+FIXABLE = ("Parameters", "FLOPs")
 OK, WRONG, SKIP = "ok", "wrong", "skip"
 
 # torch.save's zip container: per tensor a local header and a central-directory record (each holding the
@@ -79,7 +101,12 @@ class EntryReport:
         return [v for v in self.verdicts if v.status == WRONG]
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "variant": self.variant, "ok": self.ok, "verdicts": [v.to_dict() for v in self.verdicts]}
+        return {
+            "name": self.name,
+            "variant": self.variant,
+            "ok": self.ok,
+            "verdicts": [v.to_dict() for v in self.verdicts],
+        }
 
 
 @dataclass
@@ -92,6 +119,11 @@ class CheckReport:
     @property
     def ok(self) -> bool:
         return not self.problems and all(e.ok for e in self.entries)
+
+    @property
+    def fixable(self) -> list[tuple[EntryReport, Verdict]]:
+        """Wrong values that `fix` can replace: a measured Parameters or FLOPs count."""
+        return [(e, v) for e in self.entries for v in e.wrong if v.field in FIXABLE and v.measured is not None]
 
     def to_dict(self) -> dict:
         return {
@@ -108,22 +140,81 @@ def file_size_bounds(state_numel: int, state_tensors: int) -> tuple[int, int]:
     Lower bound: the numbers alone (``state_numel * 4``) less 4 bytes per tensor, because a file may
     omit the one-number BatchNorm counters ``num_batches_tracked`` (InPlace-ABN, which the 2020 release
     was trained with, has none). Upper: the numbers plus ``PER_TENSOR_OVERHEAD`` per tensor and
-    ``FIXED_OVERHEAD``; the counters are int64 (4 bytes more each), within the per-tensor allowance. A half-precision file, or one carrying optimizer state, falls outside and
+    ``FIXED_OVERHEAD``; the counters are int64 (4 bytes more each), within the per-tensor allowance. A
+    half-precision file, or one carrying optimizer state, falls outside and
     is reported.
     """
     data = 4 * state_numel
     return data - 4 * state_tensors, data + PER_TENSOR_OVERHEAD * state_tensors + FIXED_OVERHEAD
 
 
-def check_index(index: Index, names: list[str] | None = None, *, flops_rtol: float = DEFAULT_FLOPS_RTOL) -> CheckReport:
-    """Verdicts for the selected entries (all by default). Imports torch to count."""
-    from .measure import count
+def run_check(
+    paths: str | os.PathLike | Iterable[str | os.PathLike] | None = None,
+    names: list[str] | None = None,
+    *,
+    flops_rtol: float = DEFAULT_FLOPS_RTOL,
+    raise_on_failure: bool = False,
+) -> CheckReport:
+    """Validate the index at ``paths`` (default: the bundled registry), then check the entries ``names``
+    (names or fnmatch patterns; all by default) against the reference TResNet.
 
+    Returns the whole report: schema problems (then no entry is checked) or one verdict per entry and
+    field. Unknown names raise ``UnknownModelError`` before torch is imported. With ``raise_on_failure``,
+    a report that is not ok raises ``CheckFailedError`` (its ``report`` attribute holds the report).
+    """
+    roots = resolve_roots(paths)
+    validation, docs = validate_paths(roots)
+    if validation.problems:
+        report = CheckReport(roots=roots, problems=list(validation.problems), flops_rtol=flops_rtol)
+    else:
+        index = build_index(roots, docs)
+        report = check_index(index, names, flops_rtol=flops_rtol)
+    if raise_on_failure and not report.ok:
+        raise _failed(report)
+    return report
+
+
+def check_index(index: Index, names: list[str] | None = None, *, flops_rtol: float = DEFAULT_FLOPS_RTOL) -> CheckReport:
+    """Verdicts for the selected entries (all by default) of an index already read and validated.
+
+    Names are resolved first (``UnknownModelError``), then torch is imported to count.
+    """
+    entries = index.select(names)
+    count = _counter()
     report = CheckReport(roots=index.roots, flops_rtol=flops_rtol)
     shared = _shared_weights(index)
-    for entry in index.select(names):
+    for entry in entries:
         report.entries.append(_check_entry(entry, count, shared, flops_rtol))
     return report
+
+
+def _counter():
+    """``measure.count``, which needs torch: imported here, after names are resolved, not at module import,
+    so that a wrong name or an invalid index is reported without the seconds torch takes to load."""
+    try:
+        import torch  # noqa: F401, PLC0415  (deliberately lazy: see above)
+    except ImportError:
+        raise MissingDependencyError(
+            "`check` builds the reference models and needs PyTorch, which is not installed",
+            hint='pip install "tresnet-zoo[torch]"',
+        ) from None
+    return count
+
+
+def _failed(report: CheckReport) -> CheckFailedError:
+    if report.problems:
+        message = f"the index is invalid ({len(report.problems)} problem(s)), first: {report.problems[0]}"
+    else:
+        wrong = [(e, v) for e in report.entries for v in e.wrong]
+        entry, verdict = wrong[0]
+        where = f"{verdict.location}: " if verdict.location else ""
+        message = (
+            f"{len(wrong)} wrong field(s) in {sum(1 for e in report.entries if not e.ok)} of "
+            f"{len(report.entries)} entries, first: {where}{entry.name} > {verdict.field}: {verdict.message}"
+        )
+    error = CheckFailedError(message)
+    error.report = report
+    return error
 
 
 def _shared_weights(index: Index) -> dict[str, list[ModelEntry]]:
@@ -131,7 +222,9 @@ def _shared_weights(index: Index) -> dict[str, list[ModelEntry]]:
     for entry in index:
         if entry.weights:
             groups[entry.weights].append(entry)
-    return {url: group for url, group in groups.items() if len({resolve_variant(e.name, e.metadata.id) for e in group}) > 1}
+    return {
+        url: group for url, group in groups.items() if len({resolve_variant(e.name, e.metadata.id) for e in group}) > 1
+    }
 
 
 def _check_entry(entry: ModelEntry, count, shared: dict[str, list[ModelEntry]], rtol: float) -> EntryReport:
@@ -139,10 +232,17 @@ def _check_entry(entry: ModelEntry, count, shared: dict[str, list[ModelEntry]], 
     variant = resolve_variant(entry.name, md.id)
     report = EntryReport(entry.name, variant, location=entry.location)
     add = report.verdicts.append
-    add(Verdict("schema", OK, "valid", entry.location))
 
     if variant is None:
-        add(Verdict("Architecture", WRONG, f"unknown architecture; tresnet-zoo builds {', '.join(VARIANTS)} and the name or ID must start with one", entry.where("Name")))
+        add(
+            Verdict(
+                "Architecture",
+                WRONG,
+                f"unknown architecture; tresnet-zoo builds {', '.join(VARIANTS)} "
+                "and the name or ID must start with one",
+                entry.where("Name"),
+            )
+        )
     else:
         add(Verdict("Architecture", OK, variant, entry.where("Name")))
 
@@ -151,14 +251,30 @@ def _check_entry(entry: ModelEntry, count, shared: dict[str, list[ModelEntry]], 
     if md.image_size is None:
         add(Verdict("Image Size", WRONG, "missing; needed to count FLOPs", where))
     elif not size_ok:
-        add(Verdict("Image Size", WRONG, f"{md.image_size} is not a multiple of 32 in 64-1024 (TResNet divides its input by 32)", where, md.image_size))
+        add(
+            Verdict(
+                "Image Size",
+                WRONG,
+                f"{md.image_size} is not a multiple of 32 in 64-1024 (TResNet divides its input by 32)",
+                where,
+                md.image_size,
+            )
+        )
     else:
         add(Verdict("Image Size", OK, str(md.image_size), where, md.image_size))
     where = entry.where("Metadata", "Crop Pct")
     if md.crop_pct is None:
         add(Verdict("Crop Pct", SKIP, "not given (evaluation would assume 0.875)", where))
     elif not 0.5 <= md.crop_pct <= 1.0:
-        add(Verdict("Crop Pct", WRONG, f"{md.crop_pct} is outside 0.5-1 (the share of the resized image kept by the center crop)", where, md.crop_pct))
+        add(
+            Verdict(
+                "Crop Pct",
+                WRONG,
+                f"{md.crop_pct} is outside 0.5-1 (the share of the resized image kept by the center crop)",
+                where,
+                md.crop_pct,
+            )
+        )
     else:
         add(Verdict("Crop Pct", OK, f"{md.crop_pct:g}", where, md.crop_pct))
 
@@ -180,7 +296,16 @@ def _check_parameters(entry: ModelEntry, counts, add) -> None:
         add(Verdict("Parameters", WRONG, f"missing; the model has {counts.parameters}", where, None, counts.parameters))
     elif value != counts.parameters:
         diff = value - counts.parameters
-        add(Verdict("Parameters", WRONG, f"{value} but the model has {counts.parameters} ({diff:+d}, {diff / counts.parameters:+.1%})", where, value, counts.parameters))
+        add(
+            Verdict(
+                "Parameters",
+                WRONG,
+                f"{value} but the model has {counts.parameters} ({diff:+d}, {diff / counts.parameters:+.1%})",
+                where,
+                value,
+                counts.parameters,
+            )
+        )
     else:
         add(Verdict("Parameters", OK, f"{value}", where, value, counts.parameters))
 
@@ -191,7 +316,16 @@ def _check_flops(entry: ModelEntry, counts, rtol: float, add) -> None:
     if counts is None:
         add(Verdict("FLOPs", SKIP, "no architecture or image size to count at", where, value))
     elif value is None:
-        add(Verdict("FLOPs", WRONG, f"missing; the model has {counts.macs} MACs at {counts.image_size}px", where, None, counts.macs))
+        add(
+            Verdict(
+                "FLOPs",
+                WRONG,
+                f"missing; the model has {counts.macs} MACs at {counts.image_size}px",
+                where,
+                None,
+                counts.macs,
+            )
+        )
     else:
         rel = (value - counts.macs) / counts.macs
         text = f"{value} vs {counts.macs} MACs measured at {counts.image_size}px ({rel:+.2%})"
@@ -212,7 +346,16 @@ def _check_file_size(entry: ModelEntry, counts, add) -> None:
         return
     low, high = file_size_bounds(counts.state_numel, counts.state_tensors)
     if not low <= value <= high:
-        add(Verdict("File Size", WRONG, f"{value} bytes cannot be a float32 checkpoint of this architecture ({counts.state_numel} numbers: {low}-{high} bytes)", where, value))
+        add(
+            Verdict(
+                "File Size",
+                WRONG,
+                f"{value} bytes cannot be a float32 checkpoint of this architecture "
+                f"({counts.state_numel} numbers: {low}-{high} bytes)",
+                where,
+                value,
+            )
+        )
     else:
         add(Verdict("File Size", OK, f"{value} bytes fits {low}-{high}", where, value))
 
@@ -226,7 +369,15 @@ def _check_weights(entry: ModelEntry, variant: str | None, shared: dict[str, lis
     filename = entry.weights_filename or ""
     parts = hub_parts(filename)
     if parts is None:
-        add(Verdict("Weights", WRONG, f"file name {filename!r} lacks a torch.hub hash prefix (<name>-<8+ hex>.pth)", where, url))
+        add(
+            Verdict(
+                "Weights",
+                WRONG,
+                f"file name {filename!r} lacks a torch.hub hash prefix (<name>-<8+ hex>.pth)",
+                where,
+                url,
+            )
+        )
         return
     stem, _ = parts
     owner = resolve_variant(stem)
@@ -236,6 +387,14 @@ def _check_weights(entry: ModelEntry, variant: str | None, shared: dict[str, lis
         also = f"; {', '.join(others)} use{'s' if len(others) == 1 else ''} the same file" if others else ""
         add(Verdict("Weights", WRONG, f"file {filename} {belongs}, not {variant}{also}", where, url))
     elif others and owner is None:
-        add(Verdict("Weights", WRONG, f"file {filename} is shared with {', '.join(others)} of another architecture", where, url))
+        add(
+            Verdict(
+                "Weights",
+                WRONG,
+                f"file {filename} is shared with {', '.join(others)} of another architecture",
+                where,
+                url,
+            )
+        )
     else:
         add(Verdict("Weights", OK, filename, where, url))

@@ -4,8 +4,11 @@ Library code raises these; only the CLI turns them into a message and an exit co
 ``tresnet_zoo.cli``). Every error carries a one-line message that says what went wrong and where, and
 optionally a hint that says what to do next.
 
-Exit codes: 0 ok, 1 the data or a file is bad (invalid index, wrong hash, failed check), 2 usage (missing
-file, unknown name or option).
+Exit codes (``EXIT_CODES`` is the one table; the CLI prints it in ``--help`` and README repeats it):
+0 ok; 1 the data or a file is wrong; 2 usage; 3 the environment failed; 70 a bug in tresnet-zoo.
+Every ``ZooError`` subclass carries its code, chosen by cause, not by the command that raised it.
+Hints written here name no CLI flags; the CLI builds runnable hints from the data errors carry
+(``tresnet_zoo.cli.hints``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ if TYPE_CHECKING:
 __all__ = [
     "ZooError",
     "UsageError",
+    "ZooEnvironmentError",
+    "EXIT_CODES",
     "IndexNotFoundError",
     "UnknownModelError",
     "InvalidIndexError",
@@ -34,6 +39,16 @@ __all__ = [
 EXIT_OK = 0
 EXIT_BAD_DATA = 1
 EXIT_USAGE = 2
+EXIT_ENVIRONMENT = 3
+EXIT_BUG = 70
+
+EXIT_CODES: dict[int, str] = {
+    EXIT_OK: "ok",
+    EXIT_BAD_DATA: "the data or a file is wrong (invalid index, failed check, wrong size or hash)",
+    EXIT_USAGE: "usage (unknown model name or option, missing file)",
+    EXIT_ENVIRONMENT: "the environment failed (network, disk, permissions, missing optional dependency)",
+    EXIT_BUG: "a bug in tresnet-zoo (please report it); no input should ever cause it",
+}
 
 
 class ZooError(Exception):
@@ -56,8 +71,18 @@ class UsageError(ZooError):
     exit_code = EXIT_USAGE
 
 
+class ZooEnvironmentError(ZooError):
+    """The environment failed, not the data or the command line: network, disk, permissions, missing extra."""
+
+    exit_code = EXIT_ENVIRONMENT
+
+
 class IndexNotFoundError(UsageError):
     """An index path given by the user does not exist."""
+
+    def __init__(self, message: str, *, hint: str | None = None, path: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.path = path
 
 
 class UnknownModelError(UsageError):
@@ -68,7 +93,7 @@ class UnknownModelError(UsageError):
         message = f"unknown model {name!r}{where}"
         if suggestions:
             message += "; did you mean " + " or ".join(repr(s) for s in suggestions) + "?"
-        super().__init__(message, hint="run `tresnet-zoo list` to see every model")
+        super().__init__(message, hint="`tresnet-zoo list` shows every model")
         self.name = name
         self.suggestions = list(suggestions)
 
@@ -76,8 +101,11 @@ class UnknownModelError(UsageError):
 class InvalidIndexError(ZooError):
     """An index file (or a file it imports) is malformed or breaks the schema."""
 
-    def __init__(self, problems: Sequence["Problem"], *, source: str | None = None) -> None:
+    def __init__(
+        self, problems: Sequence["Problem"], *, source: str | None = None, paths: Sequence[object] = ()
+    ) -> None:
         self.problems = list(problems)
+        self.paths = list(paths)  # the index's root files, so that a hint can name them
         count = len(self.problems)
         if count == 1:
             message = f"invalid model index: {self.problems[0]}"
@@ -85,7 +113,7 @@ class InvalidIndexError(ZooError):
             message = f"invalid model index ({count} problems), first: {self.problems[0]}"
         else:
             message = f"invalid model index{': ' + source if source else ''}"
-        super().__init__(message, hint="run `tresnet-zoo validate` to see every problem")
+        super().__init__(message, hint="`tresnet-zoo validate` lists every problem")
 
 
 class CheckFailedError(ZooError):
@@ -100,15 +128,17 @@ class UnsafeCheckpointError(CheckpointError):
     """A checkpoint holds pickled code, which tresnet-zoo never executes."""
 
 
-class DownloadError(ZooError):
-    """A weight file could not be downloaded (network, HTTP status, server behaviour)."""
+class DownloadError(ZooEnvironmentError):
+    """A weight file could not be downloaded (network, HTTP status, server behaviour): exit 3."""
 
 
 class IntegrityError(DownloadError):
-    """A file's size or hash differs from what the index declares."""
+    """A file's size or hash differs from what the index declares: the data is wrong (exit 1)."""
+
+    exit_code = EXIT_BAD_DATA
 
 
-class CacheError(ZooError):
+class CacheError(ZooEnvironmentError):
     """The weight cache cannot be written (not a folder, no permission, disk full)."""
 
 
@@ -116,5 +146,13 @@ class OfflineError(UsageError):
     """Offline mode forbids the network and the file is not in the cache."""
 
 
-class MissingDependencyError(UsageError):
-    """An optional dependency (torch) is needed for this command."""
+class MissingDependencyError(ZooEnvironmentError):
+    """An optional dependency (torch, mkdocs) is needed for this command: exit 3.
+
+    ``extra`` names the package extra that provides it (``torch``, ``docs``), so that the CLI can say how
+    to install it in the way this copy was installed (a checkout or a wheel).
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None, extra: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.extra = extra

@@ -1,11 +1,17 @@
-"""`check`: every entry against the reference implementation; `--fix` writes measured values back."""
+"""`check`: every entry against the reference implementation; `--fix` writes measured values back.
+
+The command calls ``tresnet_zoo.check.run_check`` (and ``tresnet_zoo.fix``), prints, and exits.
+"""
 
 from __future__ import annotations
 
+import shlex
 from typing import List, Optional
 
 import typer
 
+from ..check import DEFAULT_FLOPS_RTOL, FIELDS, CheckReport, run_check
+from ..fix import fix as fix_index
 from .context import State
 from .output import console, print_json
 
@@ -14,106 +20,100 @@ def register(app: typer.Typer) -> None:
     app.command("check")(check)
 
 
-def _require_torch() -> None:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        from ..errors import MissingDependencyError
-
-        raise MissingDependencyError(
-            "`check` builds the reference models and needs PyTorch, which is not installed",
-            hint='pip install "tresnet-zoo[torch]"',
-        ) from None
-
-
 def check(
     ctx: typer.Context,
     names: Optional[List[str]] = typer.Argument(None, help="Model names or fnmatch patterns [default: every entry]."),
     as_json: bool = typer.Option(False, "--json", help="Print the verdicts as JSON."),
     index_path: Optional[str] = typer.Option(None, "--index", help="Index to check (same as the global --index)."),
-    flops_rtol: float = typer.Option(0.01, "--flops-rtol", min=0.0, help="Relative tolerance for FLOPs (MACs)."),
+    flops_rtol: float = typer.Option(
+        DEFAULT_FLOPS_RTOL, "--flops-rtol", min=0.0, help="Relative tolerance for FLOPs (MACs)."
+    ),
     fix: bool = typer.Option(False, "--fix", help="Write measured Parameters/FLOPs back into the index file."),
 ) -> None:
     """Check every entry's metadata against the reference TResNet: parameters, FLOPs, file size, weights URL."""
-    from ..check import FIELDS, check_index
-    from ..index import resolve_roots
-    from ..index.validate import validate_paths
-
     state: State = ctx.obj
-    roots = resolve_roots(index_path or state.index)
-    report_v, docs = validate_paths(roots)
-    if not report_v.ok:
-        if as_json:
-            print_json({"ok": False, "problems": [p.to_dict() for p in report_v.problems], "entries": []})
-        else:
-            out = console()
-            for problem in report_v.problems:
-                out.print(str(problem), markup=False)
-            out.print(f"{len(report_v.problems)} schema problem(s): fix these first (`tresnet-zoo validate`)", markup=False)
-        raise typer.Exit(1)
-
-    _require_torch()
-    from ..index.records import build_index
-
-    index = build_index(roots, docs)
-    report = check_index(index, names or None, flops_rtol=flops_rtol)
-
-    if fix:
-        report = _fix(report, index, roots, names, flops_rtol, quiet=as_json)
+    paths = index_path or state.index
+    report = run_check(paths, names or None, flops_rtol=flops_rtol)
+    written = []
+    if fix and report.fixable:
+        written = fix_index(report)
+        report = run_check(paths, names or None, flops_rtol=flops_rtol)
 
     if as_json:
-        print_json(report.to_dict())
+        data = report.to_dict()
+        if fix:
+            data["fixed"] = [
+                {"file": str(e.file), "line": e.line, "entry": e.entry, "field": e.field, "old": e.old, "new": e.new}
+                for e in written
+            ]
+        print_json(data)
     else:
-        _print_report(report, FIELDS)
+        if fix:
+            _print_fixes(written)
+        _print_report(report, paths, names, flops_rtol, fixed=fix)
     if not report.ok:
         raise typer.Exit(1)
 
 
-def _fix(report, index, roots, names, flops_rtol, *, quiet: bool):
-    from ..check import check_index
-    from ..fix import apply_fixes, plan_fixes
-    from ..index import load_index
-    from ..index.problems import display_path
-
-    edits = plan_fixes(report, index)
-    applied = apply_fixes(edits)
-    if not quiet:
-        out = console(stderr=True)
-        for edit in edits:
-            if edit.skipped:
-                out.print(f"not fixed: {display_path(edit.file)}:{edit.line}: {edit.entry} > Metadata > {edit.field}: {edit.skipped}", markup=False)
-            else:
-                what = f"added {edit.field}: {edit.new}" if edit.insert is not None else f"{edit.field}: {edit.old} -> {edit.new}"
-                out.print(f"fixed: {display_path(edit.file)}:{edit.line}: {edit.entry}: {what}", markup=False)
-        out.print(f"{len(applied)} value(s) written; checking again", markup=False)
-    if not applied:
-        return report
-    return check_index(load_index(roots), names or None, flops_rtol=flops_rtol)
+def _print_fixes(written) -> None:
+    out = console(stderr=True)
+    for edit in written:
+        out.print(f"fixed: {edit.describe()}", markup=False, highlight=False, emoji=False)
+    out.print(
+        f"{len(written)} value(s) written" + ("; checked again" if written else ""),
+        markup=False,
+        highlight=False,
+        emoji=False,
+    )
 
 
-def _print_report(report, fields) -> None:
-    from rich.table import Table
+def _print_report(report: CheckReport, paths, names, flops_rtol: float, *, fixed: bool) -> None:
+    from rich.table import Table  # noqa: PLC0415  (rich's table only when one is printed: `check` is in every start-up)
+    from rich.text import Text  # noqa: PLC0415
 
     out = console()
+    if report.problems:
+        for problem in report.problems:
+            out.print(str(problem), markup=False, highlight=False, emoji=False)
+        out.print(
+            f"{len(report.problems)} schema problem(s): fix these first; no entry was checked",
+            markup=False,
+            highlight=False,
+            emoji=False,
+        )
+        return
     table = Table(title=f"check: {len(report.entries)} entries against the reference TResNet", title_justify="left")
     table.add_column("entry", no_wrap=True)
-    for name in fields:
+    for name in FIELDS:
         table.add_column(name, justify="center", no_wrap=True)
     marks = {"ok": "[green]ok[/]", "wrong": "[bold red]WRONG[/]", "skip": "[dim]-[/]"}
     for entry in report.entries:
         cells = {v.field: marks[v.status] for v in entry.verdicts}
-        table.add_row(entry.name, *(cells.get(f, "") for f in fields))
+        table.add_row(Text(entry.name), *(cells.get(f, "") for f in FIELDS))
     out.print(table)
     wrong = [(e, v) for e in report.entries for v in e.wrong]
     for entry, verdict in wrong:
         where = f"{verdict.location}: " if verdict.location else ""
-        out.print(f"{where}{entry.name} > {verdict.field}: {verdict.message}", markup=False, highlight=False)
-    bad_entries = sum(1 for e in report.entries if not e.ok)
-    if wrong:
         out.print(
-            f"{len(wrong)} wrong field(s) in {bad_entries} of {len(report.entries)} entries "
-            "(`tresnet-zoo check --fix` writes measured Parameters/FLOPs back)",
-            markup=False,
+            f"{where}{entry.name} > {verdict.field}: {verdict.message}", markup=False, highlight=False, emoji=False
         )
-    else:
+    bad_entries = sum(1 for e in report.entries if not e.ok)
+    if not wrong:
         out.print(f"All {len(report.entries)} entries agree with the reference implementation.", markup=False)
+        return
+    summary = f"{len(wrong)} wrong field(s) in {bad_entries} of {len(report.entries)} entries"
+    fixable = len(report.fixable)
+    if fixable and not fixed:
+        summary += f" ({fixable} can be written back with the measured value: {_fix_command(paths, names, flops_rtol)})"
+    out.print(summary, markup=False, highlight=False, emoji=False)
+
+
+def _fix_command(paths, names, flops_rtol: float) -> str:
+    """The command that writes the fixes, with the user's index, names and tolerance spelled out so that it
+    runs as printed and fixes what this run reported."""
+    args = ["tresnet-zoo", "check"]
+    if paths is not None:
+        args += ["--index", str(paths)]
+    if flops_rtol != DEFAULT_FLOPS_RTOL:
+        args += ["--flops-rtol", repr(flops_rtol)]
+    return "`" + shlex.join(args + ["--fix", *(names or ())]) + "`"

@@ -23,18 +23,34 @@ def build(
     out: Path = typer.Option(Path("site"), "--out", help="Folder for the built site."),
     index_path: Optional[Path] = typer.Option(None, "--index", help="Index to document (same as the global --index)."),
     upstream: Optional[Path] = typer.Option(None, "--upstream", help="Upstream page to list corrections against [default: the bundled copy]."),
-    pages: Optional[Path] = typer.Option(None, "--pages", help="Keep the rendered Markdown and mkdocs.yml in this folder."),
+    pages: Optional[Path] = typer.Option(None, "--pages", help="Also keep the rendered Markdown and mkdocs.yml in this (new or empty) folder."),
     strict: bool = typer.Option(True, "--strict/--no-strict", help="Fail on broken links and warnings (MkDocs strict)."),
+    repo_url: Optional[str] = typer.Option(None, "--repo-url", help="Repository URL: links each entry to its source line."),
+    site_url: Optional[str] = typer.Option(None, "--site-url", help="The site's public URL (canonical links, sitemap)."),
 ) -> None:
-    """Render pages from the index (jinja2 templates in docs/), draw the chart, build with MkDocs Material."""
+    """Render pages from the index (jinja2 templates in docs/), draw the chart, build with MkDocs Material.
+
+    The site is built in a new folder and moved to --out, which must be new, empty, or a previous build.
+    """
     from ..docs import build_site
     from ..errors import IndexNotFoundError
 
     state: State = ctx.obj
     if upstream is not None and not upstream.is_file():
         raise IndexNotFoundError(f"upstream page {upstream} does not exist")
-    result = build_site(out, index=index_path or state.index, upstream=upstream, pages=pages, strict=strict)
-    console().print(f"built {result.page_count} pages ({result.corrections} corrections listed) into {result.site}", markup=False)
+    result = build_site(out, index=index_path or state.index, upstream=upstream, pages=pages, strict=strict,
+                        commands=_command_tree(), repo_url=repo_url, site_url=site_url)
+    console().print(f"built {result.page_count} pages ({result.corrections} corrections listed) into {out} "
+                    f"in {result.seconds:.1f} s", markup=False)
+
+
+def _command_tree():
+    """The CLI's click command tree, handed to the docs (which never import the CLI) for the CLI reference."""
+    import typer.main
+
+    from .main import app
+
+    return typer.main.get_command(app)
 
 
 @docs_app.command("serve")
@@ -52,7 +68,7 @@ def serve(
     from ..docs import build_site
 
     state: State = ctx.obj
-    result = build_site(out, index=index_path or state.index)
+    result = build_site(out, index=index_path or state.index, commands=_command_tree())
     handler = functools.partial(SimpleHTTPRequestHandler, directory=str(result.site))
     with ThreadingHTTPServer((host, port), handler) as httpd:
         console().print(f"serving {result.site} at http://{host}:{httpd.server_address[1]}/ (Ctrl-C stops)", markup=False)

@@ -7,8 +7,11 @@ from typing import List, Optional
 
 import typer
 
+from ..index import resolve_roots
+from ..index.problems import display_path
+from ..index.validate import validate_paths
 from .context import State
-from .output import console, giga, megabytes, millions, number, print_json, print_json_records
+from .output import console, giga, megabytes, millions, number, print_json, print_json_records, printable
 
 
 def register(app: typer.Typer) -> None:
@@ -18,7 +21,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _is_cached(state: State, entry) -> bool:
-    from ..weights.cache import Cache
+    from ..weights.cache import Cache  # noqa: PLC0415  (weights code only when the cached column is shown)
 
     name = entry.weights_filename
     return bool(name) and Cache(state.cache_root()).is_cached(name)
@@ -52,9 +55,9 @@ def list_models(
     if as_json:
         print_json_records([dict(m.to_dict(), cached=is_cached(m)) for m in entries])
         return
-    from rich.table import Table
+    from rich.table import Table  # noqa: PLC0415  (rich's tables only when one is printed)
 
-    table = Table(title=f"{len(entries)} models in {index.describe()}", title_justify="left")
+    table = Table(title=printable(f"{len(entries)} models in {index.describe()}"), title_justify="left")
     for column, justify in (
         ("name", "left"),
         ("timm tag", "left"),
@@ -70,8 +73,8 @@ def list_models(
     for m in entries:
         md = m.metadata
         table.add_row(
-            m.name,
-            ", ".join(m.timm_tags) or "-",
+            printable(m.name),
+            printable(", ".join(m.timm_tags) or "-"),
             millions(md.parameters),
             giga(md.flops),
             str(md.image_size) if md.image_size else "-",
@@ -93,11 +96,12 @@ def info(
     entry = state.load_index().get(name)
     cache_file = state.cache_root() / entry.weights_filename if entry.weights_filename else None
     if as_json:
-        print_json(dict(entry.to_dict(), cached=_is_cached(state, entry), cache_path=str(cache_file) if cache_file else None))
+        cache_path = str(cache_file) if cache_file else None
+        print_json(dict(entry.to_dict(), cached=_is_cached(state, entry), cache_path=cache_path))
         return
-    from rich.table import Table
+    from rich.table import Table  # noqa: PLC0415  (rich's tables only when one is printed)
 
-    table = Table(title=f"{entry.name}  ({entry.location})", title_justify="left", show_header=True)
+    table = Table(title=printable(f"{entry.name}  ({entry.location})"), title_justify="left", show_header=True)
     table.add_column("field")
     table.add_column("value", overflow="fold")
     table.add_column("written at", style="dim", no_wrap=True)
@@ -108,7 +112,7 @@ def info(
         if isinstance(value, tuple):
             value = ", ".join(value)
         where = entry.where(*path) if path else None
-        table.add_row(label, str(value), str(where) if where else "")
+        table.add_row(printable(label), printable(value), printable(where) if where else "")
 
     row("In Collection", entry.collection, "In Collection")
     row("timm tags", entry.timm_tags, "Metadata", "x-tresnet-zoo", "timm")
@@ -136,13 +140,12 @@ def info(
 
 def validate(
     ctx: typer.Context,
-    paths: Optional[List[Path]] = typer.Argument(None, help="Index files or folders [default: the --index, else the bundled registry]."),
+    paths: Optional[List[Path]] = typer.Argument(
+        None, help="Index files or folders [default: the --index, else the bundled registry]."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the problems as JSON."),
 ) -> None:
     """Validate model-index files: the JSON Schema plus the rules a schema cannot express."""
-    from ..index import resolve_roots
-    from ..index.problems import display_path
-    from ..index.validate import validate_paths
 
     state: State = ctx.obj
     roots = resolve_roots(paths or state.index)
@@ -159,13 +162,14 @@ def validate(
     else:
         out = console()
         for problem in report.problems:
-            out.print(str(problem), markup=False)
+            out.print(printable(problem), markup=False)
         files = len(report.files) or len(roots)
         where = ", ".join(display_path(r) for r in roots)
         if report.ok:
-            out.print(f"OK: {report.model_count} models in {files} file{'s' if files != 1 else ''} ({where})", markup=False)
+            plural = "s" if files != 1 else ""
+            out.print(printable(f"OK: {report.model_count} models in {files} file{plural} ({where})"), markup=False)
         else:
             n = len(report.problems)
-            out.print(f"{n} problem{'s' if n != 1 else ''} in {where}", markup=False)
+            out.print(printable(f"{n} problem{'s' if n != 1 else ''} in {where}"), markup=False)
     if not report.ok:
         raise typer.Exit(1)

@@ -4,16 +4,30 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+try:  # typer 0.2x vendors click as ``typer._click``; older versions use click itself
+    from typer._click import exceptions as _click_errors
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click import exceptions as _click_errors
+
 from .. import __version__
-from ..errors import ZooError
-from .context import State
+from ..errors import EXIT_BUG, EXIT_CODES, EXIT_USAGE, ZooError
+from .context import State, current, set_current
+from .hints import hint_for
+from .output import printable
 
 DEBUG_ENV = "TRESNET_ZOO_DEBUG"
+_NO_ARGS = getattr(_click_errors, "NoArgsIsHelpError", ())  # click >= 8.2 only
+
+# "\b" keeps click from re-wrapping the table into one paragraph
+EPILOG = "\b\nExit codes:\n" + "\n".join(f"  {code:>2}  {meaning}" for code, meaning in EXIT_CODES.items()) + (
+    f"\n\b\nErrors are one line (error: ...) plus a hint you can run as printed; {DEBUG_ENV}=1 adds a traceback."
+)
 
 app = typer.Typer(
     name="tresnet-zoo",
@@ -23,7 +37,18 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=EPILOG,
 )
+
+
+def _typed(ctx: typer.Context, *names: str) -> frozenset[str]:
+    """The options given on the command line (not from the environment): hints repeat exactly these."""
+    out = set()
+    for name in names:
+        source = ctx.get_parameter_source(name)
+        if source is not None and getattr(source, "name", "") == "COMMANDLINE":
+            out.add(name)
+    return frozenset(out)
 
 
 def _version(value: bool) -> None:
@@ -44,9 +69,12 @@ def _global(
         envvar="TRESNET_ZOO_CACHE",
         help="Weight cache folder [default: $XDG_CACHE_HOME/tresnet-zoo, else ~/.cache/tresnet-zoo].",
     ),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
 ) -> None:
-    ctx.obj = State(index=index, cache_dir=cache_dir)
+    ctx.obj = State(index=index, cache_dir=cache_dir, typed=_typed(ctx, "index", "cache_dir"))
+    set_current(ctx.obj)
 
 
 from . import check_cmd, docs_cmds, index_cmds, weights_cmds  # noqa: E402  (registers the commands)
@@ -57,45 +85,77 @@ weights_cmds.register(app)
 docs_cmds.register(app)
 
 
-def _print_error(exc: ZooError) -> None:
-    sys.stderr.write(f"error: {exc.message}\n")
-    if exc.hint:
-        sys.stderr.write(f"hint: {exc.hint}\n")
+def _print_error(message: str, hint: str | None) -> None:
+    sys.stderr.write(f"error: {_one_line(message)}\n")
+    if hint:
+        sys.stderr.write(f"hint: {_one_line(hint)}\n")
+
+
+def _one_line(text: str) -> str:
+    return printable(str(text).strip())
+
+
+def _usage_error(exc: _click_errors.UsageError) -> tuple[str, str]:
+    message = exc.format_message().strip().rstrip(".")
+    message = message[:1].lower() + message[1:]
+    path = exc.ctx.command_path if exc.ctx is not None else "tresnet-zoo"
+    return message, f"`{path} --help` shows the usage"
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI. As the console script (``argv`` None) it exits; called with ``argv`` it returns the code.
 
-    Usage errors (unknown option, missing argument) are click's to report, with exit code 2; a
-    ``ZooError`` becomes ``error: <message>`` plus a hint and its own exit code; anything else is a bug
-    and is reported in one line unless ``TRESNET_ZOO_DEBUG=1`` asks for the traceback.
+    Every failure ends here as ``error: <message>`` plus a ``hint:`` and one exit code from
+    ``errors.EXIT_CODES``: a ``ZooError`` carries its code, a click usage error (unknown option, missing
+    argument) is 2, anything else is a bug (70). ``TRESNET_ZOO_DEBUG=1`` adds the traceback to stderr and
+    changes nothing else.
     """
     debug = os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    set_current(None)
+    command = typer.main.get_command(app)
     try:
-        try:
-            app(args=argv, prog_name="tresnet-zoo")
-            code = 0
-        except SystemExit as exc:  # click's standalone mode always ends here
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        except ZooError as exc:
-            if debug:
-                raise
-            _print_error(exc)
-            code = exc.exit_code
-        except KeyboardInterrupt:
-            sys.stderr.write("error: interrupted\n")
-            code = 130
-    except Exception as exc:  # a bug: say so in one line unless debugging
-        if debug:
-            raise
-        sys.stderr.write(
-            f"error: internal error ({type(exc).__name__}: {exc}); "
-            f"rerun with {DEBUG_ENV}=1 for a traceback and please report it\n"
+        result = command.main(args=argv, prog_name="tresnet-zoo", standalone_mode=False)
+        code = result if isinstance(result, int) else 0
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except _NO_ARGS as exc:  # bare `tresnet-zoo`: the help, as a first contact
+        sys.stdout.write(exc.ctx.get_help() + "\n" if exc.ctx is not None else exc.format_message())
+        code = 0
+    except _click_errors.UsageError as exc:
+        _debug_traceback(debug)
+        _print_error(*_usage_error(exc))
+        code = EXIT_USAGE
+    except ZooError as exc:
+        _debug_traceback(debug)
+        _print_error(exc.message, hint_for(exc, current()))
+        code = exc.exit_code
+    except typer.Abort:
+        sys.stderr.write("error: interrupted\n")
+        code = 130
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted\n")
+        code = 130
+    except _click_errors.ClickException as exc:
+        _debug_traceback(debug)
+        _print_error(exc.format_message(), "`tresnet-zoo --help` shows the usage")
+        code = exc.exit_code
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except Exception as exc:  # noqa: BLE001 - a bug: say so in one line, with the traceback only when debugging
+        _debug_traceback(debug)
+        _print_error(
+            f"internal error ({type(exc).__name__}: {exc})",
+            f"this is a bug in tresnet-zoo; rerun with {DEBUG_ENV}=1 for a traceback and please report it",
         )
-        code = 70
+        code = EXIT_BUG
     if argv is None:
         _exit(code)
     return code
+
+
+def _debug_traceback(debug: bool) -> None:
+    if debug:
+        traceback.print_exc(file=sys.stderr)
 
 
 def _exit(code: int) -> None:

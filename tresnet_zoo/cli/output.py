@@ -1,32 +1,62 @@
-"""Shared output helpers: consoles, number formats, JSON."""
+"""Shared output helpers: consoles, number formats, JSON.
+
+Every value printed here may come from a stranger's index, so the consoles interpret nothing: no rich
+markup (``[red]``), no emoji codes (``:x:`` would turn ``root:x:0:0`` into an emoji), no highlighting.
+Styles are given as rich ``Text`` objects where a command wants them. Text from an index also passes through
+``printable``: control characters (ESC starts terminal escape sequences), line separators and bidi overrides
+are shown as ``\\xNN`` / ``\\uNNNN`` instead of being sent to the terminal.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 from typing import Any
 
+from ..errors import ZooError
+
 
 def console(stderr: bool = False):
-    import os
-
-    from rich.console import Console
+    from rich.console import Console  # noqa: PLC0415  (rich only when something is printed through it)
 
     stream = sys.stderr if stderr else sys.stdout
     # Rich assumes 80 columns when the output is not a terminal; tables piped to a file or a pager
     # should not be cut, so give them room unless the user set COLUMNS.
     width = None if stream.isatty() or os.environ.get("COLUMNS") else 200
-    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width, markup=False, emoji=False)
+
+
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
+
+
+def _escape(match: re.Match) -> str:
+    code = ord(match[0])
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(value: Any) -> str:
+    """``str(value)`` safe for a terminal: one line, no escape sequences, no direction overrides."""
+    return _UNPRINTABLE.sub(_escape, str(value))
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    """Strict JSON on stdout: NaN or infinity (never valid JSON) is an error, not a bare ``NaN``."""
+    try:
+        text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        raise ZooError("a value is NaN or infinite, which JSON cannot hold") from None
+    sys.stdout.write(text + "\n")
 
 
 def print_json_records(records: list) -> None:
     """A JSON list with one compact record per line: the C encoder (``indent`` is pure Python and was
     a fifth of `list --json` on a 6000-entry index), still one record per line for grep and diff."""
-    body = ",\n".join(json.dumps(record, ensure_ascii=False) for record in records)
+    try:
+        body = ",\n".join(json.dumps(record, ensure_ascii=False, allow_nan=False) for record in records)
+    except ValueError:
+        raise ZooError("a value is NaN or infinite, which JSON cannot hold") from None
     sys.stdout.write("[\n" + body + "\n]\n" if records else "[]\n")
 
 

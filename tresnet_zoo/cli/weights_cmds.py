@@ -32,16 +32,52 @@ def _entries(state: State, names: Optional[List[str]], all_: bool, *, command: s
     return index.select(names or None)
 
 
-def _options(state: State, *, mirror, offline=False, force=False, allow_http=False, timeout=None, retries=None, progress=None):
+def _options(state: State, *, mirror, offline=False, force=False, allow_http=False, timeout=None, retries=None, progress=None,
+             max_bytes=None, speed_limit=None, speed_time=None, deadline=None):
     from ..weights import Cache, DownloadConfig, FetchOptions
 
-    config = DownloadConfig(allow_http=allow_http)
+    config = DownloadConfig(allow_http=allow_http, max_bytes=max_bytes, deadline=deadline)
     if timeout is not None:
         config = replace(config, read_timeout=timeout, connect_timeout=min(timeout, config.connect_timeout))
     if retries is not None:
         config = replace(config, retries=retries)
+    if speed_limit is not None:
+        config = replace(config, low_speed_limit=speed_limit)
+    if speed_time is not None:
+        config = replace(config, low_speed_time=speed_time)
     return FetchOptions.from_env(cache=Cache(state.cache_root()), mirror=mirror, offline=offline or None, force=force,
                                  config=config, progress=progress)
+
+
+# The library names no flags; what the CLI can add to its hints, by what an error is about.
+_FLAG_HINTS = {
+    "network": "mirror: --mirror DIR or TRESNET_ZOO_MIRROR",
+    "no-size": "limit: --max-bytes N",
+    "url-policy": "--allow-http permits plain http if you trust the network",
+    "cache": "another folder: --cache-dir DIR or TRESNET_ZOO_CACHE",
+}
+
+
+def cli_hint(exc) -> str | None:
+    """The error's hint plus the command-line flags that help with it."""
+    extra = _FLAG_HINTS.get(getattr(exc, "topic", None) or "")
+    if not extra:
+        return exc.hint
+    return f"{exc.hint} ({extra})" if exc.hint else extra
+
+
+def _log_to_stderr() -> None:
+    """Library warnings (a lock given up on, a foreign partial ignored) as `warning: ...` lines on stderr."""
+    import logging
+
+    class Stderr(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:  # sys.stderr of the moment (tests swap it)
+            sys.stderr.write(f"warning: {record.getMessage()}\n")
+
+    logger = logging.getLogger("tresnet_zoo")
+    if not any(type(h).__name__ == "Stderr" for h in logger.handlers):
+        logger.addHandler(Stderr())
+        logger.setLevel(logging.WARNING)
 
 
 @contextmanager
@@ -76,6 +112,10 @@ def fetch(
     allow_http: bool = typer.Option(False, "--allow-http", help="Permit plain http to non-loopback hosts."),
     timeout: float = typer.Option(30.0, "--timeout", min=0.1, help="Seconds without data before a transfer counts as stalled."),
     retries: int = typer.Option(5, "--retries", min=0, help="Retries per download (connection errors, 429/5xx, broken bodies)."),
+    max_bytes: Optional[int] = typer.Option(None, "--max-bytes", min=1, help="Byte limit for an entry without File Size (required to fetch one)."),
+    speed_limit: int = typer.Option(1024, "--speed-limit", min=0, help="Bytes/s: slower than this for --speed-time seconds resumes the transfer (a retry)."),
+    speed_time: float = typer.Option(30.0, "--speed-time", min=0.1, help="Seconds below --speed-limit before the transfer is resumed."),
+    deadline: Optional[float] = typer.Option(None, "--deadline", min=0.1, help="Seconds for each file's whole download, retries included."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
 ) -> None:
     """Download weights into the cache, checking File Size and sha256 (the hash prefix in the file name)."""
@@ -85,22 +125,29 @@ def fetch(
     state: State = ctx.obj
     entries = _entries(state, names, all_, command="fetch")
     out = console()
-    results, failures = [], 0
+    results, failures, code = [], 0, 0
+    _log_to_stderr()
     with _progress(quiet or as_json) as bar:
-        options = _options(state, mirror=mirror, offline=offline, force=force, allow_http=allow_http, timeout=timeout, retries=retries, progress=bar)
+        options = _options(state, mirror=mirror, offline=offline, force=force, allow_http=allow_http, timeout=timeout, retries=retries,
+                           progress=bar, max_bytes=max_bytes, speed_limit=speed_limit, speed_time=speed_time, deadline=deadline)
         for entry in entries:
             record: dict = {"name": entry.name, "file": entry.weights_filename, "ok": False}
             try:
                 result = fetch_entry(entry, options)
-                record.update(result.to_dict(), ok=True, checks={"size": "ok", "sha256": "ok"})
+                # say what was hashed in this operation; a cache hit is only a record
+                record.update(result.to_dict(), ok=True, hashed=result.hashed,
+                              checks={"size": "ok", "sha256": "ok" if result.hashed else "recorded, not hashed now"})
                 if verify_:
+                    from ..weights.fetch import expected_for
                     from ..weights.verify import deep_check
 
-                    record["deep"] = deep_check(entry, result.path)
-                    record["checks"]["deep"] = "ok"
+                    deep = deep_check(entry, result.path, expected_for(entry), record_sha256=result.sha256)
+                    record.update(deep=deep, hashed=True, sha256=deep["sha256"], size=deep["size"])
+                    record["checks"].update(sha256="ok", deep="ok")
             except ZooError as exc:
                 failures += 1
-                record.update(ok=False, error=exc.message, hint=exc.hint)
+                code = code or exc.exit_code
+                record.update(ok=False, error=exc.message, hint=cli_hint(exc), exit_code=exc.exit_code)
             results.append(record)
     if not as_json:  # after the progress bar is gone, so the two do not interleave
         for record in results:
@@ -110,7 +157,7 @@ def fetch(
     elif len(entries) > 1:
         out.print(f"{len(entries) - failures} of {len(entries)} files ok", markup=False)
     if failures:
-        raise typer.Exit(1)
+        raise typer.Exit(code or 1)
 
 
 def _print_fetch(out, record: dict) -> None:
@@ -137,9 +184,9 @@ def verify(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
 ) -> None:
     """Re-check cached weight files: size and full sha256 against the index (and the record of the download)."""
-    from ..errors import ZooError
     from ..weights import Cache
-    from ..weights.fetch import expected_for, fetch_entry
+    from ..weights.fetch import expected_for
+    from ..weights.repair import repair as repair_entry
     from ..weights.verify import check_file
 
     state: State = ctx.obj
@@ -147,22 +194,17 @@ def verify(
     cache = Cache(state.cache_root())
     chosen = index.select(names or None)
     if not names:
-        chosen = [e for e in chosen if e.weights_filename and cache.path(e.weights_filename).exists()]
+        chosen = [e for e in chosen if e.weights_filename and cache.final_stat(e.weights_filename) is not None]  # regular files only
     out = console()
     checks, bad = [], 0
+    _log_to_stderr()
+    options = _options(state, mirror=mirror) if repair else None
     for entry in chosen:
-        expected = expected_for(entry)
-        result = check_file(entry, cache, expected, deep=deep)
         repaired = None
-        if not result.ok and repair:
-            cache.remove(expected.filename)
-            try:
-                fetch_entry(entry, _options(state, mirror=mirror, force=True))
-                result = check_file(entry, cache, expected, deep=deep)
-                repaired = result.ok
-            except ZooError as exc:
-                result.problems.append(f"repair failed: {exc.message}")
-                repaired = False
+        if options is not None:
+            result, repaired = repair_entry(entry, options, deep=deep)
+        else:
+            result = check_file(entry, cache, expected_for(entry), deep=deep)
         bad += not result.ok
         data = result.to_dict() | ({"repaired": repaired} if repaired is not None else {})
         checks.append(data)
@@ -190,40 +232,40 @@ def cache_default(ctx: typer.Context) -> None:
         cache_info(ctx, as_json=False)
 
 
+def _index_names(state: State) -> dict[str, str]:
+    """Cache file name -> entry name, from the index; empty when the index cannot be read (the cache
+    must be inspectable and clearable even with a broken index)."""
+    from ..errors import ZooError
+
+    try:
+        return {e.weights_filename: e.name for e in state.load_index() if e.weights_filename}
+    except (ZooError, OSError):
+        return {}
+
+
 @cache_app.command("info")
 def cache_info(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print machine-readable data.")) -> None:
-    """Where the cache is and what it holds: verified files, partial downloads, other files."""
-    from ..weights import Cache
-    from ..weights.cache import writer_alive
+    """Where the cache is and what it holds: verified files, partial downloads, names that are not ours."""
+    from ..weights.cache import Cache, inventory
 
     state: State = ctx.obj
-    cache = Cache(state.cache_root())
-    names = {}
-    try:
-        names = {e.weights_filename: e.name for e in state.load_index() if e.weights_filename}
-    except Exception:  # the cache must be inspectable even with a broken index
-        pass
-    files = []
-    for path in cache.files():
-        record = cache.cached_record(path.name)
-        files.append({"file": path.name, "size": path.stat().st_size, "verified": record is not None,
-                      "sha256": record.sha256 if record else None, "entry": names.get(path.name)})
-    partials = [{"file": p.name, "size": p.stat().st_size, "writer_alive": writer_alive(p)} for p in cache.partials()]
-    total = sum(f["size"] for f in files) + sum(p["size"] for p in partials)
+    inv = inventory(Cache(state.cache_root()), _index_names(state))
     if as_json:
-        print_json({"root": str(cache.root), "files": files, "partials": partials, "total_bytes": total})
+        print_json(inv.to_dict())
         return
     from rich.table import Table
 
     out = console()
-    table = Table(title=f"cache {cache.root}: {megabytes(total)} MB", title_justify="left")
+    table = Table(title=f"cache {inv.root}: {megabytes(inv.total_bytes)} MB", title_justify="left")
     for column in ("file", "entry", "MB", "state"):
         table.add_column(column, justify="right" if column == "MB" else "left")
-    for f in files:
-        table.add_row(f["file"], f["entry"] or "-", megabytes(f["size"]), "verified" if f["verified"] else "not ours / unverified")
-    for p in partials:
-        label = "being downloaded now" if p["writer_alive"] else "partial download (resumable)"
-        table.add_row(p["file"], "-", megabytes(p["size"]), label)
+    for f in inv.files:
+        table.add_row(f.file, f.entry or "-", megabytes(f.size), "verified" if f.verified else "not ours / unverified")
+    for p in inv.partials:
+        label = "being downloaded now" if p.writer_alive else "partial download (resumable)"
+        table.add_row(p.file, "-", megabytes(p.size), label)
+    for f in inv.foreign:
+        table.add_row(f.path, "-", "", f"not ours: {f.why}")
     out.print(table)
 
 
@@ -234,28 +276,23 @@ def cache_clear(
     partials_only: bool = typer.Option(False, "--partials", help="Only remove partial downloads."),
 ) -> None:
     """Remove cached weights, their records and partial downloads. Files tresnet-zoo did not write stay."""
-    import shutil
-
-    from ..weights import Cache
+    from ..weights.cache import Cache, clear
 
     state: State = ctx.obj
     cache = Cache(state.cache_root())
-    removed, busy = [], []
-    if partials_only:
-        removed, busy = cache.remove_partials()
-    elif names:
-        for entry in state.load_index().select(names):
-            if entry.weights_filename:
-                removed += cache.remove(entry.weights_filename)
+    if names:
+        files = [e.weights_filename for e in state.load_index().select(names) if e.weights_filename]
+        result = clear(cache, files, partials_only=partials_only)
     else:
-        for path in cache.files():
-            if cache.read_record(path.name) is not None:
-                removed += cache.remove(path.name)
-        more, busy = cache.remove_partials()
-        removed += more
-        for sub in ("records", "locks", "validated"):
-            if (cache.root / sub).is_dir():
-                shutil.rmtree(cache.root / sub, ignore_errors=True)
-    console().print(f"removed {len([p for p in removed if p.suffix != '.json'])} file(s) from {cache.root}", markup=False)
-    if busy:
-        console().print(f"kept {len(busy)} partial download(s) that a running process is writing", markup=False)
+        result = clear(cache, partials_only=partials_only, known=set(_index_names(state)))
+    removed = [p for p in result.removed if p.parent == cache.root]
+    out = console()
+    out.print(f"removed {len(removed)} file(s) from {cache.root}", markup=False)
+    if result.busy:
+        out.print(f"kept {len(result.busy)} partial download(s) that a running process is writing", markup=False)
+    if result.left:
+        out.print(f"left {len(result.left)} name(s) that tresnet-zoo did not create:", markup=False)
+        for item in result.left[:20]:
+            out.print(f"  {item.path} ({item.why})", markup=False)
+        if len(result.left) > 20:
+            out.print(f"  ... and {len(result.left) - 20} more (`tresnet-zoo cache info --json` lists them)", markup=False)

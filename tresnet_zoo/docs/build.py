@@ -1,162 +1,192 @@
 """Rendering the docs pages from the index, then building the site with MkDocs (strict).
 
-Nothing on the pages that the index knows is typed by hand: tables, model pages, the chart and the
+Nothing on the pages that the index knows is typed by hand: tables, model cards, the chart and the
 corrections are computed from the index (and from ``check``'s verdicts) on every build. Hand-written
-prose (a collection's description, how to train, its BibTeX) lives in
-``docs/templates/collections/<collection>.yml``.
+prose (a collection's description, how to train, its BibTeX, the paper's throughput table) lives in
+``docs/templates/collections/<collection slug>.yml``.
+
+The index is untrusted (anyone can change it in a pull request), so:
+
+- pages are jinja2 templates whose every ``{{ value }}`` goes through ``safe.text`` (the environment's
+  finalizer): index text is inert in Markdown and in HTML; links are made only from http(s) URLs;
+- file names are slugs (``safe.Slugs``); collection prose is looked up by slug in one fixed folder;
+- the MkDocs configuration is a Python dict written with ``yaml.safe_dump`` (MkDocs reads YAML with an
+  unsafe loader; safe_dump quotes every string, so no tag reaches it), never a template;
+- MkDocs runs as ``python -I -m mkdocs`` in the temporary build folder: neither the current folder nor
+  PYTHONPATH is on its import path, so a ``yaml.py`` or ``mkdocs/`` where the user stands is not run;
+- the site is built in a fresh folder and moved into place (``place``): nothing the user owns is
+  cleaned, and ``--pages`` gets a copy of the rendered pages under the same rule.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ZooError
+from ..errors import UsageError, ZooError
 from ..index import Index, load_index
-from ..index.problems import display_path
+from .cards import ModelCard, family, order_key, pareto_front, source_location
+from .place import check_target, new_build_folder, place
+from .safe import RESERVED, Slugs, Trusted, http_url, py_string, text, title
 
-__all__ = ["BuildResult", "build_site", "render_pages"]
+__all__ = ["NAV_MODELS_MAX", "BuildResult", "build_site", "render_pages", "site_config"]
 
 CHART = "assets/accuracy_vs_gmacs.svg"
+CHART_NARROW = "assets/accuracy_vs_gmacs_narrow.svg"
+NAV_MODELS_MAX = 60  # past this many models the sidebar lists collections only (the tables list models)
+ARXIV = "https://arxiv.org/abs/2003.13630"
+_GONE_HOSTS = ("paperswithcode.com",)  # shut down: links there lead nowhere
+_PATH = re.compile(r"(\.\./)*[a-z0-9_\-]+(/[a-z0-9_\-]+)*\.(md|svg)")
 
 
 @dataclass
 class BuildResult:
     site: Path
-    pages: Path
+    pages: Path | None
     page_count: int
     corrections: int
+    seconds: float = 0.0
 
 
-def _cell(value) -> str:
-    """A value fit for a Markdown table cell."""
-    if isinstance(value, (list, tuple)):
-        value = ", ".join(str(v) for v in value)
-    return str(value).replace("|", "\\|").replace("\n", " ")
+class DocsBuildError(ZooError):
+    """MkDocs failed on the rendered pages (strict mode turns broken links into this)."""
+
+
+def _path(value: str) -> Trusted:
+    """An internal link target (built from slugs only); anything else is a bug."""
+    if not _PATH.fullmatch(str(value)):
+        raise AssertionError(f"not a page path built from slugs: {value!r}")
+    return Trusted(value)
+
+
+def _trusted(value: str) -> Trusted:
+    """Prose from the package's ``docs/templates`` (collection notes): Markdown written by the project."""
+    return Trusted(value or "")
+
+
+def _pre(value: str) -> Trusted:
+    """Project prose for a raw ``<pre>`` block (the BibTeX): HTML-escaped, new lines kept, no blank lines."""
+    import html
+
+    return Trusted("\n".join(line for line in html.escape(value or "").splitlines() if line.strip()))
 
 
 def _environment(templates: Path):
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates)), undefined=jinja2.StrictUndefined,
-                             keep_trailing_newline=True, autoescape=False)
-    env.filters["cell"] = _cell
+                             keep_trailing_newline=True, autoescape=True, finalize=text)
+    env.filters["path"] = _path
+    env.filters["py"] = py_string
+    env.filters["trusted"] = _trusted
+    env.filters["pre"] = _pre
     return env
 
 
-def _model_page(name: str) -> str:
-    return f"models/{name}.md"
-
-
-def _model_context(entry, verdicts, unchecked_reason: str | None) -> dict:
-    from .._urls import hub_parts
-
-    md = entry.metadata
-    parts = hub_parts(entry.weights_filename or "")
-    fmt = lambda value, spec: format(value, spec) if value is not None else "-"  # noqa: E731
-    return {
-        "name": entry.name,
-        "page": _model_page(entry.name),
-        "collection": entry.collection,
-        "source": str(entry.location),
-        "params_m": fmt(md.parameters / 1e6 if md.parameters else None, ".2f"),
-        "gmacs": fmt(md.flops / 1e9 if md.flops else None, ".2f"),
-        "image_size": md.image_size or "-",
-        "top1": fmt(entry.top1, ".2f"),
-        "top5": fmt(entry.top5, ".2f"),
-        "size_mb": fmt(md.file_size / 1e6 if md.file_size else None, ".1f"),
-        "file_size": md.file_size,
-        "sha256": md.sha256,
-        "weights": entry.weights,
-        "filename": entry.weights_filename,
-        "hash_prefix": parts[1] if parts else None,
-        "metadata": list(entry.metadata.items()),
-        "results": entry.results,
-        "provenance": dict(entry.provenance),
-        "verdicts": verdicts,
-        "unchecked_reason": unchecked_reason,
-    }
-
-
-def _verdicts(index: Index):
+def _verdicts(index: Index) -> tuple[dict[str, list[dict]], str | None]:
     """check's verdicts per entry, or the reason there are none (torch is not installed)."""
     try:
-        import torch  # noqa: F401
+        import torch  # noqa: F401  (check builds models: without torch there are no verdicts to show)
     except ImportError:
         return {}, "PyTorch is not installed where the site was built"
-    from ..check import check_index
+    from .. import check
 
-    report = check_index(index)
+    run = getattr(check, "check_index", None) or check.run_check  # h8fix may rename it
+    report = run(index)
     return {e.name: [v.to_dict() for v in e.verdicts] for e in report.entries}, None
 
 
-_FIELD_LABELS = {"weights": "Weights"}
+def _notes(source: Path, slug: str) -> dict:
+    import yaml
+
+    notes_file = source / "templates" / "collections" / f"{slug}.yml"  # a slug: never leaves the folder
+    notes = yaml.safe_load(notes_file.read_text(encoding="utf-8")) if notes_file.is_file() else None
+    return {"description": "", "training": "", "bibtex": "", "paper": None, "code": None, "throughput": None,
+            **(notes if isinstance(notes, dict) else {})}
 
 
-def corrections(index: Index, upstream: Index) -> list[dict]:
-    """Every value that differs from the upstream index: model, field, old, new, how established."""
-    from ..index.records import METADATA_FIELDS
-
-    attr_to_key = {attr: key for key, (attr, _) in METADATA_FIELDS.items()}
-    measured = {"Parameters": "measured by `tresnet-zoo check`: the parameters of the reference model",
-                "FLOPs": "measured by `tresnet-zoo check`: FlopCounterMode / 2 at the image size"}
-    rows = []
-    for entry in index:
-        if entry.name not in upstream:
-            rows.append({"model": entry.name, "page": _model_page(entry.name), "field": "(entry)", "old": "absent", "new": "added",
-                         "how": "not in the upstream index"})
-            continue
-        old = upstream.get(entry.name)
-        changes = []
-        for attr, key in attr_to_key.items():
-            a, b = getattr(old.metadata, attr), getattr(entry.metadata, attr)
-            if a != b:
-                changes.append((key, a, b))
-        if old.weights != entry.weights:
-            changes.append(("Weights", old.weights, entry.weights))
-        for name in sorted({*(m for r in old.results for m in r.metrics), *(m for r in entry.results for m in r.metrics)}):
-            if old.metric(name) != entry.metric(name):
-                changes.append((name, old.metric(name), entry.metric(name)))
-        for key, a, b in changes:
-            how = entry.provenance.get(key) or measured.get(key) or "edited in the index (no provenance recorded)"
-            rows.append({"model": entry.name, "page": _model_page(entry.name), "field": key,
-                         "old": "-" if a is None else a, "new": "-" if b is None else b, "how": how})
-    return rows
+def _paper_url(paper) -> str | None:
+    url = http_url(paper.url) if paper else None
+    if url and any(host in url.split("/")[2].lower() for host in _GONE_HOSTS):
+        return None
+    return url
 
 
-def render_pages(index: Index, pages: Path, *, upstream_path: Path | None = None) -> tuple[int, int]:
-    """Write the site's Markdown, assets, chart and mkdocs.yml under ``pages``; returns (pages, corrections)."""
+def render_pages(index: Index, pages: Path, *, upstream: Index | None = None, upstream_label: str | None = None,
+                 commands=None, repo_url: str | None = None, site_url: str | None = None) -> tuple[dict, list[str], int]:
+    """Write the site's Markdown, assets and chart under ``pages/docs``; returns (config, pages, corrections)."""
     import yaml
 
     from .._resources import docs_dir
     from .chart import accuracy_chart
+    from .corrections import corrections
     from .reference import api_functions, cli_commands
 
     source = docs_dir()
     env = _environment(source / "templates")
     docs = pages / "docs"
-    if docs.exists():
-        shutil.rmtree(docs)
     (docs / "models").mkdir(parents=True)
-    shutil.copytree(source / "assets", docs / "assets")
+    shutil.copytree(source / "assets", docs / "assets", ignore=shutil.ignore_patterns("*.md"))  # the vendor README is no page
+    shutil.copytree(source / "theme", pages / "theme")
     verdicts, unchecked = _verdicts(index)
-    models = [_model_context(e, verdicts.get(e.name, []), unchecked) for e in index]
-    by_name = {m["name"]: m for m in models}
-    accuracy_chart(list(index), docs / CHART)
 
-    collections = []
-    for name, coll in index.collections.items():
-        members = [by_name[e.name] for e in index if e.collection == name]
-        slug = name.lower().replace(" ", "-")
-        collections.append({"name": name, "page": f"{slug}.md", "paper": coll.paper, "models": members})
-    orphans = [m for m in models if not any(m in c["models"] for c in collections)]
-    if orphans:
-        collections.append({"name": "Other models", "page": "other.md", "paper": None, "models": orphans})
-    first_paper = next((c["paper"] for c in collections if c["paper"]), None)
+    entries = sorted(index, key=order_key)
+    coll_slugs = Slugs(RESERVED)
+    model_slugs = Slugs()
+    collections: list[dict] = []
+    for name in index.collections:
+        s = coll_slugs(name)
+        collections.append({"name": name, "slug": s, "title": title(name, s), "page": f"{s}.md",
+                            "record": index.collections[name], "notes": _notes(source, s), "models": []})
+    by_coll = {c["name"]: c for c in collections}
+    if any(e.collection not in by_coll for e in entries):
+        s = coll_slugs("other")
+        by_coll[None] = {"name": "Other models", "slug": s, "title": "Other models", "page": f"{s}.md", "record": None,
+                         "notes": _notes(source, "-"), "models": []}
+        collections.append(by_coll[None])
+
+    cards: list[ModelCard] = []
+    for entry in entries:
+        coll = by_coll.get(entry.collection) or by_coll[None]
+        s = model_slugs(entry.name)
+        card = ModelCard(entry=entry, slug=s, title=title(entry.name, s), collection=coll["name"],
+                         collection_page=coll["page"], location=source_location(entry.location, index.roots),
+                         verdicts=verdicts.get(entry.name, []), unchecked_reason=unchecked, repo_url=repo_url)
+        for v in card.verdicts:
+            if v["status"] == "ok" and card.inferred(v["field"]):
+                v["status"] = "inferred"
+                v["message"] = f"{v['message']}; the value itself was inferred, not measured"
+        throughput = coll["notes"].get("throughput") or {}
+        fam = family(entry.name, entry.metadata.id)
+        key = f"tresnet_{'v2_' if fam[0] else ''}{['m', 'l', 'xl'][fam[1]]}" if fam else None
+        if isinstance(throughput, dict) and key in (throughput.get("models") or {}):
+            card.throughput = {"value": throughput["models"][key], "source": throughput.get("source", ""),
+                               "family": key}
+        coll["models"].append(card)
+        cards.append(card)
+
+    points = {c.name: (c.md.flops, c.entry.top1) for c in cards if c.md.flops and c.entry.top1 is not None}
+    beaten = pareto_front(points)
+    by_name = {c.name: c for c in cards}
+    for c in cards:
+        if c.name in beaten:
+            c.beaten_by = by_name[beaten[c.name]]
+    chart_points = [(c.name, c.md.flops / 1e9, c.entry.top1, c.md.image_size or 0) for c in cards if c.name in points]
+    front = {n for n in points if n not in beaten}
+    accuracy_chart(chart_points, front, docs / CHART)
+    accuracy_chart(chart_points, front, docs / CHART_NARROW, narrow=True)
+    if len(chart_points) <= 12:
+        alt = "Top-1 accuracy against GMACs: " + "; ".join(f"{n} {x:.1f} GMACs {y:.2f}%" for n, x, y, _ in chart_points)
+    else:
+        alt = f"Top-1 accuracy against GMACs for {len(chart_points)} models; the models table below lists the same numbers"
+    chart = {"wide": CHART, "narrow": CHART_NARROW, "alt": alt}
 
     written: list[str] = []
 
@@ -164,57 +194,151 @@ def render_pages(index: Index, pages: Path, *, upstream_path: Path | None = None
         (docs / page).write_text(env.get_template(template).render(**context), encoding="utf-8")
         written.append(page)
 
-    write("index.md", "index.md.j2", models=models, collections=collections, checked_ok=sum(
-        1 for m in models if m["verdicts"] and all(v["status"] != "wrong" for v in m["verdicts"])),
-        paper_title=first_paper.title if first_paper else "TResNet", paper_url=(first_paper.url if first_paper else "") or "")
+    first_paper = next((c["record"].paper for c in collections if c["record"] and c["record"].paper), None)
+    checked = [c for c in cards if c.verdicts]
+    write("index.md", "index.md.j2", cards=cards, collections=collections, chart=chart,
+          checked_ok=sum(1 for c in checked if all(v["status"] != "wrong" for v in c.verdicts)), checked=len(checked),
+          unchecked=unchecked, paper_title=first_paper.title if first_paper else None)
     for c in collections:
-        notes_file = source / "templates" / "collections" / f"{c['name']}.yml"
-        notes = yaml.safe_load(notes_file.read_text()) if notes_file.is_file() else {}
-        notes = {"description": "", "training": "", "bibtex": "", **(notes or {})}
-        example = next((e for e in index if e.collection == c["name"]), next(iter(index)))
-        write(c["page"], "collection.md.j2", c=c, notes=notes, chart=CHART,
-              example={"name": example.name, "image_size": example.metadata.image_size or 224,
-                       "crop_pct": example.metadata.crop_pct or 0.875, "interpolation": example.metadata.interpolation or "bilinear"})
-    for m in models:
-        coll = next(c for c in collections if m in c["models"])
-        write(m["page"], "model.md.j2", m=m, collection_page=f"../{coll['page']}")
-    rows = []
-    upstream_label = None
-    if upstream_path is not None:
-        rows = corrections(index, load_index(upstream_path))
-        upstream_label = display_path(upstream_path)
+        example = c["models"][0] if c["models"] else None
+        write(c["page"], "collection.md.j2", c=c, notes=c["notes"], chart=chart, example=example,
+              paper_url=c["notes"].get("paper") or _paper_url(c["record"].paper if c["record"] else None))
+    for card in cards:
+        notes = by_coll.get(card.entry.collection, by_coll.get(None))["notes"]
+        write(card.page, "model.md.j2", m=card, notes=notes,
+              paper_url=notes.get("paper") or _paper_url(card.entry.paper) or None,
+              code_url=notes.get("code") or card.code_url)
+    rows: list[dict] = []
+    if upstream is not None:
+        import yaml as _yaml
+
+        notes_file = source / "templates" / "corrections.yml"
+        field_notes = _yaml.safe_load(notes_file.read_text(encoding="utf-8")) if notes_file.is_file() else {}
+        rows = corrections(index, upstream, field_notes or {}, {c.name: c.page for c in cards})
     write("corrections.md", "corrections.md.j2", corrections=rows, upstream=upstream_label)
-    write("cli.md", "cli.md.j2", commands=cli_commands())
+    write("cli.md", "cli.md.j2", commands=cli_commands(commands))
     write("api.md", "api.md.j2", functions=api_functions())
-    (pages / "mkdocs.yml").write_text(env.get_template("mkdocs.yml.j2").render(docs_dir="docs", collections=collections, models=models))
-    return len(written), len(rows)
+
+    config = site_config(collections, cards, repo_url=repo_url, site_url=site_url)
+    text_config = yaml.safe_dump(config, sort_keys=False, allow_unicode=False, width=1000)
+    if yaml.safe_load(text_config) != config:  # safe_dump round-trips plain data; anything else is a bug
+        raise AssertionError("the MkDocs configuration does not survive YAML")
+    (pages / "mkdocs.yml").write_text("# written by `tresnet-zoo docs build` (yaml.safe_dump of its config)\n" + text_config,
+                                      encoding="utf-8")
+    return config, written, len(rows)
 
 
-def build_site(out: Path, *, index=None, upstream: Path | None = None, pages: Path | None = None, strict: bool = True) -> BuildResult:
-    """Render the pages and build the static site into ``out`` with MkDocs (``--strict``)."""
+def site_config(collections: list[dict], cards: list[ModelCard], *, repo_url: str | None = None,
+                site_url: str | None = None) -> dict:
+    """The MkDocs configuration, as data. Titles come from ``safe.title``, pages from slugs."""
+    nav: list = [{"Home": "index.md"}]
+    nav += [{c["title"]: c["page"]} for c in collections]
+    if len(cards) <= NAV_MODELS_MAX:
+        nav.append({"Models": [{c.title: c.page} for c in cards]})
+    nav += [{"Corrections to the upstream index": "corrections.md"}, {"CLI reference": "cli.md"}, {"Python API": "api.md"}]
+    config: dict = {
+        "site_name": "tresnet-zoo",
+        "site_description": "A checked model-index registry and weight cache for the TResNet image classifiers",
+        "docs_dir": "docs",
+        "strict": True,
+        "use_directory_urls": False,
+        "theme": {
+            "name": "material",
+            "custom_dir": "theme",  # docs/theme: the repository link without its GitHub API call
+            "font": False,  # no Google Fonts: the site loads nothing from other hosts
+            "features": ["navigation.sections", "search.highlight", "content.code.copy"],
+            "palette": [
+                {"media": "(prefers-color-scheme: light)", "scheme": "default", "primary": "indigo",
+                 "toggle": {"icon": "material/brightness-7", "name": "Switch to dark mode"}},
+                {"media": "(prefers-color-scheme: dark)", "scheme": "slate", "primary": "indigo",
+                 "toggle": {"icon": "material/brightness-4", "name": "Switch to light mode"}},
+            ],
+        },
+        # split words on _ . - and space, so `xl` finds tresnet_xl and tresnet_xl_448
+        "plugins": [{"search": {"separator": r"[\s\-_.]+"}}],
+        "markdown_extensions": ["tables", "admonition", "attr_list", {"toc": {"permalink": True}},
+                                "pymdownx.highlight", "pymdownx.superfences"],
+        "extra_css": ["assets/site.css"],
+        "extra_javascript": ["assets/vendor/tablesort/tablesort.min.js", "assets/vendor/tablesort/tablesort.number.min.js",
+                             "assets/tablesort-init.js"],
+        "exclude_docs": "*.md\n!/*.md\n!/models/*.md\n",
+        "not_in_nav": "/models/*.md\n",
+        "nav": nav,
+    }
+    if site_url:
+        config["site_url"] = site_url
+    if repo_url:
+        config["repo_url"] = repo_url
+        config["edit_uri"] = ""  # the pages are generated: there is no source page to edit
+    return config
+
+
+def _run_mkdocs(workdir: Path, site: Path) -> None:
+    """``python -I -m mkdocs build`` in ``workdir``: the user's folder and PYTHONPATH are not on its path."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    command = [sys.executable, "-I", "-m", "mkdocs", "build", "-q", "-f", str(workdir / "mkdocs.yml"), "-d", str(site)]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=workdir, env=env, timeout=1800, check=False)
+    if done.returncode != 0:
+        lines = [ln.strip() for ln in (done.stderr + done.stdout).splitlines() if ln.strip()]
+        detail = next((ln for ln in lines if "ERROR" in ln or "WARNING" in ln or "Error" in ln), lines[-1] if lines else "")
+        raise DocsBuildError(f"mkdocs build failed ({detail or 'exit ' + str(done.returncode)})",
+                             hint="tresnet-zoo docs build --pages pages  # keeps the rendered pages to inspect")
+
+
+def build_site(out: Path, *, index=None, upstream: Path | None = None, pages: Path | None = None, strict: bool = True,
+               commands=None, repo_url: str | None = None, site_url: str | None = None) -> BuildResult:
+    """Render the pages and build the static site into ``out`` with MkDocs (strict by default).
+
+    ``out`` (and ``pages``, which receives a copy of the rendered Markdown and mkdocs.yml) must be new,
+    empty, or hold a previous tresnet-zoo build; ``commands`` is the CLI's click command tree for the CLI
+    reference page (none: the page says so).
+    """
     from .._resources import upstream_page
 
+    started = time.perf_counter()
+    for label, url in (("repository URL", repo_url), ("site URL", site_url)):
+        if url is not None and not http_url(url):
+            raise UsageError(f"the {label} {url!r} is not an http(s) URL", hint="give a URL such as https://github.com/o/r")
     try:
         import jinja2  # noqa: F401
+        import material  # noqa: F401
         import matplotlib  # noqa: F401
         import mkdocs  # noqa: F401
     except ImportError as exc:
         from ..errors import MissingDependencyError
 
-        raise MissingDependencyError(f"`docs build` needs {exc.name}, which is not installed", hint='pip install "tresnet-zoo[docs]"') from None
+        raise MissingDependencyError(f"`docs build` needs {exc.name}, which is not installed",
+                                     hint='pip install "tresnet-zoo[docs]"') from None
+    check_target(out, "site")
+    if pages is not None:
+        check_target(pages, "pages")
     loaded = load_index(index)
     upstream = upstream if upstream is not None else upstream_page()
-    workdir = Path(pages) if pages else Path(tempfile.mkdtemp(prefix="tresnet-zoo-docs-"))
-    count, fixes = render_pages(loaded, workdir, upstream_path=upstream)
-    out = Path(out).resolve()
-    command = [sys.executable, "-m", "mkdocs", "build", "-q", "-f", str(workdir / "mkdocs.yml"), "-d", str(out)]
-    if strict:
-        command.append("--strict")
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        detail = next((ln.strip() for ln in (done.stderr + done.stdout).splitlines() if "ERROR" in ln or "WARNING" in ln or "Error" in ln), "")
-        raise ZooError(f"mkdocs build failed ({detail or 'exit ' + str(done.returncode)})",
-                       hint=f"the rendered pages are in {workdir}; run `mkdocs build --strict -f {workdir / 'mkdocs.yml'}` to see everything")
-    if pages is None:
+    up_index = load_index(upstream) if upstream is not None else None
+    up_label = (upstream.name if upstream is not None else None)
+
+    workdir = Path(tempfile.mkdtemp(prefix="tresnet-zoo-docs-"))
+    built = None
+    try:
+        config, written, fixes = render_pages(loaded, workdir, upstream=up_index, upstream_label=up_label,
+                                              commands=commands, repo_url=repo_url, site_url=site_url)
+        if not strict:
+            import yaml
+
+            config["strict"] = False
+            (workdir / "mkdocs.yml").write_text(yaml.safe_dump(config, sort_keys=False, width=1000), encoding="utf-8")
+        built = new_build_folder(out)
+        _run_mkdocs(workdir, built)
+        site = place(built, out, "site")
+        built = None
+        kept = None
+        if pages is not None:
+            copy = new_build_folder(pages)
+            shutil.copytree(workdir, copy, dirs_exist_ok=True)
+            kept = place(copy, pages, "pages")
+    finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return BuildResult(site=out, pages=workdir, page_count=count, corrections=fixes)
+        if built is not None:
+            shutil.rmtree(built, ignore_errors=True)
+    return BuildResult(site=site, pages=kept, page_count=len(written), corrections=fixes,
+                       seconds=time.perf_counter() - started)

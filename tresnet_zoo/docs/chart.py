@@ -1,12 +1,26 @@
-"""The zoo's accuracy-vs-GMACs chart, drawn with matplotlib at build time from the index."""
+"""The zoo's accuracy-vs-GMACs chart, drawn with matplotlib at build time from the index.
+
+Two drawings of the same data: a wide one for desktops and a tall one with larger type for phones (the
+page picks one with ``<picture>``), so point labels stay readable at 390 px. Labels are drawn as text
+with mathtext off (a ``$`` in a name is not a formula) and cut to 32 characters; past 24 points only the
+Pareto-front models are labelled, one label per spot, 24 at most. The SVG holds glyph outlines, not text, and is shown with ``<img>``.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+__all__ = ["LABEL_ALL_UP_TO", "accuracy_chart"]
 
-def accuracy_chart(models: list, path: Path) -> Path:
-    """An SVG of top-1 accuracy against GMACs, one labelled point per model, 224 and 448 px apart."""
+LABEL_ALL_UP_TO = 24
+
+
+def _label(name: str) -> str:
+    return name if len(name) <= 32 else name[:31] + "…"
+
+
+def accuracy_chart(points: list[tuple[str, float, float, int]], front: set[str], path: Path, *, narrow: bool = False) -> Path:
+    """An SVG of top-1 against GMACs; ``points`` are (name, GMACs, top-1, image size), ``front`` the unbeaten."""
     import matplotlib
     import matplotlib.ticker
 
@@ -14,28 +28,39 @@ def accuracy_chart(models: list, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     matplotlib.rcParams["svg.hashsalt"] = "tresnet-zoo"  # the same index gives the same file
-    fig, ax = plt.subplots(figsize=(7.2, 4.5), dpi=100)
-    sizes = sorted({m.metadata.image_size for m in models if m.metadata.image_size})
+    font = 15 if narrow else 9
+    fig, ax = plt.subplots(figsize=(4.2, 5.6) if narrow else (7.2, 4.5), dpi=100)
+    sizes = sorted({p[3] for p in points})
     markers = ["o", "s", "^", "D", "v"]
+    label_all = len(points) <= LABEL_ALL_UP_TO
     for i, size in enumerate(sizes):
-        group = [m for m in models if m.metadata.image_size == size and m.metadata.flops and m.top1 is not None]
-        if not group:
-            continue
-        xs = [m.metadata.flops / 1e9 for m in group]
-        ys = [m.top1 for m in group]
-        ax.scatter(xs, ys, marker=markers[i % len(markers)], s=60, label=f"{size} px", zorder=3)
-        for m, x, y in zip(group, xs, ys):
-            ax.annotate(m.name, (x, y), textcoords="offset points", xytext=(6, -10), fontsize=8)
+        group = list({(p[1], p[2]): p for p in points if p[3] == size}.values())  # one marker per spot
+        ax.scatter([p[1] for p in group], [p[2] for p in group], marker=markers[i % len(markers)],
+                   s=90 if narrow else 60, label=f"{size} px", zorder=3)
+    labelled: dict[tuple[float, float], tuple] = {}  # one label per spot: copies of a model share theirs
+    for p in points:
+        if (label_all or p[0] in front) and (p[1], p[2]) not in labelled and len(labelled) < LABEL_ALL_UP_TO:
+            labelled[(p[1], p[2])] = p
+    for name, x, y, _ in labelled.values():
+        shown = _label(name).replace("tresnet_", "") if narrow else _label(name)
+        ax.annotate(shown, (x, y), textcoords="offset points", xytext=(7, -4), fontsize=font - 2 if narrow else font,
+                    parse_math=False, annotation_clip=False)
+    frontier = sorted({(p[1], p[2]): p for p in points if p[0] in front}.values(), key=lambda p: p[1])
+    if len(frontier) > 1:
+        ax.plot([p[1] for p in frontier], [p[2] for p in frontier], color="grey", linewidth=1, linestyle="--",
+                zorder=2, label="Pareto front")
     ax.set_xscale("log")
     plain = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}")
     ax.xaxis.set_major_formatter(plain)
-    ax.xaxis.set_minor_formatter(plain)
-    ax.margins(x=0.15, y=0.1)
-    ax.set_xlabel("GMACs per image (log scale)")
-    ax.set_ylabel("ImageNet top-1 accuracy (%)")
-    ax.set_title("TResNet zoo: accuracy vs compute")
+    ax.xaxis.set_minor_formatter(plain if not narrow else matplotlib.ticker.NullFormatter())  # no room on a phone
+    ax.tick_params(labelsize=font - 3 if narrow else font)
+    ax.margins(x=0.35 if narrow else 0.15, y=0.1)
+    ax.set_xlabel("GMACs per image (log scale)", fontsize=font - 2 if narrow else font)
+    ax.set_ylabel("ImageNet top-1 (%)", fontsize=font - 2 if narrow else font)
+    if not narrow:
+        ax.set_title("Accuracy vs compute")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(title="image size", loc="lower right")
+    ax.legend(loc="lower right", fontsize=font - 4 if narrow else font - 1)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="svg", metadata={"Date": None})

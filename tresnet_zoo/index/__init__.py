@@ -41,7 +41,7 @@ def resolve_roots(paths: Iterable[str | os.PathLike] | str | os.PathLike | None 
     if not paths and os.environ.get(INDEX_ENV):
         paths = [Path(os.environ[INDEX_ENV])]
     if not paths:
-        from .._resources import registry_dir
+        from .._resources import registry_dir  # noqa: PLC0415  (importlib.resources only when it is needed)
 
         paths = [registry_dir()]
     roots: list[Path] = []
@@ -49,12 +49,15 @@ def resolve_roots(paths: Iterable[str | os.PathLike] | str | os.PathLike | None 
         if not path.exists():
             raise IndexNotFoundError(
                 f"index file {display_path(path)} does not exist",
-                hint="pass an existing .yml/.json/.md file or folder, or leave --index out to use the bundled registry",
+                hint="name an existing .yml/.json/.md file or folder, or none to use the bundled registry",
+                path=str(path),
             )
         if path.is_dir():
             found = sorted(p for p in path.iterdir() if p.suffix.lower() in _DIR_SUFFIXES and p.is_file())
             if not found:
-                raise IndexNotFoundError(f"folder {display_path(path)} holds no .yml/.yaml/.json index file")
+                raise IndexNotFoundError(
+                    f"folder {display_path(path)} holds no .yml/.yaml/.json index file", path=str(path)
+                )
             roots.extend(found)
         else:
             roots.append(path)
@@ -69,11 +72,11 @@ def load_index(
     With ``cache_dir``, a file set that validated before skips the JSON Schema pass (see
     ``tresnet_zoo.index.validate.validate_paths``).
     """
-    from .validate import validate_paths
+    from .validate import validate_paths  # noqa: PLC0415  (validate imports the records this package exports)
 
     roots = resolve_roots(paths)
     with paused_gc():  # see paused_gc: reading builds many objects and no cycles
         report, docs = validate_paths(roots, verdicts=cache_dir)
         if report.problems:
-            raise InvalidIndexError(report.problems)
+            raise InvalidIndexError(report.problems, paths=roots)
         return build_index(roots, docs)

@@ -3,20 +3,49 @@
 The model-index format lets a file import others (relative paths or globs, resolved against the
 importing file's folder). ``collect_documents`` reads every file once, in depth-first order, and reports
 missing files, globs that match nothing and import cycles as problems rather than exceptions.
+
+An index comes from strangers, so an import may name only index files (``.yml``, ``.yaml``, ``.json``,
+``.md``, ``.markdown``) inside the folder of the root file it was reached from: absolute paths, ``..``
+and symbolic links that resolve outside are refused before anything is opened, and no message ever
+quotes a refused file's content. Globs are expanded by a bounded walk (entries visited, matches, time)
+that never follows symbolic links into folders. The number of files and their total size are capped.
 """
 
 from __future__ import annotations
 
-import glob
-from pathlib import Path
+import fnmatch
+import os
+import time
+from pathlib import Path, PurePosixPath
 
 from .problems import Location, Problem
-from .source import Document, paused_gc, read_documents
+from .source import MAX_FILE_BYTES, Document, ValueBudget, paused_gc, read_documents
 
-__all__ = ["collect_documents", "INDEX_SUFFIXES"]
+__all__ = ["collect_documents", "INDEX_SUFFIXES", "MAX_FILES", "MAX_TOTAL_BYTES", "MAX_GLOB_ENTRIES"]
 
 INDEX_SUFFIXES = (".yml", ".yaml", ".json", ".md", ".markdown")
+MAX_FILES = 1000  # files in one index, imports included
+MAX_TOTAL_BYTES = 4 * MAX_FILE_BYTES
+MAX_GLOB_ENTRIES = 20_000  # folder entries one glob may look at
+MAX_GLOB_SECONDS = 1.0
 _GLOB_CHARS = set("*?[")
+
+
+class _GlobTooLarge(Exception):
+    pass
+
+
+class _GlobBudget:
+    """Folder entries and seconds for every glob of one index together (1000 imports of '**' share it)."""
+
+    def __init__(self) -> None:
+        self.entries = MAX_GLOB_ENTRIES
+        self.deadline = time.monotonic() + MAX_GLOB_SECONDS
+
+    def spend(self) -> None:
+        self.entries -= 1
+        if self.entries < 0 or time.monotonic() > self.deadline:
+            raise _GlobTooLarge("looks at too many files to expand: name the files, or a narrower glob")
 
 
 def collect_documents(roots: list[Path]) -> tuple[list[Document], list[Problem]]:
@@ -24,33 +53,46 @@ def collect_documents(roots: list[Path]) -> tuple[list[Document], list[Problem]]
     docs: list[Document] = []
     problems: list[Problem] = []
     seen: set[Path] = set()
+    budget = {"files": MAX_FILES, "bytes": MAX_TOTAL_BYTES}
+    globs = _GlobBudget()
+    values = ValueBudget()
 
-    def visit(path: Path, stack: tuple[Path, ...], via: Location | None) -> None:
-        path = path.resolve()
+    def visit(path: Path, home: Path, stack: tuple[Path, ...], via: Location | None) -> None:
         if path in stack:
             cycle = " -> ".join(p.name for p in stack[stack.index(path):] + (path,))
             problems.append(Problem(via or Location(path), f"Import cycle: {cycle}; remove one of these imports"))
             return
-        if path in seen:
+        if path in seen or values.left < 0:  # a file read once; none after the value budget ran out (said once)
             return
         seen.add(path)
-        found_docs, found = read_documents(path)
+        budget["files"] -= 1
+        if budget["files"] < 0:
+            problems.append(Problem(via or Location(path), f"the index reaches more than {MAX_FILES} files: refused"))
+            return
+        if path.suffix.lower() not in INDEX_SUFFIXES:  # never parse (and quote) a file that is not an index
+            expected = ", ".join(INDEX_SUFFIXES)
+            problems.append(Problem(via or Location(path), f"is not an index file: expected {expected}"))
+            return
+        limit = min(MAX_FILE_BYTES, max(budget["bytes"], 0))
+        found_docs, found = read_documents(path, limit=limit, budget=values)
+        try:
+            budget["bytes"] -= os.lstat(path).st_size if found_docs else 0
+        except OSError:
+            pass
         problems.extend(found)
         for doc in found_docs:
             docs.append(doc)
             for i, target, where in _imports(doc):
-                matches = _resolve(doc.path.parent, target)
-                if not matches:
-                    what = "matches no file" if _GLOB_CHARS & set(target) else "does not exist"
-                    problems.append(
-                        Problem(where, f"{target!r} {what} (relative to {doc.path.parent})", field=(f"Import[{i}]",))
-                    )
+                matches, why = _resolve(home, doc.path.parent, target, globs)
+                if why:
+                    problems.append(Problem(where, f"{target!r} {why}", field=(f"Import[{i}]",)))
                 for match in matches:
-                    visit(match, stack + (path,), where)
+                    visit(match, home, stack + (path,), where)
 
-    with paused_gc():
+    with paused_gc():  # see paused_gc: reading builds many objects and no cycles
         for root in roots:
-            visit(root, (), None)
+            root = root.resolve()
+            visit(root, root.parent, (), None)
     return docs, problems
 
 
@@ -65,10 +107,89 @@ def _imports(doc: Document):
             yield i, item.strip(), doc.location(("Import", i))
 
 
-def _resolve(base: Path, target: str) -> list[Path]:
+def _inside(path: Path, home: Path) -> bool:
+    return path == home or home in path.parents
+
+
+def _resolve(home: Path, base: Path, target: str, globs: _GlobBudget) -> tuple[list[Path], str | None]:
+    """The files an import names, or why it names none. Never opens anything outside ``home``."""
     if "://" in target:
-        return []
-    pattern = Path(target) if Path(target).is_absolute() else base / target
-    if _GLOB_CHARS & set(target):
-        return [Path(p) for p in sorted(glob.glob(str(pattern), recursive=True)) if Path(p).is_file()]
-    return [pattern] if pattern.exists() else []
+        return [], "is a URL: imports are relative paths to index files"
+    if "\x00" in target or "\\" in target:
+        return [], "is not a usable relative path (NUL or backslash)"
+    pure = PurePosixPath(target)
+    if pure.is_absolute() or target.startswith("~"):
+        return [], f"is an absolute path: imports must be relative paths inside {home}"
+    if ".." in pure.parts:
+        return [], f"leaves the index folder ('..'): imports must stay inside {home}"
+    globbed = bool(_GLOB_CHARS & set(target))
+    if not globbed:
+        candidate = base / pure
+        if not os.path.lexists(candidate):
+            return [], f"does not exist (relative to {base})"
+        resolved = candidate.resolve()
+        if not _inside(resolved, home):
+            return [], f"leads outside the index folder {home} (a symbolic link?): refused"
+        if resolved.suffix.lower() not in INDEX_SUFFIXES:
+            return [], f"is not an index file: imports name {', '.join(INDEX_SUFFIXES)} files"
+        return [resolved], None
+    try:
+        found = _glob(base, pure.parts, globs)
+    except _GlobTooLarge as exc:
+        return [], str(exc)
+    matches = []
+    for path in found:
+        resolved = path.resolve()
+        if _inside(resolved, home) and resolved.suffix.lower() in INDEX_SUFFIXES:
+            matches.append(resolved)
+    if not matches:
+        return [], f"matches no file (relative to {base}; imports name index files)"
+    return sorted(dict.fromkeys(matches)), None
+
+
+def _glob(base: Path, parts: tuple[str, ...], budget: _GlobBudget) -> list[Path]:
+    """Expand a relative glob under ``base``: bounded in entries visited and time, links not followed."""
+    out: list[Path] = []
+
+    def entries(folder: Path) -> list[os.DirEntry]:
+        try:
+            with os.scandir(folder) as it:
+                found = []
+                for entry in it:
+                    budget.spend()
+                    found.append(entry)
+                return found
+        except OSError:
+            return []
+
+    def hidden(name: str, pattern: str) -> bool:
+        return name.startswith(".") and not pattern.startswith(".")
+
+    def walk(folder: Path, rest: tuple[str, ...]) -> None:
+        if not rest:
+            return
+        part, more = rest[0], rest[1:]
+        if part == "**":
+            walk(folder, more)  # zero folders
+            for entry in entries(folder):
+                if entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
+                    walk(Path(entry.path), rest)
+            return
+        if not _GLOB_CHARS & set(part):
+            child = folder / part
+            if not more:
+                if os.path.lexists(child):
+                    out.append(child)
+            elif child.is_dir() and not child.is_symlink():
+                walk(child, more)
+            return
+        for entry in entries(folder):
+            if hidden(entry.name, part) or not fnmatch.fnmatchcase(entry.name, part):
+                continue
+            if not more:
+                out.append(Path(entry.path))
+            elif entry.is_dir(follow_symlinks=False):
+                walk(Path(entry.path), more)
+
+    walk(base, tuple(p for p in parts if p not in ("", ".")))
+    return out

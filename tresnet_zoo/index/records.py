@@ -9,6 +9,7 @@ validation; the conversions here therefore trust the schema's shapes.
 from __future__ import annotations
 
 import fnmatch
+import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
@@ -35,16 +36,35 @@ ZOO_KEY = "x-tresnet-zoo"  # tresnet-zoo's own metadata (see the schema); upstre
 DEFAULT_NUM_CLASSES = 1000
 
 
+# The schema bounds these already; the converters bound them again, so that a value the schema let
+# through by mistake becomes a ValueError that build_index reports (exit 1), never a crash or a NaN.
+_LIMIT = 10**15
+
+
 def _int(value: Any) -> int:
-    return int(value)
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"expected an integer, got {type(value).__name__}")
+    if isinstance(value, str) and not (value.isascii() and value.isdigit() and len(value) <= 15):
+        raise ValueError("expected an integer of at most 15 digits")
+    number = int(value)
+    if not 0 <= number < _LIMIT:
+        raise ValueError("expected an integer in 0 to 10**15")
+    return number
 
 
 def _float(value: Any) -> float:
-    return float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"expected a number, got {type(value).__name__}")
+    if isinstance(value, str) and len(value) > 40:
+        raise ValueError("expected a number of at most 40 characters")
+    number = float(value)
+    if not math.isfinite(number) or abs(number) >= _LIMIT:
+        raise ValueError("expected a finite number below 10**15")
+    return number
 
 
 def _percent(value: Any) -> float:
-    return float(str(value).rstrip("%"))
+    return _float(value.rstrip("%") if isinstance(value, str) else value)
 
 
 def _text(value: Any) -> str:
@@ -131,7 +151,10 @@ class Metadata:
         for key, value in raw.items():
             if key in METADATA_FIELDS and value is not None:
                 attr, convert = METADATA_FIELDS[key]
-                known[attr] = convert(value)
+                try:
+                    known[attr] = convert(value)
+                except ValueError as exc:
+                    raise ValueError(f"Metadata > {key}: {exc}") from None
             else:
                 extra[key] = value
         return cls(**known, extra=extra)
@@ -272,7 +295,7 @@ class ModelEntry:
     def num_classes(self) -> int:
         """Classifier outputs: 1000 (ImageNet-1k) unless the index says otherwise (11221 for ImageNet-21K-P)."""
         value = self._zoo.get("num_classes")
-        return int(value) if value is not None else DEFAULT_NUM_CLASSES
+        return _int(value) if value is not None else DEFAULT_NUM_CLASSES
 
     @property
     def license(self) -> str | None:
@@ -302,7 +325,7 @@ class ModelEntry:
                 WeightSource(
                     url=str(raw["url"]),
                     filename=file,
-                    size=int(raw["size"]) if raw.get("size") is not None else None,
+                    size=_int(raw["size"]) if raw.get("size") is not None else None,
                     sha256=str(raw["sha256"]) if raw.get("sha256") else None,
                     sha256_prefix=parts[1] if parts else None,
                     location=self.where("Metadata", ZOO_KEY, "sources", str(j)),
@@ -479,12 +502,21 @@ def _build_index(roots: list[Path], docs: list[Document]) -> Index:
             metadata.update(own)
             inherited.difference_update(own)
             inherit = coll_locations[coll.name] if coll is not None else {}
+            try:
+                metadata_record = Metadata.from_raw(metadata)
+                results = tuple(Result.from_raw(r) for r in raw.get("Results") or ())
+            except ValueError as exc:  # only when the schema let a value through that the records cannot hold
+                from ..errors import InvalidIndexError  # noqa: PLC0415  (as Index.get does: a rare path)
+                from .problems import Problem  # noqa: PLC0415
+
+                problem = Problem(doc.location(at), str(exc), entry=str(raw.get("Name")))
+                raise InvalidIndexError([problem], paths=roots) from None
             models.append(
                 ModelEntry(
                     name=str(raw["Name"]),
                     collection=coll_name,
-                    metadata=Metadata.from_raw(metadata),
-                    results=tuple(Result.from_raw(r) for r in raw.get("Results") or ()),
+                    metadata=metadata_record,
+                    results=results,
                     paper=Paper.from_raw(raw.get("Paper")) or (coll.paper if coll else None),
                     code=raw.get("Code") or (coll.code if coll else None),
                     weights=raw.get("Weights"),

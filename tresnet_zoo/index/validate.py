@@ -17,6 +17,7 @@ import difflib
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
+from hashlib import sha256
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -28,6 +29,7 @@ from .problems import Location, Problem
 from .source import Document
 
 __all__ = ["Problem", "ValidationReport", "validate_documents", "validate_paths"]
+
 
 @dataclass
 class ValidationReport:
@@ -48,7 +50,7 @@ def _schema() -> dict:
 
 @lru_cache(maxsize=1)
 def _validator():
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator  # noqa: PLC0415  (a slow import, skipped when a verdict is cached)
 
     return Draft202012Validator(_schema())
 
@@ -77,15 +79,15 @@ def validate_paths(roots: list[Path], *, verdicts: Path | None = None) -> tuple[
         if marker is not None and not report.problems:
             _remember(marker)
     report.problems.sort(key=lambda p: (str(p.location.file), p.location.line or 0))
-    report.model_count = sum(len(d.data.get("Models") or []) for d in docs if isinstance(d.data, dict) and isinstance(d.data.get("Models"), list))
+    report.model_count = sum(
+        len(d.data["Models"]) for d in docs if isinstance(d.data, dict) and isinstance(d.data.get("Models"), list)
+    )
     return report, docs
 
 
 def _verdict_marker(folder: Path, docs: list[Document]) -> Path | None:
     """The marker's name: the version, the schema and the digest of every file read (no second read)."""
-    from hashlib import sha256
-
-    from .. import __version__
+    from .. import __version__  # noqa: PLC0415  (the package is still initializing when this module loads)
 
     digest = sha256(__version__.encode())
     try:
@@ -105,9 +107,16 @@ def _remember(marker: Path) -> None:
         pass  # a read-only cache only costs speed
 
 
+MAX_PROBLEMS = 1000  # schema problems in one index: a thousand imported files of bad entries stay quick
+
+
 def validate_documents(docs: list[Document], *, check_nonempty: bool = True) -> list[Problem]:
     problems: list[Problem] = []
     for doc in docs:
+        if len(problems) >= MAX_PROBLEMS:
+            message = f"not checked against the schema: {MAX_PROBLEMS} problems found before"
+            problems.append(Problem(doc.location(), message))
+            break
         problems.extend(_schema_problems(doc))
     problems.extend(_cross_document_problems(docs, check_nonempty=check_nonempty))
     return problems
@@ -116,16 +125,25 @@ def validate_documents(docs: list[Document], *, check_nonempty: bool = True) -> 
 # --- the schema --------------------------------------------------------------------------------------
 
 
+MAX_SCHEMA_PROBLEMS = 100  # per document: a hostile file of 50,000 bad entries must not take minutes to list
+
+
 def _schema_problems(doc: Document, *, fast: bool = True) -> list[Problem]:
-    """The schema's problems; ``fast=False`` asks jsonschema alone (the tests' reference)."""
+    """The schema's problems, at most ``MAX_SCHEMA_PROBLEMS``; ``fast=False`` asks jsonschema alone (the tests' reference)."""
     seen: set[tuple] = set()
     out: list[Problem] = []
     plan = _plan() if fast else None
     if plan is not None and plan.whole(doc.data):
         return out  # valid: jsonschema (and its import) is needed only for messages
     for prefix, error in schema_errors(_validator(), plan, doc.data):
+        if len(out) >= MAX_SCHEMA_PROBLEMS:
+            message = f"more schema problems not listed (stopped after {MAX_SCHEMA_PROBLEMS})"
+            out.append(Problem(doc.location(), message))
+            break
         path = prefix + tuple(error.absolute_path)
         message, extra_field = _describe(error)
+        if _already_reported(doc, path + extra_field):
+            continue  # the reader said what is wrong there (a too-long number, an unsupported tag)
         key = (path, message)
         if key in seen:
             continue
@@ -133,6 +151,10 @@ def _schema_problems(doc: Document, *, fast: bool = True) -> list[Problem]:
         entry, fld = _subject(doc, path)
         out.append(Problem(doc.location(path + extra_field), message, entry=entry, field=fld + extra_field))
     return out
+
+
+def _already_reported(doc: Document, path: tuple) -> bool:
+    return any(path[: len(done)] == done for done in doc.reported)
 
 
 def _describe(error: Any) -> tuple[str, tuple[str, ...]]:
@@ -214,7 +236,8 @@ def _cross_document_problems(docs: list[Document], *, check_nonempty: bool) -> l
             continue
         where = doc.location(("Collections", i, "Name"))
         if name in collections:
-            problems.append(Problem(where, f"duplicate collection name (first defined at {collections[name]})", entry=f"collection {name}", field=("Name",)))
+            message = f"duplicate collection name (first defined at {collections[name]})"
+            problems.append(Problem(where, message, entry=f"collection {name}", field=("Name",)))
         else:
             collections[name] = where
 
@@ -228,13 +251,16 @@ def _cross_document_problems(docs: list[Document], *, check_nonempty: bool) -> l
         if isinstance(name, str):
             where = doc.location(at + ("Name",))
             if name in models:
-                problems.append(Problem(where, f"duplicate model name (first defined at {models[name]}); names must be unique", entry=entry, field=("Name",)))
+                message = f"duplicate model name (first defined at {models[name]}); names must be unique"
+                problems.append(Problem(where, message, entry=entry, field=("Name",)))
             else:
                 models[name] = where
         coll = raw.get("In Collection")
         if isinstance(coll, str) and coll not in collections:
             known = ", ".join(sorted(collections)) or "none"
-            problems.append(Problem(doc.location(at + ("In Collection",)), f"names unknown collection {coll!r} (known: {known})", entry=entry, field=("In Collection",)))
+            where = doc.location(at + ("In Collection",))
+            message = f"names unknown collection {coll!r} (known: {known})"
+            problems.append(Problem(where, message, entry=entry, field=("In Collection",)))
         url = raw.get("Weights")
         if isinstance(url, str):
             why = url_problem(url)
@@ -244,7 +270,8 @@ def _cross_document_problems(docs: list[Document], *, check_nonempty: bool) -> l
                 except ValueError as exc:
                     why = str(exc)
             if why is not None:
-                problems.append(Problem(doc.location(at + ("Weights",)), f"weights URL {url!r}: {why}", entry=entry, field=("Weights",)))
+                where = doc.location(at + ("Weights",))
+                problems.append(Problem(where, f"weights URL {url!r}: {why}", entry=entry, field=("Weights",)))
         results = raw.get("Results")
         for j, result in enumerate(results if isinstance(results, list) else []):
             metrics = result.get("Metrics") if isinstance(result, dict) else None
@@ -255,10 +282,14 @@ def _cross_document_problems(docs: list[Document], *, check_nonempty: bool) -> l
                     except ValueError:
                         continue  # the schema reports it
                     if not 0 <= number <= 100:
-                        problems.append(Problem(doc.location(at + ("Results", j, "Metrics", metric)), f"percentage out of range 0-100, got {value!r}", entry=entry, field=(f"Results[{j}]", "Metrics", metric)))
+                        where = doc.location(at + ("Results", j, "Metrics", metric))
+                        message = f"percentage out of range 0-100, got {value!r}"
+                        fld = (f"Results[{j}]", "Metrics", metric)
+                        problems.append(Problem(where, message, entry=entry, field=fld))
     problems.extend(_source_problems(docs))
     if check_nonempty and count == 0 and docs:
-        problems.append(Problem(docs[0].location(), "holds no models: add a 'Models' list (or Import files that have one)"))
+        message = "holds no models: add a 'Models' list (or Import files that have one)"
+        problems.append(Problem(docs[0].location(), message))
     return problems
 
 

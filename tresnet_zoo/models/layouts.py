@@ -11,7 +11,9 @@ Two layouts exist for the same weights:
   ``|w| + 1e-5``, so the equivalent BatchNorm weight is ``|w| + 1e-5``. No ``num_batches_tracked``.
 
 Files may wrap the state dict in ``{"model": ...}`` or ``{"state_dict": ...}``, and DataParallel
-prefixes keys with ``module.``. Everything is loaded with ``torch.load(..., weights_only=True)``.
+prefixes keys with ``module.``. Pickles are loaded with ``torch.load(..., weights_only=True)`` only, and
+safetensors files (Hugging Face's format, timm's layout) with the ``safetensors`` package; the format
+comes from the file's first bytes (see ``formats``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Mapping
 import torch
 
 from ..errors import CheckpointError, UnsafeCheckpointError
+from .formats import SAFETENSORS, BytesView, inspect, load_safetensors, read_regular_file
 
 __all__ = [
     "IABN_EPS",
@@ -32,6 +35,7 @@ __all__ = [
     "release_to_timm",
     "timm_to_release",
     "read_checkpoint",
+    "read_state",
     "load_into",
     "state_dict_for",
 ]
@@ -124,30 +128,50 @@ def timm_to_release(state: Mapping[str, torch.Tensor], model: torch.nn.Module) -
     return out
 
 
-def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
-    """Load a checkpoint file safely (``weights_only=True``) and return its state dict, any layout."""
+def read_checkpoint(path: Path, *, max_bytes: int | None = None) -> dict[str, torch.Tensor]:
+    """Read the checkpoint file at ``path`` once and return its state dict (any format, any layout).
+
+    No hash is checked here: a user's own file. Weights from the cache go through
+    ``tresnet_zoo.weights.load``, which hashes the bytes it loads.
+    """
+    return read_state(read_regular_file(path, max_bytes=max_bytes), source=path.name, max_bytes=max_bytes)
+
+
+def read_state(data: bytes | bytearray | memoryview, *, source: str,
+               max_bytes: int | None = None) -> dict[str, torch.Tensor]:
+    """The state dict held by the checkpoint bytes ``data`` (torch zip, legacy pickle or safetensors).
+
+    The format comes from the first bytes, not the file name. Before anything is allocated the container
+    is inspected (``formats.inspect``): compressed zip records, records declaring more bytes than the
+    file holds, tensors declaring more bytes than ``max_bytes`` are refused. Pickles are only ever read
+    with ``torch.load(weights_only=True)``; safetensors with the ``safetensors`` package.
+    """
+    kind = inspect(data, source=source, max_bytes=max_bytes)
+    if kind == SAFETENSORS:
+        return unwrap(load_safetensors(data, source=source))
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = torch.load(BytesView(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc)
         if "Unsupported global" in text or "GLOBAL" in text or "Unsupported operand" in text:
             detail = next((ln.strip() for ln in text.splitlines() if "Unsupported" in ln), text.splitlines()[0])
             raise UnsafeCheckpointError(
-                f"{path.name}: refused to load: the checkpoint holds pickled code or objects, not only tensors ({detail[:160]})",
+                f"{source}: refused to load: the checkpoint holds pickled code or objects, not only tensors "
+                f"({detail[:160]})",
                 hint="tresnet-zoo loads checkpoints with torch.load(weights_only=True) and never runs pickled code; "
                 "re-save the file as a plain state dict",
             ) from None
-        raise _unreadable(path, exc) from None
+        raise _unreadable(source, exc) from None
     except Exception as exc:  # torch raises RuntimeError, EOFError, KeyError, ... on damaged files
-        raise _unreadable(path, exc) from None
+        raise _unreadable(source, exc) from None
     return unwrap(obj)
 
 
-def _unreadable(path: Path, exc: Exception) -> CheckpointError:
+def _unreadable(source: str, exc: Exception) -> CheckpointError:
     reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
     return CheckpointError(
-        f"{path.name}: not a readable torch checkpoint ({type(exc).__name__}: {reason})",
-        hint="the file may be truncated or not a checkpoint; `tresnet-zoo verify --repair` fetches it again",
+        f"{source}: not a readable torch checkpoint ({type(exc).__name__}: {reason})",
+        hint="the file may be truncated or not a checkpoint: fetch or save it again",
     )
 
 
@@ -177,16 +201,42 @@ def state_dict_for(model: torch.nn.Module, state: Mapping[str, torch.Tensor], *,
     return converted
 
 
-def load_into(model: torch.nn.Module, state: Mapping[str, torch.Tensor], *, source: str = "checkpoint", head: bool = True) -> str:
+def load_into(model: torch.nn.Module, state: Mapping[str, torch.Tensor], *, source: str = "checkpoint",
+              head: bool = True) -> str:
     """Load ``state`` (either layout) into ``model`` strictly; returns the layout found.
 
-    With ``head=False`` the classifier is left as initialised (fine-tuning to other classes).
+    With ``head=False`` the classifier is left as initialised (fine-tuning to other classes). A model
+    built on the meta device (``build_entry(initialise=False)``) takes the checkpoint's tensors as its
+    own (``assign``), cast to the model's dtypes, never two parameters on one storage.
     """
     layout = detect_layout(state) or "unknown"
+    assign = any(t.is_meta for t in model.state_dict().values())
     if not head:
-        state = {k: v for k, v in (release_to_timm(state) if layout == "release" else state).items() if not k.startswith("head.")}
+        if assign:
+            raise CheckpointError(f"{source}: a fresh classifier needs an initialised model")
+        timm_state = release_to_timm(state) if layout == "release" else state
+        state = {k: v for k, v in timm_state.items() if not k.startswith("head.")}
         own = {k: v for k, v in model.state_dict().items() if k.startswith("head.")}
         state = {**state, **own}
     converted = state_dict_for(model, state, source=source)
-    model.load_state_dict(converted, strict=True)
+    if assign:
+        converted = _owned(converted, model.state_dict())
+    model.load_state_dict(converted, strict=True, assign=assign)
+    left = [name for name, t in (*model.named_parameters(), *model.named_buffers()) if t.is_meta]
+    if left:  # unreachable after a strict load: every saved tensor was in the checkpoint
+        raise AssertionError(f"{source}: tensors left unloaded: {left[:3]}")
     return layout
+
+
+def _owned(state: Mapping[str, torch.Tensor], like: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Tensors fit to become a model's own: its dtype, and no storage shared between two of them."""
+    seen: set[int] = set()
+    out = {}
+    for key, value in state.items():
+        value = value.to(dtype=like[key].dtype)
+        pointer = value.untyped_storage().data_ptr()
+        if pointer in seen and value.numel():
+            value = value.clone()
+        seen.add(pointer)
+        out[key] = value
+    return out

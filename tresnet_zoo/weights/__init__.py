@@ -1,14 +1,15 @@
 """Weight files: the cache (``cache.py``), downloads (``download.py``), hashes (``hashes.py``),
-the fetch algorithm with locks and resume (``fetch.py``) and checking cached files (``verify.py``).
+partial downloads (``partials.py``),
+the fetch algorithm with locks and resume (``fetch.py``), checking cached files (``verify.py``) and repairing them (``repair.py``).
 
 Only ``cache`` is imported eagerly: `list` needs it, and nothing else of the package.
 """
 
 from __future__ import annotations
 
-from .cache import Cache, default_cache_dir
+from .cache import Cache, clear, default_cache_dir, inventory
 
-__all__ = ["Cache", "default_cache_dir", "DownloadConfig", "FetchOptions", "FetchResult", "fetch_entry"]
+__all__ = ["Cache", "default_cache_dir", "inventory", "clear", "repair", "DownloadConfig", "FetchOptions", "FetchResult", "fetch_entry"]
 
 
 def __getattr__(name: str):
@@ -17,6 +18,10 @@ def __getattr__(name: str):
         from .download import DownloadConfig
 
         return DownloadConfig
+    if name == "repair":
+        from .repair import repair
+
+        return repair
     if name in ("FetchOptions", "FetchResult", "fetch_entry"):
         from . import fetch
 

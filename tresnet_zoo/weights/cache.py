@@ -1,4 +1,4 @@
-"""The local weight cache: where files live, their verification records, partial downloads.
+"""The local weight cache: where files live, their verification records, what is ours and what is not.
 
 Layout of the cache folder (``$TRESNET_ZOO_CACHE``, else ``$XDG_CACHE_HOME/tresnet-zoo``, else
 ``~/.cache/tresnet-zoo``)::
@@ -6,34 +6,54 @@ Layout of the cache folder (``$TRESNET_ZOO_CACHE``, else ``$XDG_CACHE_HOME/tresn
     tresnet_m_80_8-dbc13962.pth                 a verified file, under its URL's base name (torch.hub habit)
     records/tresnet_m_80_8-dbc13962.pth.json    its record: size, full sha256, when it was verified
     tresnet_m_80_8-dbc13962.pth.<pid>@<host>.<id>.part
-                                                a download in progress or interrupted (resumable); the
-                                                writer's pid and host tell whether it is still alive
+                                                a download in progress or interrupted (``partials.py``)
     locks/tresnet_m_80_8-dbc13962.pth.lock      the per-file lock that saves duplicate downloads
-    validated/<sha256>                          index files that passed the schema (see validate.py)
+    validated/<sha256>                          index files that passed the schema (see index/validate.py)
 
-A file appears under its final name only after it was completely written, flushed and verified
-(os.replace of a temp file in the same folder). Its record is written first, so a file under its final
-name always has one unless the cache was edited by hand; such a file counts as not cached.
+The folder may be shared (NFS, a cluster), so it is untrusted: files are read without following links
+(``O_NOFOLLOW``), a final name that is not a regular file counts as not cached, records are parsed strictly
+(anything unexpected is foreign), and :func:`clear` removes only names tresnet-zoo itself creates. New
+files follow the umask so that the users sharing the cache can read them.
+
+A file appears under its final name only after it was completely written, flushed and verified. Its record
+is written first, so a file under its final name always has one unless the cache was edited by hand; such
+a file counts as not cached.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import math
 import os
 import re
-import socket
-import tempfile
+import stat
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .._fs import atomic_write
-from .._urls import filename_problem
+from .._urls import filename_problem, redact
+from . import partials as _partials
 
-__all__ = ["CACHE_ENV", "default_cache_dir", "Record", "Cache", "partial_owner", "writer_alive", "this_host"]
+__all__ = [
+    "CACHE_ENV",
+    "Cache",
+    "CachedFile",
+    "ClearResult",
+    "Foreign",
+    "Inventory",
+    "PartialState",
+    "Record",
+    "clear",
+    "default_cache_dir",
+    "inventory",
+    "parse_record",
+]
 
 CACHE_ENV = "TRESNET_ZOO_CACHE"
-PART_SUFFIX = ".part"
+RECORD_MAX_BYTES = 64 << 10  # a record is ~300 bytes; a bigger one is not ours
+_HEX64 = re.compile(r"[0-9a-f]{64}\Z")
 
 
 def default_cache_dir() -> Path:
@@ -50,10 +70,58 @@ class Record:
     size: int
     sha256: str
     verified_at: float  # seconds since the epoch
-    url: str | None = None
+    url: str | None = None  # redacted: never a password
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"
+
+
+def parse_record(text: str | bytes, filename: str) -> Record | None:
+    """A record we wrote for ``filename``, or None for anything else (garbage, wrong types, other keys)."""
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict) or set(data) - {"filename", "size", "sha256", "verified_at", "url"}:
+        return None
+    size, sha, when, url = data.get("size"), data.get("sha256"), data.get("verified_at"), data.get("url")
+    if data.get("filename") != filename:
+        return None
+    if type(size) is not int or size < 0 or not isinstance(sha, str) or not _HEX64.match(sha):
+        return None
+    if type(when) not in (int, float) or not math.isfinite(when):
+        return None
+    if url is not None and not isinstance(url, str):
+        return None
+    return Record(filename, size, sha, float(when), url)
+
+
+def _read_bounded(path: Path, limit: int) -> bytes | None:
+    try:
+        fd, st = _open_regular(path)
+    except OSError:
+        return None
+    try:
+        if st.st_size > limit:
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(limit + 1)
+        return data if len(data) <= limit else None
+    finally:
+        os.close(fd)
+
+
+def _open_regular(path: Path) -> tuple[int, os.stat_result]:
+    """Open for reading without following a link or blocking on a FIFO; regular files only."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        return fd, st
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 class Cache:
@@ -70,106 +138,309 @@ class Cache:
     def lock_path(self, filename: str) -> Path:
         return self.root / "locks" / (_safe(filename) + ".lock")
 
-    def new_partial(self, filename: str) -> Path:
-        """A fresh, uniquely named temp file next to the final one (same folder: rename is atomic).
-
-        Its name carries this process's pid and host (see :func:`partial_owner`).
-        """
-        self.root.mkdir(parents=True, exist_ok=True)
-        owner = f"{os.getpid()}@{this_host()}."
-        fd, name = tempfile.mkstemp(dir=self.root, prefix=_safe(filename) + "." + owner, suffix=PART_SUFFIX)
-        os.close(fd)
-        return Path(name)
-
     def partials(self, filename: str | None = None) -> list[Path]:
-        if not self.root.is_dir():
-            return []
-        prefix = _safe(filename) + "." if filename else ""
-        return sorted(p for p in self.root.iterdir() if p.name.endswith(PART_SUFFIX) and p.name.startswith(prefix))
+        """Our partial downloads (by name; see ``partials.py`` for what is trusted)."""
+        return [path for path, _ in _partials.list_partials(self.root, _safe(filename) if filename else None)[0]]
 
     # --- records --------------------------------------------------------------------------------------
     def read_record(self, filename: str) -> Record | None:
-        try:
-            data = json.loads(self.record_path(filename).read_text(encoding="utf-8"))
-            return Record(**data)
-        except (OSError, ValueError, TypeError):
-            return None
+        data = _read_bounded(self.record_path(filename), RECORD_MAX_BYTES)
+        return None if data is None else parse_record(data, filename)
 
     def write_record(self, filename: str, *, size: int, sha256: str, url: str | None = None) -> Record:
-        record = Record(filename=filename, size=size, sha256=sha256, verified_at=time.time(), url=url)
+        record = Record(filename=filename, size=size, sha256=sha256, verified_at=time.time(), url=redact(url) if url else None)
         target = self.record_path(filename)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(target, record.to_json(), refuse_read_only=False)
+        _mkdir(target.parent)
+        if os.path.islink(target):  # atomic_write would keep a link's target mode; a planted link is replaced
+            os.unlink(target)
+        atomic_write(target, record.to_json(), keep_mode=False, refuse_read_only=False)
         return record
 
-    def cached_record(self, filename: str) -> Record | None:
-        """The record of a file under its final name whose size it matches (no hashing: see ``verify``)."""
-        record = self.read_record(filename)
+    def final_stat(self, filename: str) -> os.stat_result | None:
+        """``lstat`` of the final name when it is a regular file (a planted link, FIFO or folder: None)."""
         try:
-            return record if record is not None and self.path(filename).stat().st_size == record.size else None
+            st = os.lstat(self.path(filename))
         except OSError:
             return None
+        return st if stat.S_ISREG(st.st_mode) else None
+
+    def open_final(self, filename: str) -> tuple[int, os.stat_result] | None:
+        """An open descriptor on the cached file and its fstat, or None when the final name holds no regular file."""
+        try:
+            return _open_regular(self.path(filename))
+        except OSError:
+            return None
+
+    def cached_record(self, filename: str) -> Record | None:
+        """The record of a regular file under its final name whose size it matches (no hashing: see ``verify``)."""
+        record = self.read_record(filename)
+        st = self.final_stat(filename) if record is not None else None
+        return record if st is not None and st.st_size == record.size else None
 
     def is_cached(self, filename: str) -> bool:
         return self.cached_record(filename) is not None
 
     # --- listing and pruning ----------------------------------------------------------------------------
     def files(self) -> list[Path]:
-        if not self.root.is_dir():
-            return []
-        return sorted(p for p in self.root.iterdir() if p.is_file() and not p.name.endswith(PART_SUFFIX) and not p.name.startswith("."))
+        """Regular files in the cache folder under a strict file name (no partials, no dot files)."""
+        out = []
+        for name in _listdir(self.root):
+            if name.endswith(_partials.PART_SUFFIX) or filename_problem(name):
+                continue
+            try:
+                if stat.S_ISREG(os.lstat(self.root / name).st_mode):
+                    out.append(self.root / name)
+            except OSError:
+                continue
+        return out
 
     def remove(self, filename: str) -> list[Path]:
-        """Remove a file, its record and its partials, except partials a running process writes."""
-        removed = []
-        for path in (self.path(filename), self.record_path(filename)):
-            try:
-                path.unlink()
-                removed.append(path)
-            except FileNotFoundError:
-                pass
-        return removed + self.remove_partials(filename)[0]
+        """Remove a file we wrote (it has our record), its record and its idle partials."""
+        return clear(self, filenames=[filename]).removed
 
-    def remove_partials(self, filename: str | None = None) -> tuple[list[Path], list[Path]]:
-        """Remove partial downloads; returns (removed, kept because a running process writes them)."""
-        removed, busy = [], []
-        for part in self.partials(filename):
-            if writer_alive(part):
-                busy.append(part)
+
+# --- inventory and clear -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CachedFile:
+    file: str
+    size: int
+    verified: bool  # a record of ours whose size matches (not hashed now: `verify` does that)
+    sha256: str | None
+    entry: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PartialState:
+    file: str
+    size: int
+    writer_alive: bool | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Foreign:
+    path: str  # relative to the cache root
+    why: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Inventory:
+    root: Path
+    files: list[CachedFile] = field(default_factory=list)
+    partials: list[PartialState] = field(default_factory=list)
+    foreign: list[Foreign] = field(default_factory=list)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.size for f in self.files) + sum(p.size for p in self.partials)
+
+    def to_dict(self) -> dict:
+        return {"root": str(self.root), "files": [f.to_dict() for f in self.files], "partials": [p.to_dict() for p in self.partials],
+                "foreign": [f.to_dict() for f in self.foreign], "total_bytes": self.total_bytes}
+
+
+def inventory(cache: Cache, names: dict[str, str] | None = None) -> Inventory:
+    """What the cache holds: verified files, files without a record of ours, partials, foreign names.
+
+    ``names`` maps cache file names to entry names (from the index) for the report. Nothing is opened
+    but records (without following links); nothing is hashed.
+    """
+    names = names or {}
+    inv = Inventory(cache.root)
+    for name in _listdir(cache.root):
+        path = cache.root / name
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if name.endswith(_partials.PART_SUFFIX):
+            parsed = _partials.parse_name(name)
+            if parsed is None or not stat.S_ISREG(st.st_mode):
+                inv.foreign.append(Foreign(name, "not a partial name of ours" if parsed is None else "not a regular file"))
                 continue
-            part.unlink(missing_ok=True)
-            removed.append(part)
-        return removed, busy
+            inv.partials.append(PartialState(name, st.st_size, _partials.writer_alive(parsed)))
+        elif name in _SUBFOLDERS:
+            if not stat.S_ISDIR(st.st_mode):
+                inv.foreign.append(Foreign(name, "not a folder"))
+        elif filename_problem(name) or not stat.S_ISREG(st.st_mode):
+            inv.foreign.append(Foreign(name, "not a cache file name" if filename_problem(name) else "not a regular file"))
+        else:
+            record = cache.read_record(name)
+            verified = record is not None and record.size == st.st_size
+            inv.files.append(CachedFile(name, st.st_size, verified, record.sha256 if verified else None, names.get(name)))
+    for sub, why in _sub_entries(cache):
+        inv.foreign.append(Foreign(sub, why))
+    return inv
 
 
-_OWNER = re.compile(r"\.(\d+)@([A-Za-z0-9.-]+)\.[^.]+" + re.escape(PART_SUFFIX) + "$")
+@dataclass
+class ClearResult:
+    removed: list[Path] = field(default_factory=list)
+    busy: list[Path] = field(default_factory=list)  # partials a running download is writing
+    left: list[Foreign] = field(default_factory=list)  # not ours (or not removable): left in place
+
+    def to_dict(self) -> dict:
+        return {"removed": [str(p) for p in self.removed], "busy": [str(p) for p in self.busy], "left": [f.to_dict() for f in self.left]}
 
 
-def partial_owner(path: Path) -> tuple[int, str] | None:
-    """The (pid, host) that created a partial download, or None for a name without them."""
-    match = _OWNER.search(Path(path).name)
-    return (int(match.group(1)), match.group(2)) if match else None
+_SUBFOLDERS = ("records", "locks", "validated")
 
 
-def writer_alive(path: Path) -> bool | None:
-    """Whether the process that created this partial still runs: None where that cannot be told (another
-    host, or a name without an owner). For this very process the answer is True; callers that know
-    better (core.py knows which of its own partials are being written) ask that first."""
-    owner = partial_owner(path)
-    if owner is None or owner[1] != this_host():
-        return None
+def clear(cache: Cache, filenames: list[str] | None = None, *, partials_only: bool = False, known: set[str] | None = None) -> ClearResult:
+    """Remove what tresnet-zoo put in the cache and nothing else.
+
+    Ours: a weight file with a record of ours (or named in ``known``, the index's file names), its record,
+    its lock, idle partials under our names, ``validated/`` markers with our hex names. Only regular files
+    owned by us are unlinked (never a folder, never what a link points to); everything else is listed in
+    ``left``. With ``filenames``, only those files' names; with ``partials_only``, only idle partials.
+    """
+    result = ClearResult()
+    own_uid = os.geteuid() if hasattr(os, "geteuid") else None
+    only = {_safe(f) for f in filenames} if filenames is not None else None
+
+    def unlink(path: Path, rel: str) -> None:
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or (own_uid is not None and st.st_uid != own_uid):
+            result.left.append(Foreign(rel, "not a regular one-link file of ours"))
+            return
+        try:
+            os.unlink(path)
+            result.removed.append(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            result.left.append(Foreign(rel, f"cannot remove: {exc.strerror or exc}"))
+
+    # partials
+    ours, foreign = _partials.list_partials(cache.root)
+    for path, parsed in ours:
+        if only is not None and parsed.filename not in only:
+            continue
+        if _partials.busy(path, parsed):
+            result.busy.append(path)
+            continue
+        unlink(path, path.name)
+    if only is None:
+        result.left += [Foreign(p.name, "not a partial name of ours") for p in foreign]
+    if partials_only:
+        return result
+
+    # weight files, records, locks
+    for name in _listdir(cache.root):
+        if name.endswith(_partials.PART_SUFFIX) or name in _SUBFOLDERS or (only is not None and name not in only):
+            continue
+        if filename_problem(name):
+            result.left.append(Foreign(name, "not a cache file name"))
+            continue
+        if cache.read_record(name) is None and name not in (known or ()):
+            result.left.append(Foreign(name, "no record of ours"))
+            continue
+        unlink(cache.root / name, name)
+    for sub in ("records", "locks"):
+        folder = cache.root / sub
+        if not _is_real_dir(folder):
+            continue
+        suffix = ".json" if sub == "records" else ".lock"
+        for name in _listdir(folder):
+            base = name[: -len(suffix)] if name.endswith(suffix) else None
+            if base is None or filename_problem(base):
+                result.left.append(Foreign(f"{sub}/{name}", "not a name of ours"))
+                continue
+            if only is not None and base not in only:
+                continue
+            if sub == "records" and cache.read_record(base) is None:
+                result.left.append(Foreign(f"{sub}/{name}", "not a record of ours"))
+                continue
+            if sub == "records" and _is_regular(cache.root / base) and cache.root / base not in result.removed:
+                continue  # the weight file stays (not ours to remove, or left above): keep its record
+            unlink(folder / name, f"{sub}/{name}")
+    if only is None and _is_real_dir(cache.root / "validated"):
+        for name in _listdir(cache.root / "validated"):
+            if _HEX64.match(name):
+                unlink(cache.root / "validated" / name, f"validated/{name}")
+            else:
+                result.left.append(Foreign(f"validated/{name}", "not a name of ours"))
+    return result
+
+
+def _sub_entries(cache: Cache) -> list[tuple[str, str]]:
+    """Foreign names inside our subfolders (for the inventory)."""
+    out = []
+    for sub, suffix in (("records", ".json"), ("locks", ".lock"), ("validated", "")):
+        folder = cache.root / sub
+        if not _is_real_dir(folder):
+            continue
+        for name in _listdir(folder):
+            if sub == "validated":
+                ok = bool(_HEX64.match(name))
+            else:
+                base = name[: -len(suffix)] if name.endswith(suffix) else None
+                ok = base is not None and not filename_problem(base)
+                if ok and sub == "records" and cache.read_record(base) is None:
+                    out.append((f"{sub}/{name}", "not a record of ours (unreadable or unexpected content)"))
+                    continue
+            if not ok:
+                out.append((f"{sub}/{name}", "not a name of ours"))
+    return out
+
+
+def _listdir(folder: Path) -> list[str]:
     try:
-        os.kill(owner[0], 0)
-    except ProcessLookupError:
-        return False
+        if not _is_real_dir(folder):
+            return []
+        return sorted(os.listdir(folder))
     except OSError:
-        return True  # someone else's process (EPERM), or a platform that cannot tell: assume alive
-    return True
+        return []
 
 
-def this_host() -> str:
-    """This machine's name as it appears in partial file names."""
-    return re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname()) or "localhost"
+def _is_real_dir(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _is_regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _mkdir(path: Path, *, allow_link: bool = False) -> None:
+    """Create a cache folder (following the umask). Our subfolders must be real folders: a planted link
+    would send records and locks somewhere else. The root may be a link the user made."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except FileExistsError:
+        raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(path)) from None
+    if not _is_real_dir(path) and not (allow_link and path.is_dir()):
+        raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(path))
+
+
+def lock_usable(path: Path) -> bool:
+    """Whether the lock file may be opened: absent, or a regular one-link file. filelock opens with
+    O_TRUNC and follows links, so a planted link would truncate what it points to."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_nlink == 1
 
 
 def _safe(filename: str) -> str:
@@ -178,3 +449,7 @@ def _safe(filename: str) -> str:
     if problem:
         raise ValueError(problem)
     return filename
+
+
+# kept for callers of the old names (cli, tests): the partial rules live in partials.py
+this_host = _partials.this_host

@@ -1,33 +1,38 @@
-"""Fetching an index entry's weights into the cache: lock, resume, download, verify, rename.
+"""Fetching an index entry's weights into the cache: lock, claim a partial, download, verify, rename.
 
 The cache stays correct even where file locks silently do nothing (NFS, Lustre): every download writes
-its own uniquely named temp file, and only a file whose size and sha256 match the index is renamed into
+its own uniquely named partial (``partials.py`` decides which partial may be resumed, and trusts it only
+through an fd-checked descriptor), and only a file whose size and sha256 match the index is renamed into
 place (``os.replace``, atomic within the folder). The per-file lock only saves bandwidth: N processes
 fetching one file download it once, the others wait, then verify what the first one wrote. A lock held
 by a dead process is released by the operating system; a lock that is not released within
-``lock_timeout`` is given up on (we download anyway, safely).
+``lock_timeout`` is given up on (we download anyway, safely, and log a warning).
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
+import logging
 import os
-import sys
-import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
+from .._urls import hub_parts, redact
 from ..errors import CacheError, DownloadError, IntegrityError, OfflineError, UsageError
-from .cache import Cache, partial_owner, this_host, writer_alive
+from . import partials
+from .cache import Cache, _mkdir, lock_usable
 from .download import DownloadConfig, download
-from .._urls import hub_parts
-from .hashes import Expected, sha256_file
+from .hashes import CHUNK, Expected
 
-__all__ = ["FetchOptions", "FetchResult", "expected_for", "source_url", "fetch_entry", "MIRROR_ENV", "OFFLINE_ENV"]
+__all__ = ["MIRROR_ENV", "OFFLINE_ENV", "FetchOptions", "FetchResult", "cache_error", "expected_for", "fetch_entry", "source_url"]
 
 MIRROR_ENV = "TRESNET_ZOO_MIRROR"
 OFFLINE_ENV = "TRESNET_ZOO_OFFLINE"
+
+log = logging.getLogger("tresnet_zoo.weights")
 
 
 @dataclass
@@ -41,7 +46,7 @@ class FetchOptions:
     progress: Callable[[str, int, int | None], None] | None = None  # (file name, done, total)
 
     @classmethod
-    def from_env(cls, **overrides) -> "FetchOptions":
+    def from_env(cls, **overrides) -> FetchOptions:
         mirror = overrides.pop("mirror", None) or os.environ.get(MIRROR_ENV) or None
         offline = overrides.pop("offline", None)
         if offline is None:
@@ -56,9 +61,10 @@ class FetchResult:
     path: Path
     size: int
     sha256: str
-    source: str  # the URL the bytes came from, or "cache"
+    source: str  # the URL the bytes came from (redacted), or "cache"
     downloaded: bool
     seconds: float = 0.0
+    hashed: bool = False  # these bytes were hashed in this operation (a download, or a re-check of another's)
 
     def to_dict(self) -> dict:
         return {
@@ -69,24 +75,45 @@ class FetchResult:
             "sha256": self.sha256,
             "source": self.source,
             "downloaded": self.downloaded,
+            "hashed": self.hashed,
         }
 
 
 def expected_for(entry) -> Expected:
     filename = entry.weights_filename
     if not filename:
-        raise UsageError(f"{entry.name} has no weights URL in the index", hint=f"see `tresnet-zoo info {entry.name}`")
+        raise UsageError(f"{entry.name} has no usable weights URL in the index", hint=f"see `tresnet-zoo info {entry.name}`")
     parts = hub_parts(filename)
     return Expected(filename=filename, size=entry.metadata.file_size, sha256_prefix=parts[1] if parts else None, sha256=entry.metadata.sha256)
 
 
 def source_url(entry, mirror: str | None) -> str:
-    """The URL to download from: the index's, or the same file name under a mirror."""
+    """The URL to download from: the index's, or the strict cache file name under a mirror."""
     if not mirror:
         return entry.weights
+    filename = expected_for(entry).filename
     if "://" not in mirror:  # a plain folder path
         mirror = Path(mirror).resolve().as_uri()
-    return mirror.rstrip("/") + "/" + entry.weights_filename
+    return mirror.rstrip("/") + "/" + filename
+
+
+def cache_error(filename: str, root: Path, exc: OSError) -> CacheError:
+    """What is wrong with the cache folder, by errno: a full disk, permissions, not a folder."""
+    code = exc.errno
+    where = exc.filename or root
+    if code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        what, hint = "the disk is full (or a quota or file-size limit is reached)", "free some space, or use another cache folder"
+    elif code in (errno.EACCES, errno.EPERM, errno.EROFS):
+        what, hint = "permission denied (read-only or not yours)", "make the cache folder writable, or use another cache folder"
+    elif code == errno.EISDIR:
+        what, hint = "a folder stands where a file should be", "remove what is in the way, or use another cache folder"
+    elif code in (errno.ELOOP, errno.ENOTDIR, errno.EEXIST):
+        what, hint = "a path in it is not a folder (a file, or a symbolic link loop, where a folder should be)", "remove what is in the way, or use another cache folder"
+    else:
+        what, hint = exc.strerror or str(exc), "check the cache folder, or use another one"
+    error = CacheError(f"{filename}: cannot write to the cache {root}: {what} ({where})", hint=hint)
+    error.topic = "cache"  # type: ignore[attr-defined]
+    return error
 
 
 def fetch_entry(entry, options: FetchOptions) -> FetchResult:
@@ -94,10 +121,7 @@ def fetch_entry(entry, options: FetchOptions) -> FetchResult:
     try:
         return _fetch_entry(entry, options)
     except OSError as exc:  # the cache folder: not a folder, no permission, disk full
-        raise CacheError(
-            f"{entry.weights_filename}: cannot write to the cache {options.cache.root}: {exc.strerror or exc}",
-            hint="free some space, or choose another folder with --cache-dir or TRESNET_ZOO_CACHE",
-        ) from None
+        raise cache_error(entry.weights_filename or entry.name, options.cache.root, exc) from None
 
 
 def _fetch_entry(entry, options: FetchOptions) -> FetchResult:
@@ -117,30 +141,35 @@ def _fetch_entry(entry, options: FetchOptions) -> FetchResult:
     if options.offline:
         raise OfflineError(
             f"{name} ({entry.name}) is not in the cache {cache.root}, and offline mode forbids downloading",
-            hint=f"fetch it where the network is reachable, or use --mirror DIR holding {name}",
+            hint=f"fetch it where the network is reachable, or use a mirror folder holding {name}",
         )
     url = source_url(entry, options.mirror)
-    cache.root.mkdir(parents=True, exist_ok=True)
-    (cache.root / "records").mkdir(exist_ok=True)
-    cache.lock_path(name).parent.mkdir(exist_ok=True)
+    _mkdir(cache.root, allow_link=True)
+    _mkdir(cache.root / "records")
+    _mkdir(cache.lock_path(name).parent)
 
     from filelock import FileLock, Timeout
 
     lock = FileLock(str(cache.lock_path(name)))
-    locked = True
+    locked = lock_usable(cache.lock_path(name))
+    if not locked:  # the unique partial and the verified rename keep the cache correct without it
+        log.warning("%s: ignoring %s: not a regular file of ours; downloading without the lock", name, cache.lock_path(name))
     try:
-        lock.acquire(timeout=options.lock_timeout)
+        if locked:
+            lock.acquire(timeout=options.lock_timeout)
     except Timeout:
         locked = False
-        sys.stderr.write(f"warning: {name}: lock not released after {options.lock_timeout:.0f} s; downloading anyway\n")
+        log.warning("%s: lock not released after %.0f s; downloading anyway", name, options.lock_timeout)
     try:
-        if not options.force and cache.path(name).exists():
+        if not options.force and cache.final_stat(name) is not None:
             # another process finished while we waited: verify what it wrote rather than trusting it
             found = _verify_in_place(cache, expected, url)
             if found is not None:
-                return FetchResult(entry.name, name, cache.path(name), found[0], found[1], "cache", False, time.monotonic() - started)
+                return FetchResult(entry.name, name, cache.path(name), found[0], found[1], "cache", False,
+                                   time.monotonic() - started, hashed=True)
         size, digest = _download_verified(url, cache, expected, options)
-        return FetchResult(entry.name, name, cache.path(name), size, digest, url, True, time.monotonic() - started)
+        return FetchResult(entry.name, name, cache.path(name), size, digest, redact(url), True, time.monotonic() - started,
+                           hashed=True)
     finally:
         if locked:
             lock.release()
@@ -159,130 +188,94 @@ def _cached(cache: Cache, expected: Expected):
 
 
 def _verify_in_place(cache: Cache, expected: Expected, url: str) -> tuple[int, str] | None:
-    path = cache.path(expected.filename)
-    size = path.stat().st_size
-    digest = sha256_file(path)
-    if (expected.size is None or size == expected.size) and not expected.hash_problem(digest):
+    """Hash the regular file under the final name (opened without following links); its (size, sha256)
+    when it is the expected file. A wrong one stays until our verified file replaces it."""
+    opened = cache.open_final(expected.filename)
+    if opened is None:
+        return None
+    fd, _ = opened
+    try:
+        digest = hashlib.sha256()
+        size = 0
+        while block := os.read(fd, CHUNK):
+            digest.update(block)
+            size += len(block)
+    finally:
+        os.close(fd)
+    hexdigest = digest.hexdigest()
+    if (expected.size is None or size == expected.size) and not expected.hash_problem(hexdigest):
         record = cache.read_record(expected.filename)
-        if record is None or (record.size, record.sha256) != (size, digest):
-            cache.write_record(expected.filename, size=size, sha256=digest, url=url)
-        return size, digest
-    # a wrong file under the final name (edited by hand, or an older index): it must go
-    cache.remove(expected.filename)
-    return None
-
-
-# Partials this process is writing now (any thread). Creating or claiming a partial happens under
-# _CLAIMING, so no thread can claim a file another thread has just created but not yet registered.
-_CLAIMING = threading.Lock()
-_WRITING: set[str] = set()
-
-
-def _new_partial(cache: Cache, filename: str) -> Path:
-    with _CLAIMING:
-        part = cache.new_partial(filename)
-        _WRITING.add(str(part))
-        return part
-
-
-def _done_with(part: Path) -> None:
-    with _CLAIMING:
-        _WRITING.discard(str(part))
-
-
-def _abandoned(path: Path, *, now: float, stale_after: float) -> bool:
-    """Whether nobody writes ``path`` any more, so it may be resumed.
-
-    On this host the pid in its name answers exactly (this process: is a thread writing it?). Elsewhere
-    (a cache on NFS shared by several machines) only age can tell: unchanged for ``stale_after`` seconds.
-    Containers with one host name but separate pid namespaces can make a live writer look dead; then two
-    downloads may append to one file, and the hash check before the rename still keeps the cache correct.
-    """
-    owner = partial_owner(path)
-    if owner is not None and owner == (os.getpid(), this_host()):
-        return str(path) not in _WRITING
-    if writer_alive(path) is False:
-        return True
-    return now - path.stat().st_mtime >= stale_after
-
-
-def _adopt_partial(cache: Cache, filename: str, *, stale_after: float) -> Path | None:
-    """Claim an interrupted download to resume it: renaming is atomic, so only one process wins it."""
-    now = time.time()
-
-    def size(path: Path) -> int:
-        try:
-            return path.stat().st_size
-        except FileNotFoundError:
-            return -1
-
-    with _CLAIMING:
-        for old in sorted(cache.partials(filename), key=size, reverse=True):
-            try:
-                if not _abandoned(old, now=now, stale_after=stale_after):
-                    continue
-                fresh = cache.new_partial(filename)
-                try:
-                    os.replace(old, fresh)
-                except FileNotFoundError:
-                    fresh.unlink(missing_ok=True)
-                    raise
-                _WRITING.add(str(fresh))
-                return fresh
-            except FileNotFoundError:
-                continue  # another process claimed it first
+        if record is None or (record.size, record.sha256) != (size, hexdigest):
+            cache.write_record(expected.filename, size=size, sha256=hexdigest, url=url)
+        return size, hexdigest
     return None
 
 
 def _download_verified(url: str, cache: Cache, expected: Expected, options: FetchOptions) -> tuple[int, str]:
     name = expected.filename
     stale_after = 4 * options.config.read_timeout
-    part = _adopt_partial(cache, name, stale_after=stale_after)
-    resumed = part is not None and part.stat().st_size > 0
-    part = part or _new_partial(cache, name)
+    skipped: list[partials.Skipped] = []
+    part = partials.claim(cache.root, name, stale_after=stale_after, skipped=skipped)
+    for item in skipped:
+        log.warning("%s: ignoring %s in the cache: %s (not a partial download of ours)", name, item.path.name, item.why)
+    resumed = part is not None and part.size() > 0
+    part = part or partials.create(cache.root, name)
     try:
         return _download_into(part, url, cache, expected, options, resumed=resumed)
     finally:
-        _done_with(part)
+        partials.release(part)
 
 
-def _download_into(part: Path, url: str, cache: Cache, expected: Expected, options: FetchOptions, *, resumed: bool) -> tuple[int, str]:
+def _download_into(part: partials.Partial, url: str, cache: Cache, expected: Expected, options: FetchOptions, *, resumed: bool) -> tuple[int, str]:
     name = expected.filename
     progress = (lambda done, total: options.progress(name, done, total)) if options.progress else None
     try:
-        size, digest = download(url, part, expected, options.config, progress)
+        size, digest = download(url, part.fd, expected, options.config, progress)
         problem = _problem(expected, size, digest)
         if problem and resumed:  # the bytes we resumed from may be at fault: one clean try
-            part.write_bytes(b"")
-            size, digest = download(url, part, expected, options.config, progress)
+            os.ftruncate(part.fd, 0)
+            size, digest = download(url, part.fd, expected, options.config, progress)
             problem = _problem(expected, size, digest)
         if problem:
             raise IntegrityError(
-                f"{name}: {problem}; the download from {url} was discarded",
+                f"{name}: {problem}; the download from {redact(url)} was discarded",
                 hint="the server or mirror serves different bytes than the index describes: check the URL, or the index's hash and File Size",
             )
         cache.write_record(name, size=size, sha256=digest, url=url)
         try:
-            os.replace(part, cache.path(name))
+            partials.install(part, cache.path(name))
         except FileNotFoundError:
             # our partial looked abandoned to a process on another host (a stall longer than its
             # staleness limit) and was claimed by it; that process finishes the file
             raise DownloadError(
                 f"{name}: the partial download was taken over by another process sharing the cache {cache.root}",
-                hint="run the command again: it uses the file once the other process has verified it",
+                hint="run the same command again: it uses the file once the other process has verified it",
             ) from None
         return size, digest
     except IntegrityError:
-        part.unlink(missing_ok=True)  # wrong bytes are never worth resuming
+        _unlink_ours(part)  # wrong bytes are never worth resuming
         raise
     except BaseException:
-        if part.exists() and part.stat().st_size == 0:
-            part.unlink(missing_ok=True)
+        try:
+            empty = part.size() == 0
+        except OSError:
+            empty = False
+        if empty:
+            _unlink_ours(part)
         raise  # DownloadError, KeyboardInterrupt: keep the partial file for a resume
+
+
+def _unlink_ours(part: partials.Partial) -> None:
+    """Remove our partial, only if its name still holds the file behind our descriptor."""
+    try:
+        st = os.lstat(part.path)
+        if (st.st_dev, st.st_ino) == part.inode:
+            os.unlink(part.path)
+    except OSError:
+        pass
 
 
 def _problem(expected: Expected, size: int, digest: str) -> str | None:
     if expected.size is not None and size != expected.size:
         return f"received {size} bytes, the index's File Size is {expected.size}"
     return expected.hash_problem(digest)
-

@@ -1,8 +1,11 @@
-"""Checking cached weight files: size and sha256 (quick), and the deep check (the file is a working model).
+"""Checking cached weight files: size and sha256 of the bytes read now (quick), and the deep check.
 
-The deep check loads the state dict with ``torch.load(weights_only=True)`` into the reference model of
-the entry's architecture (either checkpoint layout, strict keys and shapes), compares the parameter count
-with the index's, and runs one forward pass on a fixed input: the logits must be finite, of shape
+Nothing here trusts a record or a size alone: every check reads the file (never through a link) and
+hashes what it read, in this call. The deep check loads those same bytes (``load.load_verified``: the
+one way weights become a model, as in ``create_model(pretrained=True)``) into the reference model of the
+entry's architecture (any format, either layout, strict keys and shapes), compares the parameter count
+with the index's, and runs one forward pass on a fixed input at the index's ``Image Size`` (bounded:
+a multiple of 32 in 64-1024, as ``check`` requires): the logits must be finite, of shape
 ``[1, num_classes]``.
 """
 
@@ -11,11 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ZooError
+from ..errors import InvalidIndexError, ZooError
 from .cache import Cache
-from .hashes import Expected, sha256_file
+from .hashes import Expected
+from .load import Hashed, hash_file, hash_problem, load_verified, read_hashed
 
-__all__ = ["FileCheck", "check_file", "deep_check"]
+__all__ = ["FileCheck", "check_file", "deep_check", "deep_image_size", "MIN_IMAGE_SIZE", "MAX_IMAGE_SIZE"]
+
+# The forward pass's input side: TResNet divides its input by 32; 1024 px costs TResNet-XL ~3 GB.
+MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 64, 1024
 
 
 @dataclass
@@ -25,9 +32,10 @@ class FileCheck:
     path: Path
     present: bool
     size: int | None = None
-    sha256: str | None = None
+    sha256: str | None = None  # of the bytes read in this check
     problems: list[str] = field(default_factory=list)
     deep: dict | None = None  # what the deep check found: layout, parameters, logits shape
+    hashed: bool = False  # whether the file's bytes were hashed in this check
 
     @property
     def ok(self) -> bool:
@@ -41,6 +49,7 @@ class FileCheck:
             "present": self.present,
             "size": self.size,
             "sha256": self.sha256,
+            "hashed": self.hashed,
             "ok": self.ok,
             "problems": list(self.problems),
             "deep": self.deep,
@@ -48,57 +57,86 @@ class FileCheck:
 
 
 def check_file(entry, cache: Cache, expected: Expected, *, deep: bool = False) -> FileCheck:
-    """Re-check a cached file against the index: size, full sha256, and optionally the deep check."""
+    """Re-check a cached file against the index and its record: size and full sha256 of the bytes read
+    now, and optionally the deep check on those same bytes (the file is read once either way)."""
     path = cache.path(expected.filename)
-    result = FileCheck(entry.name, expected.filename, path, present=path.is_file())
+    result = FileCheck(entry.name, expected.filename, path, present=path.is_file() or path.is_symlink())
     if not result.present:
         result.problems.append("not in the cache")
         return result
-    result.size = path.stat().st_size
-    if expected.size is not None and result.size != expected.size:
-        result.problems.append(f"size {result.size} bytes, the index's File Size is {expected.size} (truncated or replaced)")
-    result.sha256 = sha256_file(path)
-    problem = expected.hash_problem(result.sha256)
+    try:
+        if deep:
+            deep_image_size(entry)  # refuse before reading hundreds of MB
+            from ..models import checkpoint_bytes_bound, entry_classes, variant_of
+
+            hashed = read_hashed(path, max_bytes=checkpoint_bytes_bound(variant_of(entry), entry_classes(entry)))
+        else:
+            hashed = hash_file(path)
+    except ZooError as exc:
+        result.problems.append(exc.message)
+        return result
+    result.size, result.sha256, result.hashed = hashed.size, hashed.sha256, True
+    record = cache.read_record(expected.filename)
+    problem = hash_problem(hashed, expected, record_sha256=record.sha256 if record else None)
     if problem:
         result.problems.append(problem)
-    record = cache.read_record(expected.filename)
     if record is None:
         result.problems.append("no verification record (the file was not put there by tresnet-zoo)")
-    elif record.sha256 != result.sha256 and not problem:
-        result.problems.append(f"sha256 differs from the one recorded at download ({record.sha256[:16]}...)")
     if deep and not result.problems:
         try:
-            result.deep = deep_check(entry, path)
+            result.deep = deep_check(entry, path, expected, hashed=hashed)
         except ZooError as exc:
             result.problems.append(exc.message)
     return result
 
 
-def deep_check(entry, path: Path) -> dict:
-    """Load ``path`` into the entry's reference model and run it; raises ZooError on any failure."""
+def deep_image_size(entry) -> int:
+    """The side of the deep check's input: the index's Image Size (224 if absent), bounded."""
+    from ..index import Problem
+
+    size = entry.metadata.image_size or 224
+    if not (isinstance(size, int) and MIN_IMAGE_SIZE <= size <= MAX_IMAGE_SIZE and size % 32 == 0):
+        where = entry.where("Metadata", "Image Size")
+        raise InvalidIndexError([Problem(
+            where, f"{size} is not a multiple of 32 in {MIN_IMAGE_SIZE}-{MAX_IMAGE_SIZE}; the deep check's forward "
+            "pass refuses to run at it", entry=entry.name, field=("Metadata", "Image Size"))])
+    return size
+
+
+def deep_check(entry, path: Path, expected: Expected | None = None, *, record_sha256: str | None = None,
+               hashed: Hashed | None = None) -> dict:
+    """Read ``path`` once, hash it, load those bytes into the entry's reference model and run it.
+
+    ``expected`` defaults to what the index says of the entry's file; ``record_sha256`` is the sha256
+    recorded at download (the bytes must still match it). Raises ZooError on any failure; returns what
+    was found, including the ``sha256`` of the bytes hashed here (``hashed: True``).
+    """
     import torch
 
     from ..errors import CheckpointError
     from ..measure import count_parameters
-    from ..models import IMAGENET_CLASSES, variant_of
-    from ..models.layouts import load_into, read_checkpoint
-    from ..models.tresnet import build
+    from ..models import entry_classes
+    from .fetch import expected_for
 
-    state = read_checkpoint(path)
-    model = build(variant_of(entry), num_classes=IMAGENET_CLASSES).eval()
-    layout = load_into(model, state, source=path.name)
+    size = deep_image_size(entry)
+    expected = expected if expected is not None else expected_for(entry)
+    model, read = load_verified(entry, path, expected, record_sha256=record_sha256, hashed=hashed)
+    model.eval()
     parameters = count_parameters(model)
     if entry.metadata.parameters is not None and parameters != entry.metadata.parameters:
-        raise CheckpointError(f"{path.name}: loads, but the model has {parameters} parameters and the index says {entry.metadata.parameters}")
-    size = entry.metadata.image_size or 224
+        raise CheckpointError(f"{path.name}: loads, but the model has {parameters} parameters and the index says "
+                              f"{entry.metadata.parameters}")
+    classes = entry_classes(entry)
     # a fixed, deterministic input: a smooth gradient image in [0, 1]
     ramp = torch.linspace(0, 1, size)
-    image = torch.stack([ramp[None, :].expand(size, size), ramp[:, None].expand(size, size), torch.full((size, size), 0.5)])
+    image = torch.stack([ramp[None, :].expand(size, size), ramp[:, None].expand(size, size),
+                         torch.full((size, size), 0.5)])
     with torch.inference_mode():
         logits = model(image[None])
-    if tuple(logits.shape) != (1, IMAGENET_CLASSES):
-        raise CheckpointError(f"{path.name}: logits of shape {list(logits.shape)}, expected [1, {IMAGENET_CLASSES}]")
+    if tuple(logits.shape) != (1, classes):
+        raise CheckpointError(f"{path.name}: logits of shape {list(logits.shape)}, expected [1, {classes}]")
     if not torch.isfinite(logits).all():
         raise CheckpointError(f"{path.name}: the forward pass gives non-finite logits (NaN or inf weights?)")
-    return {"layout": layout, "parameters": parameters, "logits_shape": list(logits.shape), "top_class": int(logits.argmax()),
-            "max_abs_logit": round(float(logits.abs().max()), 4)}
+    return {"layout": model.layout, "parameters": parameters, "logits_shape": list(logits.shape),
+            "top_class": int(logits.argmax()), "max_abs_logit": round(float(logits.abs().max()), 4),
+            "size": read.size, "sha256": read.sha256, "hashed": True}

@@ -1,0 +1,269 @@
+"""Hostile servers and mirrors, against real loopback servers: no size limit, slow drips, links that drop,
+redirect chains, credentials in URLs, traversal through a mirror, DNS failures, proxies and CA bundles.
+
+Small random files (a few MB) keep these fast; no torch needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from .httpserver import ConnectProxy, FaultServer
+
+FAST = ("--timeout", "5", "--retries", "2", "--quiet")
+
+
+def blob(size: int, seed: int) -> tuple[str, bytes]:
+    data = hashlib.sha256(str(seed).encode()).digest() * (size // 32 + 1)
+    data = bytes(b ^ (i & 0xFF) for i, b in enumerate(data[:size])) if size < 4096 else data[:size]
+    return f"tresnet_m-{hashlib.sha256(data).hexdigest()[:8]}.pth", data
+
+
+def index_text(url: str, size: int | None) -> str:
+    lines = ["Collections:", "- Name: TResNet", "Models:", "- Name: tresnet_m", "  In Collection: TResNet", "  Metadata:",
+             "    Parameters: 31389032", "    Image Size: 224"]
+    if size is not None:
+        lines.append(f"    File Size: {size}")
+    lines.append(f"  Weights: {url}")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def web():
+    server = FaultServer()
+    yield server
+    server.close()
+
+
+class Setup:
+    def __init__(self, tmp_path: Path, web: FaultServer, size: int = 2_000_000, seed: int = 1) -> None:
+        self.web = web
+        self.name, self.data = blob(size, seed)
+        self.url = web.add(self.name, self.data)
+        self.index = tmp_path / "index.yml"
+        self.cache = tmp_path / "cache"
+        self.write()
+
+    def write(self, url: str | None = None, size: int | None | str = "same") -> None:
+        self.index.write_text(index_text(url or self.url, len(self.data) if size == "same" else size))
+
+    def args(self, *args: str) -> list[str]:
+        return ["--index", str(self.index), "--cache-dir", str(self.cache), *args]
+
+    def final(self) -> Path:
+        return self.cache / self.name
+
+    def partials(self) -> list[Path]:
+        return sorted(self.cache.glob("*.part")) if self.cache.exists() else []
+
+
+@pytest.fixture
+def site(tmp_path, web):
+    web.reset()
+    yield Setup(tmp_path, web)
+    web.reset()
+
+
+def one_error(result) -> str:
+    assert "Traceback" not in result.text and "internal error" not in result.text, result.text
+    errors = [ln for ln in result.err.splitlines() if ln.startswith("error: ")]
+    assert len(errors) == 1, result.err
+    return errors[0]
+
+
+# --- limits -----------------------------------------------------------------------------------------------
+
+
+def test_an_entry_without_file_size_needs_an_explicit_limit(cli, site):
+    site.write(size=None)
+    refused = cli(*site.args("fetch", "tresnet_m", *FAST))
+    assert refused.code == 3
+    assert "gives no File Size" in one_error(refused) and "--max-bytes N" in refused.err
+    assert not site.web.hits(site.name)  # refused before any request
+    small = cli(*site.args("fetch", "tresnet_m", "--max-bytes", "1000", *FAST))
+    assert small.code == 3 and "more than the limit of 1000" in one_error(small)
+    assert not site.final().exists() and not site.partials()
+    # an endless server: the limit holds while streaming too (no Content-Length)
+    site.web.always(site.name, "extra_bytes", extra=50 << 20, no_length=True)
+    endless = cli(*site.args("fetch", "tresnet_m", "--max-bytes", str(len(site.data) + 10), *FAST))
+    assert endless.code == 3 and "sent more than the limit" in one_error(endless)
+    site.web.reset()
+    ok = cli(*site.args("fetch", "tresnet_m", "--max-bytes", str(len(site.data)), *FAST))
+    assert ok.code == 0, ok.text
+    assert site.final().read_bytes() == site.data
+
+
+def test_a_slow_drip_trips_the_minimum_speed_and_keeps_every_byte(cli, site):
+    site.web.always(site.name, "drip", interval=0.05)
+    started = time.monotonic()
+    result = cli(*site.args("fetch", "tresnet_m", "--speed-limit", "1000", "--speed-time", "1", "--timeout", "5", "--retries", "1", "--quiet"))
+    elapsed = time.monotonic() - started
+    assert result.code == 3 and elapsed < 10, (elapsed, result.text)
+    assert "broke 2 times" in one_error(result) and "slower than 1000 bytes/s for 1 s" in result.err
+    (partial,) = site.partials()
+    kept = partial.stat().st_size
+    assert kept >= 20 and site.data.startswith(partial.read_bytes())  # the dripped bytes reached the disk
+    hits = site.web.hits(site.name)
+    assert len(hits) == 2 and hits[1]["Range"].startswith("bytes=")  # the resume counted as the retry
+    site.web.reset()
+    done = cli(*site.args("fetch", "tresnet_m", *FAST))
+    assert done.code == 0 and site.web.hits(site.name)[0]["Range"] == f"bytes={kept}-"
+    assert site.final().read_bytes() == site.data
+
+
+def test_an_overall_deadline(cli, site):
+    site.web.always(site.name, "drip", interval=0.05)
+    started = time.monotonic()
+    result = cli(*site.args("fetch", "tresnet_m", "--deadline", "1.5", "--speed-limit", "0", *FAST))
+    assert result.code == 3 and time.monotonic() - started < 8
+    assert "did not finish within the deadline of 1.5 s" in one_error(result)
+
+
+def test_a_link_that_drops_every_700_kb_completes_with_resumes(cli, site):
+    site.web.always(site.name, "cut", every=700_000)
+    result = cli(*site.args("fetch", "tresnet_m", *FAST))
+    assert result.code == 0, result.text
+    starts = [h.get("Range") for h in site.web.hits(site.name)]
+    assert starts == [None, "bytes=700000-", "bytes=1400000-"]  # not one received byte lost
+    assert site.final().read_bytes() == site.data
+
+
+# --- redirects ----------------------------------------------------------------------------------------------
+
+
+def test_a_redirect_chain_is_followed_hop_by_hop(cli, site):
+    site.web.always("a/" + site.name, "redirect", to="/b/" + site.name)
+    site.web.always("b/" + site.name, "redirect", to=site.url)
+    site.write(url=site.web.url("a/" + site.name))
+    result = cli(*site.args("fetch", "tresnet_m", *FAST))
+    assert result.code == 0, result.text
+    assert [len(site.web.hits(p)) for p in ("a/" + site.name, "b/" + site.name, site.name)] == [1, 1, 1]
+
+
+@pytest.mark.parametrize("target", ["http://198.51.100.7/x/{name}", "ftp://127.0.0.1/{name}", "file:///etc/{name}"])
+def test_a_redirect_leaving_https_is_refused_before_it_is_requested(cli, site, target):
+    """Plain http to another host (here an address that would hang if contacted), other schemes: refused at
+    the hop, before any connection, also as an intermediate hop."""
+    site.web.always("a/" + site.name, "redirect", to="/b/" + site.name)
+    site.web.always("b/" + site.name, "redirect", to=target.format(name=site.name))
+    site.write(url=site.web.url("a/" + site.name))
+    started = time.monotonic()
+    result = cli(*site.args("fetch", "tresnet_m", *FAST))
+    assert result.code == 3 and time.monotonic() - started < 3
+    line = one_error(result)
+    assert f"redirects to {target.format(name=site.name)}, which is refused" in line
+    assert not site.final().exists() and not site.web.hits(site.name)
+
+
+# --- credentials --------------------------------------------------------------------------------------------
+
+
+def test_credentials_in_a_url_are_never_printed_or_stored(cli, site):
+    secret_url = site.url.replace("http://", "http://alice:s3cr3t-pw@")
+    site.write(url=secret_url)
+    result = cli(*site.args("fetch", "tresnet_m", *FAST, "--json"))
+    assert result.code == 0, result.text
+    assert "s3cr3t" not in result.text and "alice" not in result.text
+    assert "Authorization" in site.web.hits(site.name)[0]  # the credentials were used, just never shown
+    record = (site.cache / "records" / (site.name + ".json")).read_text()
+    assert "s3cr3t" not in record and json.loads(record)["url"].startswith("http://***@127.0.0.1")
+    info = cli(*site.args("cache", "info", "--json"))
+    assert "s3cr3t" not in info.text
+    site.web.always(site.name, "status", code=404)
+    failed = cli(*site.args("fetch", "tresnet_m", "--force", *FAST))
+    assert failed.code == 3 and "HTTP 404" in failed.err and "s3cr3t" not in failed.text
+
+
+# --- mirrors --------------------------------------------------------------------------------------------------
+
+
+def test_a_mirror_is_read_only_inside_its_folder(cli, site, tmp_path):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    secret = tmp_path / "secret.pth"
+    secret.write_bytes(b"private bytes outside the mirror")
+    secret_sha = hashlib.sha256(secret.read_bytes()).hexdigest()
+    # a base name that decodes to a path: no usable file name, so nothing is read
+    site.write(url=f"https://example.org/w/%2E%2E%2Fsecret-{secret_sha[:8]}.pth")
+    result = cli(*site.args("fetch", "tresnet_m", "--mirror", mirror.as_uri(), *FAST))
+    assert result.code in (1, 2) and secret_sha not in result.text
+    one_error(result)
+    # a link in the mirror folder pointing outside it: refused, not followed
+    os.symlink(secret, mirror / site.name)
+    site.write()
+    linked = cli(*site.args("fetch", "tresnet_m", "--mirror", mirror.as_uri(), *FAST))
+    assert linked.code == 3 and "a symbolic link" in one_error(linked) and secret_sha not in linked.text
+    (mirror / site.name).unlink()
+    os.mkfifo(mirror / site.name)  # a FIFO would block a plain open()
+    fifo = cli(*site.args("fetch", "tresnet_m", "--mirror", str(mirror), *FAST))
+    assert fifo.code == 3 and "not a regular file" in one_error(fifo)
+    (mirror / site.name).unlink()
+    (mirror / site.name).write_bytes(site.data)
+    ok = cli(*site.args("fetch", "tresnet_m", "--mirror", str(mirror), *FAST))
+    assert ok.code == 0 and site.final().read_bytes() == site.data
+
+
+def test_file_source_confines_names(tmp_path):
+    from tresnet_zoo.errors import DownloadError
+    from tresnet_zoo.weights.download import FileSource
+
+    for bad in ("../x.pth", "a/../../x.pth", "..", ".hidden"):
+        with pytest.raises(DownloadError):
+            FileSource(tmp_path, bad)
+
+
+# --- DNS, proxies, CA bundles ---------------------------------------------------------------------------------
+
+
+def test_a_name_that_does_not_resolve_fails_fast(cli, site):
+    site.write(url=f"https://tresnet-zoo-test.invalid/w/{site.name}")
+    started = time.monotonic()
+    result = cli(*site.args("fetch", "tresnet_m", "--retries", "5", "--quiet"))
+    elapsed = time.monotonic() - started
+    assert result.code == 3 and elapsed < 3, (elapsed, result.text)
+    line = one_error(result)
+    assert "cannot resolve the host name" in line and "retries" not in line
+
+
+@pytest.fixture
+def tls(tmp_path):
+    pytest.importorskip("cryptography")  # a test dependency (pyproject [test]); the venv has it
+    from .httpserver import self_signed_cert
+
+    cert, key = self_signed_cert(tmp_path)
+    server = FaultServer(tls=(cert, key))
+    proxy = ConnectProxy()
+    yield server, proxy, cert
+    proxy.close()
+    server.close()
+
+
+@pytest.mark.parametrize("ca_var", ["REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"])
+def test_https_through_a_connect_proxy_with_a_private_ca(cli, tmp_path, tls, monkeypatch, ca_var):
+    server, proxy, cert = tls
+    name, data = blob(1_500_000, 7)
+    server.add(name, data)
+    url = server.url(name, host="localhost")
+    site_index = tmp_path / "i.yml"
+    site_index.write_text(index_text(url, len(data)))
+    for var in ("HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    args = ["--index", str(site_index), "--cache-dir", str(tmp_path / "c"), "fetch", "tresnet_m", *FAST]
+    untrusted = cli(*args)
+    assert untrusted.code == 3 and "TLS certificate not trusted" in one_error(untrusted)
+    monkeypatch.setenv(ca_var, cert)
+    result = cli(*args)
+    assert result.code == 0, result.text
+    assert (tmp_path / "c" / name).read_bytes() == data
+    assert proxy.targets and set(proxy.targets) == {f"localhost:{server.port}"}  # every request went through the proxy
+    monkeypatch.setenv("NO_PROXY", "localhost")
+    before = len(proxy.targets)
+    again = cli(*[*args, "--force"])
+    assert again.code == 0 and len(proxy.targets) == before  # NO_PROXY: straight to the server

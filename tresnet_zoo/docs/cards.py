@@ -1,0 +1,230 @@
+"""The data behind the pages: one record per model (its card), ordering, the accuracy/compute Pareto front.
+
+Everything here is computed from the index (and the collection prose files for what the index does not
+hold, such as the paper's throughput table). No text is escaped here: the templates escape every value
+(``safe.text`` is their finalizer); this module only decides which strings are links (``safe.http_url``)
+and which file each page gets (``safe.Slugs``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .safe import http_url
+
+__all__ = ["ModelCard", "family", "order_key", "pareto_front", "source_location"]
+
+_FAMILY = re.compile(r"tresnet_(v2_)?(m|l|xl)(?![a-z0-9])")
+_SIZES = {"m": 0, "l": 1, "xl": 2}
+
+
+def family(*names: str | None) -> tuple[int, int] | None:
+    """(generation, size rank) of a TResNet name: tresnet_m (0, 0) ... tresnet_v2_l (1, 1); None if not one."""
+    for name in names:
+        found = _FAMILY.match((name or "").lower())
+        if found:
+            return (1 if found.group(1) else 0, _SIZES[found.group(2)])
+    return None
+
+
+def order_key(entry) -> tuple:
+    """Family, then size (m, l, xl, then v2), then image size (224 before 448), then name."""
+    fam = family(entry.name, entry.metadata.id)
+    return (fam is None, fam or (9, 9), entry.metadata.image_size or 0, entry.name)
+
+
+def pareto_front(points: dict[str, tuple[float, float]]) -> dict[str, str]:
+    """name -> the model that beats it: at most its MACs and at least its accuracy, better in one.
+
+    ``points`` maps a name to (MACs, top-1). Of several that beat a model, the most accurate is named.
+    Names absent from the answer are on the front.
+    """
+    beaten: dict[str, str] = {}
+    for name, (macs, top1) in points.items():
+        rivals = [(t, -m, other) for other, (m, t) in points.items()
+                  if other != name and m <= macs and t >= top1 and (m < macs or t > top1)]
+        if rivals:
+            beaten[name] = max(rivals)[2]
+    return beaten
+
+
+def source_location(location, roots: list[Path]) -> tuple[str, int | None] | None:
+    """Where an entry was written, relative to its index root: ``registry/tresnet.yml`` and a line.
+
+    Shown as ``<root folder name>/<path below it>``, where a file root's folder is the one holding it:
+    never the build machine's absolute path.
+    """
+    if location is None:
+        return None
+    file = Path(location.file)
+    for root in roots:
+        root = Path(root)
+        base = root if root.is_dir() else root.parent
+        try:
+            rel = file.resolve().relative_to(base.resolve())
+        except ValueError:
+            continue
+        shown = f"{base.name}/{rel.as_posix()}" if base.name else rel.as_posix()
+        return shown, location.line
+    return file.name, location.line
+
+
+@dataclass
+class ModelCard:
+    """What one model page shows, in the order a reader choosing a checkpoint needs it."""
+
+    entry: Any
+    slug: str
+    title: str
+    collection: str | None
+    collection_page: str
+    location: tuple[str, int | None] | None
+    verdicts: list[dict]
+    unchecked_reason: str | None
+    beaten_by: Any = None  # ModelCard of the model that beats this one on both accuracy and MACs
+    throughput: dict | None = None  # the paper's GPU throughput for this model's family, if it gives one
+    repo_url: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    # --- plain facts, formatted -------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+    @property
+    def page(self) -> str:
+        return f"models/{self.slug}.md"
+
+    @property
+    def md(self):
+        return self.entry.metadata
+
+    @staticmethod
+    def _fmt(value, spec: str) -> str:
+        return format(value, spec) if value is not None else "-"
+
+    @property
+    def params_m(self) -> str:
+        return self._fmt(self.md.parameters / 1e6 if self.md.parameters else None, ".2f")
+
+    @property
+    def gmacs(self) -> str:
+        return self._fmt(self.md.flops / 1e9 if self.md.flops else None, ".2f")
+
+    @property
+    def top1(self) -> str:
+        return self._fmt(self.entry.top1, ".2f")
+
+    @property
+    def top5(self) -> str:
+        return self._fmt(self.entry.top5, ".2f")
+
+    @property
+    def image_size(self):
+        return self.md.image_size or "-"
+
+    @property
+    def size_mb(self) -> str:
+        return self._fmt(self.md.file_size / 1e6 if self.md.file_size else None, ".1f")
+
+    def inferred(self, key: str) -> str | None:
+        """The provenance note of ``key`` when the index says its value was inferred, not measured."""
+        note = self.entry.provenance.get(key)
+        return note if note and "inferred" in note.lower() else None
+
+    @property
+    def fields(self) -> list[tuple[str, str]]:
+        """Every metadata field and result as (name, text): lists joined here, so templates only print strings."""
+        out = []
+        for key, value in self.md.items():
+            if isinstance(value, (list, tuple)):
+                value = ", ".join(str(v) for v in value)
+            out.append((str(key), str(value)))
+        for result in self.entry.results:
+            for metric, value in result.metrics.items():
+                out.append((f"{metric} ({result.dataset})", str(value)))
+        return out
+
+    @property
+    def provenance(self) -> list[tuple[str, str]]:
+        return list(self.entry.provenance.items())
+
+    # --- links and names ----------------------------------------------------------------------------
+    @property
+    def weights_url(self) -> str | None:
+        return http_url(self.entry.weights)
+
+    @property
+    def filename(self) -> str | None:
+        return self.entry.weights_filename
+
+    @property
+    def hash_prefix(self) -> str | None:
+        from .._urls import hub_parts
+
+        parts = hub_parts(self.filename or "")
+        return parts[1] if parts else None
+
+    @property
+    def sha256(self) -> str | None:
+        """The full sha256 of the weights, from the entry or from any of its sources that pins one."""
+        if self.md.sha256:
+            return self.md.sha256
+        for source in getattr(self.entry, "sources", ()):  # until records land
+            if getattr(source, "sha256", None):
+                return source.sha256
+        return None
+
+    @property
+    def sources(self) -> list[dict]:
+        """Further weight sources (``x-tresnet-zoo.sources``), after the primary ``Weights`` URL."""
+        out = []
+        for source in list(getattr(self.entry, "sources", ()))[1:]:  # until records land
+            out.append({"url": http_url(getattr(source, "url", None)), "text": getattr(source, "url", ""),
+                        "file": getattr(source, "filename", None), "size": getattr(source, "size", None),
+                        "sha256": getattr(source, "sha256", None)})
+        return out
+
+    @property
+    def timm_tags(self) -> tuple[str, ...]:
+        return tuple(getattr(self.entry, "timm_tags", ()))  # until records land
+
+    @property
+    def license(self) -> str | None:
+        return getattr(self.entry, "license", None)  # until records land
+
+    @property
+    def num_classes(self) -> int:
+        return int(getattr(self.entry, "num_classes", 1000))  # until records land
+
+    @property
+    def paper(self) -> dict | None:
+        paper = self.entry.paper
+        if paper is None:
+            return None
+        return {"title": paper.title, "url": http_url(paper.url)}
+
+    @property
+    def code_url(self) -> str | None:
+        return http_url(self.entry.code)
+
+    @property
+    def code_text(self) -> str | None:
+        return self.entry.code
+
+    @property
+    def source_link(self) -> str | None:
+        if not (self.repo_url and self.location):
+            return None
+        path, line = self.location
+        return f"{self.repo_url.rstrip('/')}/blob/HEAD/{path}" + (f"#L{line}" if line else "")
+
+    @property
+    def location_text(self) -> str | None:
+        if not self.location:
+            return None
+        path, line = self.location
+        return f"{path}:{line}" if line else path
