@@ -26,6 +26,9 @@ def grow_index(n: int, path: Path) -> Path:
     for k in range(n):
         entry = yaml.safe_load(yaml.safe_dump(base[k % len(base)]))
         entry["Name"] = f"{entry['Name']}_c{k:04d}"
+        zoo = (entry.get("Metadata") or {}).get("x-tresnet-zoo")
+        if zoo and zoo.get("timm"):
+            zoo["timm"] = [f"{tag}_c{k:04d}" for tag in zoo["timm"]]  # a timm tag names exactly one entry
         models.append(entry)
     reg["Models"] = models
     path.write_text(yaml.safe_dump(reg, sort_keys=False))

@@ -102,6 +102,67 @@ def bench_fetch(repeat: int) -> list[Row]:
     ]
 
 
+JSONSCHEMA_ALONE = """
+import json, sys, yaml
+from jsonschema import Draft202012Validator
+from tresnet_zoo._resources import schema_path
+validator = Draft202012Validator(json.loads(schema_path().read_text()))
+doc = yaml.load(open(sys.argv[1], encoding="utf-8"), Loader=yaml.CSafeLoader)
+assert not any(True for _ in validator.iter_errors(doc))
+"""
+
+UNMEMOIZED_CHECK = """
+import sys
+from tresnet_zoo import load_index
+from tresnet_zoo.measure import count_unmemoized
+from tresnet_zoo.models.variants import resolve_variant
+for entry in load_index(sys.argv[1]).select(sys.argv[2:]):
+    count_unmemoized(resolve_variant(entry.name, entry.metadata.id), entry.metadata.image_size, entry.num_classes)
+"""
+
+# every distinct (variant, image size, classes) of the v1 entries, built and counted by timm
+TIMM_DISTINCT = """
+import timm, torch
+from torch.utils.flop_counter import FlopCounterMode
+for name, size, classes in [("tresnet_l", 224, 1000), ("tresnet_l", 448, 1000), ("tresnet_m", 224, 1000),
+                            ("tresnet_m", 448, 1000), ("tresnet_xl", 224, 1000), ("tresnet_xl", 448, 1000),
+                            ("tresnet_m", 224, 11221)]:
+    with torch.device("meta"):
+        model = timm.create_model(name, num_classes=classes).eval()
+    sum(p.numel() for p in model.parameters())
+    with FlopCounterMode(display=False), torch.no_grad():
+        model(torch.empty(1, 3, size, size, device="meta"))
+"""
+
+V1 = "tresnet_[mlx]*"  # the entries whose architecture is built today; tresnet_v2_l is issue 11's (h11)
+
+
+def bench_growth(repeat: int, sizes: tuple[int, ...] = (60, 600, 6000)) -> list[Row]:
+    """validate, list and check of indexes of 60/600/6000 copies of the bundled entries (issue 13)."""
+    from growth import write_index
+
+    exe = shutil.which("tresnet-zoo", path=str(BIN)) or "tresnet-zoo"
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, TRESNET_ZOO_CACHE=str(Path(tmp) / "cache"))
+        for n in sizes:
+            path = str(write_index(Path(tmp), n))
+            few = max(1, repeat // 5) if n >= 6000 else max(3, repeat // 3)
+            alone = median_process([sys.executable, "-c", JSONSCHEMA_ALONE, path], 1 if n >= 6000 else few, warmup=0, env=env, cwd="/")
+            ours = median_process([exe, "validate", path], few, env=env, cwd="/")
+            rows.append(Row(f"validate {n} entries, wall (median)", ours.seconds, alone.seconds, "jsonschema alone (libyaml load + iter_errors)", "s"))
+            ours = median_process([exe, "--index", path, "list", "--json"], few, env=env, cwd="/")
+            rows.append(Row(f"list --json {n} entries, wall (median)", ours.seconds, alone.seconds, "jsonschema alone (libyaml load + iter_errors)", "s"))
+            ours = median_process([exe, "--index", path, "check", "--json", V1], 1, env=env, cwd="/")  # rich tables of 1000s of rows cost seconds
+            if n <= 60:
+                base = median_process([sys.executable, "-c", UNMEMOIZED_CHECK, path, V1], 1, warmup=0, env=env, cwd="/")
+                rows.append(Row(f"check {n} entries (v1), wall", ours.seconds, base.seconds, "count every entry, no memo", "s"))
+            else:
+                base = median_process([sys.executable, "-c", TIMM_DISTINCT], 1, warmup=0, env=env, cwd="/")
+                rows.append(Row(f"check {n} entries (v1), wall", ours.seconds, base.seconds, "timm create_model + FlopCounterMode, distinct configs only", "s"))
+    return rows
+
+
 def bench_loading(repeat: int) -> list[Row]:
     """A verified create_model("tresnet_xl", pretrained=True) from the cache vs build + torch.load + load_state_dict."""
     from loading import BUDGET, measure
@@ -141,7 +202,7 @@ def bench_object_store(repeat: int) -> list[Row]:
     ]
 
 
-BENCHMARKS = {"list": bench_list, "check": bench_check, "inference": bench_inference, "predict": bench_predict,
+BENCHMARKS = {"list": bench_list, "growth": bench_growth, "check": bench_check, "inference": bench_inference, "predict": bench_predict,
               "fetch": bench_fetch, "loading": bench_loading, "docs": bench_docs, "object_store": bench_object_store}
 
 
@@ -149,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("only", nargs="*", help="run benchmarks whose name contains one of these")
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument("--sizes", default="60,600,6000", help="index sizes for the growth rows (comma-separated)")
     args = parser.parse_args(argv)
     repeat = 5 if args.quick else 15
     rows: list[Row] = []
@@ -156,7 +218,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.only and not any(o in name for o in args.only):
             continue
         print(f"running {name} ...", file=sys.stderr, flush=True)
-        rows.extend(bench(repeat))
+        if bench is bench_growth:
+            rows.extend(bench_growth(repeat, tuple(int(n) for n in args.sizes.split(","))))
+        else:
+            rows.extend(bench(repeat))
 
     from rich.console import Console
     from rich.table import Table

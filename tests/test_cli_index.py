@@ -16,14 +16,18 @@ def test_list_shows_every_model_with_its_columns(cli):
     result = cli("list")
     assert result.code == 0, result.text
     header = next(line for line in result.out.splitlines() if "name" in line)
-    for column in ("name", "params (M)", "GMACs", "image size", "top-1", "top-5", "weights (MB)", "cached"):
+    for column in ("name", "timm tag", "params (M)", "GMACs", "image size", "top-1", "top-5", "weights (MB)", "cached"):
         assert column in header
     index = load_index()
     for m in index:
         row = next(line for line in result.out.splitlines() if f" {m.name} " in line)
         assert f"{m.metadata.parameters / 1e6:.2f}" in row
         assert f"{m.metadata.flops / 1e9:.2f}" in row
-        assert f"{m.top1:.2f}" in row and f"{m.top5:.2f}" in row
+        assert m.timm_tags[0] in row
+        if m.top1 is None:  # the ImageNet-21K-P weights have no ImageNet-1k head
+            assert m.num_classes == 11221 and m.top5 is None
+        else:
+            assert f"{m.top1:.2f}" in row and f"{m.top5:.2f}" in row
 
 
 def test_list_json_round_trips_to_records(cli):
@@ -69,7 +73,7 @@ def test_validate_upstream_page_passes_the_schema(cli):
 
 
 def test_validate_defaults_to_bundled_registry_and_index_option(cli, write):
-    assert "OK: 6 models" in cli("validate").out
+    assert "OK: 10 models" in cli("validate").out
     other = write("one.yml", "Models:\n- Name: solo\n")
     assert "OK: 1 models" in cli("--index", other, "validate").out
     assert [r["name"] for r in json.loads(cli("--index", other, "list", "--json").out)] == ["solo"]

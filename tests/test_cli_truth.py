@@ -221,8 +221,8 @@ def test_globs_share_one_budget(cli, tmp_path):
 
 def test_the_value_budget_is_shared_by_every_file_of_an_index(cli, tmp_path):
     part = "Models:\n- Name: m{i}\n  Metadata:\n    X: &a [" + ",".join(["1"] * 100) + "]\n"
-    part += "    Y: [" + ",".join(["*a"] * 100) + "]\n"
-    for i in range(20):  # 10,000 values each: fine alone, too many together
+    part += "    Y: [" + ",".join(["*a"] * 500) + "]\n"
+    for i in range(20):  # 50,000 values each: fine alone, too many together (MAX_VALUES: 750,000)
         (tmp_path / f"part{i}.yml").write_text(part.format(i=i))
     root = tmp_path / "root.yml"
     root.write_text("Import: ['part*.yml']\n")

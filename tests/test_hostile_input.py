@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tresnet_zoo.index.source import MAX_FILE_BYTES, MAX_VALUES
+
 from .conftest import python_env
 
 HEX = "0123456789abcdef" * 4
@@ -70,7 +72,7 @@ CASES = [
     ("markdown-many-blocks", "page.md", "".join(f"<!--\nType: model-index\nModels: [{{Name: a{i}}}]\n-->\n" for i in range(500)), "more than 100 model-index blocks"),
     ("alias-undefined", "i.yml", "Models: [*nope]\n", "names no anchor"),
     ("merge-key", "i.yml", "d: &d {Parameters: 1}\nModels:\n- Name: a\n  Metadata: {<<: *d}\n", "merge keys"),
-    ("many-values", "i.yml", "Models: [" + ",".join(["1"] * 60000) + "]\n", "too many values"),
+    ("many-values", "i.yml", "Models: [" + ",".join(["1"] * MAX_VALUES) + "]\n", "too many values"),
     ("deep-flow", "i.yml", "Models: " + "[" * 20000 + "]" * 20000 + "\n", "nest"),
     ("two-documents", "i.yml", GOOD + "---\n" + GOOD, "more than one YAML document"),
     # imports: absolute, '..', devices, FIFOs, links, globs outside the folder, non-index files
@@ -85,16 +87,19 @@ CASES = [
     ("import-symlink-dir", "i.yml", lambda d: _link(d, "etc", "/etc") + "Import: ['etc/*']\n" + GOOD, "matches no file"),
     ("import-fifo", "i.yml", lambda d: _fifo(d, "pipe.yml") + "Import: [pipe.yml]\n" + GOOD, "not a regular file"),
     ("import-not-index", "i.yml", lambda d: _file(d, "notes.txt", "secret-token\n") + "Import: [notes.txt]\n" + GOOD, "not an index file"),
-    ("import-huge", "i.yml", lambda d: _file(d, "huge.yml", "#" * (5 << 20)) + "Import: [huge.yml]\n" + GOOD, "larger than"),
+    ("import-huge", "i.yml", lambda d: _file(d, "huge.yml", "#" * (MAX_FILE_BYTES + 1)) + "Import: [huge.yml]\n" + GOOD, "larger than"),
     ("import-broad-glob", "i.yml", lambda d: _tree(d) + "Import: ['**/*.yml']\n" + GOOD, "too many files"),
     # one page of unclosed comments (was quadratic)
     ("markdown-unclosed", "page.md", "<!--" * 40000, "no model-index block"),
     ("markdown-unclosed-block", "page.md", "<!--\nType: model-index\n" + "<!--" * 40000, "no model-index block"),
-    ("huge-file", "i.yml", "#" * (5 << 20), "larger than"),
+    ("huge-file", "i.yml", "#" * (MAX_FILE_BYTES + 1), "larger than"),
     # crafted scalars
     ("int-tag-text", "i.yml", model(Parameters='!!int "x"'), "is not a valid int"),
     ("float-tag-text", "i.yml", model(LR='!!float "abc"'), "is not a valid float"),
     ("huge-int-yaml", "i.yml", model(Parameters="9" * 5000), "too long"),
+    ("huge-source-size", "i.yml", model(**{"x-tresnet-zoo": "{sources: [{url: 'https://example.org/a-0123abcd.pth', "
+                                                 "file: a-0123abcd.pth, size: " + "9" * 20 + "}]}"}), "a size in bytes"),
+    ("huge-num-classes", "i.yml", model(**{"x-tresnet-zoo": "{num_classes: " + "9" * 30 + "}"}), "1-100000"),
     ("huge-int-json", "i.json", '{"Models": [{"Name": "a", "Metadata": {"Parameters": ' + "9" * 5000 + "}}]}", "too long"),
     ("huge-int-quoted", "i.yml", model(Parameters='"' + "9" * 5000 + '"'), "Parameters: expected"),
     ("big-int", "i.yml", model(Parameters="10000000000000000"), "Parameters: expected"),

@@ -39,9 +39,12 @@ Models:
 """
 
 
-def test_bundled_registry_loads_six_typed_models():
+def test_bundled_registry_loads_ten_typed_models():
     index = load_index()
-    assert index.names() == ["tresnet_l", "tresnet_l_448", "tresnet_m", "tresnet_m_448", "tresnet_xl", "tresnet_xl_448"]
+    assert index.names() == [
+        "tresnet_l", "tresnet_l_448", "tresnet_m", "tresnet_m_448", "tresnet_xl", "tresnet_xl_448",
+        "tresnet_m_miil_in21k_ft_in1k", "tresnet_m_miil_in21k", "tresnet_v2_l", "tresnet_v2_l_miil_in21k",
+    ]
     m = index.get("tresnet_l_448")
     assert m.metadata.image_size == 448 and isinstance(m.metadata.image_size, int)
     assert m.metadata.crop_pct == 0.875 and isinstance(m.metadata.crop_pct, float)
@@ -130,7 +133,8 @@ def test_to_dict_round_trips():
 
 def test_select_patterns_and_suggestions():
     index = load_index()
-    assert [m.name for m in index.select(["tresnet_m*"])] == ["tresnet_m", "tresnet_m_448"]
+    chosen = [m.name for m in index.select(["tresnet_m*"])]
+    assert chosen == ["tresnet_m", "tresnet_m_448", "tresnet_m_miil_in21k_ft_in1k", "tresnet_m_miil_in21k"]
     chosen = [m.name for m in index.select(["*_448", "tresnet_l"])]
     assert chosen == ["tresnet_l", "tresnet_l_448", "tresnet_m_448", "tresnet_xl_448"]
     assert "tresnet_xl" in index.suggest("tresnet_xxl")

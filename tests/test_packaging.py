@@ -54,7 +54,7 @@ def test_installed_wheel_lists_models_from_the_filesystem_root(wheel, tmp_path):
     listed = run("list", "--json")
     assert listed.returncode == 0, listed.stderr
     records = json.loads(listed.stdout)
-    assert len(records) == 6 and records[0]["name"] == "tresnet_l"
+    assert len(records) == 10 and records[0]["name"] == "tresnet_l"
     assert "/_data/registry/tresnet.yml" in records[0]["source"]
     assert run("info", "tresnet_xl").returncode == 0
     upstream = tmp_path / "tresnet.md"

@@ -273,7 +273,7 @@ def _check_entry(entry: ModelEntry, count, shared: dict[str, list[ModelEntry]], 
     else:
         add(Verdict("Crop Pct", OK, f"{md.crop_pct:g}", where, md.crop_pct))
 
-    counts = count(variant, md.image_size if size_ok else 224) if variant else None
+    counts = count(variant, md.image_size if size_ok else 224, entry.num_classes) if variant else None
     _check_parameters(entry, counts, add)
     _check_flops(entry, counts if size_ok else None, rtol, add)
     _check_file_size(entry, counts, add)

@@ -36,6 +36,11 @@ class State:
             from ..index import load_index  # noqa: PLC0415  (the index layer only for commands that read it)
 
             self._loaded = load_index(self.index, cache_dir=self.cache_root())
+            # A CLI process lives for one command and the index lives as long: move it out of the cyclic
+            # collector's sight (it holds no cycles), or each collection walks every record again.
+            import gc
+
+            gc.freeze()
         return self._loaded
 
     def cache_root(self) -> Path:

@@ -11,7 +11,7 @@ from ..index import resolve_roots
 from ..index.problems import display_path
 from ..index.validate import validate_paths
 from .context import State
-from .output import console, giga, megabytes, millions, number, print_json, printable
+from .output import console, giga, megabytes, millions, number, print_json, print_json_records, printable
 
 
 def register(app: typer.Typer) -> None:
@@ -27,6 +27,21 @@ def _is_cached(state: State, entry) -> bool:
     return bool(name) and Cache(state.cache_root()).is_cached(name)
 
 
+def _cached_lookup(state: State):
+    """``_is_cached`` for many entries: one cache, each file name looked up once (copies share files)."""
+    from functools import lru_cache
+
+    from ..weights.cache import Cache
+
+    cache = Cache(state.cache_root())
+
+    @lru_cache(maxsize=None)
+    def cached(name: str | None) -> bool:
+        return bool(name) and cache.is_cached(name)
+
+    return lambda entry: cached(entry.weights_filename)
+
+
 def list_models(
     ctx: typer.Context,
     pattern: Optional[str] = typer.Argument(None, help="fnmatch pattern on model names, e.g. 'tresnet_m*'."),
@@ -36,14 +51,16 @@ def list_models(
     state: State = ctx.obj
     index = state.load_index()
     entries = index.select([pattern] if pattern else None)
+    is_cached = _cached_lookup(state)
     if as_json:
-        print_json([dict(m.to_dict(), cached=_is_cached(state, m)) for m in entries])
+        print_json_records([dict(m.to_dict(), cached=is_cached(m)) for m in entries])
         return
     from rich.table import Table  # noqa: PLC0415  (rich's tables only when one is printed)
 
     table = Table(title=printable(f"{len(entries)} models in {index.describe()}"), title_justify="left")
     for column, justify in (
         ("name", "left"),
+        ("timm tag", "left"),
         ("params (M)", "right"),
         ("GMACs", "right"),
         ("image size", "right"),
@@ -57,13 +74,14 @@ def list_models(
         md = m.metadata
         table.add_row(
             printable(m.name),
+            printable(", ".join(m.timm_tags) or "-"),
             millions(md.parameters),
             giga(md.flops),
             str(md.image_size) if md.image_size else "-",
             number(m.top1),
             number(m.top5),
             megabytes(md.file_size),
-            "yes" if _is_cached(state, m) else "no",
+            "yes" if is_cached(m) else "no",
         )
     console().print(table)
 
@@ -97,12 +115,20 @@ def info(
         table.add_row(printable(label), printable(value), printable(where) if where else "")
 
     row("In Collection", entry.collection, "In Collection")
+    row("timm tags", entry.timm_tags, "Metadata", "x-tresnet-zoo", "timm")
+    classes_at = ("Metadata", "x-tresnet-zoo", "num_classes")
+    row("Classes", entry.num_classes, *(classes_at if classes_at in entry.locations else ()))  # else the default
+    row("License", entry.license, "Metadata", "x-tresnet-zoo", "license")
+    row("Note", entry.note, "Metadata", "x-tresnet-zoo", "note")
     for key, value in entry.metadata.items():
-        row(key, value, "Metadata", key)
+        if key != "x-tresnet-zoo":  # shown as the rows above and the sources below
+            row(key, value, "Metadata", key)
     for i, result in enumerate(entry.results):
         for metric, value in result.metrics.items():
             row(f"{metric} ({result.dataset})", f"{value:g}%", "Results", str(i), "Metrics", metric)
     row("Weights", entry.weights, "Weights")
+    for j, source in enumerate(entry.sources[1:]):
+        row(f"Source {j + 2}", source.redacted_url + (f" (sha256 {source.sha256})" if source.sha256 else ""), "Metadata", "x-tresnet-zoo", "sources", str(j))
     row("Code", entry.code, "Code")
     if entry.paper:
         row("Paper", entry.paper.title + (f" <{entry.paper.url}>" if entry.paper.url else ""), "Paper")

@@ -50,6 +50,16 @@ def print_json(data: Any) -> None:
     sys.stdout.write(text + "\n")
 
 
+def print_json_records(records: list) -> None:
+    """A JSON list with one compact record per line: the C encoder (``indent`` is pure Python and was
+    a fifth of `list --json` on a 6000-entry index), still one record per line for grep and diff."""
+    try:
+        body = ",\n".join(json.dumps(record, ensure_ascii=False, allow_nan=False) for record in records)
+    except ValueError:
+        raise ZooError("a value is NaN or infinite, which JSON cannot hold") from None
+    sys.stdout.write("[\n" + body + "\n]\n" if records else "[]\n")
+
+
 def millions(value: int | None) -> str:
     return f"{value / 1e6:.2f}" if value is not None else "-"
 

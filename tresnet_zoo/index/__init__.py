@@ -9,6 +9,7 @@ from typing import Iterable
 from ..errors import IndexNotFoundError, InvalidIndexError
 from .problems import Location, Problem, display_path
 from .records import Collection, Index, Metadata, ModelEntry, Paper, Result, build_index
+from .source import paused_gc
 
 __all__ = [
     "Collection",
@@ -74,7 +75,8 @@ def load_index(
     from .validate import validate_paths  # noqa: PLC0415  (validate imports the records this package exports)
 
     roots = resolve_roots(paths)
-    report, docs = validate_paths(roots, verdicts=cache_dir)
-    if report.problems:
-        raise InvalidIndexError(report.problems, paths=roots)
-    return build_index(roots, docs)
+    with paused_gc():  # see paused_gc: reading builds many objects and no cycles
+        report, docs = validate_paths(roots, verdicts=cache_dir)
+        if report.problems:
+            raise InvalidIndexError(report.problems, paths=roots)
+        return build_index(roots, docs)

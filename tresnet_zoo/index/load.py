@@ -19,7 +19,7 @@ import time
 from pathlib import Path, PurePosixPath
 
 from .problems import Location, Problem
-from .source import MAX_FILE_BYTES, Document, ValueBudget, read_documents
+from .source import MAX_FILE_BYTES, Document, ValueBudget, paused_gc, read_documents
 
 __all__ = ["collect_documents", "INDEX_SUFFIXES", "MAX_FILES", "MAX_TOTAL_BYTES", "MAX_GLOB_ENTRIES"]
 
@@ -89,9 +89,10 @@ def collect_documents(roots: list[Path]) -> tuple[list[Document], list[Problem]]
                 for match in matches:
                     visit(match, home, stack + (path,), where)
 
-    for root in roots:
-        root = root.resolve()
-        visit(root, root.parent, (), None)
+    with paused_gc():  # see paused_gc: reading builds many objects and no cycles
+        for root in roots:
+            root = root.resolve()
+            visit(root, root.parent, (), None)
     return docs, problems
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 __all__ = ["Location", "Problem", "display_path"]
@@ -12,7 +13,16 @@ __all__ = ["Location", "Problem", "display_path"]
 def display_path(path: Path) -> str:
     """A path as a user wants to read it: relative to the working directory when below it."""
     try:
-        rel = os.path.relpath(path)
+        return _display_path(path, os.getcwd())
+    except OSError:  # the working directory is gone
+        return str(path)
+
+
+@lru_cache(maxsize=256)
+def _display_path(path: Path, cwd: str) -> str:
+    # memoized per working directory: every record and problem of an index names the same few files
+    try:
+        rel = os.path.relpath(path, cwd)
     except ValueError:  # different drive on Windows
         return str(path)
     return rel if not rel.startswith("..") else str(path)

@@ -14,11 +14,26 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
-from .._urls import weights_filename
+from .._urls import hub_parts, redact, weights_filename
 from .problems import Location
-from .source import Document
+from .source import Document, paused_gc
 
-__all__ = ["Paper", "Metadata", "Result", "Collection", "ModelEntry", "Index", "METADATA_FIELDS", "build_index"]
+__all__ = [
+    "Paper",
+    "Metadata",
+    "Result",
+    "Collection",
+    "ModelEntry",
+    "WeightSource",
+    "Index",
+    "METADATA_FIELDS",
+    "ZOO_KEY",
+    "DEFAULT_NUM_CLASSES",
+    "build_index",
+]
+
+ZOO_KEY = "x-tresnet-zoo"  # tresnet-zoo's own metadata (see the schema); upstream tools ignore it
+DEFAULT_NUM_CLASSES = 1000
 
 
 # The schema bounds these already; the converters bound them again, so that a value the schema let
@@ -190,6 +205,28 @@ class Collection:
 
 
 @dataclass(frozen=True)
+class WeightSource:
+    """One place an entry's weights can be fetched from, with what the index says about the file.
+
+    ``filename`` is the cache file name (a strict slug: the URL's last segment for the primary ``Weights``,
+    the ``file`` field for further sources); ``sha256_prefix`` is the hash prefix a torch.hub file name
+    carries (``tresnet_m_80_8-dbc13962.pth``), checked when no full ``sha256`` is known.
+    """
+
+    url: str
+    filename: str
+    size: int | None = None
+    sha256: str | None = None
+    sha256_prefix: str | None = None
+    location: Location | None = field(default=None, compare=False)
+
+    @property
+    def redacted_url(self) -> str:
+        """The URL without credentials: safe to print and to store."""
+        return redact(self.url)
+
+
+@dataclass(frozen=True)
 class ModelEntry:
     """One model of the index, with its collection's metadata merged in (the model's own values win)."""
 
@@ -232,12 +269,89 @@ class ModelEntry:
 
     @property
     def weights_filename(self) -> str | None:
+        """The cache file name of the primary ``Weights`` (see :attr:`sources`)."""
         if not self.weights:
             return None
+        for raw in self._zoo.get("sources") or ():
+            if isinstance(raw, Mapping) and raw.get("url") == self.weights and raw.get("file"):
+                return str(raw["file"])  # see `sources`: a further source with the primary's URL names its file
         try:
             return weights_filename(self.weights)
         except ValueError:
             return None  # validation reports it
+
+    # --- tresnet-zoo's own metadata (``Metadata: x-tresnet-zoo:``) ------------------------------------
+    @property
+    def _zoo(self) -> Mapping[str, Any]:
+        value = self.metadata.extra.get(ZOO_KEY)
+        return value if isinstance(value, Mapping) else {}
+
+    @property
+    def timm_tags(self) -> tuple[str, ...]:
+        """timm's pretrained tags for exactly these weights; the first is canonical."""
+        return tuple(str(t) for t in self._zoo.get("timm") or ())
+
+    @property
+    def num_classes(self) -> int:
+        """Classifier outputs: 1000 (ImageNet-1k) unless the index says otherwise (11221 for ImageNet-21K-P)."""
+        value = self._zoo.get("num_classes")
+        return _int(value) if value is not None else DEFAULT_NUM_CLASSES
+
+    @property
+    def license(self) -> str | None:
+        value = self._zoo.get("license")
+        return str(value) if value is not None else None
+
+    @property
+    def note(self) -> str | None:
+        """What a user must know before comparing numbers (e.g. the ambiguity of timm's old ``tresnet_m``)."""
+        value = self._zoo.get("note")
+        return str(value) if value is not None else None
+
+    @property
+    def sources(self) -> tuple[WeightSource, ...]:
+        """Where the weights can be fetched, in the order to try: ``Weights`` first, then the further sources.
+
+        A further source with the primary's URL is not listed twice; its ``file`` then names the primary's
+        cache file (a Hugging Face URL ends in a generic ``model.safetensors``).
+        """
+        extras: list[WeightSource] = []
+        for j, raw in enumerate(self._zoo.get("sources") or ()):
+            if not isinstance(raw, Mapping) or not raw.get("url") or not raw.get("file"):
+                continue  # validation reports it
+            file = str(raw["file"])
+            parts = hub_parts(file)
+            extras.append(
+                WeightSource(
+                    url=str(raw["url"]),
+                    filename=file,
+                    size=_int(raw["size"]) if raw.get("size") is not None else None,
+                    sha256=str(raw["sha256"]) if raw.get("sha256") else None,
+                    sha256_prefix=parts[1] if parts else None,
+                    location=self.where("Metadata", ZOO_KEY, "sources", str(j)),
+                )
+            )
+        if not self.weights:
+            return tuple(extras)
+        same = next((x for x in extras if x.url == self.weights), None)
+        try:
+            filename = same.filename if same else weights_filename(self.weights)
+        except ValueError:
+            return tuple(extras)  # validation reports the primary URL
+        parts = hub_parts(filename)
+        primary = WeightSource(
+            url=self.weights,
+            filename=filename,
+            size=self.metadata.file_size,
+            sha256=self.metadata.sha256 or (same.sha256 if same else None),
+            sha256_prefix=parts[1] if parts else None,
+            location=self.where("Weights"),
+        )
+        return (primary, *(x for x in extras if x is not same))
+
+    def names(self) -> tuple[str, ...]:
+        """Every name this entry answers to: its own, then its timm tags."""
+        return (self.name, *self.timm_tags)
 
     def to_dict(self) -> dict:
         """A JSON-ready record; ``ModelEntry.from_dict`` reads it back."""
@@ -253,6 +367,8 @@ class ModelEntry:
             "readme": self.readme,
             "provenance": dict(self.provenance),
             "source": str(self.location) if self.location else None,
+            "timm": list(self.timm_tags),
+            "num_classes": self.num_classes,
         }
 
     @classmethod
@@ -280,6 +396,11 @@ class Index:
         self.collections = {c.name: c for c in collections}
         self.models = models
         self._by_name = {m.name: m for m in models}
+        # our names and timm tags, lower-cased: lookups are case-insensitive (validation keeps them unique)
+        self._by_key: dict[str, ModelEntry] = {}
+        for m in models:
+            for key in m.names():
+                self._by_key.setdefault(key.lower(), m)
 
     def __len__(self) -> int:
         return len(self.models)
@@ -294,35 +415,43 @@ class Index:
         return [m.name for m in self.models]
 
     def get(self, name: str) -> ModelEntry:
-        """The entry called ``name``; raises UnknownModelError with close matches otherwise."""
-        try:
-            return self._by_name[name]
-        except KeyError:
-            from ..errors import UnknownModelError
+        """The entry called ``name`` (our name or a timm tag, any case); UnknownModelError with close matches."""
+        found = self._by_name.get(name) or self._by_key.get(name.lower())
+        if found is not None:
+            return found
+        from ..errors import UnknownModelError
 
-            raise UnknownModelError(name, self.suggest(name), index=self.describe()) from None
+        raise UnknownModelError(name, self.suggest(name), index=self.describe()) from None
 
     def select(self, patterns: list[str] | None = None) -> list[ModelEntry]:
-        """Entries whose names match any of the fnmatch ``patterns`` (all entries if none given).
+        """Entries whose name or timm tags match any of the fnmatch ``patterns``, any case (all if none given).
 
-        A pattern without wildcards must name an entry exactly (UnknownModelError otherwise).
+        A pattern without wildcards must name an entry (UnknownModelError otherwise).
         """
         if not patterns:
             return list(self.models)
         chosen: dict[str, ModelEntry] = {}
         for pattern in patterns:
             if not set("*?[") & set(pattern):
-                chosen.setdefault(pattern, self.get(pattern))
+                entry = self.get(pattern)
+                chosen.setdefault(entry.name, entry)
                 continue
+            folded = pattern.lower()
             for m in self.models:
-                if fnmatch.fnmatchcase(m.name, pattern):
+                if any(fnmatch.fnmatchcase(key.lower(), folded) for key in m.names()):
                     chosen.setdefault(m.name, m)
         return [m for m in self.models if m.name in chosen]
 
     def suggest(self, name: str, n: int = 3) -> list[str]:
+        """Close matches among names and timm tags, compared without case, spelled as the index spells them."""
         import difflib
 
-        return difflib.get_close_matches(name, self.names(), n=n, cutoff=0.6)
+        spelled: dict[str, str] = {}
+        for m in self.models:
+            for key in m.names():
+                spelled.setdefault(key.lower(), key)
+        close = difflib.get_close_matches(name.lower(), list(spelled), n=n, cutoff=0.6)
+        return [spelled[c] for c in close]
 
     def describe(self) -> str:
         from .problems import display_path
@@ -332,6 +461,11 @@ class Index:
 
 def build_index(roots: list[Path], docs: list[Document]) -> Index:
     """Typed records from validated documents (collections first, so models can inherit from them)."""
+    with paused_gc():
+        return _build_index(roots, docs)
+
+
+def _build_index(roots: list[Path], docs: list[Document]) -> Index:
     collections: list[Collection] = []
     coll_docs: dict[str, tuple[Document, tuple]] = {}  # where each collection was written
     for doc in docs:
@@ -351,28 +485,23 @@ def build_index(roots: list[Path], docs: list[Document]) -> Index:
 
     models: list[ModelEntry] = []
     colls = {c.name: c for c in collections}
+    # where each collection's metadata was written: computed once, shared by all its models
+    coll_locations: dict[str, dict[tuple[str, ...], Location]] = {}
+    for name, (cdoc, cat) in coll_docs.items():
+        coll_locations[name] = {("Metadata", key): cdoc.location(cat + ("Metadata", key)) for key in colls[name].metadata}
     for doc in docs:
         for i, raw in enumerate(_list(doc.data, "Models")):
             at = ("Models", i)
             coll_name = raw.get("In Collection")
             coll = colls.get(coll_name) if coll_name else None
-            locations: dict[tuple[str, ...], Location] = {}
             metadata: dict[str, Any] = {}
             if coll is not None:
-                cdoc, cat = coll_docs[coll.name]
-                for key, value in coll.metadata.items():
-                    metadata[key] = value
-                    locations[("Metadata", key)] = cdoc.location(cat + ("Metadata", key))
+                metadata.update(coll.metadata)
             inherited = set(metadata)
-            for key, value in (raw.get("Metadata") or {}).items():
-                metadata[key] = value
-                inherited.discard(key)
-                locations[("Metadata", key)] = doc.location(at + ("Metadata", key))
-            for key in raw:
-                locations[(key,)] = doc.location(at + (key,))
-            for j, result in enumerate(raw.get("Results") or ()):
-                for metric in result.get("Metrics", {}):
-                    locations[("Results", str(j), "Metrics", metric)] = doc.location(at + ("Results", j, "Metrics", metric))
+            own = raw.get("Metadata") or {}
+            metadata.update(own)
+            inherited.difference_update(own)
+            inherit = coll_locations[coll.name] if coll is not None else {}
             try:
                 metadata_record = Metadata.from_raw(metadata)
                 results = tuple(Result.from_raw(r) for r in raw.get("Results") or ())
@@ -395,12 +524,64 @@ def build_index(roots: list[Path], docs: list[Document]) -> Index:
                     readme=raw.get("README"),
                     provenance={str(k): str(v) for k, v in (raw.get("Provenance") or {}).items()},
                     location=doc.location(at),
-                    locations=locations,
+                    locations=_LazyLocations(doc, at, raw, inherit),
                     inherited=frozenset(inherited),
                 )
             )
     files = list(dict.fromkeys(d.path for d in docs))
     return Index(roots, files, collections, models)
+
+
+class _LazyLocations(Mapping):
+    """An entry's field locations, worked out on first use.
+
+    Why: most commands never ask where a field was written (``list`` of a 6000-entry index asks for
+    none), and finding ~30 locations per entry was a third of the time spent typing a large index.
+    """
+
+    __slots__ = ("_source", "_found")
+
+    def __init__(self, doc: Document, at: tuple, raw: Mapping[str, Any], inherited: Mapping[tuple[str, ...], Location]):
+        self._source: tuple | None = (doc, at, raw, inherited)
+        self._found: dict[tuple[str, ...], Location] | None = None
+
+    def _all(self) -> dict[tuple[str, ...], Location]:
+        if self._found is None:
+            doc, at, raw, inherited = self._source  # type: ignore[misc]
+            self._found = _entry_locations(doc, at, raw, inherited)
+            self._source = None
+        return self._found
+
+    def __getitem__(self, key: tuple[str, ...]) -> Location:
+        return self._all()[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._all()
+
+    def __iter__(self) -> Iterator[tuple[str, ...]]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+def _entry_locations(doc: Document, at: tuple, raw: Mapping[str, Any], inherited: Mapping[tuple[str, ...], Location]) -> dict:
+    """field path -> where it was written, for one model (its collection's metadata first, its own wins)."""
+    locations: dict[tuple[str, ...], Location] = dict(inherited)
+    for key in raw.get("Metadata") or {}:
+        locations[("Metadata", key)] = doc.location(at + ("Metadata", key))
+    zoo = (raw.get("Metadata") or {}).get(ZOO_KEY)
+    if isinstance(zoo, dict):
+        for key in zoo:
+            locations[("Metadata", ZOO_KEY, key)] = doc.location(at + ("Metadata", ZOO_KEY, key))
+        for j, _ in enumerate(zoo.get("sources") or ()):
+            locations[("Metadata", ZOO_KEY, "sources", str(j))] = doc.location(at + ("Metadata", ZOO_KEY, "sources", j))
+    for key in raw:
+        locations[(key,)] = doc.location(at + (key,))
+    for j, result in enumerate(raw.get("Results") or ()):
+        for metric in result.get("Metrics", {}):
+            locations[("Results", str(j), "Metrics", metric)] = doc.location(at + ("Results", j, "Metrics", metric))
+    return locations
 
 
 def _list(data: Any, key: str) -> list:

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .._resources import schema_path
-from .._urls import url_problem, weights_filename
+from .._urls import filename_problem, url_problem, weights_filename
+from .fastschema import compile_schema, schema_errors
 from .load import collect_documents
 from .problems import Location, Problem
 from .source import Document
@@ -43,11 +44,21 @@ class ValidationReport:
 
 
 @lru_cache(maxsize=1)
+def _schema() -> dict:
+    return json.loads(schema_path().read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=1)
 def _validator():
     from jsonschema import Draft202012Validator  # noqa: PLC0415  (a slow import, skipped when a verdict is cached)
 
-    schema = json.loads(schema_path().read_text(encoding="utf-8"))
-    return Draft202012Validator(schema)
+    return Draft202012Validator(_schema())
+
+
+@lru_cache(maxsize=1)
+def _plan():
+    """The schema compiled for the fast yes/no pass (None: jsonschema judges every document)."""
+    return compile_schema(_schema())
 
 
 def validate_paths(roots: list[Path], *, verdicts: Path | None = None) -> tuple[ValidationReport, list[Document]]:
@@ -117,15 +128,19 @@ def validate_documents(docs: list[Document], *, check_nonempty: bool = True) -> 
 MAX_SCHEMA_PROBLEMS = 100  # per document: a hostile file of 50,000 bad entries must not take minutes to list
 
 
-def _schema_problems(doc: Document) -> list[Problem]:
+def _schema_problems(doc: Document, *, fast: bool = True) -> list[Problem]:
+    """The schema's problems, at most ``MAX_SCHEMA_PROBLEMS``; ``fast=False`` asks jsonschema alone (the tests' reference)."""
     seen: set[tuple] = set()
     out: list[Problem] = []
-    for error in _validator().iter_errors(doc.data):
+    plan = _plan() if fast else None
+    if plan is not None and plan.whole(doc.data):
+        return out  # valid: jsonschema (and its import) is needed only for messages
+    for prefix, error in schema_errors(_validator(), plan, doc.data):
         if len(out) >= MAX_SCHEMA_PROBLEMS:
             message = f"more schema problems not listed (stopped after {MAX_SCHEMA_PROBLEMS})"
             out.append(Problem(doc.location(), message))
             break
-        path = tuple(error.absolute_path)
+        path = prefix + tuple(error.absolute_path)
         message, extra_field = _describe(error)
         if _already_reported(doc, path + extra_field):
             continue  # the reader said what is wrong there (a too-long number, an unsupported tag)
@@ -271,7 +286,67 @@ def _cross_document_problems(docs: list[Document], *, check_nonempty: bool) -> l
                         message = f"percentage out of range 0-100, got {value!r}"
                         fld = (f"Results[{j}]", "Metrics", metric)
                         problems.append(Problem(where, message, entry=entry, field=fld))
+    problems.extend(_source_problems(docs))
     if check_nonempty and count == 0 and docs:
         message = "holds no models: add a 'Models' list (or Import files that have one)"
         problems.append(Problem(docs[0].location(), message))
+    return problems
+
+
+def _source_problems(docs: list[Document]) -> list[Problem]:
+    """``x-tresnet-zoo``: each further source's URL and file name pass the URL policy; a cache file name
+    stands for one file across the index (the same URL, or sources agreeing on its sha256); a timm tag
+    names one entry, and no tag is another entry's name (names and tags are looked up without case)."""
+    problems: list[Problem] = []
+    files: dict[str, tuple[str, str | None, Location]] = {}  # file name -> (url, sha256, where first used)
+    names: dict[str, tuple[str, bool]] = {}  # lower-cased name or tag -> (the entry answering to it, is a tag)
+    for doc, i, raw in _entries(docs, "Models"):
+        at = ("Models", i)
+        entry = raw.get("Name") if isinstance(raw.get("Name"), str) else f"Models[{i}]"
+        metadata = raw.get("Metadata")
+        zoo = metadata.get("x-tresnet-zoo") if isinstance(metadata, dict) else None
+        zoo = zoo if isinstance(zoo, dict) else {}
+        sources = [s for s in (zoo.get("sources") if isinstance(zoo.get("sources"), list) else []) if isinstance(s, dict)]
+        used: list[tuple[str, str, str | None, Location, tuple[str, ...]]] = []  # (file, url, sha256, where, field)
+        weights = raw.get("Weights")
+        if isinstance(weights, str):
+            same = next((s for s in sources if s.get("url") == weights and isinstance(s.get("file"), str)), None)
+            try:
+                name = same["file"] if same else weights_filename(weights)
+                sha = metadata.get("SHA256") if isinstance(metadata, dict) else None
+                used.append((name, weights, sha if isinstance(sha, str) else None, doc.location(at + ("Weights",)), ("Weights",)))
+            except ValueError:
+                pass  # reported with the Weights URL
+        for j, source in enumerate(sources):
+            url, file, sha = source.get("url"), source.get("file"), source.get("sha256")
+            field = ("Metadata", "x-tresnet-zoo", f"sources[{j}]")
+            where = doc.location(at + ("Metadata", "x-tresnet-zoo", "sources", j))
+            if isinstance(url, str):
+                why = url_problem(url)
+                if why is not None:
+                    problems.append(Problem(doc.location(at + ("Metadata", "x-tresnet-zoo", "sources", j, "url")), f"source URL {url!r}: {why}", entry=entry, field=field + ("url",)))
+            if isinstance(file, str):
+                why = filename_problem(file)
+                if why is not None:
+                    problems.append(Problem(doc.location(at + ("Metadata", "x-tresnet-zoo", "sources", j, "file")), why, entry=entry, field=field + ("file",)))
+                elif isinstance(url, str) and url != weights:
+                    used.append((file, url, sha if isinstance(sha, str) else None, where, field + ("file",)))
+        for file, url, sha, where, field in used:
+            first = files.get(file)
+            if first is None:
+                files[file] = (url, sha, where)
+            elif first[0] != url and not (sha and sha == first[1]):
+                problems.append(Problem(where, f"cache file name {file!r} is already used by another file (at {first[2]}): give this source its own file name, or the same sha256 if it is the same file", entry=entry, field=field))
+        tags = zoo.get("timm") if isinstance(zoo.get("timm"), list) else []
+        for j, key in enumerate([raw.get("Name")] + tags):
+            if not isinstance(key, str):
+                continue
+            owner, owner_tag = names.setdefault(key.lower(), (entry, j > 0))
+            if owner == entry or (j == 0 and not owner_tag):
+                continue  # the same entry, or two equal names (the duplicate-name rule reports those)
+            if j == 0:
+                problems.append(Problem(doc.location(at + ("Name",)), f"name {key!r} is a timm tag of {owner}: a name or tag names one entry", entry=entry, field=("Name",)))
+            else:
+                where = doc.location(at + ("Metadata", "x-tresnet-zoo", "timm", j - 1))
+                problems.append(Problem(where, f"timm tag {key!r} already names {owner}: a name or tag names one entry", entry=entry, field=("Metadata", "x-tresnet-zoo", f"timm[{j - 1}]")))
     return problems
