@@ -352,8 +352,7 @@ def test_run_check_returns_the_whole_report_and_raises_when_asked(write):
     bad = write("bad.yml", "Models:\n- Name: tresnet_m\n  Metadata: {Parameters: many}\n")
     report = run_check(bad)
     assert report.problems and not report.entries and not report.ok
-    # the v1 entries; the two TResNet-v2 entries wait for the reference tresnet_v2_l (issue 11, see test_check)
-    assert run_check(REPO / "registry" / "tresnet.yml", ["tresnet_[mlx]*"], raise_on_failure=True).ok
+    assert run_check(REPO / "registry" / "tresnet.yml", raise_on_failure=True).ok
 
 
 def test_unknown_architecture_is_bad_data_not_usage(write, cli):

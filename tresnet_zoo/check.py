@@ -36,6 +36,7 @@ from .index.records import build_index
 from .index.validate import validate_paths
 from .measure import count
 from .models.variants import VARIANTS, resolve_variant
+from .weights.lockfile import lock_verdict
 
 __all__ = [
     "Verdict",
@@ -54,6 +55,9 @@ FIELDS = ("Architecture", "Parameters", "FLOPs", "File Size", "Weights", "Image 
 # The fields whose right value tresnet-zoo measures, so that `fix` can write it back.
 FIXABLE = ("Parameters", "FLOPs")
 OK, WRONG, SKIP = "ok", "wrong", "skip"
+# not wrong, and not "ok" either: the value fits, but the index records it as inferred, not measured; or the
+# weights file has no hash pinned (no prefix in its name, no SHA256), so nothing can verify it yet
+INFERRED, UNPINNED = "inferred", "unpinned"
 
 # torch.save's zip container: per tensor a local header and a central-directory record (each holding the
 # record name, ~60 bytes here), up to 63 bytes of alignment padding, and the tensor's entry in the pickled
@@ -66,7 +70,7 @@ FIXED_OVERHEAD = 64 * 1024
 @dataclass
 class Verdict:
     field: str
-    status: str  # ok | wrong | skip
+    status: str  # ok | wrong | skip | inferred | unpinned
     message: str
     location: Location | None = None
     value: Any = None  # what the index says
@@ -278,11 +282,12 @@ def _check_entry(entry: ModelEntry, count, shared: dict[str, list[ModelEntry]], 
     _check_flops(entry, counts if size_ok else None, rtol, add)
     _check_file_size(entry, counts, add)
     _check_weights(entry, variant, shared, add)
-    from .weights.lockfile import (
-        lock_verdict,  # the lock file's line for the weights (issue 12)
-    )
-
     add(Verdict("Lock", *lock_verdict(entry), entry.where("Weights")))
+    for verdict in report.verdicts:  # a value that fits but was never measured is not "ok"
+        note = entry.provenance.get(verdict.field)
+        if verdict.status == OK and note and "inferred" in note.lower():
+            verdict.status = INFERRED
+            verdict.message = f"{verdict.message}; {note}"
     report.verdicts.sort(key=lambda v: FIELDS.index(v.field))
     return report
 
@@ -369,16 +374,13 @@ def _check_weights(entry: ModelEntry, variant: str | None, shared: dict[str, lis
     filename = entry.weights_filename or ""
     parts = hub_parts(filename)
     if parts is None:
-        add(
-            Verdict(
-                "Weights",
-                WRONG,
-                f"file name {filename!r} lacks a torch.hub hash prefix (<name>-<8+ hex>.pth)",
-                where,
-                url,
-            )
-        )
-        return
+        stem = filename.split("-", 1)[0].rsplit(".", 1)[0] if "." in filename else filename
+        if entry.metadata.sha256 is None:
+            add(Verdict("Weights", UNPINNED, f"{filename}: no hash pinned (no <name>-<8+ hex> prefix in the file name, "
+                                              "no Metadata > SHA256), so no download of it can be verified; fetch "
+                                              "refuses it until its SHA256 is recorded", where, url))
+            return
+        parts = (stem, entry.metadata.sha256)
     stem, _ = parts
     owner = resolve_variant(stem)
     others = [e.name for e in shared.get(url, []) if e.name != entry.name]

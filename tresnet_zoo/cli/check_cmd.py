@@ -95,20 +95,31 @@ def _print_report(report: CheckReport, paths, names, flops_rtol: float, *, fixed
     table.add_column("entry", no_wrap=True)
     for name in FIELDS:
         table.add_column(name, justify="center", no_wrap=True)
-    marks = {"ok": "[green]ok[/]", "wrong": "[bold red]WRONG[/]", "skip": "[dim]-[/]"}
+    # styled Text, not markup: the console renders no markup, so nothing from an index can smuggle any in
+    marks = {"ok": ("ok", "green"), "wrong": ("WRONG", "bold red"), "skip": ("-", "dim"),
+             "inferred": ("inferred", "yellow"), "unpinned": ("unpinned", "yellow")}
     for entry in report.entries:
-        cells = {v.field: marks[v.status] for v in entry.verdicts}
-        table.add_row(Text(entry.name), *(cells.get(f, "") for f in FIELDS))
+        cells = {v.field: Text(*marks.get(v.status, (v.status, ""))) for v in entry.verdicts}
+        table.add_row(Text(entry.name), *(cells.get(f, Text("")) for f in FIELDS))
     out.print(table)
     wrong = [(e, v) for e in report.entries for v in e.wrong]
-    for entry, verdict in wrong:
+    notes = [(e, v) for e in report.entries for v in e.verdicts if v.status in ("inferred", "unpinned")]
+    for entry, verdict in notes + wrong:
         where = f"{verdict.location}: " if verdict.location else ""
         out.print(
             f"{where}{entry.name} > {verdict.field}: {verdict.message}", markup=False, highlight=False, emoji=False
         )
     bad_entries = sum(1 for e in report.entries if not e.ok)
     if not wrong:
-        out.print(f"All {len(report.entries)} entries agree with the reference implementation.", markup=False)
+        caveats = []
+        inferred = sum(1 for _, v in notes if v.status == "inferred")
+        unpinned = sum(1 for _, v in notes if v.status == "unpinned")
+        if inferred:
+            caveats.append(f"{inferred} value(s) fit but were inferred, not measured")
+        if unpinned:
+            caveats.append(f"{unpinned} weights file(s) have no hash pinned and cannot be fetched yet")
+        tail = f" ({'; '.join(caveats)}: see above)" if caveats else ""
+        out.print(f"All {len(report.entries)} entries agree with the reference implementation{tail}.", markup=False)
         return
     summary = f"{len(wrong)} wrong field(s) in {bad_entries} of {len(report.entries)} entries"
     fixable = len(report.fixable)

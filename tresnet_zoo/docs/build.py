@@ -159,10 +159,6 @@ def render_pages(index: Index, pages: Path, *, upstream: Index | None = None, up
         card = ModelCard(entry=entry, slug=s, title=title(entry.name, s), collection=coll["name"],
                          collection_page=coll["page"], location=source_location(entry.location, index.roots),
                          verdicts=verdicts.get(entry.name, []), unchecked_reason=unchecked, repo_url=repo_url)
-        for v in card.verdicts:
-            if v["status"] == "ok" and card.inferred(v["field"]):
-                v["status"] = "inferred"
-                v["message"] = f"{v['message']}; the value itself was inferred, not measured"
         throughput = coll["notes"].get("throughput") or {}
         fam = family(entry.name, entry.metadata.id)
         key = f"tresnet_{'v2_' if fam[0] else ''}{['m', 'l', 'xl'][fam[1]]}" if fam else None
