@@ -356,3 +356,18 @@ def test_the_docs_package_does_not_import_the_cli():
     assert subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(REPO)), check=False).returncode == 0
     source = "\n".join(p.read_text() for p in (REPO / "tresnet_zoo" / "docs").glob("*.py"))
     assert "from ..cli" not in source and "tresnet_zoo.cli" not in source
+
+
+def test_a_matplotlibrc_in_the_current_folder_does_not_reach_the_chart(tmp_path):
+    """matplotlib reads ./matplotlibrc on import: usetex there ran latex (exit 70 without it), svg.fonttype
+    put names in the SVG as text. The chart is drawn under matplotlib's own defaults."""
+    home, cwd = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    cwd.mkdir()
+    (cwd / "matplotlibrc").write_text("text.usetex: True\nsvg.fonttype: none\nsvg.hashsalt: other\n")
+    before = snapshot(cwd)
+    done = run_cli(["docs", "build", "--out", tmp_path / "site"], cwd, home)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert snapshot(cwd) == before
+    for svg in (tmp_path / "site" / "assets").glob("accuracy_vs_gmacs*.svg"):
+        assert "<text" not in svg.read_text()
