@@ -371,3 +371,34 @@ def test_a_matplotlibrc_in_the_current_folder_does_not_reach_the_chart(tmp_path)
     assert snapshot(cwd) == before
     for svg in (tmp_path / "site" / "assets").glob("accuracy_vs_gmacs*.svg"):
         assert "<text" not in svg.read_text()
+
+
+@pytest.mark.parametrize("case", ["file-above", "file-two-above", "read-only-parent", "read-only-empty-target"])
+def test_an_unusable_output_place_is_one_clean_error_and_nothing_changes(tmp_path, case):
+    """A file where a folder must be crashed (exit 70); a read-only folder was written into (or replaced)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "afile").write_text("mine")
+    (work / "ro").mkdir()
+    target = {"file-above": work / "afile" / "site", "file-two-above": work / "afile" / "x" / "site",
+              "read-only-parent": work / "ro" / "site", "read-only-empty-target": work / "ro"}[case]
+    os.chmod(work / "ro", 0o555)
+    before = snapshot(tmp_path)
+    done = run_cli(["docs", "build", "--out", target], tmp_path, tmp_path)
+    os.chmod(work / "ro", 0o755)
+    assert done.returncode == (2 if case.startswith("file") else 3), done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines[0].startswith("error: refusing") and len(lines) == 2 and lines[1].startswith("hint: "), done.stderr
+    os.chmod(work / "ro", 0o555)
+    assert snapshot(tmp_path) == before
+
+
+def test_a_placed_folder_gets_the_umask_permissions_not_mkdtemps(tmp_path):
+    from tresnet_zoo.docs.place import new_build_folder, place
+
+    folder = new_build_folder(tmp_path / "site")
+    (folder / "index.html").write_text("a")
+    place(folder, tmp_path / "site", "site")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "site").stat().st_mode & 0o777 == 0o777 & ~umask  # a web server reads it

@@ -27,13 +27,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError, ZooError
 from ..index import Index, load_index
 from .cards import ModelCard, family, order_key, pareto_front, source_location
-from .place import check_target, new_build_folder, place
+from .place import OutputNotWritableError, check_target, new_build_folder, place
 from .safe import RESERVED, Slugs, Trusted, http_url, py_string, text, title
 
 __all__ = ["NAV_MODELS_MAX", "BuildResult", "build_site", "render_pages", "site_config"]
@@ -295,6 +296,16 @@ def _run_mkdocs(workdir: Path, site: Path) -> None:
                              hint="tresnet-zoo docs build --pages pages  # keeps the rendered pages to inspect")
 
 
+@contextmanager
+def _placing(target: Path, what: str):
+    """An operating-system error while writing an output folder is the environment's (exit 3), not a bug."""
+    try:
+        yield
+    except OSError as exc:
+        raise OutputNotWritableError(f"cannot write the {what} to {target} ({exc.strerror or exc}); "
+                                     f"nothing there was replaced", hint="name a writable folder") from None
+
+
 def build_site(out: Path, *, index=None, upstream: Path | None = None, pages: Path | None = None, strict: bool = True,
                commands=None, repo_url: str | None = None, site_url: str | None = None) -> BuildResult:
     """Render the pages and build the static site into ``out`` with MkDocs (strict by default).
@@ -337,15 +348,19 @@ def build_site(out: Path, *, index=None, upstream: Path | None = None, pages: Pa
 
             config["strict"] = False
             (workdir / "mkdocs.yml").write_text(yaml.safe_dump(config, sort_keys=False, width=1000), encoding="utf-8")
-        built = new_build_folder(out)
+        with _placing(out, "site"):
+            built = new_build_folder(out)
         _run_mkdocs(workdir, built)
-        site = place(built, out, "site")
+        with _placing(out, "site"):
+            site = place(built, out, "site")
         built = None
         kept = None
         if pages is not None:
-            copy = new_build_folder(pages)
-            shutil.copytree(workdir, copy, dirs_exist_ok=True)
-            kept = place(copy, pages, "pages")
+            with _placing(pages, "pages"):
+                built = new_build_folder(pages)
+                shutil.copytree(workdir, built, dirs_exist_ok=True)
+                kept = place(built, pages, "pages")
+            built = None
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         if built is not None:
