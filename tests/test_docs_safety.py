@@ -402,3 +402,13 @@ def test_a_placed_folder_gets_the_umask_permissions_not_mkdtemps(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert (tmp_path / "site").stat().st_mode & 0o777 == 0o777 & ~umask  # a web server reads it
+
+
+def test_bidirectional_controls_do_not_reach_page_text_or_links():
+    """An RLO in a collection name ran the rest of its sentence right to left on the page ("top-5 96.0%"
+    shown reversed); in a URL it spoofs the link text. Page text drops bidi controls; such a URL is no link."""
+    for ch in "\u202e\u202d\u202a\u202b\u202c\u2066\u2067\u2068\u2069\u200e\u200f\u061c":
+        shown = str(text(f"TResNet{ch} top-5 96.0%"))
+        assert ch not in shown and shown == "TResNet top-5 96.0%", (hex(ord(ch)), shown)
+        assert http_url(f"https://example.org/{ch}fdp.exe") is None
+    assert str(text("日本語 — ünïcödé 😀")) == "日本語 — ünïcödé 😀"  # other non-ASCII text is kept
