@@ -430,3 +430,24 @@ def test_flow_style_models_list_on_one_line(write, cli):
         "Weights: 'https://example.org/tresnet_m-0123abcd.pth'}]\n"
     )
     round_trip(write, cli, "index.yaml", template)
+
+
+@pytest.mark.parametrize("breaks", ["\u2028", "\x85", "\u2029"], ids=["LS", "NEL", "PS"])
+def test_a_second_reading_hidden_in_a_comment_is_not_what_gets_fixed(write, cli, breaks):
+    """check reads U+2028/NEL/U+2029 as ordinary characters (YAML 1.2); --fix read them as line breaks
+    (PyYAML's 1.1), so a comment could hold a decoy entry that only --fix saw, followed by a quote that
+    swallowed the real entry: --fix rewrote the comment and reported the real line as fixed. Both read alike."""
+    decoy = breaks.join(
+        [
+            "",
+            "Models:",
+            "- Name: tresnet_m",
+            "  Metadata: {Parameters: @DECOY@, FLOPs: 5736545792, File Size: 125861314, Image Size: 224}",
+            "  Weights: https://example.org/tresnet_m-0123abcd.pth",
+            'Hidden: "',
+        ]
+    )
+    real = yaml_template().split("- Name: tresnet_l")[0]
+    template = f"Type: model-index  #{decoy}\n{real}#{breaks}\"\n"
+    out = round_trip(write, cli, "index.yml", template, DECOY=M_WRONG)
+    assert out.count(str(M_WRONG).encode()) == 1  # the decoy in the comment is left as it was
