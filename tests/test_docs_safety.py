@@ -412,3 +412,14 @@ def test_bidirectional_controls_do_not_reach_page_text_or_links():
         assert ch not in shown and shown == "TResNet top-5 96.0%", (hex(ord(ch)), shown)
         assert http_url(f"https://example.org/{ch}fdp.exe") is None
     assert str(text("日本語 — ünïcödé 😀")) == "日本語 — ünïcödé 😀"  # other non-ASCII text is kept
+
+
+@pytest.mark.parametrize("out, pages", [("same", "same"), ("p/site", "p"), ("q", "q/pages")])
+def test_site_and_pages_folders_that_overlap_are_refused_before_anything_is_built(tmp_path, out, pages):
+    """The site was written, then the pages were refused with "nothing was changed"; or the pages went into
+    the published site, which then no longer counted as a previous build."""
+    before = snapshot(tmp_path)
+    done = run_cli(["docs", "build", "--out", tmp_path / out, "--pages", tmp_path / pages], tmp_path, tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "overlap" in done.stderr and len(done.stderr.strip().splitlines()) == 2, done.stderr
+    assert snapshot(tmp_path) == before

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -296,6 +297,16 @@ def _run_mkdocs(workdir: Path, site: Path) -> None:
                              hint="tresnet-zoo docs build --pages pages  # keeps the rendered pages to inspect")
 
 
+def _apart(out: Path, pages: Path) -> None:
+    """--out and --pages must not be one folder or one inside the other: each is placed (and later replaced)
+    whole, so the second would be refused after the first was written, or a site would publish its sources
+    and then no longer look like a previous build."""
+    a, b = (Path(os.path.realpath(os.path.expanduser(p))) for p in (out, pages))
+    if a == b or a in b.parents or b in a.parents:
+        raise UsageError(f"the site folder {out} and the pages folder {pages} overlap; nothing was built",
+                         hint=f"name two separate folders, e.g. --out {shlex.quote(str(out))} --pages pages")
+
+
 @contextmanager
 def _placing(target: Path, what: str):
     """An operating-system error while writing an output folder is the environment's (exit 3), not a bug."""
@@ -333,6 +344,7 @@ def build_site(out: Path, *, index=None, upstream: Path | None = None, pages: Pa
     check_target(out, "site")
     if pages is not None:
         check_target(pages, "pages")
+        _apart(out, pages)
     loaded = load_index(index)
     upstream = upstream if upstream is not None else upstream_page()
     up_index = load_index(upstream) if upstream is not None else None
