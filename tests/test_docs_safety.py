@@ -423,3 +423,19 @@ def test_site_and_pages_folders_that_overlap_are_refused_before_anything_is_buil
     assert done.returncode == 2, done.stdout + done.stderr
     assert "overlap" in done.stderr and len(done.stderr.strip().splitlines()) == 2, done.stderr
     assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("trouble", ["host", "port"])
+def test_serve_on_a_bad_host_or_a_busy_port_is_a_clean_environment_error(tmp_path, trouble):
+    """Both ended in `internal error` (exit 70) after a whole build; now they fail first, with exit 3."""
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        where = ["--host", "no-such-host.invalid"] if trouble == "host" else ["--port", str(busy.getsockname()[1])]
+        done = run_cli(["docs", "serve", "--out", tmp_path / "site", *where], tmp_path, tmp_path)
+    assert done.returncode == 3, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines[0].startswith("error: cannot serve on") and lines[1].startswith("hint: tresnet-zoo docs serve"), lines
+    assert not (tmp_path / "site").exists()  # refused before building
