@@ -439,3 +439,18 @@ def test_serve_on_a_bad_host_or_a_busy_port_is_a_clean_environment_error(tmp_pat
     lines = done.stderr.strip().splitlines()
     assert lines[0].startswith("error: cannot serve on") and lines[1].startswith("hint: tresnet-zoo docs serve"), lines
     assert not (tmp_path / "site").exists()  # refused before building
+
+
+@pytest.mark.parametrize("option", ["--site-url", "--repo-url"])
+def test_site_and_repo_urls_with_markup_characters_are_refused(tmp_path, option):
+    """Material prints site_url into the canonical link unescaped: `https://y.example/"><img onerror=...>` became
+    an element on every page. URLs for MkDocs' configuration hold RFC 3986 characters only."""
+    from tresnet_zoo.docs.safe import config_url
+
+    hostile = 'https://y.example/"><img/src=x/onerror=alert(2)>/'
+    done = run_cli(["docs", "build", "--out", tmp_path / "site", option, hostile], tmp_path, tmp_path)
+    assert done.returncode == 2 and "not an http(s) URL" in done.stderr, done.stdout + done.stderr
+    assert not (tmp_path / "site").exists()
+    assert config_url("https://github.com/o/r-1_2.x~y?a=b&c=%20#L3") == "https://github.com/o/r-1_2.x~y?a=b&c=%20#L3"
+    for bad in (hostile, "https://x.example/<b>", "https://x.example/a`b", "https://x.example/a\\b", "javascript:x"):
+        assert config_url(bad) is None, bad

@@ -36,7 +36,7 @@ from ..errors import UsageError, ZooError
 from ..index import Index, load_index
 from .cards import ModelCard, family, order_key, pareto_front, source_location
 from .place import OutputNotWritableError, check_target, new_build_folder, place
-from .safe import RESERVED, Slugs, Trusted, http_url, py_string, text, title
+from .safe import RESERVED, Slugs, Trusted, config_url, http_url, py_string, text, title
 
 __all__ = ["NAV_MODELS_MAX", "BuildResult", "build_site", "render_pages", "site_config"]
 
@@ -329,8 +329,9 @@ def build_site(out: Path, *, index=None, upstream: Path | None = None, pages: Pa
 
     started = time.perf_counter()
     for label, url in (("repository URL", repo_url), ("site URL", site_url)):
-        if url is not None and not http_url(url):
-            raise UsageError(f"the {label} {url!r} is not an http(s) URL", hint="give a URL such as https://github.com/o/r")
+        if url is not None and not config_url(url):
+            raise UsageError(f"the {label} {url!r} is not an http(s) URL (RFC 3986 characters only)",
+                             hint="give a URL such as https://github.com/o/r")
     try:
         import jinja2  # noqa: F401
         import material  # noqa: F401

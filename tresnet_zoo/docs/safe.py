@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from markupsafe import Markup
 
-__all__ = ["MAX_TEXT", "RESERVED", "Slugs", "Trusted", "http_url", "py_string", "slug", "text", "title"]
+__all__ = ["MAX_TEXT", "RESERVED", "Slugs", "Trusted", "config_url", "http_url", "py_string", "slug", "text", "title"]
 
 MAX_TEXT = 2000  # characters of one value shown on a page; the rest is cut (a page is not a data dump)
 MAX_SLUG = 64
@@ -115,6 +115,20 @@ def http_url(value: object) -> str | None:
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         return None
     return value
+
+
+# what RFC 3986 lets a URL hold unencoded: letters, digits, -._~, the delimiters, and % for escapes
+_URL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~:/?#[]@!$&'()*+,;=%")
+
+
+def config_url(value: object) -> str | None:
+    """``value`` if it is an http(s) URL written with RFC 3986 characters only; else None.
+
+    For the URLs that go into MkDocs' configuration (``site_url``, ``repo_url``): the theme prints some of
+    them into attributes without escaping (the canonical link), so a ``"`` or ``<`` there would be markup.
+    """
+    url = http_url(value)
+    return url if url is not None and set(url) <= _URL_CHARS else None
 
 
 def py_string(value: object) -> Markup:
