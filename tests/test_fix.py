@@ -469,3 +469,14 @@ def test_an_entry_changed_between_check_and_fix_is_not_given_the_old_measurement
     with pytest.raises(FixError):
         apply_fixes(plan_fixes(report))
     assert path.read_text() == changed
+
+
+def test_the_check_table_shows_verdicts_not_markup(write, cli):
+    """The console prints with markup off, and the table's cells were markup strings: `[green]ok[/]` was
+    printed literally in every cell."""
+    path = write("index.yml", fill(yaml_template(), PM=M_WRONG, PL=L_PARAMS, INS="").encode())
+    result = cli("check", "--index", path)
+    assert result.code == 1
+    assert "[green]" not in result.out and "[/]" not in result.out and "[bold red]" not in result.out, result.out
+    row = next(line for line in result.out.splitlines() if "tresnet_m" in line)
+    assert "WRONG" in row and "ok" in row

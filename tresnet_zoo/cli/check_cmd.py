@@ -95,7 +95,8 @@ def _print_report(report: CheckReport, paths, names, flops_rtol: float, *, fixed
     table.add_column("entry", no_wrap=True)
     for name in FIELDS:
         table.add_column(name, justify="center", no_wrap=True)
-    marks = {"ok": "[green]ok[/]", "wrong": "[bold red]WRONG[/]", "skip": "[dim]-[/]"}
+    # styled Text, not markup strings: the console has markup off (index text must never be markup)
+    marks = {"ok": Text("ok", style="green"), "wrong": Text("WRONG", style="bold red"), "skip": Text("-", style="dim")}
     for entry in report.entries:
         cells = {v.field: marks[v.status] for v in entry.verdicts}
         table.add_row(Text(entry.name), *(cells.get(f, "") for f in FIELDS))
