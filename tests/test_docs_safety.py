@@ -356,3 +356,101 @@ def test_the_docs_package_does_not_import_the_cli():
     assert subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(REPO)), check=False).returncode == 0
     source = "\n".join(p.read_text() for p in (REPO / "tresnet_zoo" / "docs").glob("*.py"))
     assert "from ..cli" not in source and "tresnet_zoo.cli" not in source
+
+
+def test_a_matplotlibrc_in_the_current_folder_does_not_reach_the_chart(tmp_path):
+    """matplotlib reads ./matplotlibrc on import: usetex there ran latex (exit 70 without it), svg.fonttype
+    put names in the SVG as text. The chart is drawn under matplotlib's own defaults."""
+    home, cwd = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    cwd.mkdir()
+    (cwd / "matplotlibrc").write_text("text.usetex: True\nsvg.fonttype: none\nsvg.hashsalt: other\n")
+    before = snapshot(cwd)
+    done = run_cli(["docs", "build", "--out", tmp_path / "site"], cwd, home)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert snapshot(cwd) == before
+    for svg in (tmp_path / "site" / "assets").glob("accuracy_vs_gmacs*.svg"):
+        assert "<text" not in svg.read_text()
+
+
+@pytest.mark.parametrize("case", ["file-above", "file-two-above", "read-only-parent", "read-only-empty-target"])
+def test_an_unusable_output_place_is_one_clean_error_and_nothing_changes(tmp_path, case):
+    """A file where a folder must be crashed (exit 70); a read-only folder was written into (or replaced)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "afile").write_text("mine")
+    (work / "ro").mkdir()
+    target = {"file-above": work / "afile" / "site", "file-two-above": work / "afile" / "x" / "site",
+              "read-only-parent": work / "ro" / "site", "read-only-empty-target": work / "ro"}[case]
+    os.chmod(work / "ro", 0o555)
+    before = snapshot(tmp_path)
+    done = run_cli(["docs", "build", "--out", target], tmp_path, tmp_path)
+    os.chmod(work / "ro", 0o755)
+    assert done.returncode == (2 if case.startswith("file") else 3), done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines[0].startswith("error: refusing") and len(lines) == 2 and lines[1].startswith("hint: "), done.stderr
+    os.chmod(work / "ro", 0o555)
+    assert snapshot(tmp_path) == before
+
+
+def test_a_placed_folder_gets_the_umask_permissions_not_mkdtemps(tmp_path):
+    from tresnet_zoo.docs.place import new_build_folder, place
+
+    folder = new_build_folder(tmp_path / "site")
+    (folder / "index.html").write_text("a")
+    place(folder, tmp_path / "site", "site")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "site").stat().st_mode & 0o777 == 0o777 & ~umask  # a web server reads it
+
+
+def test_bidirectional_controls_do_not_reach_page_text_or_links():
+    """An RLO in a collection name ran the rest of its sentence right to left on the page ("top-5 96.0%"
+    shown reversed); in a URL it spoofs the link text. Page text drops bidi controls; such a URL is no link."""
+    for ch in "\u202e\u202d\u202a\u202b\u202c\u2066\u2067\u2068\u2069\u200e\u200f\u061c":
+        shown = str(text(f"TResNet{ch} top-5 96.0%"))
+        assert ch not in shown and shown == "TResNet top-5 96.0%", (hex(ord(ch)), shown)
+        assert http_url(f"https://example.org/{ch}fdp.exe") is None
+    assert str(text("日本語 — ünïcödé 😀")) == "日本語 — ünïcödé 😀"  # other non-ASCII text is kept
+
+
+@pytest.mark.parametrize("out, pages", [("same", "same"), ("p/site", "p"), ("q", "q/pages")])
+def test_site_and_pages_folders_that_overlap_are_refused_before_anything_is_built(tmp_path, out, pages):
+    """The site was written, then the pages were refused with "nothing was changed"; or the pages went into
+    the published site, which then no longer counted as a previous build."""
+    before = snapshot(tmp_path)
+    done = run_cli(["docs", "build", "--out", tmp_path / out, "--pages", tmp_path / pages], tmp_path, tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "overlap" in done.stderr and len(done.stderr.strip().splitlines()) == 2, done.stderr
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("trouble", ["host", "port"])
+def test_serve_on_a_bad_host_or_a_busy_port_is_a_clean_environment_error(tmp_path, trouble):
+    """Both ended in `internal error` (exit 70) after a whole build; now they fail first, with exit 3."""
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        where = ["--host", "no-such-host.invalid"] if trouble == "host" else ["--port", str(busy.getsockname()[1])]
+        done = run_cli(["docs", "serve", "--out", tmp_path / "site", *where], tmp_path, tmp_path)
+    assert done.returncode == 3, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines[0].startswith("error: cannot serve on") and lines[1].startswith("hint: tresnet-zoo docs serve"), lines
+    assert not (tmp_path / "site").exists()  # refused before building
+
+
+@pytest.mark.parametrize("option", ["--site-url", "--repo-url"])
+def test_site_and_repo_urls_with_markup_characters_are_refused(tmp_path, option):
+    """Material prints site_url into the canonical link unescaped: `https://y.example/"><img onerror=...>` became
+    an element on every page. URLs for MkDocs' configuration hold RFC 3986 characters only."""
+    from tresnet_zoo.docs.safe import config_url
+
+    hostile = 'https://y.example/"><img/src=x/onerror=alert(2)>/'
+    done = run_cli(["docs", "build", "--out", tmp_path / "site", option, hostile], tmp_path, tmp_path)
+    assert done.returncode == 2 and "not an http(s) URL" in done.stderr, done.stdout + done.stderr
+    assert not (tmp_path / "site").exists()
+    assert config_url("https://github.com/o/r-1_2.x~y?a=b&c=%20#L3") == "https://github.com/o/r-1_2.x~y?a=b&c=%20#L3"
+    for bad in (hostile, "https://x.example/<b>", "https://x.example/a`b", "https://x.example/a\\b", "javascript:x"):
+        assert config_url(bad) is None, bad

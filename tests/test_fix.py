@@ -430,3 +430,53 @@ def test_flow_style_models_list_on_one_line(write, cli):
         "Weights: 'https://example.org/tresnet_m-0123abcd.pth'}]\n"
     )
     round_trip(write, cli, "index.yaml", template)
+
+
+@pytest.mark.parametrize("breaks", ["\u2028", "\x85", "\u2029"], ids=["LS", "NEL", "PS"])
+def test_a_second_reading_hidden_in_a_comment_is_not_what_gets_fixed(write, cli, breaks):
+    """check reads U+2028/NEL/U+2029 as ordinary characters (YAML 1.2); --fix read them as line breaks
+    (PyYAML's 1.1), so a comment could hold a decoy entry that only --fix saw, followed by a quote that
+    swallowed the real entry: --fix rewrote the comment and reported the real line as fixed. Both read alike."""
+    decoy = breaks.join(
+        [
+            "",
+            "Models:",
+            "- Name: tresnet_m",
+            "  Metadata: {Parameters: @DECOY@, FLOPs: 5736545792, File Size: 125861314, Image Size: 224}",
+            "  Weights: https://example.org/tresnet_m-0123abcd.pth",
+            'Hidden: "',
+        ]
+    )
+    real = yaml_template().split("- Name: tresnet_l")[0]
+    template = f"Type: model-index  #{decoy}\n{real}#{breaks}\"\n"
+    out = round_trip(write, cli, "index.yml", template, DECOY=M_WRONG)
+    assert out.count(str(M_WRONG).encode()) == 1  # the decoy in the comment is left as it was
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open: the check report carries no digest of the file it read, so --fix cannot tell that an entry's "
+    "inputs (Image Size) changed between the check and the write; it writes the 224-px FLOPs into a 448-px entry",
+)
+def test_an_entry_changed_between_check_and_fix_is_not_given_the_old_measurement(write):
+    template = yaml_template().replace("FLOPs: 5736545792", "FLOPs: 6000000000")
+    path = write("index.yml", fill(template, PM=M_PARAMS, PL=L_PARAMS, INS="").encode())
+    report = check_index(load_index(path))
+    assert [(e.name, v.field) for e, v in report.fixable] == [("tresnet_m", "FLOPs")]
+    changed = path.read_text().replace("    Image Size: 224\n  Weights: https://example.org/tresnet_m", "    Image Size: 448\n  Weights: https://example.org/tresnet_m")
+    assert changed != path.read_text()
+    path.write_text(changed)
+    with pytest.raises(FixError):
+        apply_fixes(plan_fixes(report))
+    assert path.read_text() == changed
+
+
+def test_the_check_table_shows_verdicts_not_markup(write, cli):
+    """The console prints with markup off, and the table's cells were markup strings: `[green]ok[/]` was
+    printed literally in every cell."""
+    path = write("index.yml", fill(yaml_template(), PM=M_WRONG, PL=L_PARAMS, INS="").encode())
+    result = cli("check", "--index", path)
+    assert result.code == 1
+    assert "[green]" not in result.out and "[/]" not in result.out and "[bold red]" not in result.out, result.out
+    row = next(line for line in result.out.splitlines() if "tresnet_m" in line)
+    assert "WRONG" in row and "ok" in row

@@ -39,14 +39,14 @@ from ._fs import ReadOnlyTargetError, atomic_write, ensure_writable
 from .check import FIXABLE, CheckReport
 from .errors import FixError, IndexNotWritableError
 from .index.problems import display_path
-from .index.source import MARKDOWN_SUFFIXES
+from .index.source import _ODD_BREAKS, _STAND_INS, _TO_STAND_INS, MARKDOWN_SUFFIXES
 
 __all__ = ["Edit", "FixPlan", "FixError", "IndexNotWritableError", "plan_fixes", "apply_fixes", "fix", "FIXABLE"]
 
 MAX_FILE_BYTES = 16 * 1024 * 1024  # an index file larger than this is not one `check` read either
 MAX_NODE_VISITS = 200_000  # aliases make a tree exponentially larger than its text: bound the walk
 _BOM = "\ufeff"
-_YAML_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")  # what PyYAML counts as a line break
+_LINE_BREAK = re.compile("\r\n|[\r\n]")  # lines counted as the index reader (and an editor) counts them
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class Edit:
     start: int
     end: int
     text: str
-    line: int  # 1-based, counted the way YAML counts lines
+    line: int  # 1-based, counted as the index reader counts lines (CR LF, CR, LF)
 
     @property
     def inserted(self) -> bool:
@@ -243,6 +243,12 @@ def _loader_class():
 
 
 def _compose(text: str, path: Path) -> tuple[Any, Any]:
+    """The node tree and data of ``text``, read as the index reader reads it (``index.source``): U+2028,
+    U+2029 and NEL are ordinary characters (YAML 1.2, editors), not line breaks as PyYAML's 1.1 has them,
+    so a comment holding one cannot hide a second reading of the file from ``check`` and show it here.
+    They are parsed as private-use stand-ins of the same length, so every position stays true."""
+    if any(c in text for c in _ODD_BREAKS) and not any(c in text for c in _STAND_INS):  # the reader's rule
+        text = text.translate(_TO_STAND_INS)
     loader = _loader_class()(text)
     try:
         root = loader.get_single_node()
@@ -406,7 +412,7 @@ def _as_int(value: str) -> int | None:
 
 
 def _line(text: str, pos: int) -> int:
-    return len(_YAML_BREAK.findall(text, 0, pos)) + 1
+    return len(_LINE_BREAK.findall(text, 0, pos)) + 1
 
 
 # --- splicing and proving the result ---------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 from pathlib import Path
 from typing import Optional
 
@@ -66,11 +68,20 @@ def serve(
     from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
     from ..docs import build_site
+    from ..errors import ZooEnvironmentError
 
     state: State = ctx.obj
-    result = build_site(out, index=index_path or state.index, commands=_command_tree())
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(result.site))
-    with ThreadingHTTPServer((host, port), handler) as httpd:
+    index = index_path or state.index
+    site = Path(os.path.abspath(os.path.expanduser(out)))
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(site))
+    try:  # bound before the build: a host that does not resolve or a port in use fails fast, and cleanly
+        httpd = ThreadingHTTPServer((host, port), handler)
+    except (OSError, OverflowError) as exc:
+        again = ["tresnet-zoo", "docs", "serve", "--out", str(out), "--port", "0"] + (["--index", str(index)] if index else [])
+        raise ZooEnvironmentError(f"cannot serve on {host}:{port} ({getattr(exc, 'strerror', None) or exc})",
+                                  hint=f"{shlex.join(again)}  # port 0 picks a free one") from None
+    with httpd:
+        result = build_site(out, index=index, commands=_command_tree())
         console().print(f"serving {result.site} at http://{host}:{httpd.server_address[1]}/ (Ctrl-C stops)", markup=False)
         try:
             httpd.serve_forever()

@@ -22,19 +22,21 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError, ZooError
 from ..index import Index, load_index
 from .cards import ModelCard, family, order_key, pareto_front, source_location
-from .place import check_target, new_build_folder, place
-from .safe import RESERVED, Slugs, Trusted, http_url, py_string, text, title
+from .place import OutputNotWritableError, check_target, new_build_folder, place
+from .safe import RESERVED, Slugs, Trusted, config_url, http_url, py_string, text, title
 
 __all__ = ["NAV_MODELS_MAX", "BuildResult", "build_site", "render_pages", "site_config"]
 
@@ -291,6 +293,26 @@ def _run_mkdocs(workdir: Path, site: Path) -> None:
                              hint="tresnet-zoo docs build --pages pages  # keeps the rendered pages to inspect")
 
 
+def _apart(out: Path, pages: Path) -> None:
+    """--out and --pages must not be one folder or one inside the other: each is placed (and later replaced)
+    whole, so the second would be refused after the first was written, or a site would publish its sources
+    and then no longer look like a previous build."""
+    a, b = (Path(os.path.realpath(os.path.expanduser(p))) for p in (out, pages))
+    if a == b or a in b.parents or b in a.parents:
+        raise UsageError(f"the site folder {out} and the pages folder {pages} overlap; nothing was built",
+                         hint=f"name two separate folders, e.g. --out {shlex.quote(str(out))} --pages pages")
+
+
+@contextmanager
+def _placing(target: Path, what: str):
+    """An operating-system error while writing an output folder is the environment's (exit 3), not a bug."""
+    try:
+        yield
+    except OSError as exc:
+        raise OutputNotWritableError(f"cannot write the {what} to {target} ({exc.strerror or exc}); "
+                                     f"nothing there was replaced", hint="name a writable folder") from None
+
+
 def build_site(out: Path, *, index=None, upstream: Path | None = None, pages: Path | None = None, strict: bool = True,
                commands=None, repo_url: str | None = None, site_url: str | None = None) -> BuildResult:
     """Render the pages and build the static site into ``out`` with MkDocs (strict by default).
@@ -303,8 +325,9 @@ def build_site(out: Path, *, index=None, upstream: Path | None = None, pages: Pa
 
     started = time.perf_counter()
     for label, url in (("repository URL", repo_url), ("site URL", site_url)):
-        if url is not None and not http_url(url):
-            raise UsageError(f"the {label} {url!r} is not an http(s) URL", hint="give a URL such as https://github.com/o/r")
+        if url is not None and not config_url(url):
+            raise UsageError(f"the {label} {url!r} is not an http(s) URL (RFC 3986 characters only)",
+                             hint="give a URL such as https://github.com/o/r")
     try:
         import jinja2  # noqa: F401
         import material  # noqa: F401
@@ -318,6 +341,7 @@ def build_site(out: Path, *, index=None, upstream: Path | None = None, pages: Pa
     check_target(out, "site")
     if pages is not None:
         check_target(pages, "pages")
+        _apart(out, pages)
     loaded = load_index(index)
     upstream = upstream if upstream is not None else upstream_page()
     up_index = load_index(upstream) if upstream is not None else None
@@ -333,15 +357,19 @@ def build_site(out: Path, *, index=None, upstream: Path | None = None, pages: Pa
 
             config["strict"] = False
             (workdir / "mkdocs.yml").write_text(yaml.safe_dump(config, sort_keys=False, width=1000), encoding="utf-8")
-        built = new_build_folder(out)
+        with _placing(out, "site"):
+            built = new_build_folder(out)
         _run_mkdocs(workdir, built)
-        site = place(built, out, "site")
+        with _placing(out, "site"):
+            site = place(built, out, "site")
         built = None
         kept = None
         if pages is not None:
-            copy = new_build_folder(pages)
-            shutil.copytree(workdir, copy, dirs_exist_ok=True)
-            kept = place(copy, pages, "pages")
+            with _placing(pages, "pages"):
+                built = new_build_folder(pages)
+                shutil.copytree(workdir, built, dirs_exist_ok=True)
+                kept = place(built, pages, "pages")
+            built = None
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         if built is not None:

@@ -4,6 +4,11 @@ Two drawings of the same data: a wide one for desktops and a tall one with large
 page picks one with ``<picture>``), so point labels stay readable at 390 px. Labels are drawn as text
 with mathtext off (a ``$`` in a name is not a formula) and cut to 32 characters; past 24 points only the
 Pareto-front models are labelled, one label per spot, 24 at most. The SVG holds glyph outlines, not text, and is shown with ``<img>``.
+
+matplotlib reads a ``matplotlibrc`` from the current folder when it is imported, and the current folder
+is untrusted (a pull request can add one): ``text.usetex`` there would run ``latex`` on index text,
+``svg.fonttype: none`` would put names in the SVG as text. The chart is drawn under matplotlib's own
+defaults (``rcdefaults`` inside an ``rc_context``), whatever rc file or style was loaded.
 """
 
 from __future__ import annotations
@@ -22,12 +27,19 @@ def _label(name: str) -> str:
 def accuracy_chart(points: list[tuple[str, float, float, int]], front: set[str], path: Path, *, narrow: bool = False) -> Path:
     """An SVG of top-1 against GMACs; ``points`` are (name, GMACs, top-1, image size), ``front`` the unbeaten."""
     import matplotlib
-    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    matplotlib.rcParams["svg.hashsalt"] = "tresnet-zoo"  # the same index gives the same file
+    with matplotlib.rc_context():
+        matplotlib.rcdefaults()  # the package's defaults, not a matplotlibrc found in the (untrusted) current folder
+        matplotlib.rcParams["svg.hashsalt"] = "tresnet-zoo"  # the same index gives the same file
+        return _draw(plt, points, front, path, narrow)
+
+
+def _draw(plt, points, front, path: Path, narrow: bool) -> Path:
+    import matplotlib.ticker
+
     font = 15 if narrow else 9
     fig, ax = plt.subplots(figsize=(4.2, 5.6) if narrow else (7.2, 4.5), dpi=100)
     sizes = sorted({p[3] for p in points})

@@ -6,20 +6,26 @@ a previous tresnet-zoo build, i.e. a marker file listing every file that build w
 (a file added since, a link or a special file makes it foreign). Anything else is refused, and so are
 the current folder, the home folder and their ancestors whatever they hold: ``--out .`` must not even
 look like it could clean a working tree.
+
+The folder that receives it must be writable as its mode bits say (the rule of ``tresnet_zoo._fs``: a
+read-only folder is refused, even for root, who could write anyway); an operating-system error while
+placing is the environment's (``OutputNotWritableError``, exit 3), never a crash. The placed folder gets
+the permissions a folder made with ``mkdir`` would get (the umask), not ``mkdtemp``'s private 0700.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import stat
 import tempfile
 from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import UsageError, ZooEnvironmentError
 
-__all__ = ["MARKER", "OutputFolderError", "check_target", "new_build_folder", "place"]
+__all__ = ["MARKER", "OutputFolderError", "OutputNotWritableError", "check_target", "new_build_folder", "place"]
 
 MARKER = ".tresnet-zoo-build"
 _KIND = "tresnet-zoo docs build"
@@ -27,6 +33,28 @@ _KIND = "tresnet-zoo docs build"
 
 class OutputFolderError(UsageError):
     """The output folder holds files tresnet-zoo did not write (or is a folder it must never replace)."""
+
+
+class OutputNotWritableError(ZooEnvironmentError):
+    """The output folder (or the folder it goes in) is read-only, or writing there failed."""
+
+
+def _no_write_bits(path: Path) -> bool:
+    return not os.stat(path).st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+
+
+def _writable_place(target: Path, what: str) -> None:
+    """Refuse a target whose nearest existing folder above is not a folder or is read-only, or that is read-only."""
+    above = target.parent
+    while not os.path.lexists(above) and above != above.parent:
+        above = above.parent
+    if not above.is_dir():
+        raise OutputFolderError(f"refusing to build the {what} into {target}: {above} is not a folder",
+                                hint="name a folder inside an existing folder")
+    for folder in (above, target) if target.exists() else (above,):
+        if _no_write_bits(folder) or not os.access(folder, os.W_OK | os.X_OK):
+            raise OutputNotWritableError(f"refusing to build the {what} into {target}: {folder} is read-only",
+                                         hint=f"chmod u+w {shlex.quote(str(folder))}")
 
 
 def _absolute(path: Path) -> Path:
@@ -86,10 +114,11 @@ def check_target(target: Path, what: str) -> str:
     if os.path.islink(target):
         raise OutputFolderError(f"refusing to build the {what} into {target}: it is a symbolic link",
                                 hint="name the real folder, or a new one")
+    if target.exists() and not target.is_dir():
+        raise OutputFolderError(f"refusing to build the {what} into {target}: it is not a folder", hint="name a new folder")
+    _writable_place(target, what)
     if not target.exists():
         return "new"
-    if not target.is_dir():
-        raise OutputFolderError(f"refusing to build the {what} into {target}: it is not a folder", hint="name a new folder")
     present = _listing(target)
     if present is not None and not present:
         return "empty"
@@ -117,6 +146,9 @@ def place(built: Path, target: Path, what: str) -> Path:
     fails the previous build is put back.
     """
     target = _absolute(target)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(built, 0o777 & ~umask)  # mkdtemp made it private; a site is read by a web server
     files = sorted(_listing(built) or ())
     (built / MARKER).write_text(json.dumps({"written_by": _KIND, "what": what, "files": files}, indent=0) + "\n")
     state = check_target(target, what)

@@ -7,7 +7,9 @@ one function each, and the templates use nothing else for index text:
   (no emphasis, links, ``{: attr}`` lists, headings, tables) and raw HTML (no tags, no attributes). Every
   ASCII punctuation character that Markdown or HTML gives a meaning is written as a numeric character
   reference, which Python-Markdown passes through and the browser shows as the character itself.
-  Control characters go (Python-Markdown's own placeholders are built from ``\\x02``/``\\x03``).
+  Control characters go (Python-Markdown's own placeholders are built from ``\\x02``/``\\x03``), and so do
+  the bidirectional embedding, override and isolate controls: one in a collection name would run the
+  rest of its sentence right to left ("top-5 96.0%" shown reversed), spoofing the figures after it.
 - :func:`slug` is the only way from a name to a file name: ``[a-z0-9_-]``, bounded, collision-free.
 - :func:`title` is what MkDocs gets for navigation titles: MkDocs' theme templates do not escape, so a
   title is the name itself only when it holds nothing but letters, digits, space, ``_ . -``; else its slug.
@@ -24,10 +26,12 @@ from urllib.parse import urlsplit
 
 from markupsafe import Markup
 
-__all__ = ["MAX_TEXT", "RESERVED", "Slugs", "Trusted", "http_url", "py_string", "slug", "text", "title"]
+__all__ = ["MAX_TEXT", "RESERVED", "Slugs", "Trusted", "config_url", "http_url", "py_string", "slug", "text", "title"]
 
 MAX_TEXT = 2000  # characters of one value shown on a page; the rest is cut (a page is not a data dump)
 MAX_SLUG = 64
+# bidirectional formatting characters (LRM/RLM, ALM, embeddings, overrides, isolates): dropped from page text
+_BIDI = frozenset("\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 # ASCII characters a value keeps as they are: they mean nothing to Markdown in the middle of a line,
 # nor to HTML. Everything else in ASCII punctuation becomes a character reference.
 _PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,-/:%@")
@@ -53,7 +57,7 @@ def _clean(value: object) -> str:
     for ch in s:
         if ch in "\t\n\r\x0b\x0c":
             out.append(" ")
-        elif unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn") or ch in "\u2028\u2029":
+        elif unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn") or ch in "\u2028\u2029" or ch in _BIDI:
             continue
         else:
             out.append(ch)
@@ -98,10 +102,11 @@ def title(name: object, fallback: str) -> str:
 
 
 def http_url(value: object) -> str | None:
-    """``value`` if it is an http(s) URL with a host and no spaces or control characters; else None."""
+    """``value`` if it is an http(s) URL with a host and no spaces, control or format (bidi, zero-width)
+    characters; else None."""
     if not isinstance(value, str) or len(value) > 2048:
         return None
-    if any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in value):
+    if any(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf") for ch in value):
         return None
     try:
         parts = urlsplit(value)
@@ -110,6 +115,20 @@ def http_url(value: object) -> str | None:
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         return None
     return value
+
+
+# what RFC 3986 lets a URL hold unencoded: letters, digits, -._~, the delimiters, and % for escapes
+_URL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~:/?#[]@!$&'()*+,;=%")
+
+
+def config_url(value: object) -> str | None:
+    """``value`` if it is an http(s) URL written with RFC 3986 characters only; else None.
+
+    For the URLs that go into MkDocs' configuration (``site_url``, ``repo_url``): the theme prints some of
+    them into attributes without escaping (the canonical link), so a ``"`` or ``<`` there would be markup.
+    """
+    url = http_url(value)
+    return url if url is not None and set(url) <= _URL_CHARS else None
 
 
 def py_string(value: object) -> Markup:
