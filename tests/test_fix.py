@@ -453,11 +453,6 @@ def test_a_second_reading_hidden_in_a_comment_is_not_what_gets_fixed(write, cli,
     assert out.count(str(M_WRONG).encode()) == 1  # the decoy in the comment is left as it was
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: the check report carries no digest of the file it read, so --fix cannot tell that an entry's "
-    "inputs (Image Size) changed between the check and the write; it writes the 224-px FLOPs into a 448-px entry",
-)
 def test_an_entry_changed_between_check_and_fix_is_not_given_the_old_measurement(write):
     template = yaml_template().replace("FLOPs: 5736545792", "FLOPs: 6000000000")
     path = write("index.yml", fill(template, PM=M_PARAMS, PL=L_PARAMS, INS="").encode())

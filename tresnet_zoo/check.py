@@ -120,6 +120,7 @@ class CheckReport:
     entries: list[EntryReport] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)  # schema problems (then no entry is checked)
     flops_rtol: float = DEFAULT_FLOPS_RTOL
+    digests: dict[Path, str] = field(default_factory=dict)  # sha256 of each index file as it was checked
 
     @property
     def ok(self) -> bool:
@@ -186,7 +187,7 @@ def check_index(index: Index, names: list[str] | None = None, *, flops_rtol: flo
     """
     entries = index.select(names)
     count = _counter()
-    report = CheckReport(roots=index.roots, flops_rtol=flops_rtol)
+    report = CheckReport(roots=index.roots, flops_rtol=flops_rtol, digests=dict(index.digests))
     shared = _shared_weights(index)
     for entry in entries:
         report.entries.append(_check_entry(entry, count, shared, flops_rtol))

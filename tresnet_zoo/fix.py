@@ -113,6 +113,10 @@ def plan_fixes(report: CheckReport) -> FixPlan:
     sources: list[_Source] = []
     for path, items in wanted.items():
         source = _read(path)
+        checked = report.digests.get(path)
+        if checked is not None and checked != source.digest:  # the measurement belongs to the old text
+            raise FixError(f"{display_path(path)} changed after it was checked; nothing was written",
+                           hint="run the check again, then fix")
         sources.append(source)
         segments = _segments(source)
         for name, field, old, new in items:

@@ -390,9 +390,11 @@ class ModelEntry:
 class Index:
     """A validated model index: its collections and models, in file order."""
 
-    def __init__(self, roots: list[Path], files: list[Path], collections: list[Collection], models: list[ModelEntry]):
+    def __init__(self, roots: list[Path], files: list[Path], collections: list[Collection], models: list[ModelEntry],
+                 *, digests: Mapping[Path, str] | None = None):
         self.roots = roots
         self.files = files
+        self.digests = dict(digests or {})  # sha256 of each file's bytes as they were read
         self.collections = {c.name: c for c in collections}
         self.models = models
         self._by_name = {m.name: m for m in models}
@@ -529,7 +531,7 @@ def _build_index(roots: list[Path], docs: list[Document]) -> Index:
                 )
             )
     files = list(dict.fromkeys(d.path for d in docs))
-    return Index(roots, files, collections, models)
+    return Index(roots, files, collections, models, digests={d.path: d.digest for d in docs})
 
 
 class _LazyLocations(Mapping):
