@@ -1,0 +1,81 @@
+"""What a new user meets first: the hints printed for a missing network or a missing index file run as printed."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from .conftest import REPO, python_env, zoo_index_text
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _hinted_command(err: str) -> str:
+    hint = [line for line in err.splitlines() if line.startswith("hint: ")][-1]
+    commands = re.findall(r"`([^`]+)`", hint)
+    assert commands, hint
+    return commands[-1]
+
+
+def _bash(command: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = python_env()
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    env["PYTHONPATH"] = str(REPO)
+    return subprocess.run(["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_the_no_network_hint_runs_as_printed_and_fetches_from_the_folder(cli, tmp_path, checkpoints, monkeypatch):
+    index = tmp_path / "index.yml"
+    index.write_text(zoo_index_text(checkpoints, f"http://127.0.0.1:{_closed_port()}/"))
+    cache = tmp_path / "cache"
+    monkeypatch.chdir(tmp_path)
+    r = cli("--index", "index.yml", "--cache-dir", "cache", "fetch", "tresnet_m", "--retries", "0", "-q")
+    assert r.code == 3, r.err
+    command = _hinted_command(r.err)
+    again = "tresnet-zoo --index index.yml --cache-dir cache fetch tresnet_m"
+    assert command.startswith(f'TRESNET_ZOO_MIRROR="file://$PWD/weights" {again}')
+    ckpt = checkpoints["tresnet_m"]
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / ckpt.filename).write_bytes(ckpt.data)
+    done = _bash(command, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (cache / ckpt.filename).read_bytes() == ckpt.data
+
+
+def test_no_mirror_command_when_a_mirror_was_given(cli, tmp_path, checkpoints):
+    index = tmp_path / "index.yml"
+    index.write_text(zoo_index_text(checkpoints, "https://example.invalid/"))
+    mirror = f"http://127.0.0.1:{_closed_port()}/"
+    r = cli("--index", str(index), "fetch", "tresnet_m", "--mirror", mirror, "--retries", "0", "-q")
+    assert r.code == 3, r.err
+    assert "TRESNET_ZOO_MIRROR=" not in r.err and "--mirror DIR" in r.err
+
+
+def test_a_missing_index_file_hints_a_runnable_command(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = cli("validate", "nonexist.yml")
+    assert r.code == 2
+    assert "index file nonexist.yml does not exist" in r.err
+    done = _bash(_hinted_command(r.err), tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("OK: ")
+
+
+def test_a_missing_index_in_the_environment_hints_unsetting_it(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TRESNET_ZOO_INDEX", str(tmp_path / "gone.yml"))
+    r = cli("list")
+    assert r.code == 2
+    command = _hinted_command(r.err)
+    assert command.startswith("env -u TRESNET_ZOO_INDEX ")
+    env_command = f"TRESNET_ZOO_INDEX={tmp_path / 'gone.yml'} {command}"
+    done = _bash(env_command, tmp_path)
+    assert done.returncode == 0, done.stderr
