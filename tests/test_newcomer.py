@@ -79,3 +79,27 @@ def test_a_missing_index_in_the_environment_hints_unsetting_it(cli, tmp_path, mo
     env_command = f"TRESNET_ZOO_INDEX={tmp_path / 'gone.yml'} {command}"
     done = _bash(env_command, tmp_path)
     assert done.returncode == 0, done.stderr
+
+
+def test_docs_build_without_the_docs_extra_is_exit_3_not_a_bug(tmp_path):
+    """`pip install -e .` or `.[torch]` then `tresnet-zoo docs build` (the README's first docs command): the
+    docs package imports markupsafe at its top, which used to surface as `internal error` (exit 70)."""
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class _Hide:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('markupsafe', 'jinja2'):\n"
+        "            raise ModuleNotFoundError(name)\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, _Hide())\n"
+    )
+    env = dict(python_env(), PYTHONPATH=f"{hide}{os.pathsep}{REPO}")
+    for command in ("build", "serve"):
+        done = subprocess.run([sys.executable, "-c", "from tresnet_zoo.cli import main; main()", "docs", command,
+                               "--out", str(tmp_path / "site")], capture_output=True, text=True, env=env, timeout=60)
+        assert done.returncode == 3, done.stderr
+        assert "needs Jinja2, MarkupSafe, which are not installed" in done.stderr
+        assert "[docs]" in done.stderr and "internal error" not in done.stderr
+        assert not (tmp_path / "site").exists()
