@@ -103,3 +103,15 @@ def test_docs_build_without_the_docs_extra_is_exit_3_not_a_bug(tmp_path):
         assert "needs Jinja2, MarkupSafe, which are not installed" in done.stderr
         assert "[docs]" in done.stderr and "internal error" not in done.stderr
         assert not (tmp_path / "site").exists()
+
+
+def test_a_fetch_error_names_the_entry_once(cli, tmp_path):
+    """An entry whose weights pin no hash (the bundled tresnet_v2_l_miil_in21k's case): the error line used to
+    read `tresnet_x: tresnet_x: ...`."""
+    index = tmp_path / "index.yml"
+    index.write_text("Collections:\n- Name: TResNet\nModels:\n- Name: tresnet_x\n  In Collection: TResNet\n"
+                     "  Metadata:\n    File Size: 1000\n  Weights: https://example.invalid/tresnet_x.safetensors\n")
+    r = cli("--index", str(index), "fetch", "tresnet_x", "-q")
+    assert r.code == 1, r.err
+    error = [line for line in r.err.splitlines() if line.startswith("error: ")]
+    assert len(error) == 1 and error[0].startswith("error: tresnet_x: ") and error[0].count("tresnet_x: ") == 1, r.err
