@@ -301,3 +301,20 @@ def test_unreachable_endpoint_names_no_secret(cli, zoo, s3, monkeypatch):
     assert "object store" in got.text
     no_secret(got.text)
     assert KEY_ID not in got.text
+
+
+def test_no_credentials_at_all_hints_the_credentials(cli, zoo, s3_server, monkeypatch, tmp_path):
+    """A newcomer's first try of `fetch --mirror s3://...` without any AWS key: the hint names the credentials,
+    not the endpoint or the network (which are fine)."""
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server)
+    got = cli(*zoo.args("fetch", "tresnet_m", "--mirror", f"s3://{BUCKET}/{prefix()}", "--quiet"))
+    assert got.code == 3, got.text
+    assert "NoCredentialsError" in got.err
+    assert "hint: give the object store's credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" in got.err
+    assert "check AWS_ENDPOINT_URL" not in got.err

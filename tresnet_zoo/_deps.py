@@ -9,7 +9,8 @@ from .errors import MissingDependencyError
 __all__ = ["require"]
 
 # import name -> the name users know it by
-_DISPLAY = {"torch": "PyTorch", "PIL": "Pillow", "safetensors": "safetensors", "numpy": "NumPy"}
+_DISPLAY = {"torch": "PyTorch", "PIL": "Pillow", "safetensors": "safetensors", "numpy": "NumPy",
+            "material": "MkDocs Material", "mkdocs": "MkDocs", "jinja2": "Jinja2", "markupsafe": "MarkupSafe"}
 
 
 def require(*modules: str, extra: str, purpose: str) -> None:
@@ -19,7 +20,8 @@ def require(*modules: str, extra: str, purpose: str) -> None:
     there (torch's import takes seconds, and the caller may not need it yet)."""
     missing = [_DISPLAY.get(m, m) for m in modules if not _importable(m)]
     if missing:
-        raise MissingDependencyError(f"{purpose} needs {', '.join(missing)}, which is not installed", extra=extra)
+        verb = "is" if len(missing) == 1 else "are"
+        raise MissingDependencyError(f"{purpose} needs {', '.join(missing)}, which {verb} not installed", extra=extra)
 
 
 def _importable(module: str) -> bool:

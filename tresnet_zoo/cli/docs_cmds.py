@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 
+from .._deps import require
 from .context import State
 from .output import console
 
@@ -34,8 +35,10 @@ def build(
 
     The site is built in a new folder and moved to --out, which must be new, empty, or a previous build.
     """
-    from ..docs import build_site
     from ..errors import IndexNotFoundError
+
+    _require_docs("build")
+    from ..docs import build_site  # noqa: PLC0415  (the docs stack, ~0.3 GB of packages, only for this command)
 
     state: State = ctx.obj
     if upstream is not None and not upstream.is_file():
@@ -44,6 +47,13 @@ def build(
                         commands=_command_tree(), repo_url=repo_url, site_url=site_url)
     console().print(f"built {result.page_count} pages ({result.corrections} corrections listed) into {out} "
                     f"in {result.seconds:.1f} s", markup=False)
+
+
+def _require_docs(command: str) -> None:
+    """The docs package imports jinja2/markupsafe at its top: without the extra, say which one is missing
+    (exit 3 with the install command) before importing it, not an internal error."""
+    require("jinja2", "markupsafe", "matplotlib", "mkdocs", "material", extra="docs",
+            purpose=f"`docs {command}` renders pages and builds the site and")
 
 
 def _command_tree():
@@ -67,7 +77,8 @@ def serve(
     import functools
     from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
-    from ..docs import build_site
+    _require_docs("serve")
+    from ..docs import build_site  # noqa: PLC0415  (the docs stack, ~0.3 GB of packages, only for this command)
     from ..errors import ZooEnvironmentError
 
     state: State = ctx.obj

@@ -9,6 +9,7 @@ extras are not published under our name).
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import sys
@@ -26,7 +27,16 @@ from ..errors import (
 )
 from .context import State
 
-__all__ = ["hint_for", "command", "install_command"]
+__all__ = ["hint_for", "command", "install_command", "set_argv"]
+
+# The words the failing command was typed with (after ``tresnet-zoo``): a network hint repeats them whole.
+_argv: list[str] | None = None
+
+
+def set_argv(argv: list[str] | None) -> None:
+    """Remember the command line being run (``main`` calls this first), so a hint can repeat it."""
+    global _argv
+    _argv = list(argv) if argv is not None else None
 
 _COMMAND = re.compile(r"`tresnet-zoo(?= )")
 _INSTALL = re.compile(r"""pip install (?:-e )?["']?(?:tresnet-zoo|\.)\[(?P<extra>[A-Za-z0-9_-]+)\]["']?""")
@@ -90,8 +100,17 @@ def _missing_dependency(exc: MissingDependencyError, state: State | None) -> str
     return _rewrite(exc.hint, state)
 
 
+def _index_not_found(exc: IndexNotFoundError, state: State | None) -> str:
+    bundled = "`tresnet-zoo validate` checks the bundled registry"
+    if os.environ.get("TRESNET_ZOO_INDEX") and not (state is not None and "index" in state.typed):
+        bundled = ("`env -u TRESNET_ZOO_INDEX tresnet-zoo validate` checks the bundled registry "
+                   "(TRESNET_ZOO_INDEX is set)")
+    return f"name an existing .yml/.yaml/.json/.md index file or folder, or none: {bundled}"
+
+
 # error class -> hint builder; the first class in this order that the error is an instance of wins
 _BUILDERS: list[tuple[type, Callable[..., str | None]]] = [
+    (IndexNotFoundError, _index_not_found),
     (InvalidIndexError, _invalid_index),
     (UnknownModelError, _unknown_model),
     (MissingDependencyError, _missing_dependency),
@@ -123,10 +142,25 @@ def hint_for(exc: ZooError, state: State | None) -> str:
             break
     else:
         hint = _rewrite(exc.hint, state)
-    flags = _FLAG_HINTS.get(getattr(exc, "topic", None) or "")
+    topic = getattr(exc, "topic", None) or ""
+    flags = _mirror_hint() if topic == "network" else _FLAG_HINTS.get(topic)
     if flags:
         hint = f"{hint} ({flags})" if hint else flags
     return hint or _fallback(exc, state)
+
+
+def _mirror_hint() -> str | None:
+    """The failing command again, reading the files from a folder ``./weights``: runnable as printed.
+
+    The environment variable rather than ``--mirror`` because every command that fetches honours it
+    (``predict`` has no ``--mirror`` option). A command that already names a mirror (the one that failed)
+    gets the plain reminder of the option: the user knows its syntax, and which folder to use instead.
+    """
+    given = _argv is None or any(w == "--mirror" or w.startswith("--mirror=") for w in _argv)
+    if given or os.environ.get("TRESNET_ZOO_MIRROR"):
+        return _FLAG_HINTS["network"]
+    again = " ".join(["tresnet-zoo", *(shlex.quote(w) for w in _argv)])
+    return f'with the files in a folder ./weights: `TRESNET_ZOO_MIRROR="file://$PWD/weights" {again}`'
 
 
 def _fallback(exc: ZooError, state: State | None) -> str:

@@ -18,7 +18,7 @@ except ImportError:  # pragma: no cover - depends on the installed typer
 from .. import __version__
 from ..errors import EXIT_BUG, EXIT_CODES, EXIT_USAGE, ZooError
 from .context import State, current, set_current
-from .hints import hint_for
+from .hints import hint_for, set_argv
 from .output import printable
 
 DEBUG_ENV = "TRESNET_ZOO_DEBUG"
@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     debug = os.environ.get(DEBUG_ENV, "") not in ("", "0")
     set_current(None)
+    set_argv(sys.argv[1:] if argv is None else argv)
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="tresnet-zoo", standalone_mode=False)

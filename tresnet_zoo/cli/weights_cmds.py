@@ -148,7 +148,10 @@ def fetch(
 
 def _print_fetch(out, record: dict) -> None:
     if not record["ok"]:
-        sys.stderr.write(f"error: {record['name']}: {record['error']}\n")
+        error, name = record["error"], record["name"]
+        if not error.startswith(f"{name}: "):  # some library messages already begin with the entry's name
+            error = f"{name}: {error}"
+        sys.stderr.write(f"error: {error}\n")
         if record.get("hint"):
             sys.stderr.write(f"hint: {record['hint']}\n")
         return

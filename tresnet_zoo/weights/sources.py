@@ -263,10 +263,23 @@ def _store_error(url: str, exc: BaseException, what: str) -> DownloadError:
     text = _first_line(exc)
     for secret in _secrets():
         text = text.replace(secret, "***")
-    return DownloadError(
-        f"{name}: {what} the object store: {type(exc).__name__}: {text}",
-        hint="check AWS_ENDPOINT_URL and the network, then run the same command again",
-    )
+    hint = "check AWS_ENDPOINT_URL and the network, then run the same command again"
+    if _no_credentials(exc):  # botocore found no key at all: the endpoint and network are not the problem
+        hint = ("give the object store's credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE), "
+                "then run the same command again")
+    return DownloadError(f"{name}: {what} the object store: {type(exc).__name__}: {text}", hint=hint)
+
+
+def _no_credentials(exc: BaseException) -> bool:
+    """botocore's NoCredentialsError anywhere in the chain, matched by name (botocore is an optional extra)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if type(current).__name__ in ("NoCredentialsError", "PartialCredentialsError"):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _secrets() -> list[str]:
