@@ -259,3 +259,17 @@ def test_a_missing_optional_dependency_is_exit_3_with_an_install_hint(tmp_path):
         errors = [ln for ln in done.stderr.splitlines() if ln.startswith("error: ")]
         assert len(errors) == 1 and missing in errors[0], done.stderr
         assert "hint: install it: `" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_library_prints_nothing_by_itself(tmp_path):
+    """A library warning (here: a planted lock link that fetch must not use) goes through logging only: in a
+    plain Python program with no logging set up, nothing reaches stderr."""
+    import subprocess
+    import sys
+
+    code = (
+        "import logging, tresnet_zoo\n"
+        "logging.getLogger('tresnet_zoo.weights').warning('a warning the library logs')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stderr == "", done.stderr

@@ -8,8 +8,11 @@ weights, so that reading and validating an index stays fast.
 
 from __future__ import annotations
 
+import logging as _logging
+
 __version__ = "0.1.0"
 
+from .api import create_model, fetch, list_models, list_pretrained
 from .errors import (
     CacheError,
     CheckFailedError,
@@ -28,9 +31,12 @@ from .errors import (
     ZooEnvironmentError,
     ZooError,
 )
-from .api import create_model, fetch, list_models, list_pretrained
 from .index import Index, Metadata, ModelEntry, load_index
 from .models.labels import Labels, labels_for
+
+# The library reports through logging and never writes to stderr itself: without this, Python's last-resort
+# handler would print our warnings; an application (or our CLI) chooses where they go.
+_logging.getLogger("tresnet_zoo").addHandler(_logging.NullHandler())
 
 __all__ = [
     "__version__",
