@@ -78,10 +78,12 @@ def test_predict_checkpoint_compressed_pickle_refused_before_it_inflates(tmp_pat
     with pytest.raises(CheckpointError, match="compressed"):
         _checkpoint_classes(bomb)
     code = (
-        "import resource, sys\n"
+        "import sys\n"
         "from tresnet_zoo.cli import main\n"
         f"code = main(['predict', 'tresnet_m', {str(image)!r}, '--checkpoint', {str(bomb)!r}])\n"
-        "print('maxrss_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        # VmHWM: this process's own peak (ru_maxrss would carry the forking test process's peak over exec)
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
+        "print('maxrss_kb', hwm)\n"
         "sys.exit(code)\n"
     )
     proc = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, env=python_env(), timeout=300)
@@ -113,3 +115,53 @@ def test_predict_extreme_aspect_ratio_is_a_bounded_image_error(tmp_path, cli, im
     assert "2 of 3 images failed" in result.err
     assert result.err.count("resizes to") == 2, result.err
     assert result.out.count('"predictions"') == 1, result.out
+
+
+def _run_cli(args, *, timeout: float = 30, env: dict | None = None) -> tuple[int | str, str]:
+    """The CLI in a child process, so that a hang is a failed assertion rather than a stuck test run."""
+    code = "import sys; from tresnet_zoo.cli import main; sys.exit(main(sys.argv[1:]))"
+    try:
+        proc = subprocess.run([PYTHON, "-c", code, *map(str, args)], capture_output=True, text=True,
+                              timeout=timeout, env={**python_env(), **(env or {})})
+    except subprocess.TimeoutExpired:
+        return "hang", ""
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_special_files_in_a_mirror_folder_or_lock_never_block(cli, zoo, checkpoints, tmp_path):
+    """A FIFO under the manifest's name made `mirror push` and `fetch --mirror` wait forever, as did a FIFO
+    under a weight file's name in the push destination and a FIFO as the lock file; a manifest or lock nested
+    100000 deep was exit 70. Each is now one clean error, in bounded time, and nothing is written through."""
+    import os
+
+    ckpt = checkpoints["tresnet_m"]
+    assert cli(*zoo.args("fetch", "tresnet_m", "--quiet")).code == 0
+    fifo_manifest = tmp_path / "m1"
+    fifo_manifest.mkdir()
+    os.mkfifo(fifo_manifest / "tresnet-zoo-manifest.json")
+    fifo_file = tmp_path / "m2"
+    fifo_file.mkdir()
+    os.mkfifo(fifo_file / ckpt.filename)
+    deep = tmp_path / "m3"
+    deep.mkdir()
+    (deep / "tresnet-zoo-manifest.json").write_text("[" * 100_000)
+    fresh = ["--index", zoo.index, "--cache-dir", tmp_path / "fresh", "fetch", "tresnet_m", "--quiet", "--mirror"]
+
+    got = _run_cli(zoo.args("mirror", "push", fifo_manifest, "tresnet_m"))
+    assert got[0] == 1 and "not a regular file" in got[1], got
+    got = _run_cli([*fresh, fifo_manifest])
+    assert got[0] == 1 and "not a regular file" in got[1], got
+    got = _run_cli(zoo.args("mirror", "push", fifo_file, "tresnet_m"))
+    assert got[0] == 1 and "not a regular file" in got[1] and "does not replace it" in got[1], got
+    assert not (fifo_file / "tresnet-zoo-manifest.json").exists()
+    got = _run_cli([*fresh, deep])
+    assert got[0] == 1 and "not valid JSON" in got[1], got
+
+    lock = tmp_path / "fifo.lock.json"
+    os.mkfifo(lock)
+    got = _run_cli(zoo.args("fetch", "tresnet_m", "--quiet"), env={"TRESNET_ZOO_LOCK": str(lock)})
+    assert got[0] == 1 and "not a regular file" in got[1], got
+    lock.unlink()
+    lock.write_text("{" * 100_000)
+    got = _run_cli(zoo.args("fetch", "tresnet_m", "--quiet"), env={"TRESNET_ZOO_LOCK": str(lock)})
+    assert got[0] == 1 and "not valid JSON" in got[1], got
