@@ -165,3 +165,24 @@ def test_special_files_in_a_mirror_folder_or_lock_never_block(cli, zoo, checkpoi
     lock.write_text("{" * 100_000)
     got = _run_cli(zoo.args("fetch", "tresnet_m", "--quiet"), env={"TRESNET_ZOO_LOCK": str(lock)})
     assert got[0] == 1 and "not valid JSON" in got[1], got
+
+
+def test_dripping_mirror_manifest_is_bounded_by_the_timeout(zoo, server, checkpoints, tmp_path):
+    """An http mirror's manifest was read with a fixed 30 s read timeout and no deadline: a server sending a
+    byte every 0.2 s kept `fetch --mirror URL --timeout 2` waiting ~2 days for a 1 MiB manifest. The whole
+    manifest now has the fetch's timeout, and the error says so."""
+    import json
+    import time
+
+    ckpt = checkpoints["tresnet_m"]
+    manifest = {"format": "tresnet-zoo-mirror/1", "files": [
+        {"entry": "tresnet_m", "file": ckpt.filename, "size": ckpt.size, "sha256": ckpt.sha256}]}
+    server.add("mirror/tresnet-zoo-manifest.json", json.dumps(manifest).encode() + b" " * (1 << 20))
+    server.always("mirror/tresnet-zoo-manifest.json", "drip", interval=0.2)
+    started = time.monotonic()
+    got = _run_cli(["--index", zoo.index, "--cache-dir", tmp_path / "c", "fetch", "tresnet_m", "--quiet",
+                    "--mirror", server.url("/mirror/"), "--timeout", "2"], timeout=40)
+    elapsed = time.monotonic() - started
+    assert got[0] == 3, got
+    assert "not received within 2 s" in got[1], got
+    assert elapsed < 30

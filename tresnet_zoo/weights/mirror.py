@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -122,6 +123,7 @@ def read_manifest(base: str, *, timeout: float = 30.0) -> dict[str, ManifestLine
 
 def _http_manifest(url: str, timeout: float) -> bytes | None:
     import requests
+    import urllib3
 
     if url_problem(url) is not None:
         return None  # download.py refuses such a mirror with its own message
@@ -137,13 +139,20 @@ def _http_manifest(url: str, timeout: float) -> bytes | None:
                 return None
             if response.status_code != 200:
                 raise DownloadError(f"mirror manifest {redact(url)}: HTTP {response.status_code}")
-            body = bytearray()
-            for block in response.iter_content(CHUNK):
-                body += block
-                if len(body) > MAX_MANIFEST_BYTES:
+            # one deadline for the whole manifest: a server dripping a byte at a time never trips a read timeout
+            started, body = time.monotonic(), bytearray()
+            while len(body) <= MAX_MANIFEST_BYTES:
+                if time.monotonic() - started > timeout:
+                    raise DownloadError(
+                        f"mirror manifest {redact(url)}: not received within {timeout:g} s ({len(body)} bytes arrived)",
+                        hint="check the mirror, or run the same command again later",
+                    )
+                block = response.raw.read1(64 << 10, decode_content=True)  # what arrived, never more
+                if not block:
                     break
+                body += block
             return bytes(body)
-    except requests.RequestException:
+    except (requests.RequestException, urllib3.exceptions.HTTPError):
         return None  # unreachable: the file's own download reports the network error, with its hint
 
 
