@@ -186,3 +186,35 @@ def test_dripping_mirror_manifest_is_bounded_by_the_timeout(zoo, server, checkpo
     assert got[0] == 3, got
     assert "not received within 2 s" in got[1], got
     assert elapsed < 30
+
+
+@pytest.mark.parametrize("kind", ["file", "fifo", "loop", "dangling"])
+def test_cache_root_that_is_not_a_folder_is_said_so_by_info_and_clear(cli, zoo, tmp_path, kind):
+    """A cache folder name holding a symbolic link loop made `cache clear` exit 70; a file, FIFO or dangling
+    link there made `cache info` and `cache clear` print an empty cache and "removed 0 file(s)", exit 0.
+    Both now say what is in the way (exit 3, like fetch), and touch nothing."""
+    import os
+
+    root = tmp_path / "cache-root"
+    if kind == "file":
+        root.write_text("mine")
+    elif kind == "fifo":
+        os.mkfifo(root)
+    elif kind == "loop":
+        os.symlink(root, root)
+    else:
+        os.symlink(tmp_path / "nowhere", root)
+    for command in (["cache", "info"], ["cache", "info", "--json"], ["cache", "clear"], ["cache", "clear", "--partials"]):
+        got = cli("--index", zoo.index, "--cache-dir", root, *command)
+        assert got.code == 3, (command, got.text)
+        assert "is not a folder" in got.err and "internal error" not in got.text, got.text
+    assert os.path.lexists(root) and not (tmp_path / "nowhere").exists()
+    if kind == "file":
+        assert root.read_text() == "mine"
+
+
+def test_missing_cache_folder_is_an_empty_cache(cli, zoo, tmp_path):
+    got = cli("--index", zoo.index, "--cache-dir", tmp_path / "absent", "cache", "clear")
+    assert got.code == 0 and "removed 0 file(s)" in got.out, got.text
+    got = cli("--index", zoo.index, "--cache-dir", tmp_path / "absent", "cache", "info", "--json")
+    assert got.code == 0, got.text
