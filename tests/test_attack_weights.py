@@ -218,3 +218,60 @@ def test_missing_cache_folder_is_an_empty_cache(cli, zoo, tmp_path):
     assert got.code == 0 and "removed 0 file(s)" in got.out, got.text
     got = cli("--index", zoo.index, "--cache-dir", tmp_path / "absent", "cache", "info", "--json")
     assert got.code == 0, got.text
+
+
+def _links_index(tmp_path, server, routes) -> object:
+    lines = ["Models:"]
+    for i, path in enumerate(routes):
+        lines += [f"- Name: tresnet_m_l{i}", "  Metadata:", "    File Size: 100", f"  Weights: {server.url(path)}"]
+    index = tmp_path / "links.yml"
+    index.write_text("\n".join(lines) + "\n")
+    return index
+
+
+def test_check_links_hostile_headers_are_verdicts_not_crashes(tmp_path):
+    """Content-Length '²' passes str.isdigit() and fails int(); 5000 digits exceed int()'s limit: each made a
+    probe raise ValueError, and `check --links` exit 70. A size header that is not a plain ASCII number now
+    counts as no size announced; the others' verdicts stand."""
+    from .linkserver import LinkServer, Route
+
+    routes = {
+        "/sup/tresnet_m-00000001.pth": Route(200, 100, raw_length="\u00b2"),
+        "/long/tresnet_m-00000002.pth": Route(200, 100, raw_length="9" * 5000),
+        "/rsup/tresnet_m-00000003.pth": Route(200, 100, head=405, raw_range="bytes 0-0/\u00b9\u00b2"),
+        "/rlong/tresnet_m-00000004.pth": Route(200, 100, head=405, raw_range="bytes 0-0/" + "7" * 5000),
+        "/ok/tresnet_m-00000005.pth": Route(200, 100),
+        "/wrong/tresnet_m-00000006.pth": Route(200, 100, raw_length="101"),
+    }
+    server = LinkServer(routes)
+    try:
+        got = _run_cli(["check", "--index", _links_index(tmp_path, server, routes), "--links", "--json"], timeout=60)
+    finally:
+        server.close()
+    assert got[0] == 1, got
+    assert "internal error" not in got[1]
+    import json
+
+    links = {item["name"]: item for item in json.loads(got[1][got[1].index("{"):])["links"]}
+    assert [links[f"tresnet_m_l{i}"]["status"] for i in range(6)] == ["alive"] * 5 + ["size"], links
+
+
+def test_check_links_dripped_headers_end_within_the_deadline(tmp_path):
+    """A server sending one header byte every 0.3 s never trips the per-read timeout: the report came at the
+    overall deadline, but the process then waited for the probe's thread at exit, for as long as the server
+    went on. The command ends within its deadline."""
+    import time
+
+    from .linkserver import LinkServer, Route
+
+    routes = {"/drip/tresnet_m-00000001.pth": Route(drip=0.3), "/ok/tresnet_m-00000002.pth": Route(200, 100)}
+    server = LinkServer(routes)
+    started = time.monotonic()
+    try:
+        got = _run_cli(["check", "--index", _links_index(tmp_path, server, routes), "--links", "--link-timeout", "1"],
+                       timeout=90)
+    finally:
+        server.close()
+    assert got[0] != "hang", "check --links outlived its deadline"
+    assert time.monotonic() - started < 60
+    assert got[0] == 3 and "internal error" not in got[1], got
