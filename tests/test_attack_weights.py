@@ -275,3 +275,14 @@ def test_check_links_dripped_headers_end_within_the_deadline(tmp_path):
     assert got[0] != "hang", "check --links outlived its deadline"
     assert time.monotonic() - started < 60
     assert got[0] == 3 and "internal error" not in got[1], got
+
+
+@pytest.mark.parametrize("text", ["\u00b2", "9" * 5000])
+def test_download_with_a_hostile_content_length_is_not_a_crash(cli, zoo, server, checkpoints, text):
+    """The same header text that crashed `check --links` reached `int()` in the download (exit 70): a
+    Content-Length that is not a plain number is no announced length; the bytes are still held to the index."""
+    ckpt = checkpoints["tresnet_m"]
+    server.fault(ckpt.filename, "raw_length", text=text)
+    got = cli(*zoo.args("fetch", "tresnet_m", "--quiet"))
+    assert got.code == 0, got.text
+    assert zoo.final().read_bytes() == ckpt.data

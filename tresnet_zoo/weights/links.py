@@ -285,10 +285,10 @@ def _probe_http(url: str, timeout: float, max_redirects: int, allow_http: bool) 
 
 
 def _size_header(text: str) -> int | None:
-    """A byte count from a header, or None: only plain ASCII digits, at most 20 of them (server text is
-    hostile: '²' passes ``str.isdigit`` and fails ``int``, and 5000 digits exceed ``int``'s limit)."""
-    text = text.strip()
-    return int(text) if text.isascii() and text.isdigit() and len(text) <= 20 else None
+    """A byte count from a header, or None (the download's own rule: ``download.header_int``)."""
+    from .download import header_int
+
+    return header_int(text)
 
 
 def links_offline() -> bool:
