@@ -286,3 +286,26 @@ def test_download_with_a_hostile_content_length_is_not_a_crash(cli, zoo, server,
     got = cli(*zoo.args("fetch", "tresnet_m", "--quiet"))
     assert got.code == 0, got.text
     assert zoo.final().read_bytes() == ckpt.data
+
+
+def test_predict_json_with_a_file_name_that_is_not_utf8(tmp_path, random_checkpoint):
+    """A file name that is not UTF-8 (bytes b'\\xff\\xfe') reaches --json as lone surrogates: with a strict
+    UTF-8 stdout (any UTF-8 locale but C.UTF-8) writing them was exit 70. They are now written as JSON
+    escapes: valid UTF-8 JSON that reads back as the same name."""
+    import json
+    import os
+
+    from PIL import Image
+
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    odd = os.fsdecode(bytes(folder) + b"/\xff\xfe.png")
+    Image.new("RGB", (40, 30), (9, 9, 9)).save(odd)
+    for encoding in ("utf-8:strict", "ascii:strict"):
+        code = "import sys; from tresnet_zoo.cli import main; sys.exit(main(sys.argv[1:]))"
+        proc = subprocess.run([PYTHON, "-c", code, "predict", "tresnet_m", str(folder), "--checkpoint",
+                               str(random_checkpoint), "--json", "-q"], capture_output=True, timeout=120,
+                              env={**python_env(), "PYTHONIOENCODING": encoding})
+        assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+        data = json.loads(proc.stdout.decode("utf-8"))
+        assert [r["file"] for r in data["results"]] == [odd]
