@@ -309,3 +309,26 @@ def test_predict_json_with_a_file_name_that_is_not_utf8(tmp_path, random_checkpo
         assert proc.returncode == 0, proc.stderr.decode(errors="replace")
         data = json.loads(proc.stdout.decode("utf-8"))
         assert [r["file"] for r in data["results"]] == [odd]
+
+
+def test_cache_names_a_neighbour_planted_are_shown_escaped(tmp_path):
+    """The cache is shared: a neighbour's file name is theirs to choose. `cache clear` printed such names raw
+    (ESC sequences reached the terminal: a title change, a cleared screen), and a name that is not UTF-8 made
+    `cache info` and `cache clear` exit 70 under a strict UTF-8 stdout. Both show them escaped, and leave them."""
+    import os
+
+    root = tmp_path / "shared"
+    (root / "records").mkdir(parents=True)
+    names = [b"evil\x1b]0;PWNED\x07\x1b[2J.part", b"\xff\xfebad", b"records/\x1b[31mred.json"]
+    for name in names:
+        (root / os.fsdecode(name)).write_text("not yours")
+    for command in (["cache", "info"], ["cache", "clear"]):
+        proc = subprocess.run(
+            [PYTHON, "-c", "import sys; from tresnet_zoo.cli import main; sys.exit(main(sys.argv[1:]))",
+             "--cache-dir", str(root), *command],
+            capture_output=True, timeout=120, env={**python_env(), "PYTHONIOENCODING": "utf-8:strict"})
+        assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+        out = proc.stdout.decode("utf-8")
+        assert "\x1b" not in out and "\x07" not in out, out
+        assert "evil\\x1b]0;PWNED\\x07\\x1b[2J.part" in out and "\\udcff\\udcfebad" in out, out
+    assert all((root / os.fsdecode(name)).read_text() == "not yours" for name in names)
