@@ -6,7 +6,7 @@ next request of that path; queued faults are used up one per request, then the p
 
 Faults: ``status`` (code, headers, body), ``redirect`` (to: a Location, relative or absolute; chains are
 built from several paths), ``wrong_bytes``, ``extra_bytes``, ``ignore_range``, ``no_length``,
-``reset``/``short``/``stall`` after N bytes, ``cut`` (every=N: each response ends cleanly after N bytes,
+``raw_length`` (text: the Content-Length header as given), ``reset``/``short``/``stall`` after N bytes, ``cut`` (every=N: each response ends cleanly after N bytes,
 a link that drops every N bytes), ``drip`` (one byte every ``interval`` seconds), ``slow`` (rate).
 
 ``FaultServer(tls=(cert, key))`` serves https. ``ConnectProxy`` is a small threaded CONNECT tunnel (the
@@ -150,7 +150,11 @@ class FaultServer:
         h.send_response(206 if start else 200)
         if start:
             h.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        if kind == "no_length" or args.get("no_length"):
+        if kind == "raw_length":  # a Content-Length text as given (hostile: '²', 5000 digits); the body, then close
+            h.send_header("Content-Length", args["text"])
+            h.send_header("Connection", "close")
+            h.close_connection = True
+        elif kind == "no_length" or args.get("no_length"):
             h.send_header("Connection", "close")
             h.close_connection = True
         else:

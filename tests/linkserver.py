@@ -1,7 +1,8 @@
 """A small loopback HTTP server for `check --links`: per path, the answer to HEAD and to a ranged GET.
 
 ``LinkServer({"/ok": Route(size=100)})``: a route gives HEAD's status (or ``head=None`` to answer as
-GET), the size it announces, whether it redirects, or that it never answers (``hang=True``).
+GET), the size it announces, whether it redirects, or that it never answers (``hang=True``); hostile
+answers: header texts sent as given (``raw_length``, ``raw_range``), headers dripped a byte at a time.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ class Route:
     length: int | None = None  # a Content-Length other than ``size`` (a server announcing the wrong size)
     location: str | None = None  # redirect target (with status 30x)
     hang: bool = False  # accept the connection, never answer
+    raw_length: str | None = None  # the Content-Length header's text as sent, whatever it says
+    raw_range: str | None = None  # the Content-Range header's text (of a 206) as sent
+    drip: float | None = None  # send the status line, then one header byte every ``drip`` seconds, for ever
 
 
 class LinkServer:
@@ -66,6 +70,16 @@ class LinkServer:
             self.stop.wait(60)
             h.close_connection = True
             return
+        if route.drip is not None:
+            try:
+                h.wfile.write(b"HTTP/1.1 200 OK\r\nX-Drip: ")
+                while not self.stop.wait(route.drip):
+                    h.wfile.write(b"a")
+                    h.wfile.flush()
+            except OSError:
+                pass
+            h.close_connection = True
+            return
         status = route.head if method == "HEAD" and route.head is not None else route.status
         ranged = (
             method == "GET" and h.headers.get("Range") == "bytes=0-0" and status == 200 and route.head in (405, 501)
@@ -77,15 +91,18 @@ class LinkServer:
             h.send_header("Location", route.location)
         body = b""
         if status == 206:
-            h.send_header("Content-Range", f"bytes 0-0/{route.size}")
+            h.send_header("Content-Range", route.raw_range or f"bytes 0-0/{route.size}")
             body = b"\0"
         elif status == 200:
             body = b"\0" * (route.size if method == "GET" else 0)
         length = (
             route.length if route.length is not None and status == 200 else (route.size if status == 200 else len(body))
         )
-        h.send_header("Content-Length", str(length))
+        h.send_header("Content-Length", route.raw_length if route.raw_length is not None else str(length))
         h.end_headers()
+        if route.raw_length is not None:
+            h.close_connection = True
+            return
         if method == "GET" and body:
             try:
                 h.wfile.write(body[:length])

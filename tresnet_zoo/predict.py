@@ -79,13 +79,21 @@ class Preprocess:
         new_short, new_long = self.scale_size, int(self.scale_size * long / short)
         return (new_short, new_long) if width <= height else (new_long, new_short)
 
-    def to_uint8(self, image):
-        """An RGB Pillow image -> (3, size, size) uint8 tensor: resize, centre crop. ``to_tensor`` scales."""
+    def to_uint8(self, image, *, max_pixels: int = DEFAULT_MAX_PIXELS):
+        """An RGB Pillow image -> (3, size, size) uint8 tensor: resize, centre crop. ``to_tensor`` scales.
+
+        The resize target grows with the aspect ratio (a 2x30000 image of 390 bytes resizes to 256x3840000),
+        so it is held to ``max_pixels`` like the image itself: an ``ImageError`` before anything is allocated.
+        """
         import numpy as np
         import torch
         from PIL import Image
 
         size = self.resized(*image.size)
+        if size[0] * size[1] > max_pixels:
+            raise ImageError(f"a {image.size[0]}x{image.size[1]} image resizes to {size[0]}x{size[1]} before its "
+                             f"centre crop, more than the limit of {max_pixels} pixels (an extreme aspect ratio)",
+                             hint="crop the image closer to its subject first")
         if size != image.size:
             image = image.resize(size, _pil_filter(Image, self.interpolation))
         width, height = image.size
@@ -289,7 +297,13 @@ class Predictor:
 
     def _load(self, path: Path, walked: bool):
         image = open_image(path, max_pixels=self.max_pixels, follow_links=not walked)
-        return self.preprocess.to_uint8(image)
+        try:
+            return self.preprocess.to_uint8(image, max_pixels=self.max_pixels)
+        except ImageError as exc:
+            raise ImageError(f"{os.fspath(path)}: {exc.message}", hint=exc.hint) from None
+        except (MemoryError, ValueError, OSError) as exc:  # Pillow's resize/crop on what the header let through
+            detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            raise ImageError(f"{os.fspath(path)}: cannot be preprocessed ({type(exc).__name__}: {detail})") from None
 
     def predict_files(self, files: Sequence[tuple[Path, bool]] | Sequence[Path], *, top: int = 5,
                       progress: Callable[[int], None] | None = None, keep_logits: bool = False) -> Iterator[Prediction]:
@@ -345,28 +359,11 @@ class Predictor:
 
 
 def _checkpoint_classes(path: Path) -> int | None:
-    """The classifier rows of a checkpoint (a fine-tuned file may have any number), read without loading
-    the whole file (memory-mapped or the safetensors header); None when it has no classifier."""
-    if not path.is_file():
-        raise UsageError(f"checkpoint {path} does not exist")
-    if path.suffix == ".safetensors":
-        try:
-            from safetensors import safe_open
+    """The classifier rows of a checkpoint (a fine-tuned file may have any number), told without loading
+    it and bounded by the bytes the file holds (``models.layouts.classifier_rows``)."""
+    from .models.layouts import classifier_rows
 
-            with safe_open(str(path), framework="pt") as f:
-                return f.get_slice("head.fc.weight").get_shape()[0] if "head.fc.weight" in f.keys() else None
-        except Exception:
-            return None  # the loader reports what is wrong with the file
-    import torch
-
-    from .models.layouts import unwrap
-
-    try:
-        state = unwrap(torch.load(path, map_location="cpu", weights_only=True, mmap=True))
-    except Exception:
-        return None  # not a zip checkpoint (or damaged): the loader reads it and reports
-    head = state.get("head.fc.weight")
-    return int(head.shape[0]) if head is not None and head.dim() == 2 else None
+    return classifier_rows(path)
 
 
 def predict(name: str, paths: Iterable[str | os.PathLike], *, top: int = 5, checkpoint=None, index=None,

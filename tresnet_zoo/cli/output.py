@@ -28,7 +28,8 @@ def console(stderr: bool = False):
     return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width, markup=False, emoji=False)
 
 
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
+# ... and lone surrogates: a file name that is not UTF-8 holds them, and a strict UTF-8 stdout cannot write them
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff\ud800-\udfff]")
 
 
 def _escape(match: re.Match) -> str:
@@ -47,7 +48,13 @@ def print_json(data: Any) -> None:
         text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False)
     except ValueError:
         raise ZooError("a value is NaN or infinite, which JSON cannot hold") from None
-    sys.stdout.write(text + "\n")
+    # A file name that is not UTF-8 reaches us holding lone surrogates, which a strict UTF-8 stdout cannot
+    # encode: write them as the JSON escapes they are (json.loads gives the same string back).
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    try:
+        sys.stdout.write(text + "\n")
+    except UnicodeEncodeError:  # a stdout that is not UTF-8: all-ASCII JSON says the same
+        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=True, allow_nan=False) + "\n")
 
 
 def print_json_records(records: list) -> None:

@@ -11,7 +11,7 @@ import typer
 
 from .context import State
 from .hints import hint_for
-from .output import console, megabytes, print_json
+from .output import console, megabytes, print_json, printable
 
 cache_app = typer.Typer(help="Show or prune the weight cache.", no_args_is_help=False)
 
@@ -249,12 +249,12 @@ def cache_info(ctx: typer.Context, as_json: bool = typer.Option(False, "--json",
     for column in ("file", "entry", "MB", "state"):
         table.add_column(column, justify="right" if column == "MB" else "left")
     for f in inv.files:
-        table.add_row(f.file, f.entry or "-", megabytes(f.size), "verified" if f.verified else "not ours / unverified")
+        table.add_row(printable(f.file), f.entry or "-", megabytes(f.size), "verified" if f.verified else "not ours / unverified")
     for p in inv.partials:
         label = "being downloaded now" if p.writer_alive else "partial download (resumable)"
-        table.add_row(p.file, "-", megabytes(p.size), label)
+        table.add_row(printable(p.file), "-", megabytes(p.size), label)
     for f in inv.foreign:
-        table.add_row(f.path, "-", "", f"not ours: {f.why}")
+        table.add_row(printable(f.path), "-", "", printable(f"not ours: {f.why}"))  # names a neighbour chose
     out.print(table)
 
 
@@ -276,12 +276,12 @@ def cache_clear(
         result = clear(cache, partials_only=partials_only, known=set(_index_names(state)))
     removed = [p for p in result.removed if p.parent == cache.root]
     out = console()
-    out.print(f"removed {len(removed)} file(s) from {cache.root}", markup=False)
+    out.print(printable(f"removed {len(removed)} file(s) from {cache.root}"), markup=False)
     if result.busy:
         out.print(f"kept {len(result.busy)} partial download(s) that a running process is writing", markup=False)
     if result.left:
         out.print(f"left {len(result.left)} name(s) that tresnet-zoo did not create:", markup=False)
         for item in result.left[:20]:
-            out.print(f"  {item.path} ({item.why})", markup=False)
+            out.print(printable(f"  {item.path} ({item.why})"), markup=False)  # names a neighbour chose
         if len(result.left) > 20:
             out.print(f"  ... and {len(result.left) - 20} more (`tresnet-zoo cache info --json` lists them)", markup=False)

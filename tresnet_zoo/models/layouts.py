@@ -18,15 +18,20 @@ comes from the file's first bytes (see ``formats``).
 
 from __future__ import annotations
 
+import json
+import mmap
+import os
 import pickle
 import re
+import stat
+import struct
 from pathlib import Path
 from typing import Mapping
 
 import torch
 
-from ..errors import CheckpointError, UnsafeCheckpointError
-from .formats import SAFETENSORS, BytesView, inspect, load_safetensors, read_regular_file
+from ..errors import CheckpointError, UnsafeCheckpointError, UsageError
+from .formats import SAFETENSORS, TORCH_ZIP, BytesView, inspect, load_safetensors, read_regular_file
 
 __all__ = [
     "IABN_EPS",
@@ -35,6 +40,7 @@ __all__ = [
     "release_to_timm",
     "timm_to_release",
     "read_checkpoint",
+    "classifier_rows",
     "read_state",
     "load_into",
     "state_dict_for",
@@ -135,6 +141,58 @@ def read_checkpoint(path: Path, *, max_bytes: int | None = None) -> dict[str, to
     ``tresnet_zoo.weights.load``, which hashes the bytes it loads.
     """
     return read_state(read_regular_file(path, max_bytes=max_bytes), source=path.name, max_bytes=max_bytes)
+
+
+def classifier_rows(path: Path) -> int | None:
+    """The rows of ``head.fc.weight`` in the checkpoint file at ``path`` (a fine-tuned file may have any
+    number), read without loading its tensors; None when it has none or they cannot be told (the loader
+    then reports what is wrong with the file).
+
+    The count sizes a fresh classifier before the file is loaded, so it is untrusted like every size a file
+    declares: the container is inspected first (``formats.inspect``: a compressed pickle is refused before it
+    inflates), the file is memory-mapped rather than read, and only rows backed by bytes in the file count
+    (``torch.save`` of a stride-0 view declares any number of rows in a few bytes).
+    """
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise UsageError(f"checkpoint {path} does not exist") from None
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise CheckpointError(f"{path}: not a regular file; a checkpoint must be one")
+        if info.st_size < 16:
+            return None
+        with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as mapped:
+            view = memoryview(mapped)
+            try:
+                kind = inspect(view, source=path.name)
+                if kind == SAFETENSORS:
+                    (length,) = struct.unpack("<Q", bytes(view[:8]))
+                    spec = json.loads(bytes(view[8:8 + length])).get("head.fc.weight")
+                    shape = spec.get("shape") if isinstance(spec, dict) else None
+                    return shape[0] if isinstance(shape, list) and len(shape) == 2 else None
+            finally:
+                view.release()
+        if kind != TORCH_ZIP:
+            return None  # a legacy pickle cannot be memory-mapped; the loader reads it (bounded)
+        # the very file inspected, not whatever the name points to by now
+        same = f"/proc/self/fd/{fd}" if os.path.exists(f"/proc/self/fd/{fd}") else str(path)
+        try:
+            state = unwrap(torch.load(same, map_location="cpu", weights_only=True, mmap=True))
+        except Exception:
+            return None  # damaged, or pickled objects: the loader reports it
+        head = state.get("head.fc.weight") if isinstance(state, Mapping) else None
+        if not isinstance(head, torch.Tensor) or head.dim() != 2 or not head.is_contiguous():
+            return None
+        if head.numel() * head.element_size() > info.st_size:
+            return None
+        return int(head.shape[0])
+    finally:
+        os.close(fd)
 
 
 def read_state(data: bytes | bytearray | memoryview, *, source: str,

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from .._fs import atomic_write
 from .._urls import filename_problem, redact
+from ..errors import CacheError
 from . import partials as _partials
 
 __all__ = [
@@ -256,6 +257,7 @@ def inventory(cache: Cache, names: dict[str, str] | None = None) -> Inventory:
     but records (without following links); nothing is hashed.
     """
     names = names or {}
+    _check_root(cache.root)
     inv = Inventory(cache.root)
     for name in _listdir(cache.root):
         path = cache.root / name
@@ -304,6 +306,7 @@ def clear(cache: Cache, filenames: list[str] | None = None, *, partials_only: bo
     owned by us are unlinked (never a folder, never what a link points to); everything else is listed in
     ``left``. With ``filenames``, only those files' names; with ``partials_only``, only idle partials.
     """
+    _check_root(cache.root)
     result = ClearResult()
     own_uid = os.geteuid() if hasattr(os, "geteuid") else None
     only = {_safe(f) for f in filenames} if filenames is not None else None
@@ -374,6 +377,28 @@ def clear(cache: Cache, filenames: list[str] | None = None, *, partials_only: bo
             else:
                 result.left.append(Foreign(f"validated/{name}", "not a name of ours"))
     return result
+
+
+def _check_root(root: Path) -> None:
+    """CacheError when the cache folder's name holds something other than a folder (a file, a FIFO, a link
+    loop, a dangling link): an inventory or a clear of it would report an empty cache, or crash. No folder
+    at all is an empty cache. The root may be a link the user made, so it is followed here."""
+    try:
+        st = os.stat(root)
+    except FileNotFoundError:
+        if not os.path.islink(root):
+            return
+        what = "a symbolic link to nothing"
+    except OSError as exc:
+        what = "a symbolic link loop" if exc.errno == errno.ELOOP else f"unreadable ({exc.strerror or exc})"
+    else:
+        if stat.S_ISDIR(st.st_mode):
+            return
+        what = "a file" if stat.S_ISREG(st.st_mode) else "a special file"
+    error = CacheError(f"the cache {root} is not a folder: {what}",
+                       hint="remove what is in the way, or use another cache folder")
+    error.topic = "cache"  # type: ignore[attr-defined]
+    raise error
 
 
 def _sub_entries(cache: Cache) -> list[tuple[str, str]]:

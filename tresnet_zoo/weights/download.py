@@ -51,6 +51,7 @@ __all__ = [
     "TransientError",
     "check_url_allowed",
     "download",
+    "header_int",
     "open_source",
     "transfer",
 ]
@@ -368,7 +369,7 @@ class HttpSource:
                 raise _tagged(DownloadError(self.prefix + _status_message(self.display if url == self.url else redact(url), status, response.reason),
                                             hint=_status_hint(status)), "network")
             length = response.headers.get("Content-Length")
-            return _HttpStream(response, first, int(length) if length is not None and length.isdigit() else None)
+            return _HttpStream(response, first, header_int(length))
         except BaseException:
             response.close()
             raise
@@ -589,14 +590,18 @@ class _Sink:
 # --- messages ---------------------------------------------------------------------------------------------
 
 
+def header_int(text: str | None) -> int | None:
+    """A byte count from a server's header, or None: plain ASCII digits only, at most 20 of them. Header
+    text is hostile: '²' passes ``str.isdigit`` and fails ``int``, 5000 digits exceed ``int``'s limit."""
+    text = (text or "").strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 20 else None
+
+
 def _content_range_start(value: str | None) -> int | None:
     # "bytes 100-199/200"
     if not value or not value.startswith("bytes "):
         return None
-    try:
-        return int(value[6:].split("-", 1)[0])
-    except ValueError:
-        return None
+    return header_int(value[6:].split("-", 1)[0])
 
 
 def _after(retries: int, exc: BaseException | None = None) -> str:

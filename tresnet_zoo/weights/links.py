@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
@@ -107,18 +106,9 @@ def check_links(
         return LinksReport(skipped="offline mode is on (TRESNET_ZOO_OFFLINE or --offline): no link was checked")
     deadline = deadline if deadline is not None else max(30.0, 6 * timeout)
     jobs = [(entry.name, number, spec) for entry in entries for number, spec in enumerate(entry_sources(entry), 1)]
-    results: list[LinkResult | None] = [None] * len(jobs)
-    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="tresnet-zoo-link")
-    try:
-        futures = {
-            pool.submit(_probe_source, name, number, spec, timeout, max_redirects, allow_http): i
-            for i, (name, number, spec) in enumerate(jobs)
-        }
-        done, _ = wait(futures, timeout=deadline)
-        for future in done:
-            results[futures[future]] = future.result()
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)  # a request still hanging ends at its own timeout
+    results = _run_bounded(
+        [lambda job=job: _probe_source(*job, timeout, max_redirects, allow_http) for job in jobs], workers, deadline
+    )
     report = LinksReport(seconds=time.monotonic() - started)
     for i, (name, number, spec) in enumerate(jobs):
         report.results.append(
@@ -133,6 +123,49 @@ def check_links(
             )
         )
     return report
+
+
+def _run_bounded(calls: list, workers: int, deadline: float) -> list:
+    """Each call's result (None where it did not end within ``deadline`` seconds), ``workers`` at a time.
+
+    Daemon threads, not a ThreadPoolExecutor: a server dripping header bytes never trips a per-read timeout,
+    and the executor's threads are joined when the interpreter exits, so the command outlived its deadline
+    for as long as such a server went on. An abandoned probe ends with its connection, or with the process.
+    An exception in a probe (a bug) is raised here.
+    """
+    results: list = [None] * len(calls)
+    errors: list[BaseException] = []
+    pending = list(range(len(calls)))
+    left = [len(calls)]
+    lock, finished = threading.Lock(), threading.Event()
+
+    def work() -> None:
+        while True:
+            with lock:
+                if not pending:
+                    return
+                i = pending.pop(0)
+            try:
+                value = calls[i]()
+            except BaseException as exc:  # handed to the caller's thread below
+                with lock:
+                    errors.append(exc)
+                    finished.set()
+                return
+            with lock:
+                results[i] = value
+                left[0] -= 1
+                if left[0] == 0:
+                    finished.set()
+
+    if calls:
+        for n in range(max(1, min(workers, len(calls)))):
+            threading.Thread(target=work, name=f"tresnet-zoo-link-{n}", daemon=True).start()
+        finished.wait(deadline)
+    with lock:
+        if errors:
+            raise errors[0]
+        return list(results)
 
 
 def _probe_source(name: str, number: int, spec, timeout: float, max_redirects: int, allow_http: bool) -> LinkResult:
@@ -245,11 +278,17 @@ def _probe_http(url: str, timeout: float, max_redirects: int, allow_http: bool) 
             method = "GET"  # HEAD refused: ask for one byte instead
             continue
         if status == 206:
-            total = (content_range or "").rpartition("/")[2]
-            return status, int(total) if total.isdigit() else None
+            return status, _size_header((content_range or "").rpartition("/")[2])
         if status == 200:
-            return status, int(length) if length and length.isdigit() else None
+            return status, _size_header(length or "")
         return status, None
+
+
+def _size_header(text: str) -> int | None:
+    """A byte count from a header, or None (the download's own rule: ``download.header_int``)."""
+    from .download import header_int
+
+    return header_int(text)
 
 
 def links_offline() -> bool:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import IntegrityError, UsageError
+from .cache import _open_regular
 from .hashes import Expected
 
 __all__ = [
@@ -83,7 +84,7 @@ def read_lock(path: Path | None) -> Lock | None:
     if path is None:
         return None
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fd, _ = _open_regular(path)  # never a link; a FIFO must not block us; regular files only
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -112,8 +113,8 @@ def _parse(path: Path, raw: bytes) -> Lock:
 
     try:
         data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise bad(f"not valid JSON ({exc})") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise bad(f"not valid JSON ({str(exc)[:160]})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("files"), dict):
         raise bad(f"not a {FORMAT} file")
     files: dict[str, LockLine] = {}

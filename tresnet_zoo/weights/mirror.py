@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -25,6 +26,7 @@ from urllib.parse import unquote, urlsplit
 from .. import __version__
 from .._urls import filename_problem, redact, url_problem
 from ..errors import CacheError, DownloadError, IntegrityError, UsageError
+from .cache import _open_regular
 from .hashes import CHUNK, Expected
 
 __all__ = ["MANIFEST", "ManifestLine", "read_manifest", "apply_manifest", "push", "PushReport"]
@@ -66,8 +68,8 @@ def _parse_manifest(where: str, raw: bytes) -> dict[str, ManifestLine]:
 
     try:
         data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise bad(f"not valid JSON ({exc})") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise bad(f"not valid JSON ({str(exc)[:160]})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("files"), list):
         raise bad(f"not a {FORMAT} manifest")
     lines: dict[str, ManifestLine] = {}
@@ -97,12 +99,13 @@ def read_manifest(base: str, *, timeout: float = 30.0) -> dict[str, ManifestLine
     where = redact(_join(base, MANIFEST))
     folder = _folder(base)
     if folder is not None:
-        try:
-            fd = os.open(folder / MANIFEST, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        try:  # a shared folder: never a link, and a FIFO must not block us (fstat: regular files only)
+            fd, _ = _open_regular(folder / MANIFEST)
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise IntegrityError(f"mirror manifest {where}: cannot be read ({exc.strerror or exc})") from None
+            raise IntegrityError(f"mirror manifest {where}: cannot be read ({exc.strerror or exc})",
+                                 hint="the manifest must be a regular file: push the mirror again") from None
         with os.fdopen(fd, "rb") as handle:
             raw = handle.read(MAX_MANIFEST_BYTES + 1)
     elif is_object_store(base):
@@ -120,6 +123,7 @@ def read_manifest(base: str, *, timeout: float = 30.0) -> dict[str, ManifestLine
 
 def _http_manifest(url: str, timeout: float) -> bytes | None:
     import requests
+    import urllib3
 
     if url_problem(url) is not None:
         return None  # download.py refuses such a mirror with its own message
@@ -135,13 +139,20 @@ def _http_manifest(url: str, timeout: float) -> bytes | None:
                 return None
             if response.status_code != 200:
                 raise DownloadError(f"mirror manifest {redact(url)}: HTTP {response.status_code}")
-            body = bytearray()
-            for block in response.iter_content(CHUNK):
-                body += block
-                if len(body) > MAX_MANIFEST_BYTES:
+            # one deadline for the whole manifest: a server dripping a byte at a time never trips a read timeout
+            started, body = time.monotonic(), bytearray()
+            while len(body) <= MAX_MANIFEST_BYTES:
+                if time.monotonic() - started > timeout:
+                    raise DownloadError(
+                        f"mirror manifest {redact(url)}: not received within {timeout:g} s ({len(body)} bytes arrived)",
+                        hint="check the mirror, or run the same command again later",
+                    )
+                block = response.raw.read1(64 << 10, decode_content=True)  # what arrived, never more
+                if not block:
                     break
+                body += block
             return bytes(body)
-    except requests.RequestException:
+    except (requests.RequestException, urllib3.exceptions.HTTPError):
         return None  # unreachable: the file's own download reports the network error, with its hint
 
 
@@ -218,14 +229,8 @@ class _Hashes:
 
 
 def _open_cached(cache, filename: str):
-    fd = os.open(cache.path(filename), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    handle = os.fdopen(fd, "rb")
-    import stat
-
-    if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-        handle.close()
-        raise OSError(f"{filename} in the cache is not a regular file")
-    return handle
+    fd, _ = _open_regular(cache.path(filename))  # no link, no blocking FIFO, regular files only
+    return os.fdopen(fd, "rb")
 
 
 def push(
@@ -340,7 +345,13 @@ class _FolderTarget:
         final = self.folder / expected.filename
         if os.path.lexists(final):
             existing = _Hashes()
-            _stream_file(final, existing)
+            try:
+                _stream_file(final, existing)
+            except OSError as exc:  # a link, FIFO or folder under the name: not ours to read or replace
+                raise IntegrityError(
+                    f"{final} exists and is not a regular file ({exc.strerror or exc}); tresnet-zoo does not replace it",
+                    hint=f"remove {final} yourself, then push again",
+                ) from None
             line = ManifestLine(entry_name, expected.filename, existing.size, existing.sha.hexdigest())
             hashes = _Hashes()
             with _open_cached(cache, expected.filename) as source:
@@ -376,7 +387,7 @@ class _FolderTarget:
 
 
 def _stream_file(path: Path, hashes: _Hashes) -> None:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    fd, _ = _open_regular(path)
     with os.fdopen(fd, "rb") as handle:
         while block := handle.read(CHUNK):
             hashes.update(block)

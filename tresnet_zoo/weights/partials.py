@@ -198,7 +198,7 @@ def list_partials(root: Path, filename: str | None = None) -> tuple[list[tuple[P
     ours, foreign = [], []
     try:
         names = sorted(os.listdir(root))
-    except (FileNotFoundError, NotADirectoryError):
+    except OSError:  # no folder, a file, a link loop, no permission: no partials of ours to be found there
         return [], []
     for name in names:
         if not name.endswith(PART_SUFFIX) or (filename is not None and not name.startswith(filename + ".")):

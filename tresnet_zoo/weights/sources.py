@@ -451,7 +451,8 @@ def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], N
             if _cached_ok(options.cache, expected):
                 return _with(fetch_one(_SourceEntry(entry, spec, expected), options), expected, [])
     if mirror and not getattr(options, "offline", False):  # offline: fetch_one refuses before any request
-        manifest = read_manifest(mirror)
+        config = getattr(options, "config", None)
+        manifest = read_manifest(mirror, timeout=config.read_timeout if config is not None else 30.0)
         if manifest is None:
             say(
                 f"note: {entry.name}: the mirror {redact(mirror)} has no manifest; files are checked by name and the index only"
