@@ -454,3 +454,26 @@ def test_site_and_repo_urls_with_markup_characters_are_refused(tmp_path, option)
     assert config_url("https://github.com/o/r-1_2.x~y?a=b&c=%20#L3") == "https://github.com/o/r-1_2.x~y?a=b&c=%20#L3"
     for bad in (hostile, "https://x.example/<b>", "https://x.example/a`b", "https://x.example/a\\b", "javascript:x"):
         assert config_url(bad) is None, bad
+
+
+@pytest.mark.parametrize("plant", ["fifo", "deep"])
+def test_a_planted_marker_that_is_a_fifo_or_deeply_nested_is_foreign(tmp_path, plant):
+    """The marker file decides whether a folder is a previous build: a FIFO there must not block the build,
+    and JSON nested past the parser's depth must not crash it; either way the folder is foreign (refused)."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "site"
+    out.mkdir()
+    (out / "keep.txt").write_text("theirs")
+    marker = out / ".tresnet-zoo-build"
+    if plant == "fifo":
+        os.mkfifo(marker)
+    else:
+        marker.write_text("[" * 200_000 + "]" * 200_000)
+    code = "from tresnet_zoo.cli import main; main()"
+    done = subprocess.run([sys.executable, "-c", code, "docs", "build", "--out", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "internal error" not in done.stderr and (out / "keep.txt").read_text() == "theirs"

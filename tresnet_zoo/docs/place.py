@@ -80,7 +80,7 @@ def _marker_files(folder: Path, what: str) -> set[str] | None:
     """The files a previous build listed in its marker (None if there is no valid marker of ``what``)."""
     marker = folder / MARKER
     try:
-        fd = os.open(marker, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(marker, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # a planted FIFO must not block
     except OSError:
         return None
     with os.fdopen(fd, "rb") as handle:
@@ -89,7 +89,7 @@ def _marker_files(folder: Path, what: str) -> set[str] | None:
         raw = handle.read(16 * 1024 * 1024)
     try:
         data = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth: not our marker
         return None
     if not isinstance(data, dict) or data.get("written_by") != _KIND or data.get("what") != what:
         return None
