@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .api import create_model, fetch, list_models, list_pretrained
 from .errors import (
     CacheError,
     CheckFailedError,
@@ -28,7 +29,6 @@ from .errors import (
     ZooEnvironmentError,
     ZooError,
 )
-from .api import create_model, fetch, list_models, list_pretrained
 from .index import Index, Metadata, ModelEntry, load_index
 from .models.labels import Labels, labels_for
 

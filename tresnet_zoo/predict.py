@@ -27,7 +27,9 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
 from ._deps import require
+from .api import create_model
 from .errors import ImageError, UsageError, ZooError
+from .models.labels import label_set_for, load_labels
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -81,9 +83,9 @@ class Preprocess:
 
     def to_uint8(self, image):
         """An RGB Pillow image -> (3, size, size) uint8 tensor: resize, centre crop. ``to_tensor`` scales."""
-        import numpy as np
-        import torch
-        from PIL import Image
+        import numpy as np  # noqa: PLC0415 (heavy: only prediction decodes images)
+        import torch  # noqa: PLC0415 (torch: seconds to import)
+        from PIL import Image  # noqa: PLC0415 (heavy: only prediction decodes images)
 
         size = self.resized(*image.size)
         if size != image.size:
@@ -101,7 +103,7 @@ class Preprocess:
     @staticmethod
     def to_tensor(batch):
         """uint8 (N, 3, H, W) -> float32 in [0, 1], as torchvision's ``to_tensor`` (mean 0, std 1 leave it)."""
-        import torch
+        import torch  # noqa: PLC0415 (torch: seconds to import)
 
         return batch.to(dtype=torch.float32).div(255)
 
@@ -120,7 +122,7 @@ def open_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
     ``follow_links=False`` a symbolic link is refused too. The header's pixel count is checked against
     ``max_pixels`` before anything is decoded.
     """
-    from PIL import Image
+    from PIL import Image  # noqa: PLC0415 (heavy: only prediction decodes images)
 
     name = os.fspath(path)
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | (0 if follow_links else os.O_NOFOLLOW)
@@ -245,7 +247,7 @@ class Predictor:
 
     def __init__(self, model, *, preprocess: Preprocess | None = None, labels=None, batch_size: int = 16,
                  device: str = "cpu", workers: int | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
-        import torch
+        import torch  # noqa: PLC0415 (torch: seconds to import)
 
         if batch_size < 1:
             raise UsageError(f"batch size must be at least 1, not {batch_size}")
@@ -270,8 +272,6 @@ class Predictor:
         """The entry's model (its pretrained weights, fetched and verified, or ``checkpoint``: either layout,
         any class count), fused and channels-last, with the class names its head has."""
         require("torch", "numpy", "PIL", extra="torch", purpose="`predict` runs the model on decoded images and")
-        from .api import create_model
-        from .models.labels import label_set_for, load_labels
 
         num_classes = _checkpoint_classes(Path(checkpoint)) if checkpoint is not None else None
         model = create_model(name, pretrained=checkpoint is None, checkpoint_path=checkpoint, num_classes=num_classes,
@@ -281,7 +281,7 @@ class Predictor:
 
     def logits(self, batch_uint8):
         """Logits for a uint8 (N, 3, H, W) batch, float32 on the CPU."""
-        import torch
+        import torch  # noqa: PLC0415 (torch: seconds to import)
 
         with torch.inference_mode():
             x = Preprocess.to_tensor(batch_uint8.to(self.device, non_blocking=True))
@@ -325,7 +325,7 @@ class Predictor:
                     pending = []
 
     def _flush(self, pending, top: int, keep_logits: bool) -> Iterator[Prediction]:
-        import torch
+        import torch  # noqa: PLC0415 (torch: seconds to import)
 
         tensors = [v for _, v in pending if not isinstance(v, str)]
         logits = self.logits(torch.stack(tensors)) if tensors else None
@@ -351,15 +351,15 @@ def _checkpoint_classes(path: Path) -> int | None:
         raise UsageError(f"checkpoint {path} does not exist")
     if path.suffix == ".safetensors":
         try:
-            from safetensors import safe_open
+            from safetensors import safe_open  # noqa: PLC0415 (heavy: only when a checkpoint is read)
 
             with safe_open(str(path), framework="pt") as f:
                 return f.get_slice("head.fc.weight").get_shape()[0] if "head.fc.weight" in f.keys() else None
         except Exception:
             return None  # the loader reports what is wrong with the file
-    import torch
+    import torch  # noqa: PLC0415 (torch: seconds to import)
 
-    from .models.layouts import unwrap
+    from .models.layouts import unwrap  # noqa: PLC0415 (imports torch)
 
     try:
         state = unwrap(torch.load(path, map_location="cpu", weights_only=True, mmap=True))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Optional
 
 import typer
+import typer.main
 
+from ..errors import IndexNotFoundError
 from .context import State
 from .output import console
 
@@ -32,8 +35,7 @@ def build(
 
     The site is built in a new folder and moved to --out, which must be new, empty, or a previous build.
     """
-    from ..docs import build_site
-    from ..errors import IndexNotFoundError
+    from ..docs import build_site  # noqa: PLC0415 (keeps CLI start-up from loading the docs code)
 
     state: State = ctx.obj
     if upstream is not None and not upstream.is_file():
@@ -46,9 +48,7 @@ def build(
 
 def _command_tree():
     """The CLI's click command tree, handed to the docs (which never import the CLI) for the CLI reference."""
-    import typer.main
-
-    from .main import app
+    from .main import app  # noqa: PLC0415 (import cycle: main imports this module)
 
     return typer.main.get_command(app)
 
@@ -62,10 +62,9 @@ def serve(
     index_path: Optional[Path] = typer.Option(None, "--index", help="Index to document (same as the global --index)."),
 ) -> None:
     """Build the site, then serve it over HTTP until Ctrl-C."""
-    import functools
-    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer  # noqa: PLC0415 (only `docs serve` starts a server)
 
-    from ..docs import build_site
+    from ..docs import build_site  # noqa: PLC0415 (keeps CLI start-up from loading the docs code)
 
     state: State = ctx.obj
     result = build_site(out, index=index_path or state.index, commands=_command_tree())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import List, Optional
 
@@ -10,6 +11,7 @@ import typer
 from ..index import resolve_roots
 from ..index.problems import display_path
 from ..index.validate import validate_paths
+from ..weights.cache import Cache
 from .context import State
 from .output import console, giga, megabytes, millions, number, print_json, print_json_records, printable
 
@@ -29,9 +31,6 @@ def _is_cached(state: State, entry) -> bool:
 
 def _cached_lookup(state: State):
     """``_is_cached`` for many entries: one cache, each file name looked up once (copies share files)."""
-    from functools import lru_cache
-
-    from ..weights.cache import Cache
 
     cache = Cache(state.cache_root())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from contextlib import contextmanager
 from dataclasses import replace
@@ -9,6 +10,8 @@ from typing import List, Optional
 
 import typer
 
+from ..errors import UsageError, ZooError
+from ..weights.cache import Cache, clear, inventory
 from .context import State
 from .hints import hint_for
 from .output import console, megabytes, print_json
@@ -23,8 +26,6 @@ def register(app: typer.Typer) -> None:
 
 
 def _entries(state: State, names: Optional[List[str]], all_: bool, *, command: str):
-    from ..errors import UsageError
-
     index = state.load_index()
     if names and all_:
         raise UsageError(f"give model names or --all, not both (`tresnet-zoo {command} --help`)")
@@ -35,7 +36,7 @@ def _entries(state: State, names: Optional[List[str]], all_: bool, *, command: s
 
 def _options(state: State, *, mirror, offline=False, force=False, allow_http=False, timeout=None, retries=None, progress=None,
              max_bytes=None, speed_limit=None, speed_time=None, deadline=None):
-    from ..weights import Cache, DownloadConfig, FetchOptions
+    from ..weights import Cache, DownloadConfig, FetchOptions  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
 
     config = DownloadConfig(allow_http=allow_http, max_bytes=max_bytes, deadline=deadline)
     if timeout is not None:
@@ -52,8 +53,6 @@ def _options(state: State, *, mirror, offline=False, force=False, allow_http=Fal
 
 def _log_to_stderr() -> None:
     """Library warnings (a lock given up on, a foreign partial ignored) as `warning: ...` lines on stderr."""
-    import logging
-
     class Stderr(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:  # sys.stderr of the moment (tests swap it)
             sys.stderr.write(f"warning: {record.getMessage()}\n")
@@ -70,7 +69,7 @@ def _progress(quiet: bool):
     if quiet or not sys.stderr.isatty():
         yield None
         return
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn  # noqa: PLC0415 (progress bars: terminal path only)
 
     bars: dict[str, int] = {}
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
@@ -103,8 +102,7 @@ def fetch(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
 ) -> None:
     """Download weights into the cache, checking File Size and sha256 (the hash prefix in the file name)."""
-    from ..errors import ZooError
-    from ..weights.fetch import fetch_entry
+    from ..weights.fetch import fetch_entry  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
 
     state: State = ctx.obj
     entries = _entries(state, names, all_, command="fetch")
@@ -123,8 +121,8 @@ def fetch(
                               passed_over=[str(note) for note in getattr(result, "notes", ())],  # earlier sources
                               checks={"size": "ok", "sha256": "ok" if result.hashed else "recorded, not hashed now"})
                 if verify_:
-                    from ..weights.fetch import expected_for
-                    from ..weights.verify import deep_check
+                    from ..weights.fetch import expected_for  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
+                    from ..weights.verify import deep_check  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
 
                     held_to = getattr(result, "expected", None) or expected_for(entry)  # the source actually used
                     deep = deep_check(entry, result.path, held_to, record_sha256=result.sha256)
@@ -170,10 +168,10 @@ def verify(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
 ) -> None:
     """Re-check cached weight files: size and full sha256 against the index (and the record of the download)."""
-    from ..weights import Cache
-    from ..weights.fetch import expected_for
-    from ..weights.repair import repair as repair_entry
-    from ..weights.verify import check_file
+    from ..weights import Cache  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
+    from ..weights.fetch import expected_for  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
+    from ..weights.repair import repair as repair_entry  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
+    from ..weights.verify import check_file  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
 
     state: State = ctx.obj
     index = state.load_index()
@@ -221,8 +219,6 @@ def cache_default(ctx: typer.Context) -> None:
 def _index_names(state: State) -> dict[str, str]:
     """Cache file name -> entry name, from the index; empty when the index cannot be read (the cache
     must be inspectable and clearable even with a broken index)."""
-    from ..errors import ZooError
-
     try:
         return {e.weights_filename: e.name for e in state.load_index() if e.weights_filename}
     except (ZooError, OSError):
@@ -232,14 +228,12 @@ def _index_names(state: State) -> dict[str, str]:
 @cache_app.command("info")
 def cache_info(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print machine-readable data.")) -> None:
     """Where the cache is and what it holds: verified files, partial downloads, names that are not ours."""
-    from ..weights.cache import Cache, inventory
-
     state: State = ctx.obj
     inv = inventory(Cache(state.cache_root()), _index_names(state))
     if as_json:
         print_json(inv.to_dict())
         return
-    from rich.table import Table
+    from rich.table import Table  # noqa: PLC0415 (terminal path only: `cache list` draws a table)
 
     out = console()
     table = Table(title=f"cache {inv.root}: {megabytes(inv.total_bytes)} MB", title_justify="left")
@@ -262,8 +256,6 @@ def cache_clear(
     partials_only: bool = typer.Option(False, "--partials", help="Only remove partial downloads."),
 ) -> None:
     """Remove cached weights, their records and partial downloads. Files tresnet-zoo did not write stay."""
-    from ..weights.cache import Cache, clear
-
     state: State = ctx.obj
     cache = Cache(state.cache_root())
     if names:

@@ -20,6 +20,7 @@ The index is untrusted (anyone can change it in a pull request), so:
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import shutil
@@ -30,10 +31,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UsageError, ZooError
+import yaml
+import yaml as _yaml
+
+from .. import check
+from .._resources import docs_dir, upstream_page
+from ..errors import MissingDependencyError, UsageError, ZooError
 from ..index import Index, load_index
 from .cards import ModelCard, family, order_key, pareto_front, source_location
+from .chart import accuracy_chart
+from .corrections import corrections
 from .place import check_target, new_build_folder, place
+from .reference import api_functions, cli_commands
 from .safe import RESERVED, Slugs, Trusted, http_url, py_string, text, title
 
 __all__ = ["NAV_MODELS_MAX", "BuildResult", "build_site", "render_pages", "site_config"]
@@ -73,13 +82,11 @@ def _trusted(value: str) -> Trusted:
 
 def _pre(value: str) -> Trusted:
     """Project prose for a raw ``<pre>`` block (the BibTeX): HTML-escaped, new lines kept, no blank lines."""
-    import html
-
     return Trusted("\n".join(line for line in html.escape(value or "").splitlines() if line.strip()))
 
 
 def _environment(templates: Path):
-    import jinja2
+    import jinja2  # noqa: PLC0415 (docs extra, optional)
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates)), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True, autoescape=True, finalize=text)
@@ -93,10 +100,9 @@ def _environment(templates: Path):
 def _verdicts(index: Index) -> tuple[dict[str, list[dict]], str | None]:
     """check's verdicts per entry, or the reason there are none (torch is not installed)."""
     try:
-        import torch  # noqa: F401  (check builds models: without torch there are no verdicts to show)
+        import torch  # noqa: F401, PLC0415 (check builds models: without torch there are no verdicts)
     except ImportError:
         return {}, "PyTorch is not installed where the site was built"
-    from .. import check
 
     run = getattr(check, "check_index", None) or check.run_check  # h8fix may rename it
     report = run(index)
@@ -104,8 +110,6 @@ def _verdicts(index: Index) -> tuple[dict[str, list[dict]], str | None]:
 
 
 def _notes(source: Path, slug: str) -> dict:
-    import yaml
-
     notes_file = source / "templates" / "collections" / f"{slug}.yml"  # a slug: never leaves the folder
     notes = yaml.safe_load(notes_file.read_text(encoding="utf-8")) if notes_file.is_file() else None
     return {"description": "", "training": "", "bibtex": "", "paper": None, "code": None, "throughput": None,
@@ -122,12 +126,6 @@ def _paper_url(paper) -> str | None:
 def render_pages(index: Index, pages: Path, *, upstream: Index | None = None, upstream_label: str | None = None,
                  commands=None, repo_url: str | None = None, site_url: str | None = None) -> tuple[dict, list[str], int]:
     """Write the site's Markdown, assets and chart under ``pages/docs``; returns (config, pages, corrections)."""
-    import yaml
-
-    from .._resources import docs_dir
-    from .chart import accuracy_chart
-    from .corrections import corrections
-    from .reference import api_functions, cli_commands
 
     source = docs_dir()
     env = _environment(source / "templates")
@@ -206,8 +204,6 @@ def render_pages(index: Index, pages: Path, *, upstream: Index | None = None, up
               code_url=notes.get("code") or card.code_url)
     rows: list[dict] = []
     if upstream is not None:
-        import yaml as _yaml
-
         notes_file = source / "templates" / "corrections.yml"
         field_notes = _yaml.safe_load(notes_file.read_text(encoding="utf-8")) if notes_file.is_file() else {}
         rows = corrections(index, upstream, field_notes or {}, {c.name: c.page for c in cards})
@@ -299,20 +295,16 @@ def build_site(out: Path, *, index=None, upstream: Path | None = None, pages: Pa
     empty, or hold a previous tresnet-zoo build; ``commands`` is the CLI's click command tree for the CLI
     reference page (none: the page says so).
     """
-    from .._resources import upstream_page
-
     started = time.perf_counter()
     for label, url in (("repository URL", repo_url), ("site URL", site_url)):
         if url is not None and not http_url(url):
             raise UsageError(f"the {label} {url!r} is not an http(s) URL", hint="give a URL such as https://github.com/o/r")
     try:
-        import jinja2  # noqa: F401
-        import material  # noqa: F401
-        import matplotlib  # noqa: F401
-        import mkdocs  # noqa: F401
+        import jinja2  # noqa: F401, PLC0415 (docs extra, optional)
+        import material  # noqa: F401, PLC0415 (docs extra, optional)
+        import matplotlib  # noqa: F401, PLC0415 (docs extra, optional)
+        import mkdocs  # noqa: F401, PLC0415 (docs extra, optional)
     except ImportError as exc:
-        from ..errors import MissingDependencyError
-
         raise MissingDependencyError(f"`docs build` needs {exc.name}, which is not installed",
                                      hint='pip install "tresnet-zoo[docs]"') from None
     check_target(out, "site")
@@ -329,8 +321,6 @@ def build_site(out: Path, *, index=None, upstream: Path | None = None, pages: Pa
         config, written, fixes = render_pages(loaded, workdir, upstream=up_index, upstream_label=up_label,
                                               commands=commands, repo_url=repo_url, site_url=site_url)
         if not strict:
-            import yaml
-
             config["strict"] = False
             (workdir / "mkdocs.yml").write_text(yaml.safe_dump(config, sort_keys=False, width=1000), encoding="utf-8")
         built = new_build_folder(out)

@@ -21,11 +21,11 @@ def _label(name: str) -> str:
 
 def accuracy_chart(points: list[tuple[str, float, float, int]], front: set[str], path: Path, *, narrow: bool = False) -> Path:
     """An SVG of top-1 against GMACs; ``points`` are (name, GMACs, top-1, image size), ``front`` the unbeaten."""
-    import matplotlib
-    import matplotlib.ticker
+    import matplotlib  # noqa: PLC0415 (docs extra, optional)
+    import matplotlib.ticker  # noqa: PLC0415 (docs extra, optional)
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415 (docs extra, optional)
 
     matplotlib.rcParams["svg.hashsalt"] = "tresnet-zoo"  # the same index gives the same file
     font = 15 if narrow else 9

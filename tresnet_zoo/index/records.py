@@ -8,6 +8,7 @@ validation; the conversions here therefore trust the schema's shapes.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import math
 from dataclasses import dataclass, field, fields
@@ -15,7 +16,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 from .._urls import hub_parts, redact, weights_filename
-from .problems import Location
+from ..errors import UnknownModelError
+from .problems import Location, display_path
 from .source import Document, paused_gc
 
 __all__ = [
@@ -419,7 +421,6 @@ class Index:
         found = self._by_name.get(name) or self._by_key.get(name.lower())
         if found is not None:
             return found
-        from ..errors import UnknownModelError
 
         raise UnknownModelError(name, self.suggest(name), index=self.describe()) from None
 
@@ -444,8 +445,6 @@ class Index:
 
     def suggest(self, name: str, n: int = 3) -> list[str]:
         """Close matches among names and timm tags, compared without case, spelled as the index spells them."""
-        import difflib
-
         spelled: dict[str, str] = {}
         for m in self.models:
             for key in m.names():
@@ -454,8 +453,6 @@ class Index:
         return [spelled[c] for c in close]
 
     def describe(self) -> str:
-        from .problems import display_path
-
         return ", ".join(display_path(r) for r in self.roots)
 
 

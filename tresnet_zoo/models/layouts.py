@@ -107,7 +107,7 @@ def release_to_timm(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor
 def timm_to_release(state: Mapping[str, torch.Tensor], model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The release (InPlace-ABN) layout of a timm-layout state dict; ``model`` tells which units are
     anti-aliased. Weights come out positive (``w - 1e-5``); InPlace-ABN's sign is free."""
-    from .tresnet import ConvUnit
+    from .tresnet import ConvUnit  # noqa: PLC0415 (imports torch)
 
     wrapped = {name for name, m in model.named_modules() if isinstance(m, ConvUnit) and m.aa is not None}
     out: dict[str, torch.Tensor] = {}

@@ -15,15 +15,15 @@ __all__ = ["Cache", "default_cache_dir", "inventory", "clear", "repair", "Downlo
 def __getattr__(name: str):
     # deliberate lazy imports: requests/urllib3 load only when something is downloaded
     if name == "DownloadConfig":
-        from .download import DownloadConfig
+        from .download import DownloadConfig  # noqa: PLC0415 (lazy attribute: `list` imports only the cache module)
 
         return DownloadConfig
     if name == "repair":
-        from .repair import repair
+        from .repair import repair  # noqa: PLC0415 (lazy attribute: `list` imports only the cache module)
 
         return repair
     if name in ("FetchOptions", "FetchResult", "fetch_entry"):
-        from . import fetch
+        from . import fetch  # noqa: PLC0415 (lazy attribute: `list` imports only the cache module)
 
         return getattr(fetch, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

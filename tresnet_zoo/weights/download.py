@@ -27,6 +27,7 @@ import errno
 import hashlib
 import os
 import queue
+import socket
 import stat
 import threading
 import time
@@ -113,7 +114,7 @@ class Source(Protocol):
 
 def open_source(url: str, filename: str, config: DownloadConfig) -> Source:
     """The source for ``url``: an HTTP(S) URL, or a ``file://`` mirror folder URL joined with ``filename``."""
-    from .sources import ObjectStoreSource, is_object_store  # s3:// and other fsspec mirrors (issue 12)
+    from .sources import ObjectStoreSource, is_object_store  # noqa: PLC0415 (import cycle with sources: s3:// mirrors, issue 12)
 
     if is_object_store(url):
         return ObjectStoreSource(url)
@@ -327,7 +328,7 @@ class HttpSource:
         return self._session
 
     def open(self, start: int) -> _HttpStream:
-        import requests
+        import requests  # noqa: PLC0415 (network stack: only downloads)
 
         session = self._get_session()
         headers = {"Range": f"bytes={start}-"} if start else {}
@@ -386,8 +387,8 @@ class _HttpStream:
         self.length = length
 
     def read(self, n: int) -> bytes:
-        import requests
-        from urllib3.exceptions import HTTPError as Urllib3Error
+        import requests  # noqa: PLC0415 (network stack: only downloads)
+        from urllib3.exceptions import HTTPError as Urllib3Error  # noqa: PLC0415 (network stack: only downloads)
 
         try:
             return self.response.raw.read1(n, decode_content=True) or b""
@@ -399,8 +400,8 @@ class _HttpStream:
 
 
 def _session(config: DownloadConfig):
-    import requests
-    from requests.adapters import HTTPAdapter
+    import requests  # noqa: PLC0415 (network stack: only downloads)
+    from requests.adapters import HTTPAdapter  # noqa: PLC0415 (network stack: only downloads)
 
     session = requests.Session()
     session.trust_env = True  # HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, .netrc: as the user set them
@@ -418,8 +419,8 @@ def _session(config: DownloadConfig):
 def _retry(config: DownloadConfig):
     """urllib3's Retry with Retry-After capped (a server must not park us for an hour), and a host name
     that does not resolve failing at once (DNS answers the same on the fifth try)."""
-    from urllib3.exceptions import MaxRetryError, NameResolutionError
-    from urllib3.util.retry import Retry
+    from urllib3.exceptions import MaxRetryError, NameResolutionError  # noqa: PLC0415 (network stack: only downloads)
+    from urllib3.util.retry import Retry  # noqa: PLC0415 (network stack: only downloads)
 
     class ZooRetry(Retry):
         def get_retry_after(self, response):  # type: ignore[override]
@@ -600,7 +601,7 @@ def _content_range_start(value: str | None) -> int | None:
 
 
 def _after(retries: int, exc: BaseException | None = None) -> str:
-    from urllib3.exceptions import NameResolutionError
+    from urllib3.exceptions import NameResolutionError  # noqa: PLC0415 (network stack: only downloads)
 
     if retries == 0 or (exc is not None and any(isinstance(c, NameResolutionError) for c in _chain(exc))):
         return ""  # a name that does not resolve is not retried
@@ -625,10 +626,9 @@ def _chain(exc: BaseException):
 
 def _reason(exc: Exception) -> str:
     """What went wrong, in a few words a user can act on."""
-    import socket
-    import ssl
+    import ssl  # noqa: PLC0415 (network stack: only downloads)
 
-    from urllib3.exceptions import (
+    from urllib3.exceptions import (  # noqa: PLC0415 (network stack: only downloads)
         ConnectTimeoutError,
         NameResolutionError,
         NewConnectionError,

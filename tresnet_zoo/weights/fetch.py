@@ -26,6 +26,8 @@ from . import partials
 from .cache import Cache, _mkdir, lock_usable
 from .download import DownloadConfig, download
 from .hashes import CHUNK, Expected
+from .lockfile import apply_lock  # the lock file's full sha256 and size, where it has a line (issue 12)
+from .sources import fetch_sources
 
 __all__ = ["MIRROR_ENV", "OFFLINE_ENV", "FetchOptions", "FetchResult", "cache_error", "expected_for", "fetch_entry", "source_url"]
 
@@ -84,7 +86,6 @@ def expected_for(entry) -> Expected:
     if not filename:
         raise UsageError(f"{entry.name} has no usable weights URL in the index", hint=f"see `tresnet-zoo info {entry.name}`")
     parts = hub_parts(filename)
-    from .lockfile import apply_lock  # the lock file's full sha256 and size, where it has a line (issue 12)
 
     return apply_lock(entry, Expected(filename=filename, size=entry.metadata.file_size, sha256_prefix=parts[1] if parts else None,
                                       sha256=entry.metadata.sha256))
@@ -121,8 +122,6 @@ def cache_error(filename: str, root: Path, exc: OSError) -> CacheError:
 
 def fetch_entry(entry, options: FetchOptions) -> FetchResult:
     """The verified cached file of ``entry``, downloading it if needed: its sources in order (``sources.py``)."""
-    from .sources import fetch_sources
-
     return fetch_sources(entry, options, _fetch_source)
 
 
@@ -158,7 +157,7 @@ def _fetch_entry(entry, options: FetchOptions) -> FetchResult:
     _mkdir(cache.root / "records")
     _mkdir(cache.lock_path(name).parent)
 
-    from filelock import FileLock, Timeout
+    from filelock import FileLock, Timeout  # noqa: PLC0415 (only commands that download take the lock)
 
     lock = FileLock(str(cache.lock_path(name)))
     locked = lock_usable(cache.lock_path(name))

@@ -20,8 +20,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .. import __version__
+from .._fs import atomic_write
+from .._resources import registry_dir
 from ..errors import IntegrityError, UsageError
-from .hashes import Expected
+from .hashes import Expected, sha256_file
+from .sources import entry_sources
 
 __all__ = [
     "LOCK_ENV",
@@ -157,8 +160,6 @@ def apply_lock(entry, expected: Expected) -> Expected:
 
 def lock_verdict(entry) -> tuple[str, str]:
     """(status, message) for ``check``: "skip" without a lock file, "wrong" for a missing or disagreeing line."""
-    from .sources import entry_sources
-
     path = lock_path(entry)
     try:
         lock = read_lock(path)
@@ -192,8 +193,6 @@ class LockReport:
 
 
 def _bundled(path: Path) -> bool:
-    from .._resources import registry_dir
-
     try:
         path.resolve().relative_to(registry_dir().resolve())
         return True
@@ -209,10 +208,6 @@ def write_lock(entries, cache, *, output: Path | None = None, update: bool = Fal
     A cached file that disagrees with the index or with its existing lock line is a problem, never
     written over (``update=True`` replaces lines that disagree with the index's current values).
     """
-    from .._fs import atomic_write
-    from .hashes import sha256_file
-    from .sources import entry_sources
-
     report = LockReport()
     locks: dict[Path, Lock] = {}
     for entry in entries:

@@ -17,15 +17,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
+import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 from urllib.parse import unquote, urlsplit
 
 from .. import __version__
+from .._fs import atomic_write
 from .._urls import filename_problem, redact, url_problem
 from ..errors import CacheError, DownloadError, IntegrityError, UsageError
 from .hashes import CHUNK, Expected
+from .lockfile import apply_lock
+from .sources import ObjectStore, _store_error, entry_sources, is_object_store
 
 __all__ = ["MANIFEST", "ManifestLine", "read_manifest", "apply_manifest", "push", "PushReport"]
 
@@ -92,8 +97,6 @@ def _parse_manifest(where: str, raw: bytes) -> dict[str, ManifestLine]:
 
 def read_manifest(base: str, *, timeout: float = 30.0) -> dict[str, ManifestLine] | None:
     """The mirror's manifest lines by file name, or None when the mirror has no manifest."""
-    from .sources import ObjectStore, is_object_store
-
     where = redact(_join(base, MANIFEST))
     folder = _folder(base)
     if folder is not None:
@@ -119,7 +122,7 @@ def read_manifest(base: str, *, timeout: float = 30.0) -> dict[str, ManifestLine
 
 
 def _http_manifest(url: str, timeout: float) -> bytes | None:
-    import requests
+    import requests  # noqa: PLC0415 (network stack: only downloads)
 
     if url_problem(url) is not None:
         return None  # download.py refuses such a mirror with its own message
@@ -220,7 +223,6 @@ class _Hashes:
 def _open_cached(cache, filename: str):
     fd = os.open(cache.path(filename), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     handle = os.fdopen(fd, "rb")
-    import stat
 
     if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
         handle.close()
@@ -241,9 +243,6 @@ def push(
     ``require_all``: every entry must have a file in the cache (the user named them); one missing is a
     problem, and then no manifest is written either.
     """
-    from .lockfile import apply_lock
-    from .sources import entry_sources, is_object_store
-
     folder = _folder(dest)
     if folder is None and not is_object_store(dest):
         raise UsageError(
@@ -335,8 +334,6 @@ class _FolderTarget:
             return False
 
     def put(self, cache, entry_name: str, expected: Expected, recorded: str, progress) -> tuple[ManifestLine, bool]:
-        import tempfile
-
         final = self.folder / expected.filename
         if os.path.lexists(final):
             existing = _Hashes()
@@ -369,8 +366,6 @@ class _FolderTarget:
         return ManifestLine(entry_name, expected.filename, hashes.size, hashes.sha.hexdigest()), True
 
     def write_manifest(self, payload: bytes) -> str:
-        from .._fs import atomic_write
-
         atomic_write(self.folder / MANIFEST, payload, refuse_read_only=True)
         return str(self.folder / MANIFEST)
 
@@ -384,8 +379,6 @@ def _stream_file(path: Path, hashes: _Hashes) -> None:
 
 class _StoreTarget:
     def __init__(self, base: str) -> None:
-        from .sources import ObjectStore
-
         self.base = base.rstrip("/")
         self.store = ObjectStore(base, writing=True)
 
@@ -396,8 +389,6 @@ class _StoreTarget:
             return False
 
     def put(self, cache, entry_name: str, expected: Expected, recorded: str, progress) -> tuple[ManifestLine, bool]:
-        from .sources import _store_error
-
         url = _join(self.base, expected.filename)
         hashes = _Hashes()
         with _open_cached(cache, expected.filename) as source:  # OSError here: the cache's fault, not the store's
@@ -432,8 +423,6 @@ class _StoreTarget:
         return ManifestLine(entry_name, expected.filename, hashes.size, hashes.sha.hexdigest()), True
 
     def write_manifest(self, payload: bytes) -> str:
-        from .sources import _store_error
-
         url = _join(self.base, MANIFEST)
         try:
             self.store.fs.pipe_file(self.store.path(url), payload)
