@@ -25,11 +25,18 @@ def build(
     ctx: typer.Context,
     out: Path = typer.Option(Path("site"), "--out", help="Folder for the built site."),
     index_path: Optional[Path] = typer.Option(None, "--index", help="Index to document (same as the global --index)."),
-    upstream: Optional[Path] = typer.Option(None, "--upstream", help="Upstream page to list corrections against [default: the bundled copy]."),
-    pages: Optional[Path] = typer.Option(None, "--pages", help="Also keep the rendered Markdown and mkdocs.yml in this (new or empty) folder."),
-    strict: bool = typer.Option(True, "--strict/--no-strict", help="Fail on broken links and warnings (MkDocs strict)."),
-    repo_url: Optional[str] = typer.Option(None, "--repo-url", help="Repository URL: links each entry to its source line."),
-    site_url: Optional[str] = typer.Option(None, "--site-url", help="The site's public URL (canonical links, sitemap)."),
+    upstream: Optional[Path] = typer.Option(None, "--upstream",
+                                            help="Upstream page to list corrections against [default: the bundled "
+                                                 "copy]."),
+    pages: Optional[Path] = typer.Option(None, "--pages",
+                                         help="Also keep the rendered Markdown and mkdocs.yml in this (new or empty) "
+                                              "folder."),
+    strict: bool = typer.Option(True, "--strict/--no-strict",
+                                help="Fail on broken links and warnings (MkDocs strict)."),
+    repo_url: Optional[str] = typer.Option(None, "--repo-url",
+                                           help="Repository URL: links each entry to its source line."),
+    site_url: Optional[str] = typer.Option(None, "--site-url",
+                                           help="The site's public URL (canonical links, sitemap)."),
 ) -> None:
     """Render pages from the index (jinja2 templates in docs/), draw the chart, build with MkDocs Material.
 
@@ -70,7 +77,8 @@ def serve(
     result = build_site(out, index=index_path or state.index, commands=_command_tree())
     handler = functools.partial(SimpleHTTPRequestHandler, directory=str(result.site))
     with ThreadingHTTPServer((host, port), handler) as httpd:
-        console().print(f"serving {result.site} at http://{host}:{httpd.server_address[1]}/ (Ctrl-C stops)", markup=False)
+        console().print(f"serving {result.site} at http://{host}:{httpd.server_address[1]}/ (Ctrl-C stops)",
+                        markup=False)
         try:
             httpd.serve_forever()
         except KeyboardInterrupt:

@@ -127,7 +127,8 @@ def info(
             row(f"{metric} ({result.dataset})", f"{value:g}%", "Results", str(i), "Metrics", metric)
     row("Weights", entry.weights, "Weights")
     for j, source in enumerate(entry.sources[1:]):
-        row(f"Source {j + 2}", source.redacted_url + (f" (sha256 {source.sha256})" if source.sha256 else ""), "Metadata", "x-tresnet-zoo", "sources", str(j))
+        row(f"Source {j + 2}", source.redacted_url + (f" (sha256 {source.sha256})" if source.sha256 else ""),
+            "Metadata", "x-tresnet-zoo", "sources", str(j))
     row("Code", entry.code, "Code")
     if entry.paper:
         row("Paper", entry.paper.title + (f" <{entry.paper.url}>" if entry.paper.url else ""), "Paper")

@@ -124,14 +124,16 @@ def _paper_url(paper) -> str | None:
 
 
 def render_pages(index: Index, pages: Path, *, upstream: Index | None = None, upstream_label: str | None = None,
-                 commands=None, repo_url: str | None = None, site_url: str | None = None) -> tuple[dict, list[str], int]:
+                 commands=None, repo_url: str | None = None,
+                 site_url: str | None = None) -> tuple[dict, list[str], int]:
     """Write the site's Markdown, assets and chart under ``pages/docs``; returns (config, pages, corrections)."""
 
     source = docs_dir()
     env = _environment(source / "templates")
     docs = pages / "docs"
     (docs / "models").mkdir(parents=True)
-    shutil.copytree(source / "assets", docs / "assets", ignore=shutil.ignore_patterns("*.md"))  # the vendor README is no page
+    shutil.copytree(source / "assets", docs / "assets",
+                    ignore=shutil.ignore_patterns("*.md"))  # the vendor README is no page
     shutil.copytree(source / "theme", pages / "theme")
     verdicts, unchecked = _verdicts(index)
 
@@ -179,7 +181,8 @@ def render_pages(index: Index, pages: Path, *, upstream: Index | None = None, up
     if len(chart_points) <= 12:
         alt = "Top-1 accuracy against GMACs: " + "; ".join(f"{n} {x:.1f} GMACs {y:.2f}%" for n, x, y, _ in chart_points)
     else:
-        alt = f"Top-1 accuracy against GMACs for {len(chart_points)} models; the models table below lists the same numbers"
+        alt = (f"Top-1 accuracy against GMACs for {len(chart_points)} models; "
+               "the models table below lists the same numbers")
     chart = {"wide": CHART, "narrow": CHART_NARROW, "alt": alt}
 
     written: list[str] = []
@@ -219,8 +222,8 @@ def render_pages(index: Index, pages: Path, *, upstream: Index | None = None, up
     text_config = yaml.safe_dump(config, sort_keys=False, allow_unicode=False, width=1000)
     if yaml.safe_load(text_config) != config:  # safe_dump round-trips plain data; anything else is a bug
         raise AssertionError("the MkDocs configuration does not survive YAML")
-    (pages / "mkdocs.yml").write_text("# written by `tresnet-zoo docs build` (yaml.safe_dump of its config)\n" + text_config,
-                                      encoding="utf-8")
+    (pages / "mkdocs.yml").write_text(
+        "# written by `tresnet-zoo docs build` (yaml.safe_dump of its config)\n" + text_config, encoding="utf-8")
     return config, written, len(rows)
 
 
@@ -261,7 +264,8 @@ def site_config(collections: list[dict], cards: list[ModelCard], *, repo_url: st
         "markdown_extensions": ["tables", "admonition", "attr_list", {"toc": {"permalink": True}},
                                 "pymdownx.highlight", "pymdownx.superfences"],
         "extra_css": ["assets/site.css"],
-        "extra_javascript": ["assets/vendor/tablesort/tablesort.min.js", "assets/vendor/tablesort/tablesort.number.min.js",
+        "extra_javascript": ["assets/vendor/tablesort/tablesort.min.js",
+                             "assets/vendor/tablesort/tablesort.number.min.js",
                              "assets/tablesort-init.js"],
         "exclude_docs": "*.md\n!/*.md\n!/models/*.md\n",
         "not_in_nav": "/models/*.md\n",
@@ -282,7 +286,8 @@ def _run_mkdocs(workdir: Path, site: Path) -> None:
     done = subprocess.run(command, capture_output=True, text=True, cwd=workdir, env=env, timeout=1800, check=False)
     if done.returncode != 0:
         lines = [ln.strip() for ln in (done.stderr + done.stdout).splitlines() if ln.strip()]
-        detail = next((ln for ln in lines if "ERROR" in ln or "WARNING" in ln or "Error" in ln), lines[-1] if lines else "")
+        detail = next((ln for ln in lines if "ERROR" in ln or "WARNING" in ln or "Error" in ln),
+                      lines[-1] if lines else "")
         raise DocsBuildError(f"mkdocs build failed ({detail or 'exit ' + str(done.returncode)})",
                              hint="tresnet-zoo docs build --pages pages  # keeps the rendered pages to inspect")
 
@@ -298,7 +303,8 @@ def build_site(out: Path, *, index=None, upstream: Path | None = None, pages: Pa
     started = time.perf_counter()
     for label, url in (("repository URL", repo_url), ("site URL", site_url)):
         if url is not None and not http_url(url):
-            raise UsageError(f"the {label} {url!r} is not an http(s) URL", hint="give a URL such as https://github.com/o/r")
+            raise UsageError(f"the {label} {url!r} is not an http(s) URL",
+                             hint="give a URL such as https://github.com/o/r")
     try:
         import jinja2  # noqa: F401, PLC0415 (docs extra, optional)
         import material  # noqa: F401, PLC0415 (docs extra, optional)

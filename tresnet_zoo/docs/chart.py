@@ -3,7 +3,8 @@
 Two drawings of the same data: a wide one for desktops and a tall one with larger type for phones (the
 page picks one with ``<picture>``), so point labels stay readable at 390 px. Labels are drawn as text
 with mathtext off (a ``$`` in a name is not a formula) and cut to 32 characters; past 24 points only the
-Pareto-front models are labelled, one label per spot, 24 at most. The SVG holds glyph outlines, not text, and is shown with ``<img>``.
+Pareto-front models are labelled, one label per spot, 24 at most. The SVG holds glyph outlines, not text, and is
+shown with ``<img>``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ def _label(name: str) -> str:
     return name if len(name) <= 32 else name[:31] + "…"
 
 
-def accuracy_chart(points: list[tuple[str, float, float, int]], front: set[str], path: Path, *, narrow: bool = False) -> Path:
+def accuracy_chart(points: list[tuple[str, float, float, int]], front: set[str], path: Path, *,
+                   narrow: bool = False) -> Path:
     """An SVG of top-1 against GMACs; ``points`` are (name, GMACs, top-1, image size), ``front`` the unbeaten."""
     import matplotlib  # noqa: PLC0415 (docs extra, optional)
     import matplotlib.ticker  # noqa: PLC0415 (docs extra, optional)

@@ -247,7 +247,8 @@ class ModelEntry:
     # field path (e.g. ("Metadata", "Parameters")) -> where it was written; ("Metadata",) is the entry's
     # own Metadata key, absent when all its metadata comes from the collection
     locations: Mapping[tuple[str, ...], Location] = field(default_factory=dict, compare=False, repr=False)
-    inherited: frozenset[str] = field(default=frozenset(), compare=False, repr=False)  # metadata keys from the collection
+    # metadata keys from the collection
+    inherited: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
     def where(self, *path: str) -> Location | None:
         """Where a field was written (falling back to the entry itself)."""
@@ -485,7 +486,8 @@ def _build_index(roots: list[Path], docs: list[Document]) -> Index:
     # where each collection's metadata was written: computed once, shared by all its models
     coll_locations: dict[str, dict[tuple[str, ...], Location]] = {}
     for name, (cdoc, cat) in coll_docs.items():
-        coll_locations[name] = {("Metadata", key): cdoc.location(cat + ("Metadata", key)) for key in colls[name].metadata}
+        coll_locations[name] = {("Metadata", key): cdoc.location(cat + ("Metadata", key))
+                                for key in colls[name].metadata}
     for doc in docs:
         for i, raw in enumerate(_list(doc.data, "Models")):
             at = ("Models", i)
@@ -562,7 +564,8 @@ class _LazyLocations(Mapping):
         return len(self._all())
 
 
-def _entry_locations(doc: Document, at: tuple, raw: Mapping[str, Any], inherited: Mapping[tuple[str, ...], Location]) -> dict:
+def _entry_locations(doc: Document, at: tuple, raw: Mapping[str, Any],
+                     inherited: Mapping[tuple[str, ...], Location]) -> dict:
     """field path -> where it was written, for one model (its collection's metadata first, its own wins)."""
     locations: dict[tuple[str, ...], Location] = dict(inherited)
     for key in raw.get("Metadata") or {}:

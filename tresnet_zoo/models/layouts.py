@@ -175,7 +175,8 @@ def _unreadable(source: str, exc: Exception) -> CheckpointError:
     )
 
 
-def state_dict_for(model: torch.nn.Module, state: Mapping[str, torch.Tensor], *, source: str = "checkpoint") -> dict[str, torch.Tensor]:
+def state_dict_for(model: torch.nn.Module, state: Mapping[str, torch.Tensor], *,
+                   source: str = "checkpoint") -> dict[str, torch.Tensor]:
     """``state`` in the model's own layout, or a CheckpointError naming missing/unexpected keys."""
     layout = detect_layout(state)
     converted = release_to_timm(state) if layout == "release" else dict(state)

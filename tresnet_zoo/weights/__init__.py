@@ -1,6 +1,7 @@
 """Weight files: the cache (``cache.py``), downloads (``download.py``), hashes (``hashes.py``),
 partial downloads (``partials.py``),
-the fetch algorithm with locks and resume (``fetch.py``), checking cached files (``verify.py``) and repairing them (``repair.py``).
+the fetch algorithm with locks and resume (``fetch.py``), checking cached files (``verify.py``) and repairing them
+(``repair.py``).
 
 Only ``cache`` is imported eagerly: `list` needs it, and nothing else of the package.
 """
@@ -9,7 +10,8 @@ from __future__ import annotations
 
 from .cache import Cache, clear, default_cache_dir, inventory
 
-__all__ = ["Cache", "default_cache_dir", "inventory", "clear", "repair", "DownloadConfig", "FetchOptions", "FetchResult", "fetch_entry"]
+__all__ = ["Cache", "default_cache_dir", "inventory", "clear", "repair", "DownloadConfig", "FetchOptions",
+           "FetchResult", "fetch_entry"]
 
 
 def __getattr__(name: str):

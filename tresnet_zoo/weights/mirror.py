@@ -159,7 +159,8 @@ def apply_manifest(
         return expected  # fetch_sources says so when no file of the entry has a line
     if expected.size is not None and line.size != expected.size:
         raise IntegrityError(
-            f"{expected.filename}: the mirror's manifest says {line.size} bytes, the index's File Size is {expected.size}",
+            f"{expected.filename}: the mirror's manifest says {line.size} bytes, the index's File Size is "
+            f"{expected.size}",
             hint="the mirror was pushed from another index: push it again with `tresnet-zoo mirror push`",
         )
     problem = expected.hash_problem(line.sha256)
@@ -274,7 +275,8 @@ def push(
             report.not_cached.append((entry.name, entry_sources(entry)[0].filename if entry_sources(entry) else "-"))
             if require_all:
                 report.problems.append(
-                    f"{entry.name}: {report.not_cached[-1][1]} is not in the cache (`tresnet-zoo fetch {entry.name}` first)"
+                    f"{entry.name}: {report.not_cached[-1][1]} is not in the cache (`tresnet-zoo fetch {entry.name}` "
+                    "first)"
                 )
     if report.problems:
         return report  # no manifest: what was pushed so far is not vouched for
@@ -417,7 +419,8 @@ class _StoreTarget:
         etag = str(info.get("ETag") or info.get("etag") or "").strip('"')
         if int(info.get("size", -1)) != hashes.size or (etag and etag not in hashes.etags()):
             raise IntegrityError(
-                f"{redact(url)}: the store holds {info.get('size')} bytes (ETag {etag or '-'}) after the upload of {hashes.size}",
+                f"{redact(url)}: the store holds {info.get('size')} bytes (ETag {etag or '-'}) after the upload of "
+                f"{hashes.size}",
                 hint="push again; if it persists, the store alters what it is sent",
             )
         return ManifestLine(entry_name, expected.filename, hashes.size, hashes.sha.hexdigest()), True

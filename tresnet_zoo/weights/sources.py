@@ -170,7 +170,8 @@ class ObjectStore:
                 else f"install the fsspec backend for {self.scheme}:// (see fsspec's list of implementations)"
             )
             raise MissingExtraError(
-                f"reading {self.scheme}:// needs {'s3fs' if extra else 'an fsspec backend'}, which is not installed ({_first_line(exc)})",
+                f"reading {self.scheme}:// needs {'s3fs' if extra else 'an fsspec backend'}, which is not installed "
+                f"({_first_line(exc)})",
                 hint=hint,
                 extra=extra,
             ) from None
@@ -436,11 +437,13 @@ def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], N
         manifest = read_manifest(mirror)
         if manifest is None:
             say(
-                f"note: {entry.name}: the mirror {redact(mirror)} has no manifest; files are checked by name and the index only"
+                f"note: {entry.name}: the mirror {redact(mirror)} has no manifest; files are checked by name and the "
+                "index only"
             )
         elif not any(spec.filename in manifest for spec, _ in planned):
             say(
-                f"note: {entry.name}: the mirror's manifest has no line for its files; they are checked by name and the index only"
+                f"note: {entry.name}: the mirror's manifest has no line for its files; they are checked by name and "
+                "the index only"
             )
         planned = [(spec, apply_manifest(manifest, entry.name, expected, say=say)) for spec, expected in planned]
     notes: list[SourceNote] = []
@@ -469,7 +472,8 @@ def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], N
             ]
             detail = "" if note.kind == "mismatch" else f": {note.message}"
             say(
-                f"warning: {entry.name}: source {number} ({where}) {what}{detail}; trying source {number + 1} of {len(planned)}"
+                f"warning: {entry.name}: source {number} ({where}) {what}{detail}; trying source {number + 1} of "
+                f"{len(planned)}"
             )
     assert first_error is not None
     if len(planned) > 1:
