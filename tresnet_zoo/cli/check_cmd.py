@@ -78,7 +78,7 @@ def _print_fixes(written) -> None:
 
 def _print_report(report: CheckReport, paths, names, flops_rtol: float, *, fixed: bool) -> None:
     from rich.table import Table  # noqa: PLC0415  (rich's table only when one is printed: `check` is in every start-up)
-    from rich.text import Text  # noqa: PLC0415
+    from rich.text import Text  # noqa: PLC0415  (with the table: only when a report is printed)
 
     out = console()
     if report.problems:

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 from .._urls import hub_parts, redact, weights_filename
-from ..errors import UnknownModelError
-from .problems import Location, display_path
+from ..errors import InvalidIndexError, UnknownModelError
+from .problems import Location, Problem, display_path
 from .source import Document, paused_gc
 
 __all__ = [
@@ -505,9 +505,6 @@ def _build_index(roots: list[Path], docs: list[Document]) -> Index:
                 metadata_record = Metadata.from_raw(metadata)
                 results = tuple(Result.from_raw(r) for r in raw.get("Results") or ())
             except ValueError as exc:  # only when the schema let a value through that the records cannot hold
-                from ..errors import InvalidIndexError  # noqa: PLC0415  (as Index.get does: a rare path)
-                from .problems import Problem  # noqa: PLC0415
-
                 problem = Problem(doc.location(at), str(exc), entry=str(raw.get("Name")))
                 raise InvalidIndexError([problem], paths=roots) from None
             models.append(
