@@ -12,6 +12,8 @@ from pathlib import Path
 
 from .errors import UsageError
 from .index import Index, load_index
+from .models import build_entry, checkpoint_bytes_bound, entry_classes, load_checkpoint, variant_of
+from .models.pretrained import timm_tags_of
 
 __all__ = ["list_models", "list_pretrained", "create_model", "fetch", "fetch_entry_path"]
 
@@ -33,8 +35,6 @@ def list_pretrained(pattern: str | None = None, *, index=None) -> list[str]:
     """timm's ``list_pretrained``: the timm tags (``tresnet_m.miil_in1k``) of the index's weights, sorted,
     optionally filtered by an fnmatch ``pattern`` (case-insensitive). Every tag is a name ``create_model``
     accepts."""
-    from .models.pretrained import timm_tags_of  # noqa: PLC0415 (keeps `import tresnet_zoo` from loading the models code)
-
     tags = {tag for entry in _index(index) for tag in timm_tags_of(entry)}
     if pattern:
         tags = {t for t in tags if fnmatch.fnmatch(t.lower(), pattern.lower())}
@@ -124,8 +124,6 @@ def create_model(
     act in training only; ``global_pool`` is 'fast'/'avg', 'max', 'avgmax' or '' (with num_classes=0).
     Unlike timm, the model is returned in eval mode (call ``model.train()`` to fine-tune).
     """
-    from .models import build_entry, checkpoint_bytes_bound, entry_classes, load_checkpoint, variant_of  # noqa: PLC0415 (keeps `import tresnet_zoo` from loading the models code)
-
     if pretrained and checkpoint_path is not None:
         raise UsageError("give pretrained=True or checkpoint_path, not both")
     entry = _index(index).get(name)

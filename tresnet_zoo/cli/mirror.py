@@ -9,6 +9,7 @@ from typing import List, Optional
 import typer
 
 from ..index import load_index
+from ..weights import Cache
 from .context import State
 from .output import console, print_json
 
@@ -32,7 +33,6 @@ def push(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
 ) -> None:
     """Copy cached, verified weight files to DEST (hashing while reading), then write its manifest last."""
-    from ..weights import Cache  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
     from ..weights.mirror import push as push_files  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
 
     state: State = ctx.obj
@@ -89,7 +89,6 @@ def lock(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
 ) -> None:
     """Pin the exact size and full sha256 of every weight file verified in the cache (hashed now)."""
-    from ..weights import Cache  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
     from ..weights.lockfile import write_lock  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
 
     state: State = ctx.obj

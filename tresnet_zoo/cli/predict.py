@@ -10,7 +10,7 @@ from typing import List, Optional
 import typer
 
 from ..errors import UsageError
-from ..predict import DEFAULT_MAX_PIXELS
+from ..predict import DEFAULT_MAX_PIXELS, Predictor, collect_images
 from .context import State
 from .output import console, print_json
 
@@ -57,8 +57,6 @@ def predict(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Classify images: the entry's preprocessing (timm's), fused model, class names and probabilities."""
-    from ..predict import Predictor, collect_images  # noqa: PLC0415 (keeps CLI start-up from loading the predict code)
-
     state: State = ctx.obj
     index = state.load_index()
     entry = index.get(name)

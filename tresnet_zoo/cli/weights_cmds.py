@@ -181,7 +181,6 @@ def verify(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
 ) -> None:
     """Re-check cached weight files: size and full sha256 against the index (and the record of the download)."""
-    from ..weights import Cache  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
     from ..weights.fetch import expected_for  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
     from ..weights.repair import repair as repair_entry  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
     from ..weights.verify import check_file  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from ..errors import InvalidIndexError
 from ..index import Problem
-from .formats import read_regular_file
 from .pretrained import pretrained_cfg_for
 from .variants import VARIANTS, resolve_variant
 
@@ -149,6 +148,8 @@ def load_checkpoint(model, path: Path, *, num_classes: int | None = None, max_by
 
     ``max_bytes`` defaults to the bound of the model's architecture at its own number of classes.
     """
+    from .formats import read_regular_file  # noqa: PLC0415 (zipfile and the checkpoint readers: not at `list` start-up)
+
     if max_bytes is None:
         max_bytes = _model_bytes_bound(model)
     data = read_regular_file(Path(path), max_bytes=max_bytes)

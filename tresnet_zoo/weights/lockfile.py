@@ -24,7 +24,6 @@ from .._fs import atomic_write
 from .._resources import registry_dir
 from ..errors import IntegrityError, UsageError
 from .hashes import Expected, sha256_file
-from .sources import entry_sources
 
 __all__ = [
     "LOCK_ENV",
@@ -160,6 +159,8 @@ def apply_lock(entry, expected: Expected) -> Expected:
 
 def lock_verdict(entry) -> tuple[str, str]:
     """(status, message) for ``check``: "skip" without a lock file, "wrong" for a missing or disagreeing line."""
+    from .sources import entry_sources  # noqa: PLC0415 (keeps `list` from loading sources and the download code)
+
     path = lock_path(entry)
     try:
         lock = read_lock(path)
@@ -208,6 +209,8 @@ def write_lock(entries, cache, *, output: Path | None = None, update: bool = Fal
     A cached file that disagrees with the index or with its existing lock line is a problem, never
     written over (``update=True`` replaces lines that disagree with the index's current values).
     """
+    from .sources import entry_sources  # noqa: PLC0415 (keeps `list` from loading sources and the download code)
+
     report = LockReport()
     locks: dict[Path, Lock] = {}
     for entry in entries:
