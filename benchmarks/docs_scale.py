@@ -43,7 +43,8 @@ def measure(n: int = 600) -> dict:
         env["TRESNET_ZOO_CACHE"] = str(tmp / "cache")
         index = grow_index(n, tmp / "grown.yml")
         started = time.perf_counter()
-        done = subprocess.run([*exe, "docs", "build", "--index", index, "--out", tmp / "site", "--pages", tmp / "pages"],
+        done = subprocess.run([*exe, "docs", "build", "--index", index, "--out", tmp / "site", "--pages",
+                               tmp / "pages"],
                               env=env, capture_output=True, text=True, cwd=tmp, check=False)
         ours = time.perf_counter() - started
         if done.returncode:

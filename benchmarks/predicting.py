@@ -50,8 +50,8 @@ def timm_script(model, transform, paths: list[Path], batch: int = 8) -> list[int
 def measure(repeat: int = 3) -> dict[str, float]:
     import timm
 
-    from tresnet_zoo.predict import Predictor, collect_images
     from tresnet_zoo.models.tresnet import build
+    from tresnet_zoo.predict import Predictor, collect_images
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "images"

@@ -71,9 +71,12 @@ def bench_inference(repeat: int) -> list[Row]:
 
     rates = measure(repeat=max(3, repeat // 2))
     return [
-        Row("inference tresnet_m b8 224 (default, channels-last)", rates["ours"], rates["timm"], "timm tresnet_m", "img/s"),
-        Row("inference tresnet_m b8 224 (contiguous: timm's ops)", rates["ours_contiguous"], rates["timm"], "timm tresnet_m", "img/s"),
-        Row("inference tresnet_m b8 224 (fused BN, channels-last)", rates["fused"], rates["timm"], "timm tresnet_m", "img/s"),
+        Row("inference tresnet_m b8 224 (default, channels-last)", rates["ours"], rates["timm"], "timm tresnet_m",
+            "img/s"),
+        Row("inference tresnet_m b8 224 (contiguous: timm's ops)", rates["ours_contiguous"], rates["timm"],
+            "timm tresnet_m", "img/s"),
+        Row("inference tresnet_m b8 224 (fused BN, channels-last)", rates["fused"], rates["timm"], "timm tresnet_m",
+            "img/s"),
     ]
 
 
@@ -84,7 +87,8 @@ def bench_predict(repeat: int) -> list[Row]:
     r = measure(repeat=max(3, repeat // 5))
     return [
         Row("predict 64 JPEGs, tresnet_m 224 (decode threads, fused, channels-last)", r["ours_img_s"], r["timm_img_s"],
-            "timm model + create_transform, batch 8", "img/s", f"{r['ours_s']:.2f} s vs {r['timm_s']:.2f} s; same top-1 classes"),
+            "timm model + create_transform, batch 8", "img/s",
+            f"{r['ours_s']:.2f} s vs {r['timm_s']:.2f} s; same top-1 classes"),
     ]
 
 
@@ -94,9 +98,12 @@ def bench_fetch(repeat: int) -> list[Row]:
 
     r = measure(repeat=max(3, repeat // 3))
     return [
-        Row(f"fetch {r['size_mb']:.0f} MB: API call (transfer+sha256+fsync+rename)", r["api_mb_s"], r["curl_mb_s"], "curl -o (no fsync)", "MB/s"),
-        Row(f"fetch {r['size_mb']:.0f} MB: CLI wall, start-up included", r["fetch_mb_s"], r["curl_mb_s"], "curl -o (no fsync)", "MB/s",
-            f"peak RSS {r['fetch_peak_mb']:.0f} MB; {r['small_peak_mb']:.0f} MB for a {r['small_size_mb']:.0f} MB file"),
+        Row(f"fetch {r['size_mb']:.0f} MB: API call (transfer+sha256+fsync+rename)", r["api_mb_s"], r["curl_mb_s"],
+            "curl -o (no fsync)", "MB/s"),
+        Row(f"fetch {r['size_mb']:.0f} MB: CLI wall, start-up included", r["fetch_mb_s"], r["curl_mb_s"],
+            "curl -o (no fsync)", "MB/s",
+            f"peak RSS {r['fetch_peak_mb']:.0f} MB; {r['small_peak_mb']:.0f} MB for a "
+            f"{r['small_size_mb']:.0f} MB file"),
         Row("verify cached file (size + sha256 + record)", r["verify_s"], r["hashlib_s"], "hashlib.sha256 alone", "s",
             f"CLI `verify` wall {r['verify_cli_s']:.2f} s"),
     ]
@@ -148,18 +155,24 @@ def bench_growth(repeat: int, sizes: tuple[int, ...] = (60, 600, 6000)) -> list[
         for n in sizes:
             path = str(write_index(Path(tmp), n))
             few = max(1, repeat // 5) if n >= 6000 else max(3, repeat // 3)
-            alone = median_process([sys.executable, "-c", JSONSCHEMA_ALONE, path], 1 if n >= 6000 else few, warmup=0, env=env, cwd="/")
+            alone = median_process([sys.executable, "-c", JSONSCHEMA_ALONE, path], 1 if n >= 6000 else few, warmup=0,
+                                   env=env, cwd="/")
             ours = median_process([exe, "validate", path], few, env=env, cwd="/")
-            rows.append(Row(f"validate {n} entries, wall (median)", ours.seconds, alone.seconds, "jsonschema alone (libyaml load + iter_errors)", "s"))
+            rows.append(Row(f"validate {n} entries, wall (median)", ours.seconds, alone.seconds,
+                            "jsonschema alone (libyaml load + iter_errors)", "s"))
             ours = median_process([exe, "--index", path, "list", "--json"], few, env=env, cwd="/")
-            rows.append(Row(f"list --json {n} entries, wall (median)", ours.seconds, alone.seconds, "jsonschema alone (libyaml load + iter_errors)", "s"))
-            ours = median_process([exe, "--index", path, "check", "--json", V1], 1, env=env, cwd="/")  # rich tables of 1000s of rows cost seconds
+            rows.append(Row(f"list --json {n} entries, wall (median)", ours.seconds, alone.seconds,
+                            "jsonschema alone (libyaml load + iter_errors)", "s"))
+            ours = median_process([exe, "--index", path, "check", "--json", V1], 1, env=env,
+                                  cwd="/")  # rich tables of 1000s of rows cost seconds
             if n <= 60:
                 base = median_process([sys.executable, "-c", UNMEMOIZED_CHECK, path, V1], 1, warmup=0, env=env, cwd="/")
-                rows.append(Row(f"check {n} entries (v1), wall", ours.seconds, base.seconds, "count every entry, no memo", "s"))
+                rows.append(Row(f"check {n} entries (v1), wall", ours.seconds, base.seconds,
+                                "count every entry, no memo", "s"))
             else:
                 base = median_process([sys.executable, "-c", TIMM_DISTINCT], 1, warmup=0, env=env, cwd="/")
-                rows.append(Row(f"check {n} entries (v1), wall", ours.seconds, base.seconds, "timm create_model + FlopCounterMode, distinct configs only", "s"))
+                rows.append(Row(f"check {n} entries (v1), wall", ours.seconds, base.seconds,
+                                "timm create_model + FlopCounterMode, distinct configs only", "s"))
     return rows
 
 
@@ -170,7 +183,8 @@ def bench_loading(repeat: int) -> list[Row]:
     r = measure(repeat=max(5, repeat // 2))
     ratio = r["ours_s"] / r["baseline_s"]
     return [
-        Row(f"create_model tresnet_xl pretrained, verified ({r['size_mb']:.0f} MB cached)", r["ours_s"], r["baseline_s"],
+        Row(f"create_model tresnet_xl pretrained, verified ({r['size_mb']:.0f} MB cached)", r["ours_s"],
+            r["baseline_s"],
             "build + torch.load + load_state_dict, no hash", "s",
             f"cost ratio {ratio:.3f} (budget {BUDGET}); no random init before a strict load"),
         Row("  of which: read + sha256 + state from those bytes", r["io_ours_s"], r["io_baseline_s"],
@@ -186,7 +200,8 @@ def bench_docs(repeat: int) -> list[Row]:
     return [
         Row(f"docs build, {r['entries']} entries ({r['pages']} pages), wall", r["ours_s"], r["mkdocs_s"],
             "mkdocs build of the same pages", "s",
-            f"target < 60 s: {'met' if r['ours_s'] < 60 else 'MISSED'}; search index lists every entry: {r['search_has_all']}"),
+            f"target < 60 s: {'met' if r['ours_s'] < 60 else 'MISSED'}; search index lists every entry: "
+            f"{r['search_has_all']}"),
     ]
 
 
@@ -196,13 +211,16 @@ def bench_object_store(repeat: int) -> list[Row]:
 
     r = measure()  # one repetition: it moves 2 x 8 x 300 MB through a Python S3 server
     return [
-        Row(f"s3 mirror: {r['processes']} concurrent fetches of {r['size_mb']:.0f} MB, aggregate", r["ours_mb_s"], r["boto_mb_s"],
+        Row(f"s3 mirror: {r['processes']} concurrent fetches of {r['size_mb']:.0f} MB, aggregate", r["ours_mb_s"],
+            r["boto_mb_s"],
             "8 x boto3 download_file", "MB/s",
-            f"peak RSS per fetch {r['ours_peak_mb']:.0f} MB vs {r['boto_peak_mb']:.0f} MB; wall {r['ours_wall']:.1f} s vs {r['boto_wall']:.1f} s"),
+            f"peak RSS per fetch {r['ours_peak_mb']:.0f} MB vs {r['boto_peak_mb']:.0f} MB; wall {r['ours_wall']:.1f} s "
+            f"vs {r['boto_wall']:.1f} s"),
     ]
 
 
-BENCHMARKS = {"list": bench_list, "growth": bench_growth, "check": bench_check, "inference": bench_inference, "predict": bench_predict,
+BENCHMARKS = {"list": bench_list, "growth": bench_growth, "check": bench_check, "inference": bench_inference,
+              "predict": bench_predict,
               "fetch": bench_fetch, "loading": bench_loading, "docs": bench_docs, "object_store": bench_object_store}
 
 

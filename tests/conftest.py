@@ -19,7 +19,8 @@ REGISTRY = REPO / "registry" / "tresnet.yml"
 def _isolated_env(tmp_path_factory, monkeypatch):
     """No test reads the user's cache or index settings."""
     monkeypatch.setenv("TRESNET_ZOO_CACHE", str(tmp_path_factory.mktemp("cache")))
-    for var in ("TRESNET_ZOO_INDEX", "TRESNET_ZOO_DEBUG", "TRESNET_ZOO_MIRROR", "TRESNET_ZOO_OFFLINE", "TRESNET_ZOO_LOCK", "HF_ENDPOINT"):
+    for var in ("TRESNET_ZOO_INDEX", "TRESNET_ZOO_DEBUG", "TRESNET_ZOO_MIRROR", "TRESNET_ZOO_OFFLINE",
+                "TRESNET_ZOO_LOCK", "HF_ENDPOINT"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("COLUMNS", "200")
 

@@ -6,8 +6,8 @@ next request of that path; queued faults are used up one per request, then the p
 
 Faults: ``status`` (code, headers, body), ``redirect`` (to: a Location, relative or absolute; chains are
 built from several paths), ``wrong_bytes``, ``extra_bytes``, ``ignore_range``, ``no_length``,
-``raw_length`` (text: the Content-Length header as given), ``reset``/``short``/``stall`` after N bytes, ``cut`` (every=N: each response ends cleanly after N bytes,
-a link that drops every N bytes), ``drip`` (one byte every ``interval`` seconds), ``slow`` (rate).
+``raw_length`` (text: the Content-Length header as given), ``reset``/``short``/``stall`` after N bytes,
+``cut`` (every=N: each response ends cleanly after N bytes, a link that drops every N bytes), ``drip`` (one byte every ``interval`` seconds), ``slow`` (rate).
 
 ``FaultServer(tls=(cert, key))`` serves https. ``ConnectProxy`` is a small threaded CONNECT tunnel (the
 kind ``HTTPS_PROXY`` names) that records where it was asked to connect. ``self_signed_cert`` makes a
@@ -295,12 +295,14 @@ def self_signed_cert(folder) -> tuple[str, str]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                    x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     folder = Path(folder)
     cert_path, key_path = folder / "cert.pem", folder / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
     return str(cert_path), str(key_path)

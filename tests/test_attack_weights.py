@@ -204,7 +204,8 @@ def test_cache_root_that_is_not_a_folder_is_said_so_by_info_and_clear(cli, zoo, 
         os.symlink(root, root)
     else:
         os.symlink(tmp_path / "nowhere", root)
-    for command in (["cache", "info"], ["cache", "info", "--json"], ["cache", "clear"], ["cache", "clear", "--partials"]):
+    commands = (["cache", "info"], ["cache", "info", "--json"], ["cache", "clear"], ["cache", "clear", "--partials"])
+    for command in commands:
         got = cli("--index", zoo.index, "--cache-dir", root, *command)
         assert got.code == 3, (command, got.text)
         assert "is not a folder" in got.err and "internal error" not in got.text, got.text

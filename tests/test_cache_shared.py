@@ -112,7 +112,8 @@ def plant_foreign(cache) -> list:
         "x.part": b"x",
         "tresnet_m-deadbeef.pth.notapid@host.abc.part": b"x",
         "tresnet_m-deadbeef.pth": b"a weight file with no record of ours",
-        "records/tresnet_m-12345678.pth.json": b'{"filename": "tresnet_m-12345678.pth", "size": 1, "sha256": 5, "verified_at": 0}',
+        "records/tresnet_m-12345678.pth.json": b'{"filename": "tresnet_m-12345678.pth", "size": 1, "sha256": 5, '
+                                               b'"verified_at": 0}',
         "records/tresnet_m-87654321.pth.json": b"{garbage",
         "tresnet_m-12345678.pth": b"x",
     }
@@ -141,14 +142,16 @@ def test_cache_clear_removes_only_what_tresnet_zoo_created(cli, site):
     assert "left" in cleared.out and "name(s) that tresnet-zoo did not create" in cleared.out
 
 
-@pytest.mark.parametrize("command", [("fetch", "tresnet_m"), ("cache", "info"), ("cache", "info", "--json"), ("cache", "clear"),
+@pytest.mark.parametrize("command",
+                         [("fetch", "tresnet_m"), ("cache", "info"), ("cache", "info", "--json"), ("cache", "clear"),
                                      ("cache", "clear", "--partials"), ("verify",), ("list",)])
 def test_malformed_names_and_records_never_crash(cli, site, command):
     site.cache.mkdir()
     (site.cache / "records").mkdir()
     for pid in ("1" * 20, "0", "-1", str(2**22 + 5)):
         (site.cache / f"{site.name}.{pid}@{host()}.abc.part").write_bytes(b"zz")
-    (site.cache / "records" / (site.name + ".json")).write_text(json.dumps({"filename": site.name, "size": 3, "sha256": 5}))
+    (site.cache / "records" / (site.name + ".json")).write_text(
+        json.dumps({"filename": site.name, "size": 3, "sha256": 5}))
     args = [*command, *(FAST if command[0] == "fetch" else ())]
     result = cli(*site.args(*args))
     assert result.code != 70 and "internal error" not in result.text, result.text
@@ -160,21 +163,25 @@ def test_malformed_names_and_records_never_crash(cli, site, command):
 
 _piece = st.text(alphabet="abc019._-@/\\%\x00é ", min_size=0, max_size=12)
 _name = st.one_of(
-    st.builds(lambda a, p, h, i: f"{a}.{p}@{h}.{i}.part", st.sampled_from(["tresnet_m-SITE.pth", "x.pth", "", ".", "a..b"]),
+    st.builds(lambda a, p, h, i: f"{a}.{p}@{h}.{i}.part",
+              st.sampled_from(["tresnet_m-SITE.pth", "x.pth", "", ".", "a..b"]),
               st.one_of(st.integers(-5, 10**25).map(str), _piece), st.one_of(st.just("HOST"), _piece), _piece),
     st.builds(lambda a, b: a + b, _piece, st.sampled_from([".part", ".json", ".lock", "", ".pth"])),
 )
 _record = st.one_of(
     st.binary(max_size=40),
     st.dictionaries(st.sampled_from(["filename", "size", "sha256", "verified_at", "url", "extra"]),
-                    st.one_of(st.none(), st.integers(-3, 2**70), st.floats(allow_nan=True), st.text(max_size=70), st.just("SITE"),
+                    st.one_of(st.none(), st.integers(-3, 2**70), st.floats(allow_nan=True), st.text(max_size=70),
+                              st.just("SITE"),
                               st.lists(st.integers(), max_size=2)), max_size=6).map(lambda d: json.dumps(d).encode()),
 )
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(names=st.lists(_name, max_size=6), records=st.lists(_record, max_size=3))
-def test_random_cache_contents_never_crash_and_nothing_foreign_is_deleted(cli, tmp_path_factory, web, names, records):  # noqa: F811
+def test_random_cache_contents_never_crash_and_nothing_foreign_is_deleted(cli, tmp_path_factory, web,  # noqa: F811
+                                                                          names, records):
     from tresnet_zoo.weights.cache import parse_record
     from tresnet_zoo.weights.partials import parse_name
 
@@ -207,7 +214,8 @@ def test_random_cache_contents_never_crash_and_nothing_foreign_is_deleted(cli, t
             return parse_record(path.read_bytes(), path.name[:-5]) is None
         return parse_name(path.name) is None and path.name != site.name
     keep = [p for p in planted if foreign(p)]
-    for command in (("cache", "info", "--json"), ("fetch", "tresnet_m", *FAST), ("cache", "info"), ("cache", "clear", "--partials"),
+    for command in (("cache", "info", "--json"), ("fetch", "tresnet_m", *FAST), ("cache", "info"),
+                    ("cache", "clear", "--partials"),
                     ("verify",), ("cache", "clear")):
         result = cli(*site.args(*command))
         assert result.code != 70 and "internal error" not in result.text, (command, result.text)

@@ -39,7 +39,8 @@ def site():
     out = BUILD / "site"
     shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(BUILD / "pages", ignore_errors=True)
-    return build_site(out, pages=BUILD / "pages", commands=_commands(), repo_url="https://github.com/example/tresnet-zoo",
+    return build_site(out, pages=BUILD / "pages", commands=_commands(),
+                      repo_url="https://github.com/example/tresnet-zoo",
                       site_url="https://example.org/tresnet-zoo/")
 
 
@@ -116,7 +117,8 @@ def test_collection_table_equals_the_registry(site):
         md = entry.metadata
         cells = _cells(html, f"models/{entry.name}.html")
         assert cells, entry.name
-        size = f"{md.file_size / 1e6:.1f}" + (" (inferred)" if "inferred" in entry.provenance.get("File Size", "") else "")
+        inferred = "inferred" in entry.provenance.get("File Size", "")
+        size = f"{md.file_size / 1e6:.1f}" + (" (inferred)" if inferred else "")
         top1 = f"{entry.top1:.2f}" if entry.top1 is not None else "-"  # in21k heads have no top-1
         assert cells[:6] == [entry.name, top1, f"{md.flops / 1e9:.2f}", f"{md.parameters / 1e6:.2f}",
                              str(md.image_size), size]
@@ -171,7 +173,8 @@ def test_corrections_page_lists_old_new_how_and_why(site):
 
 def test_cli_reference_is_generated_from_the_app(site):
     html = (site.site / "cli.html").read_text()
-    for command in ("tresnet-zoo list", "tresnet-zoo check", "tresnet-zoo fetch", "tresnet-zoo docs build", "tresnet-zoo cache clear"):
+    for command in ("tresnet-zoo list", "tresnet-zoo check", "tresnet-zoo fetch", "tresnet-zoo docs build",
+                    "tresnet-zoo cache clear"):
         assert command in html
     assert "--flops-rtol" in html and "--mirror" in html
 
@@ -203,7 +206,8 @@ def test_an_added_entry_gets_its_card(tmp_path):
     first = text.index("- Name: tresnet_m\n")
     block = text[first:text.index("- Name: tresnet_m_448")]
     index = tmp_path / "tresnet.yml"
-    block = block.replace("- Name: tresnet_m\n", "- Name: tresnet_m_copy\n").replace("- tresnet_m.", "- tresnet_m_copy.")
+    block = block.replace("- Name: tresnet_m\n", "- Name: tresnet_m_copy\n")
+    block = block.replace("- tresnet_m.", "- tresnet_m_copy.")
     index.write_text(text + block)  # a copy under its own name and timm tags (a tag names one entry)
     result = build_site(tmp_path / "site", index=index)
     assert "tresnet_m_copy" in (result.site / "models" / "tresnet_m_copy.html").read_text().replace("&#95;", "_")
@@ -213,7 +217,8 @@ def test_docs_build_cli(cli, tmp_path):
     result = cli("docs", "build", "--out", tmp_path / "site")
     assert result.code == 0, result.text
     index = load_index()
-    assert f"built {4 + len(GUIDES) + len(index.collections) + len(index)} pages ({CORRECTIONS} corrections listed)" in result.out
+    pages = 4 + len(GUIDES) + len(index.collections) + len(index)
+    assert f"built {pages} pages ({CORRECTIONS} corrections listed)" in result.out
     missing = cli("docs", "build", "--out", tmp_path / "s2", "--upstream", tmp_path / "none.md")
     assert missing.code == 2
     bad_url = cli("docs", "build", "--out", tmp_path / "s3", "--repo-url", "javascript:alert(1)")
@@ -279,7 +284,8 @@ def test_site_in_a_real_browser(served):
             shown[cells[0]] = cells[1:6]
         for entry in index:
             md = entry.metadata
-            size = f"{md.file_size / 1e6:.1f}" + (" (inferred)" if "inferred" in entry.provenance.get("File Size", "") else "")
+            inferred = "inferred" in entry.provenance.get("File Size", "")
+            size = f"{md.file_size / 1e6:.1f}" + (" (inferred)" if inferred else "")
             top1 = f"{entry.top1:.2f}" if entry.top1 is not None else "-"  # in21k heads have no top-1
             assert shown[entry.name] == [top1, f"{md.flops / 1e9:.2f}", f"{md.parameters / 1e6:.2f}",
                                          str(md.image_size), size]
@@ -322,7 +328,8 @@ def test_site_in_a_real_browser(served):
         first = mobile.locator("article table").first.locator("tbody tr").first
         name_box = first.locator("td").nth(0).bounding_box()
         top1_box = first.locator("td").nth(1).bounding_box()
-        assert top1_box["x"] + top1_box["width"] <= 390 and abs(top1_box["y"] - name_box["y"]) < 2  # accuracy beside the name
+        # accuracy beside the name
+        assert top1_box["x"] + top1_box["width"] <= 390 and abs(top1_box["y"] - name_box["y"]) < 2
         shown_chart = mobile.locator("img.zoo-chart").evaluate("img => img.currentSrc")
         assert shown_chart.endswith("accuracy_vs_gmacs_narrow.svg")
         browser.close()
@@ -340,7 +347,8 @@ def test_docs_serve_builds_and_serves(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRESNET_ZOO")}
     env["TRESNET_ZOO_CACHE"] = str(tmp_path / "cache")
     code = "import sys; from tresnet_zoo.cli import main; sys.exit(main(sys.argv[1:]))"
-    proc = subprocess.Popen([sys.executable, "-u", "-c", code, "docs", "serve", "--out", str(tmp_path / "site"), "--port", "0"],
+    proc = subprocess.Popen([sys.executable, "-u", "-c", code, "docs", "serve", "--out", str(tmp_path / "site"),
+                             "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         line = ""
@@ -395,6 +403,8 @@ def test_order_and_pareto_front_rules():
     names = [("tresnet_v2_l", 224), ("tresnet_xl_448", 448), ("other", 224), ("tresnet_m_448", 448), ("tresnet_l", 224),
              ("tresnet_m", 224), ("tresnet_xl", 224)]
     ordered = [e.name for e in sorted((entry(n, s) for n, s in names), key=order_key)]
-    assert ordered == ["tresnet_m", "tresnet_m_448", "tresnet_l", "tresnet_xl", "tresnet_xl_448", "tresnet_v2_l", "other"]
-    beaten = pareto_front({"m": (5.7, 80.8), "m448": (22.9, 81.72), "xl": (15.2, 82.05), "twin": (15.2, 82.05), "l": (10.9, 81.49)})
+    assert ordered == ["tresnet_m", "tresnet_m_448", "tresnet_l", "tresnet_xl", "tresnet_xl_448", "tresnet_v2_l",
+                       "other"]
+    beaten = pareto_front({"m": (5.7, 80.8), "m448": (22.9, 81.72), "xl": (15.2, 82.05), "twin": (15.2, 82.05),
+                           "l": (10.9, 81.49)})
     assert beaten == {"m448": "xl"}  # an identical twin beats nobody

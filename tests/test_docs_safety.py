@@ -45,7 +45,8 @@ def hostile_index(folder: Path) -> Path:
     coll.update({"Name": HOSTILE_COLLECTION, "Paper": {"Title": XSS, "URL": "javascript://%0aalert(6)"}})
     collections = [
         coll,
-        {"Name": f"../../../../{folder.name}/evil", "Paper": {"Title": MARKDOWN, "URL": 'https://example.org/p?a=<b>&c="d"'}},
+        {"Name": f"../../../../{folder.name}/evil",
+         "Paper": {"Title": MARKDOWN, "URL": 'https://example.org/p?a=<b>&c="d"'}},
         {"Name": "/etc/tresnet-zoo-absolute"},
         {"Name": HOSTILE_COLLECTION_2},
         {"Name": "TResNet"},
@@ -64,7 +65,8 @@ def hostile_index(folder: Path) -> Path:
     m["Results"][0]["Metrics"] = {XSS: "80%", "Top 1 Accuracy": "80.8%"}
     m["Provenance"] = {"File Size": "inferred: " + XSS, "Weights": MARKDOWN}
     path = folder / "hostile.yml"
-    path.write_text(yaml.safe_dump({"Type": "model-index", "Collections": collections, "Models": models}, sort_keys=False))
+    path.write_text(yaml.safe_dump({"Type": "model-index", "Collections": collections, "Models": models},
+                                   sort_keys=False))
     return path
 
 
@@ -141,7 +143,8 @@ def hostile_build(tmp_path_factory):
         (cwd / name).write_text(body)
     index = hostile_index(root)
     before = snapshot(root)
-    done = run_cli(["docs", "build", "--index", index, "--out", root / "out" / "site", "--pages", root / "out" / "pages"], cwd, home)
+    done = run_cli(["docs", "build", "--index", index, "--out", root / "out" / "site", "--pages",
+                    root / "out" / "pages"], cwd, home)
     after = snapshot(root, skip=(root / "out",))
     return {"root": root, "cwd": cwd, "done": done, "before": before, "after": after, "site": root / "out" / "site",
             "pages": root / "out" / "pages"}
@@ -167,7 +170,8 @@ def test_page_files_are_slugs_inside_the_site(hostile_build):
     site = hostile_build["site"]
     names = sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html"))
     for name in names:
-        assert all(part == part.lower() and all(c.isalnum() or c in "-_." for c in part) for part in name.split("/")), name
+        assert all(part == part.lower() and all(c.isalnum() or c in "-_." for c in part)
+                   for part in name.split("/")), name
     assert "python-object-apply-os-system-touch-pwned.html" in names
     assert "index.html" in names and "index-2.html" in names  # a collection called "index" does not replace home
     assert "tresnet.html" in names and "tresnet-2.html" in names  # TResNet and tresnet: no collision
@@ -212,8 +216,8 @@ def test_no_index_text_is_markup(hostile_build):
         for field in ("title", "text"):
             parsed = PageParser()
             parsed.feed(doc[field])
-            assert {t for t, _ in parsed.tags} <= {"p", "ul", "ol", "li", "code", "pre", "table", "thead", "tbody", "tr",
-                                                   "th", "td", "strong", "em", "span", "div", "a", "b", "i"}, doc
+            assert {t for t, _ in parsed.tags} <= {"p", "ul", "ol", "li", "code", "pre", "table", "thead", "tbody",
+                                                   "tr", "th", "td", "strong", "em", "span", "div", "a", "b", "i"}, doc
             assert not [a for _, attrs in parsed.tags for a in attrs if a.lower().startswith("on")], doc
             assert not [t for t, attrs in parsed.tags if t == "a" and "javascript" in (attrs.get("href") or "").lower()]
     model = text_of["models/tresnet_l.html"]
@@ -334,7 +338,8 @@ def test_text_is_inert_in_markdown_and_html():
     import markdown
 
     for hostile in (XSS, MARKDOWN, "# heading", "<!-- x", "a\n\n<script>", "{: #id .class onclick=x }", "a  \nb"):
-        html = markdown.markdown(f"| a |\n|---|\n| {text(hostile)} |\n\n{text(hostile)}", extensions=["tables", "attr_list"])
+        html = markdown.markdown(f"| a |\n|---|\n| {text(hostile)} |\n\n{text(hostile)}",
+                                 extensions=["tables", "attr_list"])
         parsed = PageParser()
         parsed.feed(html)
         assert {t for t, _ in parsed.tags} <= {"table", "thead", "tbody", "tr", "th", "td", "p"}, html
@@ -353,7 +358,8 @@ def test_only_http_urls_become_links():
 def test_the_docs_package_does_not_import_the_cli():
     code = ("import sys, tresnet_zoo.docs.build, tresnet_zoo.docs.reference; "
             "sys.exit(1 if [m for m in sys.modules if m.startswith('tresnet_zoo.cli')] else 0)")
-    assert subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(REPO)), check=False).returncode == 0
+    assert subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(REPO)),
+                          check=False).returncode == 0
     source = "\n".join(p.read_text() for p in (REPO / "tresnet_zoo" / "docs").glob("*.py"))
     assert "from ..cli" not in source and "tresnet_zoo.cli" not in source
 

@@ -30,7 +30,8 @@ EXTRA_YAML = [
     "a: !!str 1\n",
     "? [a]\n: 1\n",
     (
-        "a: |\n  text\n  more\nb: >\n  folded\nc: '1'\nd: \"2\"\ne: 2001-01-01\nf: yes\ng: ~\nh: 0x1f\ni: .inf\nj: 1_000\n"
+        "a: |\n  text\n  more\nb: >\n  folded\nc: '1'\nd: \"2\"\ne: 2001-01-01\nf: yes\ng: ~\nh: 0x1f\ni: .inf\nj: "
+        "1_000\n"
         "k:\n- - 1\n  - 2\n- {x: y, z: [1, 2.5, no]}\nl:\nm: ''\n"
     ),
     "--- 1\n--- 2\n",
@@ -230,7 +231,8 @@ def test_fast_paths_agree_on_mutated_entries(picks, top, tmp_path):
 
 
 def test_event_reader_counts_lines_of_a_markdown_block_from_the_page(tmp_path):
-    page = "# Title\r\n\r\nSome text\rmore\n<!--\nType: model-index\nModels:\n- Name: m\n  Metadata: {Parameters: 1}\n-->\n"
+    page = ("# Title\r\n\r\nSome text\rmore\n<!--\nType: model-index\nModels:\n- Name: m\n"
+            "  Metadata: {Parameters: 1}\n-->\n")
     path = tmp_path / "page.md"
     path.write_bytes(page.encode())
     docs, problems = source.read_documents(path)

@@ -234,7 +234,9 @@ def test_unwritable_cache_says_what_is_wrong(cli, zoo, checkpoints, tmp_path, ki
     assert "--cache-dir" in result.err
 
 
-@pytest.mark.parametrize("code, words", [("ENOSPC", "the disk is full"), ("EACCES", "permission denied"), ("EROFS", "permission denied"),
+@pytest.mark.parametrize("code, words",
+                         [("ENOSPC", "the disk is full"), ("EACCES", "permission denied"),
+                          ("EROFS", "permission denied"),
                                          ("ELOOP", "not a folder"), ("ENOTDIR", "not a folder")])
 def test_cache_errors_are_named_by_errno(tmp_path, code, words):
     """Each way a cache folder fails (the tests run as root here, so read-only cannot be staged) has its words."""
@@ -244,7 +246,8 @@ def test_cache_errors_are_named_by_errno(tmp_path, code, words):
     from tresnet_zoo.errors import CacheError
     from tresnet_zoo.weights.fetch import cache_error
 
-    error = cache_error("x.pth", tmp_path, OSError(getattr(errno, code), os.strerror(getattr(errno, code)), str(tmp_path)))
+    error = cache_error("x.pth", tmp_path,
+                        OSError(getattr(errno, code), os.strerror(getattr(errno, code)), str(tmp_path)))
     assert isinstance(error, CacheError) and error.exit_code == 3
     assert words in error.message and (code == "ENOSPC") == ("free some space" in error.hint)
     assert "--" not in error.message + error.hint  # the library names no flags
@@ -257,7 +260,8 @@ def test_nothing_listening_is_a_clean_error_with_a_way_out(cli, zoo, checkpoints
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     result = fetch(cli, zoo, "--mirror", f"http://127.0.0.1:{port}/weights")
-    assert_clean_failure(result, zoo, checkpoints, f"cannot download http://127.0.0.1:{port}/weights/", "connection refused", code=3)
+    assert_clean_failure(result, zoo, checkpoints, f"cannot download http://127.0.0.1:{port}/weights/",
+                         "connection refused", code=3)
     assert "--mirror DIR" in result.err
 
 
@@ -266,7 +270,8 @@ def test_nothing_listening_is_a_clean_error_with_a_way_out(cli, zoo, checkpoints
     [
         (lambda: __import__("socket").gaierror(-2, "Name or service not known"), "cannot resolve the host name"),
         (lambda: ConnectionRefusedError(111, "Connection refused"), "connection refused"),
-        (lambda: __import__("ssl").SSLCertVerificationError(1, "certificate verify failed"), "TLS certificate not trusted"),
+        (lambda: __import__("ssl").SSLCertVerificationError(1, "certificate verify failed"),
+         "TLS certificate not trusted"),
         (lambda: TimeoutError("timed out"), "read timed out"),
         (lambda: OSError("something odd\nsecond line"), "something odd"),
     ],

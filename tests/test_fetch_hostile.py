@@ -26,7 +26,8 @@ def blob(size: int, seed: int) -> tuple[str, bytes]:
 
 
 def index_text(url: str, size: int | None) -> str:
-    lines = ["Collections:", "- Name: TResNet", "Models:", "- Name: tresnet_m", "  In Collection: TResNet", "  Metadata:",
+    lines = ["Collections:", "- Name: TResNet", "Models:", "- Name: tresnet_m", "  In Collection: TResNet",
+             "  Metadata:",
              "    Parameters: 31389032", "    Image Size: 224"]
     if size is not None:
         lines.append(f"    File Size: {size}")
@@ -102,7 +103,8 @@ def test_an_entry_without_file_size_needs_an_explicit_limit(cli, site):
 def test_a_slow_drip_trips_the_minimum_speed_and_keeps_every_byte(cli, site):
     site.web.always(site.name, "drip", interval=0.05)
     started = time.monotonic()
-    result = cli(*site.args("fetch", "tresnet_m", "--speed-limit", "1000", "--speed-time", "1", "--timeout", "5", "--retries", "1", "--quiet"))
+    result = cli(*site.args("fetch", "tresnet_m", "--speed-limit", "1000", "--speed-time", "1", "--timeout", "5",
+                            "--retries", "1", "--quiet"))
     elapsed = time.monotonic() - started
     assert result.code == 3 and elapsed < 10, (elapsed, result.text)
     assert "broke 2 times" in one_error(result) and "slower than 1000 bytes/s for 1 s" in result.err
@@ -252,7 +254,8 @@ def test_https_through_a_connect_proxy_with_a_private_ca(cli, tmp_path, tls, mon
     url = server.url(name, host="localhost")
     site_index = tmp_path / "i.yml"
     site_index.write_text(index_text(url, len(data)))
-    for var in ("HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "ALL_PROXY", "all_proxy"):
+    for var in ("HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+                "SSL_CERT_FILE", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HTTPS_PROXY", proxy.url)
     args = ["--index", str(site_index), "--cache-dir", str(tmp_path / "c"), "fetch", "tresnet_m", *FAST]

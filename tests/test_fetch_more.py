@@ -144,7 +144,9 @@ def test_file_mirror_for_air_gapped_clusters(cli, zoo, server, checkpoints, tmp_
     (mirror / checkpoints["tresnet_m_release"].filename).write_bytes(ckpt.data)
     bad = cli(*zoo.args("fetch", "tresnet_m_release", "--mirror", str(mirror), *FAST))
     assert checkpoints["tresnet_m"].size > checkpoints["tresnet_m_release"].size
-    assert bad.code == 1 and f"{mirror / checkpoints['tresnet_m_release'].filename} announces {ckpt.size} bytes, the index's File Size is" in bad.err
+    announced = (f"{mirror / checkpoints['tresnet_m_release'].filename} announces {ckpt.size} bytes, "
+                 "the index's File Size is")
+    assert bad.code == 1 and announced in bad.err
     assert not (zoo.cache / checkpoints["tresnet_m_release"].filename).exists()
 
 
@@ -266,7 +268,8 @@ def test_cache_stays_correct_where_locks_do_nothing(zoo, server, checkpoints, mo
 
     def run():
         try:
-            results.append(fetch_entry(entry, FetchOptions(cache=Cache(zoo.cache), config=DownloadConfig(read_timeout=10))))
+            results.append(fetch_entry(entry, FetchOptions(cache=Cache(zoo.cache),
+                                                           config=DownloadConfig(read_timeout=10))))
         except Exception as exc:  # noqa: BLE001 - collected for the assertion below
             errors.append(exc)
 
@@ -297,7 +300,8 @@ def test_a_partial_is_resumed_only_once_its_writer_is_gone(tmp_path):
     assert partials.claim(root, name, stale_after=60) is None  # a thread here is writing it
     partials.release(mine)
     taken = partials.claim(root, name, stale_after=60)
-    assert taken is not None and not mine.path.exists() and [p for p, _ in partials.list_partials(root, name)[0]] == [taken.path]
+    assert taken is not None and not mine.path.exists()
+    assert [p for p, _ in partials.list_partials(root, name)[0]] == [taken.path]
     partials.release(taken)
     taken.path.unlink()
 

@@ -100,7 +100,8 @@ def test_all_alive_exits_zero(cli, tmp_path):
     try:
         index = tmp_path / "one.yml"
         index.write_text(
-            f"Models:\n- Name: tresnet_m\n  Metadata:\n    File Size: {SIZE}\n  Weights: {server.url('/ok/tresnet_m-00000001.pth')}\n"
+            f"Models:\n- Name: tresnet_m\n  Metadata:\n    File Size: {SIZE}\n  Weights: "
+            f"{server.url('/ok/tresnet_m-00000001.pth')}\n"
         )
         got = cli("check", "--index", index, "--links")
         assert got.code == 0 and "1 of 1 links alive" in got.out, got.text
@@ -111,7 +112,8 @@ def test_all_alive_exits_zero(cli, tmp_path):
 def test_no_host_resolving_is_the_environment(cli, tmp_path):
     index = tmp_path / "dns.yml"
     index.write_text(
-        f"Models:\n- Name: tresnet_m\n  Metadata:\n    File Size: {SIZE}\n  Weights: https://no-such-host.invalid/tresnet_m-00000001.pth\n"
+        f"Models:\n- Name: tresnet_m\n  Metadata:\n    File Size: {SIZE}\n  Weights: "
+        "https://no-such-host.invalid/tresnet_m-00000001.pth\n"
     )
     got = cli("check", "--index", index, "--links", "--link-timeout", "2")
     assert got.code == 3 and "no host name of any source resolved" in got.err, got.text

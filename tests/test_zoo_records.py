@@ -63,7 +63,8 @@ def test_every_tag_and_name_resolves_in_any_case(index, name):
 
 def test_classes_and_primary_sources(index):
     assert {m.name for m in index if m.num_classes == 11221} == {"tresnet_m_miil_in21k", "tresnet_v2_l_miil_in21k"}
-    assert all(m.num_classes == 1000 for m in index if m.name not in ("tresnet_m_miil_in21k", "tresnet_v2_l_miil_in21k"))
+    in21k = ("tresnet_m_miil_in21k", "tresnet_v2_l_miil_in21k")
+    assert all(m.num_classes == 1000 for m in index if m.name not in in21k)
     assert all(m.top1 is None for m in index if m.num_classes == 11221)
     m = index.get("tresnet_m")
     first = m.sources[0]
@@ -117,12 +118,15 @@ Models:
         ("timm: [Tresnet_M]", "timm[0]: expected a timm pretrained tag"),
         ("num_classes: 0", "num_classes: expected a number of classes"),
         ("num_classes: '1000'", "num_classes: expected a number of classes"),
-        ("sources: [{url: 'http://example.org/b.pth', file: b.pth}]", "url: source URL 'http://example.org/b.pth': only https is allowed"),
+        ("sources: [{url: 'http://example.org/b.pth', file: b.pth}]",
+         "url: source URL 'http://example.org/b.pth': only https is allowed"),
         ("sources: [{url: 'https://example.org/b.pth', file: ../b.pth}]", "file: expected a file name"),
         ("sources: [{url: 'https://example.org/b.pth'}]", "file: missing (required)"),
-        ("sources: [{url: 'https://example.org/b.pth', file: b.pth, sha256: ABC}]", "sha256: expected 64 lower-case hex"),
+        ("sources: [{url: 'https://example.org/b.pth', file: b.pth, sha256: ABC}]",
+         "sha256: expected 64 lower-case hex"),
         ("licence: mit", "licence: unknown field; did you mean 'license'?"),
-        ("sources: [{url: 'https://example.org/x/a-0123abcd.pth', file: a-0123abcd.pth}]", "cache file name 'a-0123abcd.pth' is already used"),
+        ("sources: [{url: 'https://example.org/x/a-0123abcd.pth', file: a-0123abcd.pth}]",
+         "cache file name 'a-0123abcd.pth' is already used"),
     ],
 )
 def test_bad_zoo_metadata_is_reported_with_its_line(write, zoo, fragment):

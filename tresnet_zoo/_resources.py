@@ -36,7 +36,8 @@ def docs_dir() -> Path:
 
 def upstream_page() -> Path | None:
     """The verbatim upstream TResNet model-index page (the test fixture), for the corrections page."""
-    for candidate in (_PACKAGE / "_data" / "upstream" / "tresnet.md", _PACKAGE.parent / "tests" / "fixtures" / "upstream_tresnet.md"):
+    for candidate in (_PACKAGE / "_data" / "upstream" / "tresnet.md",
+                      _PACKAGE.parent / "tests" / "fixtures" / "upstream_tresnet.md"):
         if candidate.is_file():
             return candidate
     return None

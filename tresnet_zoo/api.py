@@ -6,11 +6,14 @@ for models, torch. Everything here is re-exported by ``tresnet_zoo``.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from pathlib import Path
 
 from .errors import UsageError
 from .index import Index, load_index
+from .models import build_entry, checkpoint_bytes_bound, entry_classes, load_checkpoint, variant_of
+from .models.pretrained import timm_tags_of
 
 __all__ = ["list_models", "list_pretrained", "create_model", "fetch", "fetch_entry_path"]
 
@@ -32,10 +35,6 @@ def list_pretrained(pattern: str | None = None, *, index=None) -> list[str]:
     """timm's ``list_pretrained``: the timm tags (``tresnet_m.miil_in1k``) of the index's weights, sorted,
     optionally filtered by an fnmatch ``pattern`` (case-insensitive). Every tag is a name ``create_model``
     accepts."""
-    import fnmatch
-
-    from .models.pretrained import timm_tags_of
-
     tags = {tag for entry in _index(index) for tag in timm_tags_of(entry)}
     if pattern:
         tags = {t for t in tags if fnmatch.fnmatch(t.lower(), pattern.lower())}
@@ -68,8 +67,8 @@ def fetch_entry_path(entry, *, verify: bool = False, cache_dir=None, mirror=None
     """``fetch`` for an entry already read from an index. With ``verify=True`` the file is read and
     hashed again in this call (a cache hit is otherwise trusted on its record and size), then loaded
     into the reference model and run."""
-    from .weights.fetch import expected_for
-    from .weights.verify import deep_check
+    from .weights.fetch import expected_for  # noqa: PLC0415 (keeps `import tresnet_zoo` from loading the weights code)
+    from .weights.verify import deep_check  # noqa: PLC0415 (keeps `import tresnet_zoo` from loading the weights code)
 
     result = _fetch_result(entry, cache_dir=cache_dir, mirror=mirror, offline=offline, force=force, config=config)
     if verify:
@@ -79,7 +78,7 @@ def fetch_entry_path(entry, *, verify: bool = False, cache_dir=None, mirror=None
 
 
 def _fetch_result(entry, *, cache_dir=None, mirror=None, offline=None, force=False, config=None):
-    from .weights import Cache, DownloadConfig, FetchOptions, fetch_entry
+    from .weights import Cache, DownloadConfig, FetchOptions, fetch_entry  # noqa: PLC0415 (keeps `import tresnet_zoo` from loading the weights code)
 
     options = FetchOptions.from_env(
         cache=Cache(Path(cache_dir) if cache_dir else None), mirror=mirror, offline=offline, force=force,
@@ -125,14 +124,12 @@ def create_model(
     act in training only; ``global_pool`` is 'fast'/'avg', 'max', 'avgmax' or '' (with num_classes=0).
     Unlike timm, the model is returned in eval mode (call ``model.train()`` to fine-tune).
     """
-    from .models import build_entry, checkpoint_bytes_bound, entry_classes, load_checkpoint, variant_of
-
     if pretrained and checkpoint_path is not None:
         raise UsageError("give pretrained=True or checkpoint_path, not both")
     entry = _index(index).get(name)
     if pretrained:
-        from .weights.fetch import expected_for
-        from .weights.load import load_verified
+        from .weights.fetch import expected_for  # noqa: PLC0415 (keeps `import tresnet_zoo` from loading the weights code)
+        from .weights.load import load_verified  # noqa: PLC0415 (keeps `import tresnet_zoo` from loading the weights code)
 
         result = _fetch_result(entry, cache_dir=cache_dir, mirror=mirror, offline=offline)
         held_to = getattr(result, "expected", None) or expected_for(entry)  # the source actually used (sources.py)

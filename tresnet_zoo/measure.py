@@ -37,9 +37,9 @@ def count_parameters(model) -> int:
 def _meta_model(variant: str, num_classes: int):
     """A shapes-only model for counting, and its parameter and checkpoint sizes (BatchNorm removed
     after those were taken)."""
-    import torch
+    import torch  # noqa: PLC0415 (torch: seconds to import)
 
-    from .models.tresnet import ConvUnit, build
+    from .models.tresnet import ConvUnit, build  # noqa: PLC0415 (imports torch)
 
     with torch.device("meta"):
         model = build(variant, num_classes=num_classes).eval()
@@ -68,8 +68,8 @@ def count_unmemoized(variant: str, image_size: int, num_classes: int = 1000) -> 
 
 
 def _count(variant: str, image_size: int, num_classes: int, built) -> Counts:
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
+    import torch  # noqa: PLC0415 (torch: seconds to import)
+    from torch.utils.flop_counter import FlopCounterMode  # noqa: PLC0415 (torch: seconds to import)
 
     model, (parameters, state_numel, state_tensors) = built
     x = torch.empty(1, 3, image_size, image_size, device="meta")

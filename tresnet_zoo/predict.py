@@ -27,7 +27,9 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
 from ._deps import require
+from .api import create_model
 from .errors import ImageError, UsageError, ZooError
+from .models.labels import label_set_for, load_labels
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -85,9 +87,9 @@ class Preprocess:
         The resize target grows with the aspect ratio (a 2x30000 image of 390 bytes resizes to 256x3840000),
         so it is held to ``max_pixels`` like the image itself: an ``ImageError`` before anything is allocated.
         """
-        import numpy as np
-        import torch
-        from PIL import Image
+        import numpy as np  # noqa: PLC0415 (heavy: only when images are classified)
+        import torch  # noqa: PLC0415 (heavy: only when images are classified)
+        from PIL import Image  # noqa: PLC0415 (heavy: only when images are classified)
 
         size = self.resized(*image.size)
         if size[0] * size[1] > max_pixels:
@@ -109,7 +111,7 @@ class Preprocess:
     @staticmethod
     def to_tensor(batch):
         """uint8 (N, 3, H, W) -> float32 in [0, 1], as torchvision's ``to_tensor`` (mean 0, std 1 leave it)."""
-        import torch
+        import torch  # noqa: PLC0415 (torch: seconds to import)
 
         return batch.to(dtype=torch.float32).div(255)
 
@@ -128,7 +130,7 @@ def open_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
     ``follow_links=False`` a symbolic link is refused too. The header's pixel count is checked against
     ``max_pixels`` before anything is decoded.
     """
-    from PIL import Image
+    from PIL import Image  # noqa: PLC0415 (heavy: only prediction decodes images)
 
     name = os.fspath(path)
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | (0 if follow_links else os.O_NOFOLLOW)
@@ -253,7 +255,7 @@ class Predictor:
 
     def __init__(self, model, *, preprocess: Preprocess | None = None, labels=None, batch_size: int = 16,
                  device: str = "cpu", workers: int | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
-        import torch
+        import torch  # noqa: PLC0415 (torch: seconds to import)
 
         if batch_size < 1:
             raise UsageError(f"batch size must be at least 1, not {batch_size}")
@@ -278,8 +280,6 @@ class Predictor:
         """The entry's model (its pretrained weights, fetched and verified, or ``checkpoint``: either layout,
         any class count), fused and channels-last, with the class names its head has."""
         require("torch", "numpy", "PIL", extra="torch", purpose="`predict` runs the model on decoded images and")
-        from .api import create_model
-        from .models.labels import label_set_for, load_labels
 
         num_classes = _checkpoint_classes(Path(checkpoint)) if checkpoint is not None else None
         model = create_model(name, pretrained=checkpoint is None, checkpoint_path=checkpoint, num_classes=num_classes,
@@ -289,7 +289,7 @@ class Predictor:
 
     def logits(self, batch_uint8):
         """Logits for a uint8 (N, 3, H, W) batch, float32 on the CPU."""
-        import torch
+        import torch  # noqa: PLC0415 (torch: seconds to import)
 
         with torch.inference_mode():
             x = Preprocess.to_tensor(batch_uint8.to(self.device, non_blocking=True))
@@ -339,7 +339,7 @@ class Predictor:
                     pending = []
 
     def _flush(self, pending, top: int, keep_logits: bool) -> Iterator[Prediction]:
-        import torch
+        import torch  # noqa: PLC0415 (torch: seconds to import)
 
         tensors = [v for _, v in pending if not isinstance(v, str)]
         logits = self.logits(torch.stack(tensors)) if tensors else None
@@ -361,7 +361,7 @@ class Predictor:
 def _checkpoint_classes(path: Path) -> int | None:
     """The classifier rows of a checkpoint (a fine-tuned file may have any number), told without loading
     it and bounded by the bytes the file holds (``models.layouts.classifier_rows``)."""
-    from .models.layouts import classifier_rows
+    from .models.layouts import classifier_rows  # noqa: PLC0415 (imports torch)
 
     return classifier_rows(path)
 

@@ -13,6 +13,7 @@ import typer
 from ..check import DEFAULT_FLOPS_RTOL, FIELDS, CheckReport, run_check
 from ..fix import fix as fix_index
 from .context import State
+from .mirror import check_links_command
 from .output import console, print_json
 
 
@@ -37,7 +38,6 @@ def check(
     """Check every entry's metadata against the reference TResNet: parameters, FLOPs, file size, weights URL."""
     state: State = ctx.obj
     if links:  # issue 12: the links, not the models
-        from .mirror import check_links_command
 
         check_links_command(index_path or state.index, names, as_json=as_json, timeout=link_timeout)
         return
@@ -78,7 +78,7 @@ def _print_fixes(written) -> None:
 
 def _print_report(report: CheckReport, paths, names, flops_rtol: float, *, fixed: bool) -> None:
     from rich.table import Table  # noqa: PLC0415  (rich's table only when one is printed: `check` is in every start-up)
-    from rich.text import Text  # noqa: PLC0415
+    from rich.text import Text  # noqa: PLC0415  (with the table: only when a report is printed)
 
     out = console()
     if report.problems:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -38,7 +39,6 @@ class State:
             self._loaded = load_index(self.index, cache_dir=self.cache_root())
             # A CLI process lives for one command and the index lives as long: move it out of the cyclic
             # collector's sight (it holds no cycles), or each collection walks every record again.
-            import gc
 
             gc.freeze()
         return self._loaded

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 from pathlib import Path
 from typing import Optional
 
 import typer
+import typer.main
 
 from .._deps import require
+from ..errors import IndexNotFoundError, ZooEnvironmentError
 from .context import State
 from .output import console
 
@@ -25,20 +28,25 @@ def build(
     ctx: typer.Context,
     out: Path = typer.Option(Path("site"), "--out", help="Folder for the built site."),
     index_path: Optional[Path] = typer.Option(None, "--index", help="Index to document (same as the global --index)."),
-    upstream: Optional[Path] = typer.Option(None, "--upstream", help="Upstream page to list corrections against [default: the bundled copy]."),
-    pages: Optional[Path] = typer.Option(None, "--pages", help="Also keep the rendered Markdown and mkdocs.yml in this (new or empty) folder."),
-    strict: bool = typer.Option(True, "--strict/--no-strict", help="Fail on broken links and warnings (MkDocs strict)."),
-    repo_url: Optional[str] = typer.Option(None, "--repo-url", help="Repository URL: links each entry to its source line."),
-    site_url: Optional[str] = typer.Option(None, "--site-url", help="The site's public URL (canonical links, sitemap)."),
+    upstream: Optional[Path] = typer.Option(None, "--upstream",
+                                            help="Upstream page to list corrections against [default: the bundled "
+                                                 "copy]."),
+    pages: Optional[Path] = typer.Option(None, "--pages",
+                                         help="Also keep the rendered Markdown and mkdocs.yml in this (new or empty) "
+                                              "folder."),
+    strict: bool = typer.Option(True, "--strict/--no-strict",
+                                help="Fail on broken links and warnings (MkDocs strict)."),
+    repo_url: Optional[str] = typer.Option(None, "--repo-url",
+                                           help="Repository URL: links each entry to its source line."),
+    site_url: Optional[str] = typer.Option(None, "--site-url",
+                                           help="The site's public URL (canonical links, sitemap)."),
 ) -> None:
     """Render pages from the index (jinja2 templates in docs/), draw the chart, build with MkDocs Material.
 
     The site is built in a new folder and moved to --out, which must be new, empty, or a previous build.
     """
-    from ..errors import IndexNotFoundError
-
     _require_docs("build")
-    from ..docs import build_site  # noqa: PLC0415  (the docs stack, ~0.3 GB of packages, only for this command)
+    from ..docs import build_site  # noqa: PLC0415 (the docs stack, ~0.3 GB of packages, only for this command)
 
     state: State = ctx.obj
     if upstream is not None and not upstream.is_file():
@@ -58,9 +66,7 @@ def _require_docs(command: str) -> None:
 
 def _command_tree():
     """The CLI's click command tree, handed to the docs (which never import the CLI) for the CLI reference."""
-    import typer.main
-
-    from .main import app
+    from .main import app  # noqa: PLC0415 (import cycle: main imports this module)
 
     return typer.main.get_command(app)
 
@@ -74,12 +80,11 @@ def serve(
     index_path: Optional[Path] = typer.Option(None, "--index", help="Index to document (same as the global --index)."),
 ) -> None:
     """Build the site, then serve it over HTTP until Ctrl-C."""
-    import functools
-    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+    # noqa below: only `docs serve` starts a server
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer  # noqa: PLC0415 (only `docs serve`)
 
     _require_docs("serve")
-    from ..docs import build_site  # noqa: PLC0415  (the docs stack, ~0.3 GB of packages, only for this command)
-    from ..errors import ZooEnvironmentError
+    from ..docs import build_site  # noqa: PLC0415 (the docs stack, ~0.3 GB of packages, only for this command)
 
     state: State = ctx.obj
     index = index_path or state.index
@@ -88,12 +93,14 @@ def serve(
     try:  # bound before the build: a host that does not resolve or a port in use fails fast, and cleanly
         httpd = ThreadingHTTPServer((host, port), handler)
     except (OSError, OverflowError) as exc:
-        again = ["tresnet-zoo", "docs", "serve", "--out", str(out), "--port", "0"] + (["--index", str(index)] if index else [])
+        again = ["tresnet-zoo", "docs", "serve", "--out", str(out), "--port", "0"]
+        again += ["--index", str(index)] if index else []
         raise ZooEnvironmentError(f"cannot serve on {host}:{port} ({getattr(exc, 'strerror', None) or exc})",
                                   hint=f"{shlex.join(again)}  # port 0 picks a free one") from None
     with httpd:
         result = build_site(out, index=index, commands=_command_tree())
-        console().print(f"serving {result.site} at http://{host}:{httpd.server_address[1]}/ (Ctrl-C stops)", markup=False)
+        url = f"http://{host}:{httpd.server_address[1]}/"
+        console().print(f"serving {result.site} at {url} (Ctrl-C stops)", markup=False)
         try:
             httpd.serve_forever()
         except KeyboardInterrupt:

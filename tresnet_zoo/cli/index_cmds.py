@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import List, Optional
 
@@ -10,6 +11,7 @@ import typer
 from ..index import resolve_roots
 from ..index.problems import display_path
 from ..index.validate import validate_paths
+from ..weights.cache import Cache
 from .context import State
 from .output import console, giga, megabytes, millions, number, print_json, print_json_records, printable
 
@@ -29,9 +31,6 @@ def _is_cached(state: State, entry) -> bool:
 
 def _cached_lookup(state: State):
     """``_is_cached`` for many entries: one cache, each file name looked up once (copies share files)."""
-    from functools import lru_cache
-
-    from ..weights.cache import Cache
 
     cache = Cache(state.cache_root())
 
@@ -128,7 +127,8 @@ def info(
             row(f"{metric} ({result.dataset})", f"{value:g}%", "Results", str(i), "Metrics", metric)
     row("Weights", entry.weights, "Weights")
     for j, source in enumerate(entry.sources[1:]):
-        row(f"Source {j + 2}", source.redacted_url + (f" (sha256 {source.sha256})" if source.sha256 else ""), "Metadata", "x-tresnet-zoo", "sources", str(j))
+        row(f"Source {j + 2}", source.redacted_url + (f" (sha256 {source.sha256})" if source.sha256 else ""),
+            "Metadata", "x-tresnet-zoo", "sources", str(j))
     row("Code", entry.code, "Code")
     if entry.paper:
         row("Paper", entry.paper.title + (f" <{entry.paper.url}>" if entry.paper.url else ""), "Paper")

@@ -8,6 +8,8 @@ from typing import List, Optional
 
 import typer
 
+from ..index import load_index
+from ..weights import Cache
 from .context import State
 from .output import console, print_json
 
@@ -31,8 +33,7 @@ def push(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
 ) -> None:
     """Copy cached, verified weight files to DEST (hashing while reading), then write its manifest last."""
-    from ..weights import Cache
-    from ..weights.mirror import push as push_files
+    from ..weights.mirror import push as push_files  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
 
     state: State = ctx.obj
     index = state.load_index()
@@ -88,8 +89,7 @@ def lock(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
 ) -> None:
     """Pin the exact size and full sha256 of every weight file verified in the cache (hashed now)."""
-    from ..weights import Cache
-    from ..weights.lockfile import write_lock
+    from ..weights.lockfile import write_lock  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
 
     state: State = ctx.obj
     entries = state.load_index().select(names or None)
@@ -123,8 +123,7 @@ def lock(
 
 def check_links_command(paths, names, *, as_json: bool, timeout: float) -> None:
     """`check --links`: one line per problem; exit 1 on a dead link or a size mismatch, 3 when only unreachable."""
-    from ..index import load_index
-    from ..weights.links import check_links, links_offline
+    from ..weights.links import check_links, links_offline  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
 
     index = load_index(paths)  # an invalid index is InvalidIndexError (exit 1), as for `check`
     report = check_links(index.select(names or None), offline=links_offline(), timeout=timeout)

@@ -9,7 +9,8 @@ from typing import List, Optional
 
 import typer
 
-from ..predict import DEFAULT_MAX_PIXELS
+from ..errors import UsageError
+from ..predict import DEFAULT_MAX_PIXELS, Predictor, collect_images
 from .context import State
 from .output import console, print_json
 
@@ -31,7 +32,7 @@ def _progress(total: int, enabled: bool):
     if not enabled or not sys.stderr.isatty():
         yield None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn  # noqa: PLC0415 (progress bars: terminal path only)
 
     with Progress(TextColumn("classifying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console(stderr=True), transient=True) as progress:
@@ -56,8 +57,6 @@ def predict(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Classify images: the entry's preprocessing (timm's), fused model, class names and probabilities."""
-    from ..predict import Predictor, collect_images
-
     state: State = ctx.obj
     index = state.load_index()
     entry = index.get(name)
@@ -68,8 +67,6 @@ def predict(
     if len(notes) > MAX_NOTES:
         sys.stderr.write(f"note: skipped {len(notes) - MAX_NOTES} more\n")
     if not found.files:
-        from ..errors import UsageError
-
         raise UsageError("no images found", hint="name image files, or folders holding .jpg, .png, .webp ... files")
     predictor = Predictor.for_entry(entry.name, checkpoint=checkpoint, index=index, cache_dir=state.cache_root(),
                                     device=device, batch_size=batch_size, max_pixels=max_pixels)

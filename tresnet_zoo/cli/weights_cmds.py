@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from contextlib import contextmanager
 from dataclasses import replace
@@ -9,6 +10,8 @@ from typing import List, Optional
 
 import typer
 
+from ..errors import UsageError, ZooError
+from ..weights.cache import Cache, clear, inventory
 from .context import State
 from .hints import hint_for
 from .output import console, megabytes, print_json, printable
@@ -23,8 +26,6 @@ def register(app: typer.Typer) -> None:
 
 
 def _entries(state: State, names: Optional[List[str]], all_: bool, *, command: str):
-    from ..errors import UsageError
-
     index = state.load_index()
     if names and all_:
         raise UsageError(f"give model names or --all, not both (`tresnet-zoo {command} --help`)")
@@ -33,9 +34,9 @@ def _entries(state: State, names: Optional[List[str]], all_: bool, *, command: s
     return index.select(names or None)
 
 
-def _options(state: State, *, mirror, offline=False, force=False, allow_http=False, timeout=None, retries=None, progress=None,
-             max_bytes=None, speed_limit=None, speed_time=None, deadline=None):
-    from ..weights import Cache, DownloadConfig, FetchOptions
+def _options(state: State, *, mirror, offline=False, force=False, allow_http=False, timeout=None, retries=None,
+             progress=None, max_bytes=None, speed_limit=None, speed_time=None, deadline=None):
+    from ..weights import Cache, DownloadConfig, FetchOptions  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
 
     config = DownloadConfig(allow_http=allow_http, max_bytes=max_bytes, deadline=deadline)
     if timeout is not None:
@@ -52,8 +53,6 @@ def _options(state: State, *, mirror, offline=False, force=False, allow_http=Fal
 
 def _log_to_stderr() -> None:
     """Library warnings (a lock given up on, a foreign partial ignored) as `warning: ...` lines on stderr."""
-    import logging
-
     class Stderr(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:  # sys.stderr of the moment (tests swap it)
             sys.stderr.write(f"warning: {record.getMessage()}\n")
@@ -70,7 +69,7 @@ def _progress(quiet: bool):
     if quiet or not sys.stderr.isatty():
         yield None
         return
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn  # noqa: PLC0415 (progress bars: terminal path only)
 
     bars: dict[str, int] = {}
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
@@ -90,21 +89,29 @@ def fetch(
     all_: bool = typer.Option(False, "--all", help="Every entry of the index."),
     verify_: bool = typer.Option(False, "--verify", help="Deep check: load into the reference model and run it."),
     force: bool = typer.Option(False, "--force", help="Download again even if cached."),
-    mirror: Optional[str] = typer.Option(None, "--mirror", envvar="TRESNET_ZOO_MIRROR", help="Base URL, file:// folder or object store (s3://bucket/prefix) with the same file names."),
+    mirror: Optional[str] = typer.Option(None, "--mirror", envvar="TRESNET_ZOO_MIRROR",
+                                         help="Base URL, file:// folder or object store (s3://bucket/prefix) with the "
+                                              "same file names."),
     offline: bool = typer.Option(False, "--offline", help="Never touch the network (env TRESNET_ZOO_OFFLINE=1)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     allow_http: bool = typer.Option(False, "--allow-http", help="Permit plain http to non-loopback hosts."),
-    timeout: float = typer.Option(30.0, "--timeout", min=0.1, help="Seconds without data before a transfer counts as stalled."),
-    retries: int = typer.Option(5, "--retries", min=0, help="Retries per download (connection errors, 429/5xx, broken bodies)."),
-    max_bytes: Optional[int] = typer.Option(None, "--max-bytes", min=1, help="Byte limit for an entry without File Size (required to fetch one)."),
-    speed_limit: int = typer.Option(1024, "--speed-limit", min=0, help="Bytes/s: slower than this for --speed-time seconds resumes the transfer (a retry)."),
-    speed_time: float = typer.Option(30.0, "--speed-time", min=0.1, help="Seconds below --speed-limit before the transfer is resumed."),
-    deadline: Optional[float] = typer.Option(None, "--deadline", min=0.1, help="Seconds for each file's whole download, retries included."),
+    timeout: float = typer.Option(30.0, "--timeout", min=0.1,
+                                  help="Seconds without data before a transfer counts as stalled."),
+    retries: int = typer.Option(5, "--retries", min=0,
+                                help="Retries per download (connection errors, 429/5xx, broken bodies)."),
+    max_bytes: Optional[int] = typer.Option(None, "--max-bytes", min=1,
+                                            help="Byte limit for an entry without File Size (required to fetch one)."),
+    speed_limit: int = typer.Option(1024, "--speed-limit", min=0,
+                                    help="Bytes/s: slower than this for --speed-time seconds resumes the transfer (a "
+                                         "retry)."),
+    speed_time: float = typer.Option(30.0, "--speed-time", min=0.1,
+                                     help="Seconds below --speed-limit before the transfer is resumed."),
+    deadline: Optional[float] = typer.Option(None, "--deadline", min=0.1,
+                                             help="Seconds for each file's whole download, retries included."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
 ) -> None:
     """Download weights into the cache, checking File Size and sha256 (the hash prefix in the file name)."""
-    from ..errors import ZooError
-    from ..weights.fetch import fetch_entry
+    from ..weights.fetch import fetch_entry  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
 
     state: State = ctx.obj
     entries = _entries(state, names, all_, command="fetch")
@@ -112,8 +119,9 @@ def fetch(
     results, failures, code = [], 0, 0
     _log_to_stderr()
     with _progress(quiet or as_json) as bar:
-        options = _options(state, mirror=mirror, offline=offline, force=force, allow_http=allow_http, timeout=timeout, retries=retries,
-                           progress=bar, max_bytes=max_bytes, speed_limit=speed_limit, speed_time=speed_time, deadline=deadline)
+        options = _options(state, mirror=mirror, offline=offline, force=force, allow_http=allow_http, timeout=timeout,
+                           retries=retries, progress=bar, max_bytes=max_bytes, speed_limit=speed_limit,
+                           speed_time=speed_time, deadline=deadline)
         for entry in entries:
             record: dict = {"name": entry.name, "file": entry.weights_filename, "ok": False}
             try:
@@ -123,8 +131,8 @@ def fetch(
                               passed_over=[str(note) for note in getattr(result, "notes", ())],  # earlier sources
                               checks={"size": "ok", "sha256": "ok" if result.hashed else "recorded, not hashed now"})
                 if verify_:
-                    from ..weights.fetch import expected_for
-                    from ..weights.verify import deep_check
+                    from ..weights.fetch import expected_for  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
+                    from ..weights.verify import deep_check  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
 
                     held_to = getattr(result, "expected", None) or expected_for(entry)  # the source actually used
                     deep = deep_check(entry, result.path, held_to, record_sha256=result.sha256)
@@ -160,30 +168,33 @@ def _print_fetch(out, record: dict) -> None:
     out.print(f"{record['name']}: {record['path']}", markup=False)
     out.print(f"  {record['size']} bytes, sha256 {record['sha256']}, {how}", markup=False)
     deep = record.get("deep")
-    extra = f" ({deep['layout']} layout, {deep['parameters']} parameters, logits {deep['logits_shape']})" if deep else ""
+    extra = (f" ({deep['layout']} layout, {deep['parameters']} parameters, logits {deep['logits_shape']})"
+             if deep else "")
     out.print(f"  {checks}{extra}", markup=False)
 
 
 def verify(
     ctx: typer.Context,
-    names: Optional[List[str]] = typer.Argument(None, help="Model names or patterns [default: every cached file of the index]."),
+    names: Optional[List[str]] = typer.Argument(None, help="Model names or patterns [default: every cached file of the "
+                                                           "index]."),
     deep: bool = typer.Option(False, "--deep", help="Also load each file into the reference model and run it."),
     repair: bool = typer.Option(False, "--repair", help="Remove bad files and fetch them again."),
-    mirror: Optional[str] = typer.Option(None, "--mirror", envvar="TRESNET_ZOO_MIRROR", help="Where --repair fetches from."),
+    mirror: Optional[str] = typer.Option(None, "--mirror", envvar="TRESNET_ZOO_MIRROR",
+                                         help="Where --repair fetches from."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
 ) -> None:
     """Re-check cached weight files: size and full sha256 against the index (and the record of the download)."""
-    from ..weights import Cache
-    from ..weights.fetch import expected_for
-    from ..weights.repair import repair as repair_entry
-    from ..weights.verify import check_file
+    from ..weights.fetch import expected_for  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
+    from ..weights.repair import repair as repair_entry  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
+    from ..weights.verify import check_file  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
 
     state: State = ctx.obj
     index = state.load_index()
     cache = Cache(state.cache_root())
     chosen = index.select(names or None)
     if not names:
-        chosen = [e for e in chosen if e.weights_filename and cache.final_stat(e.weights_filename) is not None]  # regular files only
+        # regular files only
+        chosen = [e for e in chosen if e.weights_filename and cache.final_stat(e.weights_filename) is not None]
     out = console()
     checks, bad = [], 0
     _log_to_stderr()
@@ -201,15 +212,18 @@ def verify(
             if result.ok:
                 note = " (repaired: fetched again)" if repaired else ""
                 deep_note = f", deep: ok ({result.deep['layout']} layout)" if result.deep else ""
-                out.print(f"ok: {entry.name}: {result.path} ({result.size} bytes, sha256 ok{deep_note}){note}", markup=False)
+                out.print(f"ok: {entry.name}: {result.path} ({result.size} bytes, sha256 ok{deep_note}){note}",
+                          markup=False)
             else:
                 sys.stderr.write(f"error: {entry.name}: {result.path}: {'; '.join(result.problems)}\n")
     if as_json:
         print_json({"ok": bad == 0, "files": checks})
     elif not checks:
-        out.print(f"no cached weights to verify in {cache.root} (`tresnet-zoo fetch NAME` downloads some)", markup=False)
+        out.print(f"no cached weights to verify in {cache.root} (`tresnet-zoo fetch NAME` downloads some)",
+                  markup=False)
     elif bad:
-        sys.stderr.write(f"{bad} of {len(checks)} files bad" + ("" if repair else "; `tresnet-zoo verify --repair` fetches them again") + "\n")
+        sys.stderr.write(f"{bad} of {len(checks)} files bad"
+                         + ("" if repair else "; `tresnet-zoo verify --repair` fetches them again") + "\n")
     if bad:
         raise typer.Exit(1)
 
@@ -224,8 +238,6 @@ def cache_default(ctx: typer.Context) -> None:
 def _index_names(state: State) -> dict[str, str]:
     """Cache file name -> entry name, from the index; empty when the index cannot be read (the cache
     must be inspectable and clearable even with a broken index)."""
-    from ..errors import ZooError
-
     try:
         return {e.weights_filename: e.name for e in state.load_index() if e.weights_filename}
     except (ZooError, OSError):
@@ -233,23 +245,23 @@ def _index_names(state: State) -> dict[str, str]:
 
 
 @cache_app.command("info")
-def cache_info(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print machine-readable data.")) -> None:
+def cache_info(ctx: typer.Context,
+               as_json: bool = typer.Option(False, "--json", help="Print machine-readable data.")) -> None:
     """Where the cache is and what it holds: verified files, partial downloads, names that are not ours."""
-    from ..weights.cache import Cache, inventory
-
     state: State = ctx.obj
     inv = inventory(Cache(state.cache_root()), _index_names(state))
     if as_json:
         print_json(inv.to_dict())
         return
-    from rich.table import Table
+    from rich.table import Table  # noqa: PLC0415 (terminal path only: `cache list` draws a table)
 
     out = console()
     table = Table(title=f"cache {inv.root}: {megabytes(inv.total_bytes)} MB", title_justify="left")
     for column in ("file", "entry", "MB", "state"):
         table.add_column(column, justify="right" if column == "MB" else "left")
     for f in inv.files:
-        table.add_row(printable(f.file), f.entry or "-", megabytes(f.size), "verified" if f.verified else "not ours / unverified")
+        state = "verified" if f.verified else "not ours / unverified"
+        table.add_row(printable(f.file), f.entry or "-", megabytes(f.size), state)
     for p in inv.partials:
         label = "being downloaded now" if p.writer_alive else "partial download (resumable)"
         table.add_row(printable(p.file), "-", megabytes(p.size), label)
@@ -261,12 +273,11 @@ def cache_info(ctx: typer.Context, as_json: bool = typer.Option(False, "--json",
 @cache_app.command("clear")
 def cache_clear(
     ctx: typer.Context,
-    names: Optional[List[str]] = typer.Argument(None, help="Only these models' files [default: everything tresnet-zoo put there]."),
+    names: Optional[List[str]] = typer.Argument(None, help="Only these models' files [default: everything tresnet-zoo "
+                                                           "put there]."),
     partials_only: bool = typer.Option(False, "--partials", help="Only remove partial downloads."),
 ) -> None:
     """Remove cached weights, their records and partial downloads. Files tresnet-zoo did not write stay."""
-    from ..weights.cache import Cache, clear
-
     state: State = ctx.obj
     cache = Cache(state.cache_root())
     if names:
@@ -284,4 +295,5 @@ def cache_clear(
         for item in result.left[:20]:
             out.print(printable(f"  {item.path} ({item.why})"), markup=False)  # names a neighbour chose
         if len(result.left) > 20:
-            out.print(f"  ... and {len(result.left) - 20} more (`tresnet-zoo cache info --json` lists them)", markup=False)
+            out.print(f"  ... and {len(result.left) - 20} more (`tresnet-zoo cache info --json` lists them)",
+                      markup=False)

@@ -20,6 +20,7 @@ The index is untrusted (anyone can change it in a pull request), so:
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import shlex
@@ -32,10 +33,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UsageError, ZooError
+import yaml
+import yaml as _yaml
+
+from .. import check
+from .._resources import docs_dir, upstream_page
+from ..errors import MissingDependencyError, UsageError, ZooError
 from ..index import Index, load_index
 from .cards import ModelCard, family, order_key, pareto_front, source_location
+from .chart import accuracy_chart
+from .corrections import corrections
 from .place import OutputNotWritableError, check_target, new_build_folder, place
+from .reference import api_functions, cli_commands
 from .safe import RESERVED, Slugs, Trusted, config_url, http_url, py_string, text, title
 
 __all__ = ["NAV_MODELS_MAX", "BuildResult", "build_site", "render_pages", "site_config"]
@@ -75,13 +84,11 @@ def _trusted(value: str) -> Trusted:
 
 def _pre(value: str) -> Trusted:
     """Project prose for a raw ``<pre>`` block (the BibTeX): HTML-escaped, new lines kept, no blank lines."""
-    import html
-
     return Trusted("\n".join(line for line in html.escape(value or "").splitlines() if line.strip()))
 
 
 def _environment(templates: Path):
-    import jinja2
+    import jinja2  # noqa: PLC0415 (docs extra, optional)
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates)), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True, autoescape=True, finalize=text)
@@ -95,10 +102,9 @@ def _environment(templates: Path):
 def _verdicts(index: Index) -> tuple[dict[str, list[dict]], str | None]:
     """check's verdicts per entry, or the reason there are none (torch is not installed)."""
     try:
-        import torch  # noqa: F401  (check builds models: without torch there are no verdicts to show)
+        import torch  # noqa: F401, PLC0415 (check builds models: without torch there are no verdicts)
     except ImportError:
         return {}, "PyTorch is not installed where the site was built"
-    from .. import check
 
     run = getattr(check, "check_index", None) or check.run_check  # h8fix may rename it
     report = run(index)
@@ -106,8 +112,6 @@ def _verdicts(index: Index) -> tuple[dict[str, list[dict]], str | None]:
 
 
 def _notes(source: Path, slug: str) -> dict:
-    import yaml
-
     notes_file = source / "templates" / "collections" / f"{slug}.yml"  # a slug: never leaves the folder
     notes = yaml.safe_load(notes_file.read_text(encoding="utf-8")) if notes_file.is_file() else None
     return {"description": "", "training": "", "bibtex": "", "paper": None, "code": None, "throughput": None,
@@ -122,20 +126,16 @@ def _paper_url(paper) -> str | None:
 
 
 def render_pages(index: Index, pages: Path, *, upstream: Index | None = None, upstream_label: str | None = None,
-                 commands=None, repo_url: str | None = None, site_url: str | None = None) -> tuple[dict, list[str], int]:
+                 commands=None, repo_url: str | None = None,
+                 site_url: str | None = None) -> tuple[dict, list[str], int]:
     """Write the site's Markdown, assets and chart under ``pages/docs``; returns (config, pages, corrections)."""
-    import yaml
-
-    from .._resources import docs_dir
-    from .chart import accuracy_chart
-    from .corrections import corrections
-    from .reference import api_functions, cli_commands
 
     source = docs_dir()
     env = _environment(source / "templates")
     docs = pages / "docs"
     (docs / "models").mkdir(parents=True)
-    shutil.copytree(source / "assets", docs / "assets", ignore=shutil.ignore_patterns("*.md"))  # the vendor README is no page
+    shutil.copytree(source / "assets", docs / "assets",
+                    ignore=shutil.ignore_patterns("*.md"))  # the vendor README is no page
     shutil.copytree(source / "theme", pages / "theme")
     verdicts, unchecked = _verdicts(index)
 
@@ -183,7 +183,8 @@ def render_pages(index: Index, pages: Path, *, upstream: Index | None = None, up
     if len(chart_points) <= 12:
         alt = "Top-1 accuracy against GMACs: " + "; ".join(f"{n} {x:.1f} GMACs {y:.2f}%" for n, x, y, _ in chart_points)
     else:
-        alt = f"Top-1 accuracy against GMACs for {len(chart_points)} models; the models table below lists the same numbers"
+        alt = (f"Top-1 accuracy against GMACs for {len(chart_points)} models; "
+               "the models table below lists the same numbers")
     chart = {"wide": CHART, "narrow": CHART_NARROW, "alt": alt}
 
     written: list[str] = []
@@ -208,8 +209,6 @@ def render_pages(index: Index, pages: Path, *, upstream: Index | None = None, up
               code_url=notes.get("code") or card.code_url)
     rows: list[dict] = []
     if upstream is not None:
-        import yaml as _yaml
-
         notes_file = source / "templates" / "corrections.yml"
         field_notes = _yaml.safe_load(notes_file.read_text(encoding="utf-8")) if notes_file.is_file() else {}
         rows = corrections(index, upstream, field_notes or {}, {c.name: c.page for c in cards})
@@ -225,8 +224,8 @@ def render_pages(index: Index, pages: Path, *, upstream: Index | None = None, up
     text_config = yaml.safe_dump(config, sort_keys=False, allow_unicode=False, width=1000)
     if yaml.safe_load(text_config) != config:  # safe_dump round-trips plain data; anything else is a bug
         raise AssertionError("the MkDocs configuration does not survive YAML")
-    (pages / "mkdocs.yml").write_text("# written by `tresnet-zoo docs build` (yaml.safe_dump of its config)\n" + text_config,
-                                      encoding="utf-8")
+    (pages / "mkdocs.yml").write_text(
+        "# written by `tresnet-zoo docs build` (yaml.safe_dump of its config)\n" + text_config, encoding="utf-8")
     return config, written, len(rows)
 
 
@@ -267,7 +266,8 @@ def site_config(collections: list[dict], cards: list[ModelCard], *, repo_url: st
         "markdown_extensions": ["tables", "admonition", "attr_list", {"toc": {"permalink": True}},
                                 "pymdownx.highlight", "pymdownx.superfences"],
         "extra_css": ["assets/site.css"],
-        "extra_javascript": ["assets/vendor/tablesort/tablesort.min.js", "assets/vendor/tablesort/tablesort.number.min.js",
+        "extra_javascript": ["assets/vendor/tablesort/tablesort.min.js",
+                             "assets/vendor/tablesort/tablesort.number.min.js",
                              "assets/tablesort-init.js"],
         "exclude_docs": "*.md\n!/*.md\n!/models/*.md\n",
         "not_in_nav": "/models/*.md\n",
@@ -288,7 +288,8 @@ def _run_mkdocs(workdir: Path, site: Path) -> None:
     done = subprocess.run(command, capture_output=True, text=True, cwd=workdir, env=env, timeout=1800, check=False)
     if done.returncode != 0:
         lines = [ln.strip() for ln in (done.stderr + done.stdout).splitlines() if ln.strip()]
-        detail = next((ln for ln in lines if "ERROR" in ln or "WARNING" in ln or "Error" in ln), lines[-1] if lines else "")
+        detail = next((ln for ln in lines if "ERROR" in ln or "WARNING" in ln or "Error" in ln),
+                      lines[-1] if lines else "")
         raise DocsBuildError(f"mkdocs build failed ({detail or 'exit ' + str(done.returncode)})",
                              hint="tresnet-zoo docs build --pages pages  # keeps the rendered pages to inspect")
 
@@ -321,21 +322,17 @@ def build_site(out: Path, *, index=None, upstream: Path | None = None, pages: Pa
     empty, or hold a previous tresnet-zoo build; ``commands`` is the CLI's click command tree for the CLI
     reference page (none: the page says so).
     """
-    from .._resources import upstream_page
-
     started = time.perf_counter()
     for label, url in (("repository URL", repo_url), ("site URL", site_url)):
         if url is not None and not config_url(url):
             raise UsageError(f"the {label} {url!r} is not an http(s) URL (RFC 3986 characters only)",
                              hint="give a URL such as https://github.com/o/r")
     try:
-        import jinja2  # noqa: F401
-        import material  # noqa: F401
-        import matplotlib  # noqa: F401
-        import mkdocs  # noqa: F401
+        import jinja2  # noqa: F401, PLC0415 (docs extra, optional)
+        import material  # noqa: F401, PLC0415 (docs extra, optional)
+        import matplotlib  # noqa: F401, PLC0415 (docs extra, optional)
+        import mkdocs  # noqa: F401, PLC0415 (docs extra, optional)
     except ImportError as exc:
-        from ..errors import MissingDependencyError
-
         raise MissingDependencyError(f"`docs build` needs {exc.name}, which is not installed",
                                      hint='pip install "tresnet-zoo[docs]"') from None
     check_target(out, "site")
@@ -353,8 +350,6 @@ def build_site(out: Path, *, index=None, upstream: Path | None = None, pages: Pa
         config, written, fixes = render_pages(loaded, workdir, upstream=up_index, upstream_label=up_label,
                                               commands=commands, repo_url=repo_url, site_url=site_url)
         if not strict:
-            import yaml
-
             config["strict"] = False
             (workdir / "mkdocs.yml").write_text(yaml.safe_dump(config, sort_keys=False, width=1000), encoding="utf-8")
         with _placing(out, "site"):

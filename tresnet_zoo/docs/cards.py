@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._urls import hub_parts
 from .safe import http_url
 
 __all__ = ["ModelCard", "family", "order_key", "pareto_front", "source_location"]
@@ -163,8 +164,6 @@ class ModelCard:
 
     @property
     def hash_prefix(self) -> str | None:
-        from .._urls import hub_parts
-
         parts = hub_parts(self.filename or "")
         return parts[1] if parts else None
 

@@ -3,7 +3,8 @@
 Two drawings of the same data: a wide one for desktops and a tall one with larger type for phones (the
 page picks one with ``<picture>``), so point labels stay readable at 390 px. Labels are drawn as text
 with mathtext off (a ``$`` in a name is not a formula) and cut to 32 characters; past 24 points only the
-Pareto-front models are labelled, one label per spot, 24 at most. The SVG holds glyph outlines, not text, and is shown with ``<img>``.
+Pareto-front models are labelled, one label per spot, 24 at most. The SVG holds glyph outlines, not text,
+and is shown with ``<img>``.
 
 matplotlib reads a ``matplotlibrc`` from the current folder when it is imported, and the current folder
 is untrusted (a pull request can add one): ``text.usetex`` there would run ``latex`` on index text,
@@ -24,21 +25,23 @@ def _label(name: str) -> str:
     return name if len(name) <= 32 else name[:31] + "…"
 
 
-def accuracy_chart(points: list[tuple[str, float, float, int]], front: set[str], path: Path, *, narrow: bool = False) -> Path:
+def accuracy_chart(points: list[tuple[str, float, float, int]], front: set[str], path: Path, *,
+                   narrow: bool = False) -> Path:
     """An SVG of top-1 against GMACs; ``points`` are (name, GMACs, top-1, image size), ``front`` the unbeaten."""
-    import matplotlib
+    import matplotlib  # noqa: PLC0415 (docs extra, optional)
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415 (docs extra, optional)
 
     with matplotlib.rc_context():
-        matplotlib.rcdefaults()  # the package's defaults, not a matplotlibrc found in the (untrusted) current folder
+        # the package's defaults, not a matplotlibrc found in the (untrusted) current folder
+        matplotlib.rcdefaults()
         matplotlib.rcParams["svg.hashsalt"] = "tresnet-zoo"  # the same index gives the same file
         return _draw(plt, points, front, path, narrow)
 
 
 def _draw(plt, points, front, path: Path, narrow: bool) -> Path:
-    import matplotlib.ticker
+    import matplotlib.ticker  # noqa: PLC0415 (docs extra, optional)
 
     font = 15 if narrow else 9
     fig, ax = plt.subplots(figsize=(4.2, 5.6) if narrow else (7.2, 4.5), dpi=100)

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..index.records import METADATA_FIELDS
+from .cards import family
+from .safe import Trusted
+
 __all__ = ["MEASURED", "corrections"]
 
 MEASURED = {
@@ -22,8 +26,6 @@ _PER_ARCHITECTURE = ("Parameters", "File Size")
 
 
 def _values(entry) -> dict[str, Any]:
-    from ..index.records import METADATA_FIELDS
-
     out = {key: getattr(entry.metadata, attr) for key, (attr, _) in METADATA_FIELDS.items()}
     out["Weights"] = entry.weights
     for result in entry.results:
@@ -39,9 +41,6 @@ def corrections(index, upstream, notes: dict | None = None, pages: dict[str, str
     paper's text for a typo); ``pages`` maps a model name to its page. Project prose (``MEASURED``, the
     notes) is returned as ``Trusted`` Markdown, index text as plain strings for the template to escape.
     """
-    from .cards import family
-    from .safe import Trusted
-
     notes = notes or {}
     pages = pages or {}
     up_values = {e.name: _values(e) for e in upstream}

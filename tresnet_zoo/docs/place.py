@@ -115,7 +115,8 @@ def check_target(target: Path, what: str) -> str:
         raise OutputFolderError(f"refusing to build the {what} into {target}: it is a symbolic link",
                                 hint="name the real folder, or a new one")
     if target.exists() and not target.is_dir():
-        raise OutputFolderError(f"refusing to build the {what} into {target}: it is not a folder", hint="name a new folder")
+        raise OutputFolderError(f"refusing to build the {what} into {target}: it is not a folder",
+                                hint="name a new folder")
     _writable_place(target, what)
     if not target.exists():
         return "new"
@@ -124,7 +125,8 @@ def check_target(target: Path, what: str) -> str:
         return "empty"
     listed = _marker_files(target, what)
     if present is None or listed is None or not present <= listed | {MARKER}:
-        extra = "" if present is None or listed is None else f" ({min(present - listed - {MARKER})} was not written by it)"
+        extra = ("" if present is None or listed is None
+                 else f" ({min(present - listed - {MARKER})} was not written by it)")
         raise OutputFolderError(
             f"refusing to build the {what} into {target}: the folder is not empty and does not hold a previous "
             f"tresnet-zoo build{extra}; nothing was changed",

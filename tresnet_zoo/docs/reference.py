@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import inspect
 
+import tresnet_zoo
+
 __all__ = ["PUBLIC_FUNCTIONS", "api_functions", "cli_commands"]
 
 
@@ -32,8 +34,6 @@ PUBLIC_FUNCTIONS = ("load_index", "list_models", "create_model", "fetch")
 
 
 def api_functions() -> list[dict]:
-    import tresnet_zoo
-
     out = []
     for name in PUBLIC_FUNCTIONS:
         func = getattr(tresnet_zoo, name, None)

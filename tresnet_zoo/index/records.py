@@ -8,6 +8,7 @@ validation; the conversions here therefore trust the schema's shapes.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import math
 from dataclasses import dataclass, field, fields
@@ -15,7 +16,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 from .._urls import hub_parts, redact, weights_filename
-from .problems import Location
+from ..errors import InvalidIndexError, UnknownModelError
+from .problems import Location, Problem, display_path
 from .source import Document, paused_gc
 
 __all__ = [
@@ -245,7 +247,8 @@ class ModelEntry:
     # field path (e.g. ("Metadata", "Parameters")) -> where it was written; ("Metadata",) is the entry's
     # own Metadata key, absent when all its metadata comes from the collection
     locations: Mapping[tuple[str, ...], Location] = field(default_factory=dict, compare=False, repr=False)
-    inherited: frozenset[str] = field(default=frozenset(), compare=False, repr=False)  # metadata keys from the collection
+    # metadata keys from the collection
+    inherited: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
     def where(self, *path: str) -> Location | None:
         """Where a field was written (falling back to the entry itself)."""
@@ -421,7 +424,6 @@ class Index:
         found = self._by_name.get(name) or self._by_key.get(name.lower())
         if found is not None:
             return found
-        from ..errors import UnknownModelError
 
         raise UnknownModelError(name, self.suggest(name), index=self.describe()) from None
 
@@ -446,8 +448,6 @@ class Index:
 
     def suggest(self, name: str, n: int = 3) -> list[str]:
         """Close matches among names and timm tags, compared without case, spelled as the index spells them."""
-        import difflib
-
         spelled: dict[str, str] = {}
         for m in self.models:
             for key in m.names():
@@ -456,8 +456,6 @@ class Index:
         return [spelled[c] for c in close]
 
     def describe(self) -> str:
-        from .problems import display_path
-
         return ", ".join(display_path(r) for r in self.roots)
 
 
@@ -490,7 +488,8 @@ def _build_index(roots: list[Path], docs: list[Document]) -> Index:
     # where each collection's metadata was written: computed once, shared by all its models
     coll_locations: dict[str, dict[tuple[str, ...], Location]] = {}
     for name, (cdoc, cat) in coll_docs.items():
-        coll_locations[name] = {("Metadata", key): cdoc.location(cat + ("Metadata", key)) for key in colls[name].metadata}
+        coll_locations[name] = {("Metadata", key): cdoc.location(cat + ("Metadata", key))
+                                for key in colls[name].metadata}
     for doc in docs:
         for i, raw in enumerate(_list(doc.data, "Models")):
             at = ("Models", i)
@@ -508,9 +507,6 @@ def _build_index(roots: list[Path], docs: list[Document]) -> Index:
                 metadata_record = Metadata.from_raw(metadata)
                 results = tuple(Result.from_raw(r) for r in raw.get("Results") or ())
             except ValueError as exc:  # only when the schema let a value through that the records cannot hold
-                from ..errors import InvalidIndexError  # noqa: PLC0415  (as Index.get does: a rare path)
-                from .problems import Problem  # noqa: PLC0415
-
                 problem = Problem(doc.location(at), str(exc), entry=str(raw.get("Name")))
                 raise InvalidIndexError([problem], paths=roots) from None
             models.append(
@@ -567,7 +563,8 @@ class _LazyLocations(Mapping):
         return len(self._all())
 
 
-def _entry_locations(doc: Document, at: tuple, raw: Mapping[str, Any], inherited: Mapping[tuple[str, ...], Location]) -> dict:
+def _entry_locations(doc: Document, at: tuple, raw: Mapping[str, Any],
+                     inherited: Mapping[tuple[str, ...], Location]) -> dict:
     """field path -> where it was written, for one model (its collection's metadata first, its own wins)."""
     locations: dict[tuple[str, ...], Location] = dict(inherited)
     for key in raw.get("Metadata") or {}:

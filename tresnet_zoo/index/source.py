@@ -45,6 +45,17 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import yaml
+from yaml.events import (
+    DocumentEndEvent,
+    DocumentStartEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+    StreamStartEvent,
+)
 
 from .problems import Location, Problem
 
@@ -593,18 +604,6 @@ def _parse_events(path: Path, text: str, lines: _LineMap, budget: ValueBudget, b
     so libyaml's line counter agrees with an editor's here whenever the text has no carriage return;
     otherwise lines come from ``lines``, as in the builder.
     """
-    from yaml.events import (
-        DocumentEndEvent,
-        DocumentStartEvent,
-        MappingEndEvent,
-        MappingStartEvent,
-        ScalarEvent,
-        SequenceEndEvent,
-        SequenceStartEvent,
-        StreamEndEvent,
-        StreamStartEvent,
-    )
-
     loader = _Loader(text)
     get_event = loader.get_event
     constructors = yaml.SafeLoader.yaml_constructors

@@ -129,7 +129,8 @@ MAX_SCHEMA_PROBLEMS = 100  # per document: a hostile file of 50,000 bad entries 
 
 
 def _schema_problems(doc: Document, *, fast: bool = True) -> list[Problem]:
-    """The schema's problems, at most ``MAX_SCHEMA_PROBLEMS``; ``fast=False`` asks jsonschema alone (the tests' reference)."""
+    """The schema's problems, at most ``MAX_SCHEMA_PROBLEMS``; ``fast=False`` asks jsonschema alone (the tests'
+    reference)."""
     seen: set[tuple] = set()
     out: list[Problem] = []
     plan = _plan() if fast else None
@@ -306,7 +307,8 @@ def _source_problems(docs: list[Document]) -> list[Problem]:
         metadata = raw.get("Metadata")
         zoo = metadata.get("x-tresnet-zoo") if isinstance(metadata, dict) else None
         zoo = zoo if isinstance(zoo, dict) else {}
-        sources = [s for s in (zoo.get("sources") if isinstance(zoo.get("sources"), list) else []) if isinstance(s, dict)]
+        sources = [s for s in (zoo.get("sources") if isinstance(zoo.get("sources"), list) else [])
+                   if isinstance(s, dict)]
         used: list[tuple[str, str, str | None, Location, tuple[str, ...]]] = []  # (file, url, sha256, where, field)
         weights = raw.get("Weights")
         if isinstance(weights, str):
@@ -314,7 +316,8 @@ def _source_problems(docs: list[Document]) -> list[Problem]:
             try:
                 name = same["file"] if same else weights_filename(weights)
                 sha = metadata.get("SHA256") if isinstance(metadata, dict) else None
-                used.append((name, weights, sha if isinstance(sha, str) else None, doc.location(at + ("Weights",)), ("Weights",)))
+                used.append((name, weights, sha if isinstance(sha, str) else None, doc.location(at + ("Weights",)),
+                             ("Weights",)))
             except ValueError:
                 pass  # reported with the Weights URL
         for j, source in enumerate(sources):
@@ -324,11 +327,13 @@ def _source_problems(docs: list[Document]) -> list[Problem]:
             if isinstance(url, str):
                 why = url_problem(url)
                 if why is not None:
-                    problems.append(Problem(doc.location(at + ("Metadata", "x-tresnet-zoo", "sources", j, "url")), f"source URL {url!r}: {why}", entry=entry, field=field + ("url",)))
+                    problems.append(Problem(doc.location(at + ("Metadata", "x-tresnet-zoo", "sources", j, "url")),
+                                            f"source URL {url!r}: {why}", entry=entry, field=field + ("url",)))
             if isinstance(file, str):
                 why = filename_problem(file)
                 if why is not None:
-                    problems.append(Problem(doc.location(at + ("Metadata", "x-tresnet-zoo", "sources", j, "file")), why, entry=entry, field=field + ("file",)))
+                    problems.append(Problem(doc.location(at + ("Metadata", "x-tresnet-zoo", "sources", j, "file")), why,
+                                            entry=entry, field=field + ("file",)))
                 elif isinstance(url, str) and url != weights:
                     used.append((file, url, sha if isinstance(sha, str) else None, where, field + ("file",)))
         for file, url, sha, where, field in used:
@@ -336,7 +341,9 @@ def _source_problems(docs: list[Document]) -> list[Problem]:
             if first is None:
                 files[file] = (url, sha, where)
             elif first[0] != url and not (sha and sha == first[1]):
-                problems.append(Problem(where, f"cache file name {file!r} is already used by another file (at {first[2]}): give this source its own file name, or the same sha256 if it is the same file", entry=entry, field=field))
+                problems.append(Problem(where, f"cache file name {file!r} is already used by another file (at "
+                                               f"{first[2]}): give this source its own file name, or the same sha256 "
+                                               "if it is the same file", entry=entry, field=field))
         tags = zoo.get("timm") if isinstance(zoo.get("timm"), list) else []
         for j, key in enumerate([raw.get("Name")] + tags):
             if not isinstance(key, str):
@@ -345,8 +352,11 @@ def _source_problems(docs: list[Document]) -> list[Problem]:
             if owner == entry or (j == 0 and not owner_tag):
                 continue  # the same entry, or two equal names (the duplicate-name rule reports those)
             if j == 0:
-                problems.append(Problem(doc.location(at + ("Name",)), f"name {key!r} is a timm tag of {owner}: a name or tag names one entry", entry=entry, field=("Name",)))
+                problems.append(Problem(doc.location(at + ("Name",)),
+                                        f"name {key!r} is a timm tag of {owner}: a name or tag names one entry",
+                                        entry=entry, field=("Name",)))
             else:
                 where = doc.location(at + ("Metadata", "x-tresnet-zoo", "timm", j - 1))
-                problems.append(Problem(where, f"timm tag {key!r} already names {owner}: a name or tag names one entry", entry=entry, field=("Metadata", "x-tresnet-zoo", f"timm[{j - 1}]")))
+                problems.append(Problem(where, f"timm tag {key!r} already names {owner}: a name or tag names one entry",
+                                        entry=entry, field=("Metadata", "x-tresnet-zoo", f"timm[{j - 1}]")))
     return problems

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from ..errors import InvalidIndexError
 from ..index import Problem
-from .variants import VARIANTS, resolve_variant
 from .pretrained import pretrained_cfg_for
+from .variants import VARIANTS, resolve_variant
 
 __all__ = [
     "build_entry",
@@ -69,7 +69,7 @@ def build_entry(entry, *, num_classes: int | None = None, initialise: bool = Tru
 
 
 def _build(variant: str, num_classes: int):
-    from .tresnet import build
+    from .tresnet import build  # noqa: PLC0415 (imports torch)
 
     return build(variant, num_classes=num_classes)
 
@@ -78,9 +78,9 @@ def _build_uninitialised(variant: str, num_classes: int):
     """The architecture with its parameters and saved buffers on the meta device (shapes, no memory):
     a strict ``load_entry_weights`` then assigns the checkpoint's tensors instead of copying into
     randomly initialised ones. Buffers no checkpoint carries (the blur kernels) are made for real."""
-    import torch
+    import torch  # noqa: PLC0415 (torch: seconds to import)
 
-    from .tresnet import BlurDownsample, build
+    from .tresnet import BlurDownsample, build  # noqa: PLC0415 (imports torch)
 
     with torch.device("meta"):
         model = build(variant, num_classes=num_classes)
@@ -97,9 +97,9 @@ def _build_uninitialised(variant: str, num_classes: int):
 def _architecture_bytes(variant: str) -> tuple[int, int, int]:
     """(bytes of the state without the classifier, classifier input features, tensors) of ``variant``,
     measured on the meta device (shapes only: no memory, ~30 ms, once per process)."""
-    import torch
+    import torch  # noqa: PLC0415 (torch: seconds to import)
 
-    from .tresnet import build
+    from .tresnet import build  # noqa: PLC0415 (imports torch)
 
     with torch.device("meta"):
         model = build(variant, num_classes=1)
@@ -134,7 +134,7 @@ def load_entry_weights(model, data, *, source: str, num_classes: int | None = No
     ``data`` is loaded as given: the caller has read it once and, for cached weights, hashed it
     (``weights.load``). A ``num_classes`` other than the checkpoint's keeps the model's fresh head.
     """
-    from .layouts import load_into, read_state
+    from .layouts import load_into, read_state  # noqa: PLC0415 (imports torch)
 
     state = read_state(data, source=source, max_bytes=max_bytes)
     head_rows = state.get("head.fc.weight")  # same key in both layouts; 'module.' is already stripped
@@ -148,7 +148,7 @@ def load_checkpoint(model, path: Path, *, num_classes: int | None = None, max_by
 
     ``max_bytes`` defaults to the bound of the model's architecture at its own number of classes.
     """
-    from .formats import read_regular_file
+    from .formats import read_regular_file  # noqa: PLC0415 (zipfile and the checkpoint readers: not at `list` start-up)
 
     if max_bytes is None:
         max_bytes = _model_bytes_bound(model)

@@ -285,7 +285,7 @@ def load_safetensors(data: bytes | bytearray | memoryview, *, source: str) -> di
     """The tensors of a safetensors file already shown sound by ``inspect_safetensors``."""
     try:
         # deliberate lazy import: only safetensors checkpoints need the package (the torch extra has it)
-        from safetensors.torch import load
+        from safetensors.torch import load  # noqa: PLC0415 (heavy: only when a checkpoint is read)
     except ImportError:
         raise MissingDependencyError(
             f"{source} is a safetensors file, and the safetensors package is not installed",

@@ -113,7 +113,7 @@ def release_to_timm(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor
 def timm_to_release(state: Mapping[str, torch.Tensor], model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The release (InPlace-ABN) layout of a timm-layout state dict; ``model`` tells which units are
     anti-aliased. Weights come out positive (``w - 1e-5``); InPlace-ABN's sign is free."""
-    from .tresnet import ConvUnit
+    from .tresnet import ConvUnit  # noqa: PLC0415 (imports torch)
 
     wrapped = {name for name, m in model.named_modules() if isinstance(m, ConvUnit) and m.aa is not None}
     out: dict[str, torch.Tensor] = {}
@@ -233,7 +233,8 @@ def _unreadable(source: str, exc: Exception) -> CheckpointError:
     )
 
 
-def state_dict_for(model: torch.nn.Module, state: Mapping[str, torch.Tensor], *, source: str = "checkpoint") -> dict[str, torch.Tensor]:
+def state_dict_for(model: torch.nn.Module, state: Mapping[str, torch.Tensor], *,
+                   source: str = "checkpoint") -> dict[str, torch.Tensor]:
     """``state`` in the model's own layout, or a CheckpointError naming missing/unexpected keys."""
     layout = detect_layout(state)
     converted = release_to_timm(state) if layout == "release" else dict(state)

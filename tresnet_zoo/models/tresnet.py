@@ -439,7 +439,7 @@ class TResNet(nn.Module):
             if name == "s2d":
                 continue
             if self.grad_checkpointing and self.training and torch.is_grad_enabled():
-                from torch.utils.checkpoint import checkpoint
+                from torch.utils.checkpoint import checkpoint  # noqa: PLC0415 (torch: seconds to import)
 
                 x = checkpoint(stage, x, use_reentrant=False)
             else:

@@ -1,6 +1,7 @@
 """Weight files: the cache (``cache.py``), downloads (``download.py``), hashes (``hashes.py``),
 partial downloads (``partials.py``),
-the fetch algorithm with locks and resume (``fetch.py``), checking cached files (``verify.py``) and repairing them (``repair.py``).
+the fetch algorithm with locks and resume (``fetch.py``), checking cached files (``verify.py``) and repairing them
+(``repair.py``).
 
 Only ``cache`` is imported eagerly: `list` needs it, and nothing else of the package.
 """
@@ -9,21 +10,22 @@ from __future__ import annotations
 
 from .cache import Cache, clear, default_cache_dir, inventory
 
-__all__ = ["Cache", "default_cache_dir", "inventory", "clear", "repair", "DownloadConfig", "FetchOptions", "FetchResult", "fetch_entry"]
+__all__ = ["Cache", "default_cache_dir", "inventory", "clear", "repair", "DownloadConfig", "FetchOptions",
+           "FetchResult", "fetch_entry"]
 
 
 def __getattr__(name: str):
     # deliberate lazy imports: requests/urllib3 load only when something is downloaded
     if name == "DownloadConfig":
-        from .download import DownloadConfig
+        from .download import DownloadConfig  # noqa: PLC0415 (lazy attribute: `list` imports only the cache module)
 
         return DownloadConfig
     if name == "repair":
-        from .repair import repair
+        from .repair import repair  # noqa: PLC0415 (lazy attribute: `list` imports only the cache module)
 
         return repair
     if name in ("FetchOptions", "FetchResult", "fetch_entry"):
-        from . import fetch
+        from . import fetch  # noqa: PLC0415 (lazy attribute: `list` imports only the cache module)
 
         return getattr(fetch, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -149,7 +149,8 @@ class Cache:
         return None if data is None else parse_record(data, filename)
 
     def write_record(self, filename: str, *, size: int, sha256: str, url: str | None = None) -> Record:
-        record = Record(filename=filename, size=size, sha256=sha256, verified_at=time.time(), url=redact(url) if url else None)
+        record = Record(filename=filename, size=size, sha256=sha256, verified_at=time.time(),
+                        url=redact(url) if url else None)
         target = self.record_path(filename)
         _mkdir(target.parent)
         if os.path.islink(target):  # atomic_write would keep a link's target mode; a planted link is replaced
@@ -246,7 +247,8 @@ class Inventory:
         return sum(f.size for f in self.files) + sum(p.size for p in self.partials)
 
     def to_dict(self) -> dict:
-        return {"root": str(self.root), "files": [f.to_dict() for f in self.files], "partials": [p.to_dict() for p in self.partials],
+        return {"root": str(self.root), "files": [f.to_dict() for f in self.files],
+                "partials": [p.to_dict() for p in self.partials],
                 "foreign": [f.to_dict() for f in self.foreign], "total_bytes": self.total_bytes}
 
 
@@ -268,18 +270,21 @@ def inventory(cache: Cache, names: dict[str, str] | None = None) -> Inventory:
         if name.endswith(_partials.PART_SUFFIX):
             parsed = _partials.parse_name(name)
             if parsed is None or not stat.S_ISREG(st.st_mode):
-                inv.foreign.append(Foreign(name, "not a partial name of ours" if parsed is None else "not a regular file"))
+                inv.foreign.append(Foreign(name, "not a partial name of ours" if parsed is None
+                                           else "not a regular file"))
                 continue
             inv.partials.append(PartialState(name, st.st_size, _partials.writer_alive(parsed)))
         elif name in _SUBFOLDERS:
             if not stat.S_ISDIR(st.st_mode):
                 inv.foreign.append(Foreign(name, "not a folder"))
         elif filename_problem(name) or not stat.S_ISREG(st.st_mode):
-            inv.foreign.append(Foreign(name, "not a cache file name" if filename_problem(name) else "not a regular file"))
+            inv.foreign.append(Foreign(name, "not a cache file name" if filename_problem(name)
+                                       else "not a regular file"))
         else:
             record = cache.read_record(name)
             verified = record is not None and record.size == st.st_size
-            inv.files.append(CachedFile(name, st.st_size, verified, record.sha256 if verified else None, names.get(name)))
+            inv.files.append(CachedFile(name, st.st_size, verified, record.sha256 if verified else None,
+                                        names.get(name)))
     for sub, why in _sub_entries(cache):
         inv.foreign.append(Foreign(sub, why))
     return inv
@@ -292,13 +297,15 @@ class ClearResult:
     left: list[Foreign] = field(default_factory=list)  # not ours (or not removable): left in place
 
     def to_dict(self) -> dict:
-        return {"removed": [str(p) for p in self.removed], "busy": [str(p) for p in self.busy], "left": [f.to_dict() for f in self.left]}
+        return {"removed": [str(p) for p in self.removed], "busy": [str(p) for p in self.busy],
+                "left": [f.to_dict() for f in self.left]}
 
 
 _SUBFOLDERS = ("records", "locks", "validated")
 
 
-def clear(cache: Cache, filenames: list[str] | None = None, *, partials_only: bool = False, known: set[str] | None = None) -> ClearResult:
+def clear(cache: Cache, filenames: list[str] | None = None, *, partials_only: bool = False,
+          known: set[str] | None = None) -> ClearResult:
     """Remove what tresnet-zoo put in the cache and nothing else.
 
     Ours: a weight file with a record of ours (or named in ``known``, the index's file names), its record,

@@ -27,6 +27,7 @@ import errno
 import hashlib
 import os
 import queue
+import socket
 import stat
 import threading
 import time
@@ -79,7 +80,8 @@ class DownloadConfig:
 def check_url_allowed(url: str, config: DownloadConfig, *, allow_file: bool = True) -> None:
     why = url_problem(url, allow_http=config.allow_http, allow_file=allow_file)
     if why is not None:
-        raise _tagged(DownloadError(f"refusing {redact(url)}: {why}" + (", and file:// for mirrors" if allow_file else ""),
+        raise _tagged(DownloadError(f"refusing {redact(url)}: {why}"
+                                    + (", and file:// for mirrors" if allow_file else ""),
                                     hint="use an https URL or mirror"), "url-policy")
 
 
@@ -114,7 +116,7 @@ class Source(Protocol):
 
 def open_source(url: str, filename: str, config: DownloadConfig) -> Source:
     """The source for ``url``: an HTTP(S) URL, or a ``file://`` mirror folder URL joined with ``filename``."""
-    from .sources import ObjectStoreSource, is_object_store  # s3:// and other fsspec mirrors (issue 12)
+    from .sources import ObjectStoreSource, is_object_store  # noqa: PLC0415 (import cycle with sources: s3:// mirrors, issue 12)
 
     if is_object_store(url):
         return ObjectStoreSource(url)
@@ -130,7 +132,8 @@ def _tagged(error: DownloadError, topic: str) -> DownloadError:
     return error
 
 
-def download(url: str, fd: int, expected: Expected, config: DownloadConfig, progress: Progress | None = None) -> tuple[int, str]:
+def download(url: str, fd: int, expected: Expected, config: DownloadConfig,
+             progress: Progress | None = None) -> tuple[int, str]:
     """Fill the partial file open at ``fd`` with the file at ``url``, resuming from what it already holds.
 
     Returns (size, sha256 hex). Raises DownloadError (network, HTTP, limits) or IntegrityError (more
@@ -149,12 +152,14 @@ def _limit(expected: Expected, config: DownloadConfig, display: str) -> int:
     if config.max_bytes is not None:
         return config.max_bytes
     raise _tagged(DownloadError(
-        f"{expected.filename}: the index gives no File Size for it, so there is no limit to how much {display} may send; refusing to download",
+        f"{expected.filename}: the index gives no File Size for it, so there is no limit to how much {display} may "
+        "send; refusing to download",
         hint="add its File Size to the index, or give an explicit byte limit",
     ), "no-size")
 
 
-def transfer(source: Source, fd: int, expected: Expected, config: DownloadConfig, progress: Progress | None = None) -> tuple[int, str]:
+def transfer(source: Source, fd: int, expected: Expected, config: DownloadConfig,
+             progress: Progress | None = None) -> tuple[int, str]:
     """The shared pipeline: stream ``source`` into the partial at ``fd`` with every limit and resume rule."""
     name = expected.filename
     limit = _limit(expected, config, source.display)
@@ -166,7 +171,8 @@ def transfer(source: Source, fd: int, expected: Expected, config: DownloadConfig
         failures = 0
         while True:
             if config.deadline is not None and time.monotonic() - started > config.deadline:
-                raise DownloadError(f"{name}: {source.display} did not finish within the deadline of {config.deadline:g} s ({sink.size} bytes received)",
+                raise DownloadError(f"{name}: {source.display} did not finish within the deadline of "
+                                    f"{config.deadline:g} s ({sink.size} bytes received)",
                                     hint="run the same command again: it resumes from the partial file")
             try:
                 stream = source.open(sink.size)
@@ -189,7 +195,8 @@ def transfer(source: Source, fd: int, expected: Expected, config: DownloadConfig
                 continue  # reported at the top of the loop
             failures += 1
             if failures > config.retries:
-                raise DownloadError(f"{name}: transfer from {source.display} broke {failures} times, last after {sink.size} bytes: {why}",
+                raise DownloadError(f"{name}: transfer from {source.display} broke {failures} times, last after "
+                                    f"{sink.size} bytes: {why}",
                                     hint="run the same command again: it resumes from the partial file")
             time.sleep(min(config.backoff * 2 ** (failures - 1), config.max_backoff))
     finally:
@@ -205,10 +212,12 @@ def _pump(stream: Stream, sink: _Sink, expected: Expected, limit: int, config: D
             raise RestartFromZero()
         sink.reset()  # the source ignores ranges: start over, cleanly
     if stream.length is not None and expected.size is not None and stream.start + stream.length != expected.size:
-        raise IntegrityError(f"{name}: {display} announces {stream.start + stream.length} bytes, the index's File Size is {expected.size}",
+        raise IntegrityError(f"{name}: {display} announces {stream.start + stream.length} bytes, the index's File Size "
+                             f"is {expected.size}",
                              hint="the server serves another file, or the index's File Size is wrong")
     if stream.length is not None and stream.start + stream.length > limit:
-        raise _tagged(DownloadError(f"{name}: {display} announces {stream.start + stream.length} bytes, more than the limit of {limit}",
+        raise _tagged(DownloadError(f"{name}: {display} announces {stream.start + stream.length} bytes, more than the "
+                                    f"limit of {limit}",
                                     hint="raise the byte limit if the file really is that big"), "no-size")
     received = 0
     window_start, window_bytes = time.monotonic(), 0
@@ -218,9 +227,11 @@ def _pump(stream: Stream, sink: _Sink, expected: Expected, limit: int, config: D
             break
         if sink.size + len(block) > limit:
             if expected.size is not None:
-                raise IntegrityError(f"{name}: {display} sent more than the index's File Size of {expected.size} bytes; download aborted",
+                raise IntegrityError(f"{name}: {display} sent more than the index's File Size of {expected.size} "
+                                     "bytes; download aborted",
                                      hint="the server serves another file, or the index's File Size is wrong")
-            raise _tagged(DownloadError(f"{name}: {display} sent more than the limit of {limit} bytes; download aborted",
+            raise _tagged(DownloadError(f"{name}: {display} sent more than the limit of {limit} bytes; "
+                                        "download aborted",
                                         hint="raise the byte limit if the file really is that big"), "no-size")
         sink.write(block)
         received += len(block)
@@ -267,7 +278,8 @@ class FileSource:
         try:
             folder = self.folder.resolve(strict=True)
         except OSError as exc:
-            raise DownloadError(f"{self.filename}: the mirror folder {self.folder} cannot be read: {exc.strerror or exc}",
+            raise DownloadError(f"{self.filename}: the mirror folder {self.folder} cannot be read: "
+                                f"{exc.strerror or exc}",
                                 hint="check the mirror path") from None
         target = folder / self.filename
         if target.parent != folder:
@@ -279,10 +291,12 @@ class FileSource:
                                 hint="copy the file into the mirror, or fetch without a mirror") from None
         except OSError as exc:
             why = "a symbolic link" if exc.errno == errno.ELOOP else exc.strerror or str(exc)
-            raise DownloadError(f"{self.filename}: the mirror's {target} cannot be read: {why}", hint="put the file itself into the mirror folder") from None
+            raise DownloadError(f"{self.filename}: the mirror's {target} cannot be read: {why}",
+                                hint="put the file itself into the mirror folder") from None
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
-            raise DownloadError(f"{self.filename}: the mirror's {target} is not a regular file", hint="put the file itself into the mirror folder")
+            raise DownloadError(f"{self.filename}: the mirror's {target} is not a regular file",
+                                hint="put the file itself into the mirror folder")
         os.set_blocking(fd, True)
         return _FileStream(fd)  # a mirror copy always starts from the first byte (start 0)
 
@@ -328,7 +342,7 @@ class HttpSource:
         return self._session
 
     def open(self, start: int) -> _HttpStream:
-        import requests
+        import requests  # noqa: PLC0415 (network stack: only downloads)
 
         session = self._get_session()
         headers = {"Range": f"bytes={start}-"} if start else {}
@@ -339,7 +353,8 @@ class HttpSource:
                 response = session.get(url, stream=True, timeout=timeout, headers=headers, allow_redirects=False)
             except requests.exceptions.RequestException as exc:
                 # before a response: urllib3 has already retried what is worth retrying
-                raise _tagged(DownloadError(f"{self.prefix}cannot download {redact(url)}: {_reason(exc)}{_after(self.config.retries, exc)}",
+                raise _tagged(DownloadError(f"{self.prefix}cannot download {redact(url)}: "
+                                            f"{_reason(exc)}{_after(self.config.retries, exc)}",
                                             hint=_OFFLINE_HINT), "network") from None
             status = response.status_code
             if status in _REDIRECTS and response.headers.get("Location"):
@@ -347,12 +362,15 @@ class HttpSource:
                 response.close()
                 hops += 1
                 if hops > self.config.max_redirects:
-                    raise _tagged(DownloadError(f"{self.prefix}more than {self.config.max_redirects} redirects from {self.display} (a redirect loop?)",
+                    raise _tagged(DownloadError(f"{self.prefix}more than {self.config.max_redirects} redirects from "
+                                                f"{self.display} (a redirect loop?)",
                                         hint="the server is misconfigured; try a mirror"), "network")
                 why = url_problem(target, allow_http=self.config.allow_http)
                 if why is not None:  # checked before it is requested
-                    raise _tagged(DownloadError(f"{self.prefix}{self.display} redirects to {redact(target)}, which is refused: {why}",
-                                                hint="the server sends downloads somewhere insecure; use an https mirror"), "url-policy")
+                    raise _tagged(DownloadError(f"{self.prefix}{self.display} redirects to {redact(target)}, which is "
+                                                f"refused: {why}",
+                                                hint="the server sends downloads somewhere insecure; use an https "
+                                                     "mirror"), "url-policy")
                 url = target
                 continue
             break
@@ -366,7 +384,8 @@ class HttpSource:
             elif status == 200:
                 first = 0
             else:
-                raise _tagged(DownloadError(self.prefix + _status_message(self.display if url == self.url else redact(url), status, response.reason),
+                shown = self.display if url == self.url else redact(url)
+                raise _tagged(DownloadError(self.prefix + _status_message(shown, status, response.reason),
                                             hint=_status_hint(status)), "network")
             length = response.headers.get("Content-Length")
             return _HttpStream(response, first, header_int(length))
@@ -387,8 +406,8 @@ class _HttpStream:
         self.length = length
 
     def read(self, n: int) -> bytes:
-        import requests
-        from urllib3.exceptions import HTTPError as Urllib3Error
+        import requests  # noqa: PLC0415 (network stack: only downloads)
+        from urllib3.exceptions import HTTPError as Urllib3Error  # noqa: PLC0415 (network stack: only downloads)
 
         try:
             return self.response.raw.read1(n, decode_content=True) or b""
@@ -400,12 +419,13 @@ class _HttpStream:
 
 
 def _session(config: DownloadConfig):
-    import requests
-    from requests.adapters import HTTPAdapter
+    import requests  # noqa: PLC0415 (network stack: only downloads)
+    from requests.adapters import HTTPAdapter  # noqa: PLC0415 (network stack: only downloads)
 
     session = requests.Session()
     session.trust_env = True  # HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, .netrc: as the user set them
-    if os.environ.get("SSL_CERT_FILE"):  # OpenSSL's variable, which requests (certifi) ignores; REQUESTS_CA_BUNDLE still wins
+    # OpenSSL's variable, which requests (certifi) ignores; REQUESTS_CA_BUNDLE still wins
+    if os.environ.get("SSL_CERT_FILE"):
         session.verify = os.environ["SSL_CERT_FILE"]
     # redirects: followed in HttpSource.open, hop by hop (allow_redirects=False on every request)
     session.headers["User-Agent"] = f"tresnet-zoo/{__version__}"
@@ -419,15 +439,16 @@ def _session(config: DownloadConfig):
 def _retry(config: DownloadConfig):
     """urllib3's Retry with Retry-After capped (a server must not park us for an hour), and a host name
     that does not resolve failing at once (DNS answers the same on the fifth try)."""
-    from urllib3.exceptions import MaxRetryError, NameResolutionError
-    from urllib3.util.retry import Retry
+    from urllib3.exceptions import MaxRetryError, NameResolutionError  # noqa: PLC0415 (network stack: only downloads)
+    from urllib3.util.retry import Retry  # noqa: PLC0415 (network stack: only downloads)
 
     class ZooRetry(Retry):
         def get_retry_after(self, response):  # type: ignore[override]
             value = super().get_retry_after(response)
             return None if value is None else min(value, config.max_retry_after)
 
-        def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):  # type: ignore[override]
+        def increment(self, method=None, url=None, response=None, error=None, _pool=None,  # type: ignore[override]
+                      _stacktrace=None):
             if error is not None and any(isinstance(c, NameResolutionError) for c in _chain(error)):
                 raise MaxRetryError(_pool, url, error)
             return super().increment(method, url, response, error, _pool, _stacktrace)
@@ -546,7 +567,8 @@ class _Sink:
         self._batch.append(block)
         self._batched += len(block)
         self.size += len(block)
-        if self._batched >= self.BATCH or len(self._batch) >= 512 or time.monotonic() - self._batch_since >= self.FLUSH_AFTER:
+        if (self._batched >= self.BATCH or len(self._batch) >= 512
+                or time.monotonic() - self._batch_since >= self.FLUSH_AFTER):
             self._hand_on()
 
     def _hand_on(self) -> None:
@@ -605,7 +627,7 @@ def _content_range_start(value: str | None) -> int | None:
 
 
 def _after(retries: int, exc: BaseException | None = None) -> str:
-    from urllib3.exceptions import NameResolutionError
+    from urllib3.exceptions import NameResolutionError  # noqa: PLC0415 (network stack: only downloads)
 
     if retries == 0 or (exc is not None and any(isinstance(c, NameResolutionError) for c in _chain(exc))):
         return ""  # a name that does not resolve is not retried
@@ -624,16 +646,16 @@ def _chain(exc: BaseException):
         yield exc
         inner = getattr(exc, "reason", None)  # urllib3's MaxRetryError
         if not isinstance(inner, BaseException):
-            inner = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc.__cause__ or exc.__context__
+            inner = (exc.args[0] if exc.args and isinstance(exc.args[0], BaseException)
+                     else exc.__cause__ or exc.__context__)
         exc = inner
 
 
 def _reason(exc: Exception) -> str:
     """What went wrong, in a few words a user can act on."""
-    import socket
-    import ssl
+    import ssl  # noqa: PLC0415 (network stack: only downloads)
 
-    from urllib3.exceptions import (
+    from urllib3.exceptions import (  # noqa: PLC0415 (network stack: only downloads)
         ConnectTimeoutError,
         NameResolutionError,
         NewConnectionError,

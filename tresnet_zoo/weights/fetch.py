@@ -26,8 +26,11 @@ from . import partials
 from .cache import Cache, _mkdir, lock_usable
 from .download import DownloadConfig, download
 from .hashes import CHUNK, Expected
+from .lockfile import apply_lock  # the lock file's full sha256 and size, where it has a line (issue 12)
+from .sources import fetch_sources
 
-__all__ = ["MIRROR_ENV", "OFFLINE_ENV", "FetchOptions", "FetchResult", "cache_error", "expected_for", "fetch_entry", "source_url"]
+__all__ = ["MIRROR_ENV", "OFFLINE_ENV", "FetchOptions", "FetchResult", "cache_error", "expected_for", "fetch_entry",
+           "source_url"]
 
 MIRROR_ENV = "TRESNET_ZOO_MIRROR"
 OFFLINE_ENV = "TRESNET_ZOO_OFFLINE"
@@ -82,11 +85,12 @@ class FetchResult:
 def expected_for(entry) -> Expected:
     filename = entry.weights_filename
     if not filename:
-        raise UsageError(f"{entry.name} has no usable weights URL in the index", hint=f"see `tresnet-zoo info {entry.name}`")
+        raise UsageError(f"{entry.name} has no usable weights URL in the index",
+                         hint=f"see `tresnet-zoo info {entry.name}`")
     parts = hub_parts(filename)
-    from .lockfile import apply_lock  # the lock file's full sha256 and size, where it has a line (issue 12)
 
-    return apply_lock(entry, Expected(filename=filename, size=entry.metadata.file_size, sha256_prefix=parts[1] if parts else None,
+    return apply_lock(entry, Expected(filename=filename, size=entry.metadata.file_size,
+                                      sha256_prefix=parts[1] if parts else None,
                                       sha256=entry.metadata.sha256))
 
 
@@ -105,13 +109,16 @@ def cache_error(filename: str, root: Path, exc: OSError) -> CacheError:
     code = exc.errno
     where = exc.filename or root
     if code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        what, hint = "the disk is full (or a quota or file-size limit is reached)", "free some space, or use another cache folder"
+        what = "the disk is full (or a quota or file-size limit is reached)"
+        hint = "free some space, or use another cache folder"
     elif code in (errno.EACCES, errno.EPERM, errno.EROFS):
-        what, hint = "permission denied (read-only or not yours)", "make the cache folder writable, or use another cache folder"
+        what = "permission denied (read-only or not yours)"
+        hint = "make the cache folder writable, or use another cache folder"
     elif code == errno.EISDIR:
         what, hint = "a folder stands where a file should be", "remove what is in the way, or use another cache folder"
     elif code in (errno.ELOOP, errno.ENOTDIR, errno.EEXIST):
-        what, hint = "a path in it is not a folder (a file, or a symbolic link loop, where a folder should be)", "remove what is in the way, or use another cache folder"
+        what = "a path in it is not a folder (a file, or a symbolic link loop, where a folder should be)"
+        hint = "remove what is in the way, or use another cache folder"
     else:
         what, hint = exc.strerror or str(exc), "check the cache folder, or use another one"
     error = CacheError(f"{filename}: cannot write to the cache {root}: {what} ({where})", hint=hint)
@@ -121,8 +128,6 @@ def cache_error(filename: str, root: Path, exc: OSError) -> CacheError:
 
 def fetch_entry(entry, options: FetchOptions) -> FetchResult:
     """The verified cached file of ``entry``, downloading it if needed: its sources in order (``sources.py``)."""
-    from .sources import fetch_sources
-
     return fetch_sources(entry, options, _fetch_source)
 
 
@@ -139,7 +144,8 @@ def _fetch_entry(entry, options: FetchOptions) -> FetchResult:
     expected = expected_for(entry)
     if not expected.has_hash:
         raise IntegrityError(
-            f"{entry.name}: {expected.filename} has no hash to check against (no '-<hex>' in the name, no SHA256 in the index)",
+            f"{entry.name}: {expected.filename} has no hash to check against (no '-<hex>' in the name, no SHA256 in "
+            "the index)",
             hint="add the file's sha256 as Metadata > SHA256 in the index",
         )
     cache = options.cache
@@ -158,12 +164,13 @@ def _fetch_entry(entry, options: FetchOptions) -> FetchResult:
     _mkdir(cache.root / "records")
     _mkdir(cache.lock_path(name).parent)
 
-    from filelock import FileLock, Timeout
+    from filelock import FileLock, Timeout  # noqa: PLC0415 (only commands that download take the lock)
 
     lock = FileLock(str(cache.lock_path(name)))
     locked = lock_usable(cache.lock_path(name))
     if not locked:  # the unique partial and the verified rename keep the cache correct without it
-        log.warning("%s: ignoring %s: not a regular file of ours; downloading without the lock", name, cache.lock_path(name))
+        log.warning("%s: ignoring %s: not a regular file of ours; downloading without the lock", name,
+                    cache.lock_path(name))
     try:
         if locked:
             lock.acquire(timeout=options.lock_timeout)
@@ -178,7 +185,8 @@ def _fetch_entry(entry, options: FetchOptions) -> FetchResult:
                 return FetchResult(entry.name, name, cache.path(name), found[0], found[1], "cache", False,
                                    time.monotonic() - started, hashed=True)
         size, digest = _download_verified(url, cache, expected, options)
-        return FetchResult(entry.name, name, cache.path(name), size, digest, redact(url), True, time.monotonic() - started,
+        return FetchResult(entry.name, name, cache.path(name), size, digest, redact(url), True,
+                           time.monotonic() - started,
                            hashed=True)
     finally:
         if locked:
@@ -236,7 +244,8 @@ def _download_verified(url: str, cache: Cache, expected: Expected, options: Fetc
         partials.release(part)
 
 
-def _download_into(part: partials.Partial, url: str, cache: Cache, expected: Expected, options: FetchOptions, *, resumed: bool) -> tuple[int, str]:
+def _download_into(part: partials.Partial, url: str, cache: Cache, expected: Expected, options: FetchOptions, *,
+                   resumed: bool) -> tuple[int, str]:
     name = expected.filename
     progress = (lambda done, total: options.progress(name, done, total)) if options.progress else None
     try:
@@ -249,7 +258,8 @@ def _download_into(part: partials.Partial, url: str, cache: Cache, expected: Exp
         if problem:
             raise IntegrityError(
                 f"{name}: {problem}; the download from {redact(url)} was discarded",
-                hint="the server or mirror serves different bytes than the index describes: check the URL, or the index's hash and File Size",
+                hint="the server or mirror serves different bytes than the index describes: check the URL, or the "
+                     "index's hash and File Size",
             )
         cache.write_record(name, size=size, sha256=digest, url=url)
         try:

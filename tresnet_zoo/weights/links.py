@@ -24,6 +24,8 @@ from urllib.parse import unquote, urljoin, urlsplit
 from .. import __version__
 from .._urls import redact, url_problem
 from ..errors import DownloadError, ZooError
+from .download import _reason, header_int
+from .sources import ObjectStore, entry_sources, is_object_store
 
 __all__ = ["LinkResult", "LinksReport", "check_links"]
 
@@ -99,8 +101,6 @@ def check_links(
     allow_http: bool = False,
 ) -> LinksReport:
     """Probe every source of ``entries``; one ``LinkResult`` per source, in entry order."""
-    from .sources import entry_sources
-
     started = time.monotonic()
     if offline:
         return LinksReport(skipped="offline mode is on (TRESNET_ZOO_OFFLINE or --offline): no link was checked")
@@ -169,8 +169,6 @@ def _run_bounded(calls: list, workers: int, deadline: float) -> list:
 
 
 def _probe_source(name: str, number: int, spec, timeout: float, max_redirects: int, allow_http: bool) -> LinkResult:
-    from .sources import is_object_store
-
     result = LinkResult(name, number, spec.redacted_url, UNREACHABLE, expected=spec.size)
     try:
         if is_object_store(spec.url):
@@ -216,8 +214,6 @@ class _Unreachable(Exception):
 
 
 def _store_size(url: str) -> int:
-    from .sources import ObjectStore
-
     try:
         return ObjectStore(url).size(url)
     except DownloadError as exc:
@@ -230,7 +226,7 @@ _local = threading.local()
 
 
 def _session():
-    import requests
+    import requests  # noqa: PLC0415 (network stack: only downloads)
 
     session = getattr(_local, "session", None)
     if session is None:
@@ -244,7 +240,7 @@ def _session():
 
 def _probe_http(url: str, timeout: float, max_redirects: int, allow_http: bool) -> tuple[int, int | None]:
     """(final status, size) for ``url``: HEAD, or a one-byte ranged GET where HEAD is refused."""
-    import requests
+    import requests  # noqa: PLC0415 (network stack: only downloads)
 
     method = "HEAD"
     hops = 0
@@ -262,8 +258,6 @@ def _probe_http(url: str, timeout: float, max_redirects: int, allow_http: bool) 
                 length = response.headers.get("Content-Length")
                 content_range = response.headers.get("Content-Range")
         except requests.exceptions.RequestException as exc:
-            from .download import _reason
-
             reason = _reason(exc)
             if "cannot resolve" in reason:
                 raise _Dead(reason) from None
@@ -286,8 +280,6 @@ def _probe_http(url: str, timeout: float, max_redirects: int, allow_http: bool) 
 
 def _size_header(text: str) -> int | None:
     """A byte count from a header, or None (the download's own rule: ``download.header_int``)."""
-    from .download import header_int
-
     return header_int(text)
 
 

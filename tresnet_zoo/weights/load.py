@@ -19,6 +19,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import CheckpointError, IntegrityError, UsageError
+from ..models import build_entry, checkpoint_bytes_bound, entry_classes, load_entry_weights, variant_of
+from ..models.formats import read_regular_file
 from .hashes import Expected
 
 __all__ = ["Hashed", "hash_file", "read_hashed", "hash_problem", "read_verified", "load_verified"]
@@ -38,8 +40,6 @@ class Hashed:
 
 def read_hashed(path: Path, *, max_bytes: int | None = None) -> Hashed:
     """Read the regular file ``path`` (never a link) into memory once, hashing it while reading."""
-    from ..models.formats import read_regular_file
-
     digest = hashlib.sha256()
     data = read_regular_file(Path(path), max_bytes=max_bytes, follow_links=False, update=digest.update)
     return Hashed(Path(path), len(data), digest.hexdigest(), data)
@@ -110,8 +110,6 @@ def load_verified(entry, path: Path, expected: Expected | None, *, record_sha256
     caller has just read and hashed itself (``verify --deep``); they are checked, not read again.
     The returned ``Hashed`` holds no data (the bytes are released once loaded).
     """
-    from ..models import build_entry, checkpoint_bytes_bound, entry_classes, load_entry_weights, variant_of
-
     bound = checkpoint_bytes_bound(variant_of(entry), entry_classes(entry))
     # every tensor comes from the checkpoint (a strict load) unless the head is a fresh one: skip random init
     initialise = num_classes is not None and num_classes != entry_classes(entry)

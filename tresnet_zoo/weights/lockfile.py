@@ -13,6 +13,7 @@ silent override; ``check`` reports entries without a lock line (``lock_verdict``
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -20,9 +21,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .. import __version__
+from .._fs import atomic_write
+from .._resources import registry_dir
 from ..errors import IntegrityError, UsageError
 from .cache import _open_regular
-from .hashes import Expected
+from .hashes import CHUNK, Expected
 
 __all__ = [
     "LOCK_ENV",
@@ -158,7 +161,7 @@ def apply_lock(entry, expected: Expected) -> Expected:
 
 def lock_verdict(entry) -> tuple[str, str]:
     """(status, message) for ``check``: "skip" without a lock file, "wrong" for a missing or disagreeing line."""
-    from .sources import entry_sources
+    from .sources import entry_sources  # noqa: PLC0415 (keeps `list` from loading sources and the download code)
 
     path = lock_path(entry)
     try:
@@ -193,8 +196,6 @@ class LockReport:
 
 
 def _bundled(path: Path) -> bool:
-    from .._resources import registry_dir
-
     try:
         path.resolve().relative_to(registry_dir().resolve())
         return True
@@ -210,9 +211,7 @@ def write_lock(entries, cache, *, output: Path | None = None, update: bool = Fal
     A cached file that disagrees with the index or with its existing lock line is a problem, never
     written over (``update=True`` replaces lines that disagree with the index's current values).
     """
-    from .._fs import atomic_write
-    from .hashes import sha256_file
-    from .sources import entry_sources
+    from .sources import entry_sources  # noqa: PLC0415 (keeps `list` from loading sources and the download code)
 
     report = LockReport()
     locks: dict[Path, Lock] = {}
@@ -236,8 +235,12 @@ def write_lock(entries, cache, *, output: Path | None = None, update: bool = Fal
             record = cache.cached_record(spec.filename)
             if record is None:
                 continue
-            digest = sha256_file(cache.path(spec.filename))  # "verified" means hashed now, in this operation
-            size = cache.path(spec.filename).stat().st_size
+            try:  # "verified" means hashed now, in this operation; never through a link or into a FIFO
+                size, digest = _hash_cached(cache.path(spec.filename))
+            except OSError as exc:
+                report.problems.append(f"{entry.name}: {spec.filename} in the cache cannot be read as a regular "
+                                       f"file ({exc.strerror or exc}); not locked")
+                continue
             expected = spec.expected()
             problem = None
             if expected.size is not None and size != expected.size:
@@ -260,3 +263,16 @@ def write_lock(entries, cache, *, output: Path | None = None, update: bool = Fal
             _CACHE.pop(path, None)
             report.written.append(path)
     return report
+
+
+def _hash_cached(path: Path) -> tuple[int, str]:
+    """Size and sha256 of the cached file at ``path``, read through one descriptor opened without following
+    links (a neighbour in a shared cache may have planted one)."""
+    fd, _ = _open_regular(path)
+    digest = hashlib.sha256()
+    size = 0
+    with os.fdopen(fd, "rb") as handle:
+        while block := handle.read(CHUNK):
+            digest.update(block)
+            size += len(block)
+    return size, digest.hexdigest()

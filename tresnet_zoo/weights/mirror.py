@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,10 +25,13 @@ from typing import Callable
 from urllib.parse import unquote, urlsplit
 
 from .. import __version__
+from .._fs import atomic_write
 from .._urls import filename_problem, redact, url_problem
 from ..errors import CacheError, DownloadError, IntegrityError, UsageError
 from .cache import _open_regular
 from .hashes import CHUNK, Expected
+from .lockfile import apply_lock
+from .sources import ObjectStore, _store_error, entry_sources, is_object_store
 
 __all__ = ["MANIFEST", "ManifestLine", "read_manifest", "apply_manifest", "push", "PushReport"]
 
@@ -94,8 +98,6 @@ def _parse_manifest(where: str, raw: bytes) -> dict[str, ManifestLine]:
 
 def read_manifest(base: str, *, timeout: float = 30.0) -> dict[str, ManifestLine] | None:
     """The mirror's manifest lines by file name, or None when the mirror has no manifest."""
-    from .sources import ObjectStore, is_object_store
-
     where = redact(_join(base, MANIFEST))
     folder = _folder(base)
     if folder is not None:
@@ -122,8 +124,8 @@ def read_manifest(base: str, *, timeout: float = 30.0) -> dict[str, ManifestLine
 
 
 def _http_manifest(url: str, timeout: float) -> bytes | None:
-    import requests
-    import urllib3
+    import requests  # noqa: PLC0415 (network stack: only when a mirror is read over http)
+    import urllib3  # noqa: PLC0415 (network stack: only when a mirror is read over http)
 
     if url_problem(url) is not None:
         return None  # download.py refuses such a mirror with its own message
@@ -167,7 +169,8 @@ def apply_manifest(
         return expected  # fetch_sources says so when no file of the entry has a line
     if expected.size is not None and line.size != expected.size:
         raise IntegrityError(
-            f"{expected.filename}: the mirror's manifest says {line.size} bytes, the index's File Size is {expected.size}",
+            f"{expected.filename}: the mirror's manifest says {line.size} bytes, the index's File Size is "
+            f"{expected.size}",
             hint="the mirror was pushed from another index: push it again with `tresnet-zoo mirror push`",
         )
     problem = expected.hash_problem(line.sha256)
@@ -246,9 +249,6 @@ def push(
     ``require_all``: every entry must have a file in the cache (the user named them); one missing is a
     problem, and then no manifest is written either.
     """
-    from .lockfile import apply_lock
-    from .sources import entry_sources, is_object_store
-
     folder = _folder(dest)
     if folder is None and not is_object_store(dest):
         raise UsageError(
@@ -280,7 +280,8 @@ def push(
             report.not_cached.append((entry.name, entry_sources(entry)[0].filename if entry_sources(entry) else "-"))
             if require_all:
                 report.problems.append(
-                    f"{entry.name}: {report.not_cached[-1][1]} is not in the cache (`tresnet-zoo fetch {entry.name}` first)"
+                    f"{entry.name}: {report.not_cached[-1][1]} is not in the cache (`tresnet-zoo fetch {entry.name}` "
+                    "first)"
                 )
     if report.problems:
         return report  # no manifest: what was pushed so far is not vouched for
@@ -340,8 +341,6 @@ class _FolderTarget:
             return False
 
     def put(self, cache, entry_name: str, expected: Expected, recorded: str, progress) -> tuple[ManifestLine, bool]:
-        import tempfile
-
         final = self.folder / expected.filename
         if os.path.lexists(final):
             existing = _Hashes()
@@ -349,7 +348,8 @@ class _FolderTarget:
                 _stream_file(final, existing)
             except OSError as exc:  # a link, FIFO or folder under the name: not ours to read or replace
                 raise IntegrityError(
-                    f"{final} exists and is not a regular file ({exc.strerror or exc}); tresnet-zoo does not replace it",
+                    f"{final} exists and is not a regular file ({exc.strerror or exc}); "
+                    "tresnet-zoo does not replace it",
                     hint=f"remove {final} yourself, then push again",
                 ) from None
             line = ManifestLine(entry_name, expected.filename, existing.size, existing.sha.hexdigest())
@@ -380,8 +380,6 @@ class _FolderTarget:
         return ManifestLine(entry_name, expected.filename, hashes.size, hashes.sha.hexdigest()), True
 
     def write_manifest(self, payload: bytes) -> str:
-        from .._fs import atomic_write
-
         atomic_write(self.folder / MANIFEST, payload, refuse_read_only=True)
         return str(self.folder / MANIFEST)
 
@@ -395,8 +393,6 @@ def _stream_file(path: Path, hashes: _Hashes) -> None:
 
 class _StoreTarget:
     def __init__(self, base: str) -> None:
-        from .sources import ObjectStore
-
         self.base = base.rstrip("/")
         self.store = ObjectStore(base, writing=True)
 
@@ -407,8 +403,6 @@ class _StoreTarget:
             return False
 
     def put(self, cache, entry_name: str, expected: Expected, recorded: str, progress) -> tuple[ManifestLine, bool]:
-        from .sources import _store_error
-
         url = _join(self.base, expected.filename)
         hashes = _Hashes()
         with _open_cached(cache, expected.filename) as source:  # OSError here: the cache's fault, not the store's
@@ -437,14 +431,13 @@ class _StoreTarget:
         etag = str(info.get("ETag") or info.get("etag") or "").strip('"')
         if int(info.get("size", -1)) != hashes.size or (etag and etag not in hashes.etags()):
             raise IntegrityError(
-                f"{redact(url)}: the store holds {info.get('size')} bytes (ETag {etag or '-'}) after the upload of {hashes.size}",
+                f"{redact(url)}: the store holds {info.get('size')} bytes (ETag {etag or '-'}) after the upload of "
+                f"{hashes.size}",
                 hint="push again; if it persists, the store alters what it is sent",
             )
         return ManifestLine(entry_name, expected.filename, hashes.size, hashes.sha.hexdigest()), True
 
     def write_manifest(self, payload: bytes) -> str:
-        from .sources import _store_error
-
         url = _join(self.base, MANIFEST)
         try:
             self.store.fs.pipe_file(self.store.path(url), payload)

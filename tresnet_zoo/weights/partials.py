@@ -178,7 +178,7 @@ def open_checked(path: Path, flags: int = os.O_RDONLY) -> tuple[int, os.stat_res
     fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     try:
         st = _check_fd(fd, Path(path))
-        import fcntl
+        import fcntl  # noqa: PLC0415 (POSIX only: the module still imports where fcntl is missing)
 
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
         return fd, st
@@ -188,7 +188,7 @@ def open_checked(path: Path, flags: int = os.O_RDONLY) -> tuple[int, os.stat_res
 
 
 def _append_mode(fd: int) -> None:
-    import fcntl
+    import fcntl  # noqa: PLC0415 (POSIX only: the module still imports where fcntl is missing)
 
     fcntl.fcntl(fd, fcntl.F_SETFL, (fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_APPEND) & ~os.O_NONBLOCK)
 

@@ -34,6 +34,7 @@ from ..errors import (
     OfflineError,
     ZooError,
 )
+from .download import DownloadConfig, RestartFromZero, TransientError, transfer
 from .hashes import CHUNK, Expected
 
 __all__ = [
@@ -150,7 +151,7 @@ class ObjectStore:
     def __init__(self, url: str, *, writing: bool = False) -> None:
         self.scheme = url.split("://", 1)[0].lower()
         try:  # deliberate lazy import: fsspec/s3fs are the optional `s3` extra
-            import fsspec
+            import fsspec  # noqa: PLC0415 (fsspec/s3fs: only object-store mirrors)
 
             kwargs: dict = {"skip_instance_cache": True}
             if self.scheme in ("s3", "s3a"):
@@ -169,7 +170,8 @@ class ObjectStore:
                 else f"install the fsspec backend for {self.scheme}:// (see fsspec's list of implementations)"
             )
             raise MissingExtraError(
-                f"reading {self.scheme}:// needs {'s3fs' if extra else 'an fsspec backend'}, which is not installed ({_first_line(exc)})",
+                f"reading {self.scheme}:// needs {'s3fs' if extra else 'an fsspec backend'}, which is not installed "
+                f"({_first_line(exc)})",
                 hint=hint,
                 extra=extra,
             ) from None
@@ -302,8 +304,6 @@ def copy_object(
     partial keeps what arrived if the transfer breaks. ``fetch`` reaches the same code through
     ``download.open_source``; this is the direct call.
     """
-    from .download import DownloadConfig, transfer
-
     source = ObjectStoreSource(url)
     fd = os.open(part, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
     try:
@@ -336,7 +336,7 @@ class ObjectStoreSource:
             except Exception as exc:
                 raise _store_error(self.url, exc, "cannot read") from None
             return _ObjectStream(start, size - start, handle.read, handle.close)
-        from fsspec.asyn import sync
+        from fsspec.asyn import sync  # noqa: PLC0415 (fsspec/s3fs: only object-store mirrors)
 
         bucket, key, version = fs.split_path(self.store.path(self.url))
         extra = {"VersionId": version} if version else {}
@@ -346,8 +346,6 @@ class ObjectStoreSource:
             )
         except Exception as exc:
             if start and "InvalidRange" in str(exc):
-                from .download import RestartFromZero
-
                 raise RestartFromZero() from None
             raise _store_error(self.url, exc, "cannot read") from None
         body = response["Body"]
@@ -357,8 +355,6 @@ class ObjectStoreSource:
             try:
                 return sync(fs.loop, body.read, n)
             except Exception as exc:
-                from .download import TransientError
-
                 raise TransientError(f"the object store's stream broke ({type(exc).__name__})") from None
 
         return _ObjectStream(start, int(length) if length is not None else None, read, body.close)
@@ -435,8 +431,8 @@ def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], N
     rename). Every source's file is checked in the cache before any network request. ``say`` receives one
     line per source that was passed over (default: stderr); mismatches are also kept on ``result.notes``.
     """
-    from .lockfile import apply_lock
-    from .mirror import apply_manifest, read_manifest
+    from .lockfile import apply_lock  # noqa: PLC0415 (import cycle: lockfile imports this module)
+    from .mirror import apply_manifest, read_manifest  # noqa: PLC0415 (import cycle: mirror imports this module)
 
     say = say or (lambda line: sys.stderr.write(line + "\n"))
     specs = entry_sources(entry)
@@ -455,11 +451,13 @@ def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], N
         manifest = read_manifest(mirror, timeout=config.read_timeout if config is not None else 30.0)
         if manifest is None:
             say(
-                f"note: {entry.name}: the mirror {redact(mirror)} has no manifest; files are checked by name and the index only"
+                f"note: {entry.name}: the mirror {redact(mirror)} has no manifest; files are checked by name and the "
+                "index only"
             )
         elif not any(spec.filename in manifest for spec, _ in planned):
             say(
-                f"note: {entry.name}: the mirror's manifest has no line for its files; they are checked by name and the index only"
+                f"note: {entry.name}: the mirror's manifest has no line for its files; they are checked by name and "
+                "the index only"
             )
         planned = [(spec, apply_manifest(manifest, entry.name, expected, say=say)) for spec, expected in planned]
     notes: list[SourceNote] = []
@@ -488,7 +486,8 @@ def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], N
             ]
             detail = "" if note.kind == "mismatch" else f": {note.message}"
             say(
-                f"warning: {entry.name}: source {number} ({where}) {what}{detail}; trying source {number + 1} of {len(planned)}"
+                f"warning: {entry.name}: source {number} ({where}) {what}{detail}; trying source {number + 1} of "
+                f"{len(planned)}"
             )
     assert first_error is not None
     if len(planned) > 1:

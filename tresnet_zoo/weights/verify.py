@@ -14,8 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import InvalidIndexError, ZooError
+from ..errors import CheckpointError, InvalidIndexError, ZooError
+from ..index import Problem
+from ..measure import count_parameters
+from ..models import checkpoint_bytes_bound, entry_classes, variant_of
 from .cache import Cache
+from .fetch import expected_for
 from .hashes import Expected
 from .load import Hashed, hash_file, hash_problem, load_verified, read_hashed
 
@@ -67,7 +71,6 @@ def check_file(entry, cache: Cache, expected: Expected, *, deep: bool = False) -
     try:
         if deep:
             deep_image_size(entry)  # refuse before reading hundreds of MB
-            from ..models import checkpoint_bytes_bound, entry_classes, variant_of
 
             hashed = read_hashed(path, max_bytes=checkpoint_bytes_bound(variant_of(entry), entry_classes(entry)))
         else:
@@ -92,8 +95,6 @@ def check_file(entry, cache: Cache, expected: Expected, *, deep: bool = False) -
 
 def deep_image_size(entry) -> int:
     """The side of the deep check's input: the index's Image Size (224 if absent), bounded."""
-    from ..index import Problem
-
     size = entry.metadata.image_size or 224
     if not (isinstance(size, int) and MIN_IMAGE_SIZE <= size <= MAX_IMAGE_SIZE and size % 32 == 0):
         where = entry.where("Metadata", "Image Size")
@@ -111,12 +112,7 @@ def deep_check(entry, path: Path, expected: Expected | None = None, *, record_sh
     recorded at download (the bytes must still match it). Raises ZooError on any failure; returns what
     was found, including the ``sha256`` of the bytes hashed here (``hashed: True``).
     """
-    import torch
-
-    from ..errors import CheckpointError
-    from ..measure import count_parameters
-    from ..models import entry_classes
-    from .fetch import expected_for
+    import torch  # noqa: PLC0415 (torch: seconds to import)
 
     size = deep_image_size(entry)
     expected = expected if expected is not None else expected_for(entry)

@@ -17,6 +17,7 @@ from importlib import resources
 from typing import Any
 
 from ...errors import UsageError, ZooError
+from ...index import load_index  # the index only when a name must be looked up
 
 __all__ = ["Labels", "LABEL_SETS", "label_set_for", "load_labels", "labels_for"]
 
@@ -83,8 +84,6 @@ def labels_for(what: Any, *, index=None) -> Labels:
     no bundled names); an entry by the classes of its weights. ``index`` is used for names only.
     """
     if isinstance(what, str):
-        from ...index import load_index  # the index only when a name must be looked up
-
         loaded = index if index is not None and hasattr(index, "get") else load_index(index)
         what = loaded.get(what)
     if isinstance(what, int):
