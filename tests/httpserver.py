@@ -7,7 +7,8 @@ next request of that path; queued faults are used up one per request, then the p
 Faults: ``status`` (code, headers, body), ``redirect`` (to: a Location, relative or absolute; chains are
 built from several paths), ``wrong_bytes``, ``extra_bytes``, ``ignore_range``, ``no_length``,
 ``raw_length`` (text: the Content-Length header as given), ``reset``/``short``/``stall`` after N bytes,
-``cut`` (every=N: each response ends cleanly after N bytes, a link that drops every N bytes), ``drip`` (one byte every ``interval`` seconds), ``slow`` (rate).
+``cut`` (every=N: each response ends cleanly after N bytes, a link that drops every N bytes),
+``drip`` (one byte every ``interval`` seconds), ``slow`` (rate).
 
 ``FaultServer(tls=(cert, key))`` serves https. ``ConnectProxy`` is a small threaded CONNECT tunnel (the
 kind ``HTTPS_PROXY`` names) that records where it was asked to connect. ``self_signed_cert`` makes a
