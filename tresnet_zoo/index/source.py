@@ -231,24 +231,115 @@ class _LineMap:
 
 def _read_json(path: Path, text: str, lines: _LineMap, budget: ValueBudget) -> tuple[list[Document], list[Problem]]:
     # YAML's parser knows lines and is bounded (aliases, values); JSON is (nearly) its subset. The JSON
-    # parser then decides whether the text is JSON at all, and speaks for it when the YAML parser fails.
-    doc, problems = _parse_yaml(path, text, lines, budget, base=0)
+    # parser then decides whether the text is JSON at all, and what its values are: where YAML 1.1 reads a
+    # JSON number as text (``1e5``, ``2E+3``: YAML wants a dot and a signed exponent), JSON's number wins.
+    yaml_text = _join_surrogate_pairs(text)  # "\ud83d\ude00" is JSON's one emoji; YAML refuses it
+    yaml_lines = lines if yaml_text == text else _LineMap(yaml_text)  # same lines, shorter ones
+    doc, problems = _parse_yaml(path, yaml_text, yaml_lines, budget, base=0)
     if doc is None and any(p.message.startswith(_TOO_MANY) for p in problems):
         return [], problems
+    duplicates: list[str] = []
     try:
-        data = json.loads(text, parse_constant=_no_constant, parse_int=_json_int)
+        data = json.loads(
+            text, parse_constant=_no_constant, parse_int=_json_int, object_pairs_hook=_first_key_wins(duplicates)
+        )
     except json.JSONDecodeError as exc:
         return [], [Problem(Location(path, exc.lineno), f"is not valid JSON: {exc.msg} (column {exc.colno})")]
     except ValueError as exc:  # Python's int-from-string limit, or NaN/Infinity
         return [], [Problem(Location(path, None), f"is not usable JSON: {_first_line(exc)}")]
     except RecursionError:
         return [], [Problem(Location(path, None), "nests too deeply to read")]
-    if doc is None:
+    if doc is None:  # JSON that YAML cannot read (a long key, a tab before the text): no lines to tell
         if _too_large(data, budget):
             message = f"holds more than {budget.total} values or nests deeper than {MAX_DEPTH} levels: refused"
             return [], [Problem(Location(path, None), message)]
-        return [Document(path, data, {(): 1})], []
-    return [doc], problems
+        refused = _json_refusal(data, duplicates)
+        if refused:
+            return [], [Problem(Location(path, None), refused)]
+        return [Document(path, data, {})], []  # no line is better than a wrong one
+    return [doc], problems + _take_json_numbers(doc, data)
+
+
+_SURROGATE_PAIR = re.compile(
+    r"(?<!\\)((?:\\\\)*)\\u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})"
+)
+
+
+def _join_surrogate_pairs(text: str) -> str:
+    """JSON's UTF-16 surrogate-pair escapes as the one ``\\U`` escape YAML reads (only ever inside strings)."""
+
+    def one(m: re.Match) -> str:
+        code = 0x10000 + ((int(m[2], 16) - 0xD800) << 10) + (int(m[3], 16) - 0xDC00)
+        return f"{m[1]}\\U{code:08x}"
+
+    return _SURROGATE_PAIR.sub(one, text) if "\\u" in text else text
+
+
+def _first_key_wins(duplicates: list[str]):
+    # YAML keeps the first of duplicate keys (and reports it); JSON's default keeps the last
+    def hook(pairs: list[tuple[str, Any]]) -> dict:
+        out: dict = {}
+        for key, value in pairs:
+            if key in out:
+                duplicates.append(key)
+            else:
+                out[key] = value
+        return out
+
+    return hook
+
+
+def _json_refusal(data: Any, duplicates: list[str]) -> str | None:
+    """Why JSON data read without YAML (so without its refusals) is refused, or None."""
+    if duplicates:
+        return f"has a duplicate key {duplicates[0]!r}; keep one"
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, float) and not math.isfinite(item):
+            return "holds a number that is not finite (too large for a float)"
+        elif isinstance(item, str) and _has_surrogate(item):
+            return "holds a \\u escape of a lone UTF-16 surrogate, which is not text"
+    return None
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _take_json_numbers(doc: Document, data: Any) -> list[Problem]:
+    """Put JSON's numbers where YAML read the same JSON text as a string; refuse the ones not finite."""
+    problems: list[Problem] = []
+    stack: list[tuple[Any, Any, tuple]] = [(doc.data, data, ())]
+    while stack:
+        ours, theirs, at = stack.pop()
+        if isinstance(ours, dict) and isinstance(theirs, dict):
+            pairs = [(k, theirs[k]) for k in ours if k in theirs]
+        elif isinstance(ours, list) and isinstance(theirs, list) and len(ours) == len(theirs):
+            pairs = list(enumerate(theirs))
+        else:
+            continue
+        for key, value in pairs:
+            mine = ours[key]
+            if isinstance(mine, str) and isinstance(value, (int, float)) and not isinstance(value, bool):
+                if isinstance(value, float) and not math.isfinite(value):
+                    problems.append(Problem(doc.location(at + (key,)), f"{mine!r} is not a finite number"))
+                    doc.reported.add(at + (key,))
+                    ours[key] = None
+                else:
+                    ours[key] = value
+            elif isinstance(mine, (dict, list)):
+                stack.append((mine, value, at + (key,)))
+    return problems
 
 
 def _json_int(text: str) -> int | str:

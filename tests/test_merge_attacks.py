@@ -1,0 +1,134 @@
+"""Inputs aimed at the seams of the merge: the JSON reading behind YAML, records behind the schema.
+
+Each case was found by attacking the merged main: a valid JSON index read as YAML 1.1 (numbers in
+exponent form became strings), a JSON escape YAML refuses (then every line said 1 and a lone surrogate
+crashed printing with exit 70), and values the schema accepts that the typed records then refused
+(`validate` said OK, `list` failed).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tresnet_zoo.errors import InvalidIndexError
+from tresnet_zoo.index import load_index
+from tresnet_zoo.index.source import read_documents
+from tresnet_zoo.index.validate import validate_paths
+
+from .conftest import REGISTRY, python_env
+
+_DATA = yaml.safe_load(REGISTRY.read_text())
+
+
+def _json_index(write, name: str, replace: dict[str, str]) -> tuple:
+    data = copy.deepcopy(_DATA)
+    meta = data["Models"][0]["Metadata"]
+    for key in replace:
+        meta[key] = f"@{key}@"
+    text = json.dumps(data, indent=1, ensure_ascii=False)
+    for key, raw in replace.items():
+        text = text.replace(f'"@{key}@"', raw)
+    return write(name, text), text
+
+
+def test_json_numbers_in_exponent_form_are_numbers(write):
+    # YAML 1.1 reads 1e-4 and 1.0873416792E10 as text; JSON reads numbers, and the file is JSON
+    path, text = _json_index(write, "e.json", {"FLOPs": "1.0873416792E10", "Weight Decay": "1e-4", "LR": "1E-2"})
+    docs, problems = read_documents(path)
+    meta = docs[0].data["Models"][0]["Metadata"]
+    assert not problems and meta["FLOPs"] == 10873416792 and meta["Weight Decay"] == 1e-4 and meta["LR"] == 0.01
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if '"LR"' in ln)
+    assert docs[0].lines[("Models", 0, "Metadata", "LR")] == line
+    entry = load_index(path).get("tresnet_l")
+    assert entry.metadata.flops == 10873416792 and entry.metadata.lr == 0.01
+
+
+def test_json_surrogate_pairs_keep_their_lines(write):
+    path, text = _json_index(write, "s.json", {"Interpolation": '"\\ud83d\\ude00"'})
+    report, docs = validate_paths([path])
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if "ud83d" in ln)
+    assert docs[0].data["Models"][0]["Metadata"]["Interpolation"] == "\U0001f600"
+    assert [p.location.line for p in report.problems] == [line]  # not "s.json:1"
+
+
+def test_json_number_too_large_for_a_float_is_refused_at_its_line(write):
+    path, text = _json_index(write, "inf.json", {"LR": "1e400"})
+    report, _ = validate_paths([path])
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if "1e400" in ln)
+    assert [(p.location.line, "finite" in p.message) for p in report.problems] == [(line, True)]
+
+
+@pytest.mark.parametrize("raw", ['"\\ud800"', '"x\\udfff"', '"\\ud83d\\ud83d"'])
+@pytest.mark.parametrize("command", [["validate"], ["list", "--json"], ["info", "tresnet_l"]])
+def test_json_lone_surrogate_is_a_clean_error(write, raw, command):
+    text = json.dumps(_DATA, indent=1).replace('"tresnet_m"', raw, 1)  # a name: printed as it is, unquoted
+    path = write("lone.json", text)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import sys; from tresnet_zoo.cli import main; sys.exit(main(sys.argv[1:]))",
+         "--index", str(path), *command],
+        capture_output=True, text=True, env=python_env() | {"PYTHONPATH": str(REGISTRY.parents[1])}, timeout=60,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "internal error" not in proc.stdout + proc.stderr and "Traceback" not in proc.stderr
+    assert "surrogate" in proc.stdout + proc.stderr
+
+
+def test_json_read_without_yaml_gives_no_wrong_line(write):
+    # a key longer than YAML's 1024-character implicit key: only JSON reads it, and it has no lines to tell
+    data = copy.deepcopy(_DATA)
+    data["Models"][0]["Metadata"]["k" * 2000] = 1
+    data["Models"][1]["Metadata"]["Parameters"] = "many"
+    path = write("long.json", json.dumps(data, indent=1))
+    report, _ = validate_paths([path])
+    assert report.problems and all(p.location.line is None for p in report.problems)
+
+
+# --- what the schema accepts, the records read ------------------------------------------------------------
+
+_NUMBERS = st.one_of(
+    st.integers(0, 10**15 + 1),
+    st.floats(0, 2e15, allow_nan=False).map(lambda x: float(int(x)) if x > 1 else x),
+    st.from_regex(r"\A[0-9]{1,15}(\.[0-9]{0,15})?([eE][-+]?[0-9]{1,2})?\Z"),
+    st.sampled_from([10**15, 1e15, -1e15, "1e99", "999999999999999e99", 1.0e10, "-999999999999999.9%"]),
+)
+_FIELDS = [("Metadata", "FLOPs"), ("Metadata", "Parameters"), ("Metadata", "Image Size"), ("Metadata", "LR"),
+           ("Metadata", "Crop Pct"), ("Metadata", "Epochs"), ("Results", 0, "Metrics", "Top 1 Accuracy"),
+           ("Results", 0, "Metrics", "Other"), ("Metadata", "x-tresnet-zoo", "num_classes")]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(field=st.sampled_from(_FIELDS), value=_NUMBERS)
+def test_what_validates_is_what_lists(write, field, value):
+    data = copy.deepcopy(_DATA)
+    target = data["Models"][0]
+    for part in field[:-1]:
+        target = target[part]
+    target[field[-1]] = value
+    path = write("n.yml", yaml.safe_dump(data, sort_keys=False))
+    report, _ = validate_paths([path])
+    if report.problems:
+        return
+    entry = load_index(path).get("tresnet_l")  # raises InvalidIndexError where the records disagree
+    assert all(math.isfinite(v) for v in entry.results[0].metrics.values())
+
+
+def test_records_and_schema_agree_on_the_edges(write):
+    for field, value in [("FLOPs", 10873416792.0), ("FLOPs", 10**15), ("LR", "9e20"), ("LR", 1e15)]:
+        data = copy.deepcopy(_DATA)
+        data["Models"][0]["Metadata"][field] = value
+        path = write("edge.yml", yaml.safe_dump(data, sort_keys=False))
+        report, _ = validate_paths([path])
+        assert not report.problems, (field, value)
+        try:
+            load_index(path)
+        except InvalidIndexError as exc:  # pragma: no cover - the failure being tested for
+            pytest.fail(f"{field}={value!r} validates but does not list: {exc}")
