@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 import subprocess
 import sys
 
@@ -132,3 +133,22 @@ def test_records_and_schema_agree_on_the_edges(write):
             load_index(path)
         except InvalidIndexError as exc:  # pragma: no cover - the failure being tested for
             pytest.fail(f"{field}={value!r} validates but does not list: {exc}")
+
+
+# --- JSON output: what `printable` keeps off a terminal, --json keeps off it too -------------------------
+
+_RAW = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
+
+
+@pytest.mark.parametrize("command", [["list", "--json"], ["info", "tresnet_l", "--json"]])
+def test_json_output_escapes_c1_controls_and_bidi_overrides(write, cli, command):
+    evil = "\x1b]0;t\x07\x9b2J\u202eevil\u2028\x85\ufeff\u2066x"
+    text = REGISTRY.read_text()
+    text = text.replace("Training Resources: 8x NVIDIA V100 GPUs", f"Training Resources: {json.dumps(evil)}", 1)
+    text = text.replace("license: apache-2.0", f"license: {json.dumps(evil)}", 1)
+    result = cli("--index", write("evil.yml", text), *command)
+    assert result.code == 0, result.text
+    assert not _RAW.search(result.out), _RAW.findall(result.out)
+    data = json.loads(result.out)
+    entry = data[0] if isinstance(data, list) else data
+    assert entry["metadata"]["training_resources"] == evil  # the same value, written as escapes
