@@ -152,3 +152,21 @@ def test_json_output_escapes_c1_controls_and_bidi_overrides(write, cli, command)
     data = json.loads(result.out)
     entry = data[0] if isinstance(data, list) else data
     assert entry["metadata"]["training_resources"] == evil  # the same value, written as escapes
+
+
+# --- a folder as the index: its symbolic links are not roots ---------------------------------------------
+
+
+def test_folder_index_does_not_follow_links_out_of_the_folder(tmp_path, cli):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.yml").write_text("SECRET-LINE: topsecret\n")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "index.yml").write_text(REGISTRY.read_text())
+    (home / "up.yml").symlink_to(outside / "secret.yml")
+    (home / "passwd.yaml").symlink_to("/etc/passwd")
+    for command in (["validate"], ["list", "--json"]):
+        result = cli("--index", home, *command)
+        assert "SECRET" not in result.text and "root:" not in result.text and "outside" not in result.text
+        assert result.code == 0, result.text
