@@ -170,3 +170,23 @@ def test_folder_index_does_not_follow_links_out_of_the_folder(tmp_path, cli):
         result = cli("--index", home, *command)
         assert "SECRET" not in result.text and "root:" not in result.text and "outside" not in result.text
         assert result.code == 0, result.text
+
+
+# --- tagged scalars: every constructor failure is a problem, never an exception ---------------------------
+
+
+@pytest.mark.parametrize("value", ['!!bool maybe', '!!int "_"', '!!float "_"', '!!bool ""', '!!int "0x_"'])
+def test_tagged_scalar_that_its_constructor_refuses_is_a_problem(write, cli, value):
+    path = write("t.yml", f"Models:\n- Name: tresnet_m\n  Metadata:\n    Parameters: {value}\n")
+    result = cli("--index", path, "validate")
+    assert result.code == 1 and "internal error" not in result.text, result.text
+    assert "t.yml:4:" in result.text
+
+
+@settings(max_examples=300, deadline=None)
+@given(tag=st.sampled_from(["int", "float", "bool", "null", "timestamp", "str"]), text=st.text(max_size=12))
+def test_any_tagged_scalar_reads_without_raising(tmp_path_factory, tag, text):
+    path = tmp_path_factory.mktemp("tag") / "t.yml"
+    path.write_text(f"a: !!{tag} {json.dumps(text)}\n", encoding="utf-8")
+    docs, problems = read_documents(path)
+    assert docs or problems

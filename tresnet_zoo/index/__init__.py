@@ -32,8 +32,8 @@ _DIR_SUFFIXES = (".yml", ".yaml", ".json")
 def resolve_roots(paths: Iterable[str | os.PathLike] | str | os.PathLike | None = None) -> list[Path]:
     """The root files of an index: the given paths, else ``$TRESNET_ZOO_INDEX``, else the bundled registry.
 
-    A directory stands for the YAML/JSON files directly in it (regular files, not symbolic links). A path that does not exist is a usage
-    error (exit 2), not an invalid index.
+    A directory stands for the YAML/JSON files directly in it (regular files, not symbolic links). A path
+    that does not exist is a usage error (exit 2), not an invalid index.
     """
     if paths is None or isinstance(paths, (str, os.PathLike)):
         paths = [paths] if paths is not None else []

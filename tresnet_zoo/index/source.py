@@ -652,7 +652,7 @@ class _Builder:
         node = yaml.ScalarNode(tag, text, event.start_mark, event.end_mark, event.style)
         try:
             value = yaml.SafeLoader.yaml_constructors[tag](self.loader, node)
-        except (ValueError, TypeError, ArithmeticError, yaml.YAMLError):
+        except (ValueError, TypeError, ArithmeticError, LookupError, yaml.YAMLError):  # !!bool maybe: KeyError
             shown = text if len(text) <= 40 else text[:37] + "..."
             self.report(at, line, f"{shown!r} is not a valid {kind} (tagged !!{kind})")
             return None
@@ -816,7 +816,7 @@ def _parse_events(path: Path, text: str, lines: _LineMap, budget: ValueBudget, b
                 continue
             else:
                 raise _Unsupported(kind.__name__)  # an alias, above all
-    except (_Unsupported, yaml.YAMLError, RecursionError, ValueError, TypeError, ArithmeticError, IndexError):
+    except (_Unsupported, yaml.YAMLError, RecursionError, ValueError, TypeError, ArithmeticError, LookupError):
         return None
     finally:
         loader.dispose()
