@@ -190,3 +190,32 @@ def test_any_tagged_scalar_reads_without_raising(tmp_path_factory, tag, text):
     path.write_text(f"a: !!{tag} {json.dumps(text)}\n", encoding="utf-8")
     docs, problems = read_documents(path)
     assert docs or problems
+
+
+# --- past the cap on schema problems, both paths list the same ones --------------------------------------
+
+
+def test_capped_schema_problems_are_the_same_on_both_paths(write):
+    from tresnet_zoo.index.load import collect_documents
+    from tresnet_zoo.index.validate import MAX_SCHEMA_PROBLEMS, _schema_problems
+
+    good = _DATA["Models"][0]
+    models = []
+    for i in range(MAX_SCHEMA_PROBLEMS + 30):
+        model = copy.deepcopy(good)
+        model["Name"] = f"m{i}"
+        model["Metadata"]["Parameters"] = "many"
+        if i == MAX_SCHEMA_PROBLEMS - 1:
+            model["Metadata"]["FLOPs"] = "lots"  # the cap falls inside one entry's problems
+        models.append(model)
+    # a top-level problem written after every entry: jsonschema alone meets it last
+    data = {"Collections": _DATA["Collections"], "Models": models, "Zzz": 1}
+    docs, _ = collect_documents([write("many.yml", yaml.safe_dump(data, sort_keys=False))])
+
+    def key(problems):
+        return sorted((p.location.line or 0, p.message, p.entry or "", p.field) for p in problems)
+
+    fast, reference = _schema_problems(docs[0]), _schema_problems(docs[0], fast=False)
+    assert len(fast) == MAX_SCHEMA_PROBLEMS + 1 and "not listed" in fast[-1].message
+    assert key(fast) == key(reference)
+    assert not any(p.field == ("Zzz",) for p in fast)  # the last line of the file is past the cap
