@@ -219,3 +219,58 @@ def test_capped_schema_problems_are_the_same_on_both_paths(write):
     assert len(fast) == MAX_SCHEMA_PROBLEMS + 1 and "not listed" in fast[-1].message
     assert key(fast) == key(reference)
     assert not any(p.field == ("Zzz",) for p in fast)  # the last line of the file is past the cap
+
+
+# --- the compiled schema check against jsonschema on values of every shape ------------------------------
+
+_LEAVES = st.one_of(
+    st.none(), st.booleans(), st.integers(-(10**16), 10**16), st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from([0.0, -0.0, 1.0, 1e15, 1e15 + 1, 10**15, 10**15 + 1, 0.5, 1, 100, 100.5, -1, True, False,
+                     "", "x", "tresnet_m", "a\n", "81.5%", "1e5", "https://a.b/c.pth", "http://127.0.0.1/x.pth",
+                     "0" * 64, "A" * 64, "a" * 65, "Image Classification", "bilinear", "0.875", "1.", ".5"]),
+    st.text(max_size=6),
+)
+_ANY = st.recursive(_LEAVES, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                     st.dictionaries(st.sampled_from(["Name", "url", "file", "size",
+                                                                                      "sha256", "x", "Task"]),
+                                                     inner, max_size=3)), max_leaves=6)
+_DEEP_PATHS = [
+    ("Metadata", "x-tresnet-zoo", "sources", 0, "url"), ("Metadata", "x-tresnet-zoo", "sources", 0, "size"),
+    ("Metadata", "x-tresnet-zoo", "sources", 0, "sha256"), ("Metadata", "x-tresnet-zoo", "sources", 0),
+    ("Metadata", "x-tresnet-zoo", "sources", 0, "file"), ("Metadata", "x-tresnet-zoo", "license"),
+    ("Metadata", "x-tresnet-zoo", "timm", 0), ("Metadata", "x-tresnet-zoo", "num_classes"),
+    ("Results", 0, "Metrics"), ("Results", 0, "Dataset"), ("Results", 0), ("Paper",), ("Paper", "Title"),
+    ("Metadata", "Training Data"), ("Metadata", "Top 1 Accuracy"), ("Config",), ("README",), ("Provenance",),
+]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(picks=st.lists(st.tuples(st.integers(0, 9), st.sampled_from(_DEEP_PATHS), _ANY), min_size=1, max_size=3),
+       top=st.dictionaries(st.sampled_from(["Collections", "Import", "Type", "Models", "Extra"]), _ANY, max_size=1))
+def test_compiled_schema_agrees_with_jsonschema_on_any_value(tmp_path_factory, picks, top):
+    from tresnet_zoo.index.source import Document
+    from tresnet_zoo.index.validate import _schema_problems
+
+    data = copy.deepcopy(_DATA)
+    models = data["Models"]
+    for i, path, value in picks:
+        target = models[i % len(models)]
+        for part in path[:-1]:
+            if isinstance(target, dict):
+                target = target.setdefault(part, {} if not isinstance(part, int) else [])
+            elif isinstance(target, list) and isinstance(part, int) and part < len(target):
+                target = target[part]
+            else:
+                break
+        else:
+            if isinstance(target, dict) and not isinstance(path[-1], int):
+                target[path[-1]] = value
+            elif isinstance(target, list) and isinstance(path[-1], int) and path[-1] < len(target):
+                target[path[-1]] = value
+    data.update(top)
+    doc = Document(tmp_path_factory.mktemp("d") / "x.yml", data, {(): 1})
+
+    def key(problems):
+        return sorted((p.location.line or 0, p.message, p.entry or "", p.field) for p in problems)
+
+    assert key(_schema_problems(doc)) == key(_schema_problems(doc, fast=False))
