@@ -274,3 +274,34 @@ def test_compiled_schema_agrees_with_jsonschema_on_any_value(tmp_path_factory, p
         return sorted((p.location.line or 0, p.message, p.entry or "", p.field) for p in problems)
 
     assert key(_schema_problems(doc)) == key(_schema_problems(doc, fast=False))
+
+
+# --- memory driven by the number of lines --------------------------------------------------------------
+
+_MEASURE = (
+    "import sys, time\n"
+    "from tresnet_zoo.cli import main\n"
+    "t = time.perf_counter()\n"
+    "code = main(sys.argv[1:])\n"
+    "peak = next(int(ln.split()[1]) for ln in open('/proc/self/status') if ln.startswith('VmHWM:'))\n"
+    "sys.stderr.write(f'\\nMEASURED {time.perf_counter() - t:.3f} {peak / 1024:.1f}\\n')\n"
+    "sys.exit(code)\n"
+)
+
+
+@pytest.mark.parametrize("name, text", [
+    ("comments.yml", "#\n" * 7_000_000 + "Models:\n- Name: x y\n"),  # 7 million lines, one value wrong
+    ("comment.md", "<!--\n" + "x\n" * 7_000_000 + "-->\n"),  # one comment of 7 million lines
+    ("crlf.yml", "Models:\r\n" + "#\r\n" * 4_500_000 + "- Name: x y\r\n"),  # the line table itself
+])
+def test_many_lines_stay_within_memory(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_bytes(text.encode())
+    env = python_env() | {"PYTHONPATH": str(REGISTRY.parents[1])}
+    proc = subprocess.run([sys.executable, "-c", _MEASURE, "--index", str(path), "list"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and proc.stderr.count("error: ") == 1, proc.stderr
+    seconds, rss_mb = map(float, proc.stderr.rsplit("MEASURED ", 1)[1].split())
+    assert seconds < 2 and rss_mb < 200, (seconds, rss_mb)
+    if name != "comment.md":
+        assert f":{text.count(chr(10))}:" in proc.stderr  # the wrong name's line, counted as an editor does

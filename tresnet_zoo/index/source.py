@@ -39,6 +39,7 @@ import math
 import os
 import re
 import stat
+from array import array
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,7 @@ MAX_NUMBER_CHARS = 64  # longer YAML integers/floats are refused before Python c
 
 _BLOCK_START = re.compile(r"\s*Type:\s*['\"]?model-index['\"]?\s*$", re.MULTILINE)
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_ANY_BREAK = re.compile("[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")  # where str.splitlines() splits
 _CORE = "tag:yaml.org,2002:"
 _ODD_BREAKS = "\u2028\u2029\x85"
 _STAND_INS = "\ue000\ue001\ue002"
@@ -220,13 +222,28 @@ def read_documents(
 
 
 class _LineMap:
-    """Character index -> 1-based line, counting ``\\n``, ``\\r\\n`` and a lone ``\\r`` as an editor does."""
+    """Character index -> 1-based line, counting ``\\n``, ``\\r\\n`` and a lone ``\\r`` as an editor does.
+
+    Why lazy and compact: a file of 16 MiB can hold 8 million lines, and a list of as many ints took
+    ~450 MB. The fast reader asks only a few lines (it counts by libyaml's marks), answered by counting
+    line feeds; many lookups (the builder, a CR file) build the table once, 8 bytes a line.
+    """
+
+    _COUNTED = 64  # lookups answered by counting before the table pays off
 
     def __init__(self, text: str) -> None:
-        self.starts = [0] + [m.end() for m in _LINE_BREAK.finditer(text)]
+        self.text = text
+        self._starts: array | None = None
+        self._counted = 0 if "\r" not in text else self._COUNTED
 
     def line(self, index: int) -> int:
-        return bisect.bisect_right(self.starts, index)
+        if self._starts is None:
+            if self._counted < self._COUNTED:
+                self._counted += 1
+                return self.text.count("\n", 0, max(index, 0)) + 1
+            self._starts = array("q", [0])
+            self._starts.extend(m.end() for m in _LINE_BREAK.finditer(self.text))
+        return bisect.bisect_right(self._starts, index)
 
 
 def _read_json(path: Path, text: str, lines: _LineMap, budget: ValueBudget) -> tuple[list[Document], list[Problem]]:
@@ -381,7 +398,10 @@ def _read_markdown(
             break  # an unclosed comment runs to the end of the page
         body_start, pos = start + 4, end + 3
         body = text[body_start:end]
-        first = next((ln for ln in body.splitlines() if ln.strip()), "")
+        # the first non-blank line, without splitting a long comment into a list of all its lines
+        rest = body.lstrip()
+        cut = _ANY_BREAK.search(rest)
+        first = rest[: cut.start()] if cut else rest
         if not _BLOCK_START.fullmatch(first):
             continue
         blocks += 1
