@@ -305,3 +305,19 @@ def test_many_lines_stay_within_memory(tmp_path, name, text):
     assert seconds < 2 and rss_mb < 200, (seconds, rss_mb)
     if name != "comment.md":
         assert f":{text.count(chr(10))}:" in proc.stderr  # the wrong name's line, counted as an editor does
+
+
+# --- a URL whose port cannot be parsed is bad data at validate time, not a network failure at fetch --------
+
+
+@pytest.mark.parametrize("port", ["99999", "0x50", "0", "-1"])
+def test_weights_url_with_an_unusable_port_is_invalid(write, cli, port):
+    from tresnet_zoo._urls import redact, url_problem
+
+    url = f"https://h.example:{port}/tresnet_l_81_5-235b486c.pth"
+    assert url_problem(url) is not None
+    assert "p@ss" not in redact(f"https://u:p@ss@h.example:{port}/x.pth")  # never raises, never leaks
+    old = "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-tresnet/tresnet_l_81_5-235b486c.pth"
+    path = write("port.yml", REGISTRY.read_text().replace(old, url, 1))
+    result = cli("--index", path, "validate")
+    assert result.code == 1 and "port" in result.text.lower(), result.text
