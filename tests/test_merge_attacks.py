@@ -321,3 +321,45 @@ def test_weights_url_with_an_unusable_port_is_invalid(write, cli, port):
     path = write("port.yml", REGISTRY.read_text().replace(old, url, 1))
     result = cli("--index", path, "validate")
     assert result.code == 1 and "port" in result.text.lower(), result.text
+
+
+# --- the schema: no pattern anchored with a bare '$' (it accepts a trailing newline); URL policy in _urls ---
+
+
+def _patterns(node):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "pattern" and isinstance(value, str):
+                yield value
+            else:
+                yield from _patterns(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _patterns(item)
+
+
+def test_no_schema_pattern_lets_a_trailing_newline_through():
+    from tresnet_zoo.index.validate import _schema
+
+    anchored = [p for p in _patterns(_schema()) if p.endswith("$") and not p.endswith("\\$")]
+    assert anchored == []
+
+
+@pytest.mark.parametrize("field, value", [("sha256", "a" * 64 + "\n"), ("file", "model.bin\n"),
+                                          ("url", "https://h.example/model.bin\n")])
+def test_a_source_value_with_a_trailing_newline_is_invalid(write, field, value):
+    data = copy.deepcopy(_DATA)
+    source = data["Models"][0]["Metadata"]["x-tresnet-zoo"]["sources"][0]
+    source[field] = value
+    report, _ = validate_paths([write("nl.yml", yaml.safe_dump(data, sort_keys=False))])
+    assert any(p.field[-1:] == (field,) for p in report.problems), report.problems
+
+
+def test_a_loopback_http_source_is_allowed_as_the_url_policy_says(write):
+    data = copy.deepcopy(_DATA)
+    data["Models"][0]["Metadata"]["x-tresnet-zoo"]["sources"][0]["url"] = "http://127.0.0.1:8080/m.safetensors"
+    report, _ = validate_paths([write("lb.yml", yaml.safe_dump(data, sort_keys=False))])
+    assert report.problems == []
+    data["Models"][0]["Metadata"]["x-tresnet-zoo"]["sources"][0]["url"] = "http://h.example/m.safetensors"
+    report, _ = validate_paths([write("lb.yml", yaml.safe_dump(data, sort_keys=False))])
+    assert [p.field for p in report.problems] == [("Metadata", "x-tresnet-zoo", "sources[0]", "url")]

@@ -117,7 +117,7 @@ Models:
         ("timm: [Tresnet_M]", "timm[0]: expected a timm pretrained tag"),
         ("num_classes: 0", "num_classes: expected a number of classes"),
         ("num_classes: '1000'", "num_classes: expected a number of classes"),
-        ("sources: [{url: 'http://example.org/b.pth', file: b.pth}]", "url: expected an https URL"),
+        ("sources: [{url: 'http://example.org/b.pth', file: b.pth}]", "only https is allowed (http only for loopback hosts)"),
         ("sources: [{url: 'https://example.org/b.pth', file: ../b.pth}]", "file: expected a file name"),
         ("sources: [{url: 'https://example.org/b.pth'}]", "file: missing (required)"),
         ("sources: [{url: 'https://example.org/b.pth', file: b.pth, sha256: ABC}]", "sha256: expected 64 lower-case hex"),
