@@ -84,6 +84,8 @@ def _read(reader, path: Path, text: str, budget: source.ValueBudget | None = Non
     lines = source._LineMap(text)
     budget = budget if budget is not None else source.ValueBudget()
     if reader == "fast":
+        if any(c in text for c in source._ODD_BREAKS):
+            return None  # as _parse_yaml does: the event reader never sees U+2028/U+2029/NEL (its contract)
         try:
             return source._parse_events(path, text, lines, budget, 0)
         except source._Refused as exc:  # the budget ran out

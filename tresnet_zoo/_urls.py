@@ -63,8 +63,11 @@ def url_problem(url: str, *, allow_http: bool = False, allow_file: bool = False)
     try:
         parts = urlsplit(url)
         host = parts.hostname
+        port = parts.port  # ValueError past 65535 or not a number: the download could not even start
     except ValueError as exc:
         return f"is not a valid URL ({exc})"
+    if port == 0:
+        return "is not a valid URL (port 0)"
     if parts.scheme == "https" and host:
         return None
     if parts.scheme == "file" and allow_file:
@@ -116,5 +119,9 @@ def redact(url: str) -> str:
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
-    netloc = "***@" + host + (f":{parts.port}" if parts.port else "")
+    try:
+        port = parts.port
+    except ValueError:  # a port that is not one: dropped with the credentials
+        port = None
+    netloc = "***@" + host + (f":{port}" if port else "")
     return parts._replace(netloc=netloc).geturl()

@@ -42,6 +42,20 @@ def printable(value: Any) -> str:
     return _UNPRINTABLE.sub(_escape, str(value))
 
 
+# _UNPRINTABLE less what json.dumps escapes itself (below U+0020) and the newlines of its indentation
+_JSON_UNPRINTABLE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
+
+
+def _json_safe(text: str) -> str:
+    """JSON text with the characters ``printable`` escapes written as ``\\uNNNN`` escapes.
+
+    Why: ``ensure_ascii=False`` keeps names readable but passes C1 controls (U+009B starts an escape
+    sequence on many terminals), line separators and bidi overrides through raw. Outside strings JSON
+    text is ASCII, so each such character is inside a string, where the escape means the same value.
+    """
+    return _JSON_UNPRINTABLE.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
+
+
 def print_json(data: Any) -> None:
     """Strict JSON on stdout: NaN or infinity (never valid JSON) is an error, not a bare ``NaN``."""
     try:
@@ -50,7 +64,7 @@ def print_json(data: Any) -> None:
         raise ZooError("a value is NaN or infinite, which JSON cannot hold") from None
     # A file name that is not UTF-8 reaches us holding lone surrogates, which a strict UTF-8 stdout cannot
     # encode: write them as the JSON escapes they are (json.loads gives the same string back).
-    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    text = _json_safe(text).encode("utf-8", "backslashreplace").decode("utf-8")
     try:
         sys.stdout.write(text + "\n")
     except UnicodeEncodeError:  # a stdout that is not UTF-8: all-ASCII JSON says the same
@@ -64,7 +78,7 @@ def print_json_records(records: list) -> None:
         body = ",\n".join(json.dumps(record, ensure_ascii=False, allow_nan=False) for record in records)
     except ValueError:
         raise ZooError("a value is NaN or infinite, which JSON cannot hold") from None
-    sys.stdout.write("[\n" + body + "\n]\n" if records else "[]\n")
+    sys.stdout.write("[\n" + _json_safe(body) + "\n]\n" if records else "[]\n")
 
 
 def millions(value: int | None) -> str:

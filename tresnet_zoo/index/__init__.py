@@ -32,8 +32,8 @@ _DIR_SUFFIXES = (".yml", ".yaml", ".json")
 def resolve_roots(paths: Iterable[str | os.PathLike] | str | os.PathLike | None = None) -> list[Path]:
     """The root files of an index: the given paths, else ``$TRESNET_ZOO_INDEX``, else the bundled registry.
 
-    A directory stands for the YAML/JSON files directly in it. A path that does not exist is a usage
-    error (exit 2), not an invalid index.
+    A directory stands for the YAML/JSON files directly in it (regular files, not symbolic links). A path
+    that does not exist is a usage error (exit 2), not an invalid index.
     """
     if paths is None or isinstance(paths, (str, os.PathLike)):
         paths = [paths] if paths is not None else []
@@ -53,7 +53,11 @@ def resolve_roots(paths: Iterable[str | os.PathLike] | str | os.PathLike | None 
                 path=str(path),
             )
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix.lower() in _DIR_SUFFIXES and p.is_file())
+            # regular files only: a symbolic link in the folder may lead anywhere (an import through one
+            # is refused when it leaves the folder; a link listed here would make its target a root)
+            found = sorted(
+                p for p in path.iterdir() if p.suffix.lower() in _DIR_SUFFIXES and p.is_file() and not p.is_symlink()
+            )
             if not found:
                 raise IndexNotFoundError(
                     f"folder {display_path(path)} holds no .yml/.yaml/.json index file", path=str(path)

@@ -38,18 +38,22 @@ ZOO_KEY = "x-tresnet-zoo"  # tresnet-zoo's own metadata (see the schema); upstre
 DEFAULT_NUM_CLASSES = 1000
 
 
-# The schema bounds these already; the converters bound them again, so that a value the schema let
-# through by mistake becomes a ValueError that build_index reports (exit 1), never a crash or a NaN.
+# The schema bounds these already; the converters check again, so that a value the schema let through by
+# mistake becomes a ValueError that build_index reports (exit 1), never a crash or a NaN. They accept all
+# the schema accepts (an integral float such as 1.0e10 is an integer, 10**15 itself is in range, a string
+# such as '9e20' is a number): `validate` says OK only where `list` then reads every value.
 _LIMIT = 10**15
 
 
 def _int(value: Any) -> int:
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)  # JSON Schema's integer: 1.0 is one
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise ValueError(f"expected an integer, got {type(value).__name__}")
     if isinstance(value, str) and not (value.isascii() and value.isdigit() and len(value) <= 15):
         raise ValueError("expected an integer of at most 15 digits")
     number = int(value)
-    if not 0 <= number < _LIMIT:
+    if not 0 <= number <= _LIMIT:
         raise ValueError("expected an integer in 0 to 10**15")
     return number
 
@@ -60,8 +64,8 @@ def _float(value: Any) -> float:
     if isinstance(value, str) and len(value) > 40:
         raise ValueError("expected a number of at most 40 characters")
     number = float(value)
-    if not math.isfinite(number) or abs(number) >= _LIMIT:
-        raise ValueError("expected a finite number below 10**15")
+    if not math.isfinite(number):
+        raise ValueError("expected a finite number")
     return number
 
 

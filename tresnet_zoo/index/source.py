@@ -39,6 +39,7 @@ import math
 import os
 import re
 import stat
+from array import array
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +88,7 @@ MAX_NUMBER_CHARS = 64  # longer YAML integers/floats are refused before Python c
 
 _BLOCK_START = re.compile(r"\s*Type:\s*['\"]?model-index['\"]?\s*$", re.MULTILINE)
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_ANY_BREAK = re.compile("[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")  # where str.splitlines() splits
 _CORE = "tag:yaml.org,2002:"
 _ODD_BREAKS = "\u2028\u2029\x85"
 _STAND_INS = "\ue000\ue001\ue002"
@@ -231,35 +233,141 @@ def read_documents(
 
 
 class _LineMap:
-    """Character index -> 1-based line, counting ``\\n``, ``\\r\\n`` and a lone ``\\r`` as an editor does."""
+    """Character index -> 1-based line, counting ``\\n``, ``\\r\\n`` and a lone ``\\r`` as an editor does.
+
+    Why lazy and compact: a file of 16 MiB can hold 8 million lines, and a list of as many ints took
+    ~450 MB. The fast reader asks only a few lines (it counts by libyaml's marks), answered by counting
+    line feeds; many lookups (the builder, a CR file) build the table once, 8 bytes a line.
+    """
+
+    _COUNTED = 64  # lookups answered by counting before the table pays off
 
     def __init__(self, text: str) -> None:
-        self.starts = [0] + [m.end() for m in _LINE_BREAK.finditer(text)]
+        self.text = text
+        self._starts: array | None = None
+        self._counted = 0 if "\r" not in text else self._COUNTED
 
     def line(self, index: int) -> int:
-        return bisect.bisect_right(self.starts, index)
+        if self._starts is None:
+            if self._counted < self._COUNTED:
+                self._counted += 1
+                return self.text.count("\n", 0, max(index, 0)) + 1
+            self._starts = array("q", [0])
+            self._starts.extend(m.end() for m in _LINE_BREAK.finditer(self.text))
+        return bisect.bisect_right(self._starts, index)
 
 
 def _read_json(path: Path, text: str, lines: _LineMap, budget: ValueBudget) -> tuple[list[Document], list[Problem]]:
     # YAML's parser knows lines and is bounded (aliases, values); JSON is (nearly) its subset. The JSON
-    # parser then decides whether the text is JSON at all, and speaks for it when the YAML parser fails.
-    doc, problems = _parse_yaml(path, text, lines, budget, base=0)
+    # parser then decides whether the text is JSON at all, and what its values are: where YAML 1.1 reads a
+    # JSON number as text (``1e5``, ``2E+3``: YAML wants a dot and a signed exponent), JSON's number wins.
+    yaml_text = _join_surrogate_pairs(text)  # "\ud83d\ude00" is JSON's one emoji; YAML refuses it
+    yaml_lines = lines if yaml_text == text else _LineMap(yaml_text)  # same lines, shorter ones
+    doc, problems = _parse_yaml(path, yaml_text, yaml_lines, budget, base=0)
     if doc is None and any(p.message.startswith(_TOO_MANY) for p in problems):
         return [], problems
+    duplicates: list[str] = []
     try:
-        data = json.loads(text, parse_constant=_no_constant, parse_int=_json_int)
+        data = json.loads(
+            text, parse_constant=_no_constant, parse_int=_json_int, object_pairs_hook=_first_key_wins(duplicates)
+        )
     except json.JSONDecodeError as exc:
         return [], [Problem(Location(path, exc.lineno), f"is not valid JSON: {exc.msg} (column {exc.colno})")]
     except ValueError as exc:  # Python's int-from-string limit, or NaN/Infinity
         return [], [Problem(Location(path, None), f"is not usable JSON: {_first_line(exc)}")]
     except RecursionError:
         return [], [Problem(Location(path, None), "nests too deeply to read")]
-    if doc is None:
+    if doc is None:  # JSON that YAML cannot read (a long key, a tab before the text): no lines to tell
         if _too_large(data, budget):
             message = f"holds more than {budget.total} values or nests deeper than {MAX_DEPTH} levels: refused"
             return [], [Problem(Location(path, None), message)]
-        return [Document(path, data, {(): 1})], []
-    return [doc], problems
+        refused = _json_refusal(data, duplicates)
+        if refused:
+            return [], [Problem(Location(path, None), refused)]
+        return [Document(path, data, {})], []  # no line is better than a wrong one
+    return [doc], problems + _take_json_numbers(doc, data)
+
+
+_SURROGATE_PAIR = re.compile(
+    r"(?<!\\)((?:\\\\)*)\\u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})"
+)
+
+
+def _join_surrogate_pairs(text: str) -> str:
+    """JSON's UTF-16 surrogate-pair escapes as the one ``\\U`` escape YAML reads (only ever inside strings)."""
+
+    def one(m: re.Match) -> str:
+        code = 0x10000 + ((int(m[2], 16) - 0xD800) << 10) + (int(m[3], 16) - 0xDC00)
+        return f"{m[1]}\\U{code:08x}"
+
+    return _SURROGATE_PAIR.sub(one, text) if "\\u" in text else text
+
+
+def _first_key_wins(duplicates: list[str]):
+    # YAML keeps the first of duplicate keys (and reports it); JSON's default keeps the last
+    def hook(pairs: list[tuple[str, Any]]) -> dict:
+        out: dict = {}
+        for key, value in pairs:
+            if key in out:
+                duplicates.append(key)
+            else:
+                out[key] = value
+        return out
+
+    return hook
+
+
+def _json_refusal(data: Any, duplicates: list[str]) -> str | None:
+    """Why JSON data read without YAML (so without its refusals) is refused, or None."""
+    if duplicates:
+        return f"has a duplicate key {duplicates[0]!r}; keep one"
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, float) and not math.isfinite(item):
+            return "holds a number that is not finite (too large for a float)"
+        elif isinstance(item, str) and _has_surrogate(item):
+            return "holds a \\u escape of a lone UTF-16 surrogate, which is not text"
+    return None
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _take_json_numbers(doc: Document, data: Any) -> list[Problem]:
+    """Put JSON's numbers where YAML read the same JSON text as a string; refuse the ones not finite."""
+    problems: list[Problem] = []
+    stack: list[tuple[Any, Any, tuple]] = [(doc.data, data, ())]
+    while stack:
+        ours, theirs, at = stack.pop()
+        if isinstance(ours, dict) and isinstance(theirs, dict):
+            pairs = [(k, theirs[k]) for k in ours if k in theirs]
+        elif isinstance(ours, list) and isinstance(theirs, list) and len(ours) == len(theirs):
+            pairs = list(enumerate(theirs))
+        else:
+            continue
+        for key, value in pairs:
+            mine = ours[key]
+            if isinstance(mine, str) and isinstance(value, (int, float)) and not isinstance(value, bool):
+                if isinstance(value, float) and not math.isfinite(value):
+                    problems.append(Problem(doc.location(at + (key,)), f"{mine!r} is not a finite number"))
+                    doc.reported.add(at + (key,))
+                    ours[key] = None
+                else:
+                    ours[key] = value
+            elif isinstance(mine, (dict, list)):
+                stack.append((mine, value, at + (key,)))
+    return problems
 
 
 def _json_int(text: str) -> int | str:
@@ -301,7 +409,10 @@ def _read_markdown(
             break  # an unclosed comment runs to the end of the page
         body_start, pos = start + 4, end + 3
         body = text[body_start:end]
-        first = next((ln for ln in body.splitlines() if ln.strip()), "")
+        # the first non-blank line, without splitting a long comment into a list of all its lines
+        rest = body.lstrip()
+        cut = _ANY_BREAK.search(rest)
+        first = rest[: cut.start()] if cut else rest
         if not _BLOCK_START.fullmatch(first):
             continue
         blocks += 1
@@ -572,7 +683,7 @@ class _Builder:
         node = yaml.ScalarNode(tag, text, event.start_mark, event.end_mark, event.style)
         try:
             value = yaml.SafeLoader.yaml_constructors[tag](self.loader, node)
-        except (ValueError, TypeError, ArithmeticError, yaml.YAMLError):
+        except (ValueError, TypeError, ArithmeticError, LookupError, yaml.YAMLError):  # !!bool maybe: KeyError
             shown = text if len(text) <= 40 else text[:37] + "..."
             self.report(at, line, f"{shown!r} is not a valid {kind} (tagged !!{kind})")
             return None
@@ -724,7 +835,7 @@ def _parse_events(path: Path, text: str, lines: _LineMap, budget: ValueBudget, b
                 continue
             else:
                 raise _Unsupported(kind.__name__)  # an alias, above all
-    except (_Unsupported, yaml.YAMLError, RecursionError, ValueError, TypeError, ArithmeticError, IndexError):
+    except (_Unsupported, yaml.YAMLError, RecursionError, ValueError, TypeError, ArithmeticError, LookupError):
         return None
     finally:
         loader.dispose()

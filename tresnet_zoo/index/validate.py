@@ -130,16 +130,29 @@ MAX_SCHEMA_PROBLEMS = 100  # per document: a hostile file of 50,000 bad entries 
 
 def _schema_problems(doc: Document, *, fast: bool = True) -> list[Problem]:
     """The schema's problems, at most ``MAX_SCHEMA_PROBLEMS``; ``fast=False`` asks jsonschema alone (the tests'
-    reference)."""
+    reference).
+
+    Past the cap, which problems are listed must not depend on the path taken: both list the first ones in
+    the file. The fast path yields the top level's problems, then the list items' item by item in file
+    order, so it can stop at the first item past the cap; jsonschema alone yields in its keyword order, so
+    it reads on (up to a bound, for a schema the compiler refused) and the problems are sorted and cut.
+    """
     seen: set[tuple] = set()
     out: list[Problem] = []
     plan = _plan() if fast else None
     if plan is not None and plan.whole(doc.data):
         return out  # valid: jsonschema (and its import) is needed only for messages
+    in_items = 0  # problems found inside list items so far
+    last_item: tuple | None = None
+    more = False
     for prefix, error in schema_errors(_validator(), plan, doc.data):
-        if len(out) >= MAX_SCHEMA_PROBLEMS:
-            message = f"more schema problems not listed (stopped after {MAX_SCHEMA_PROBLEMS})"
-            out.append(Problem(doc.location(), message))
+        if plan is not None and prefix and prefix != last_item:
+            if in_items >= MAX_SCHEMA_PROBLEMS:
+                more = True  # every later item's problems lie further down the file
+                break
+            last_item = prefix
+        if len(out) >= MAX_SCHEMA_PROBLEMS * 50:
+            more = True
             break
         path = prefix + tuple(error.absolute_path)
         message, extra_field = _describe(error)
@@ -149,8 +162,14 @@ def _schema_problems(doc: Document, *, fast: bool = True) -> list[Problem]:
         if key in seen:
             continue
         seen.add(key)
+        in_items += bool(prefix)
         entry, fld = _subject(doc, path)
         out.append(Problem(doc.location(path + extra_field), message, entry=entry, field=fld + extra_field))
+    if more or len(out) > MAX_SCHEMA_PROBLEMS:
+        out.sort(key=lambda p: (p.location.line or 0, p.message, p.entry or "", p.field))
+        out = out[:MAX_SCHEMA_PROBLEMS]
+        message = f"more schema problems not listed (stopped after {MAX_SCHEMA_PROBLEMS})"
+        out.append(Problem(doc.location(), message))
     return out
 
 
