@@ -401,17 +401,19 @@ class HttpSource:
 
 class _HttpStream:
     def __init__(self, response, start: int, length: int | None) -> None:
-        self.response = response
-        self.start = start
-        self.length = length
-
-    def read(self, n: int) -> bytes:
         import requests  # noqa: PLC0415 (network stack: only downloads)
         from urllib3.exceptions import HTTPError as Urllib3Error  # noqa: PLC0415 (network stack: only downloads)
 
+        self.response = response
+        self.start = start
+        self.length = length
+        self._read1 = response.raw.read1
+        self._broken = (Urllib3Error, requests.exceptions.RequestException, OSError)  # looked up once, not per read
+
+    def read(self, n: int) -> bytes:
         try:
-            return self.response.raw.read1(n, decode_content=True) or b""
-        except (Urllib3Error, requests.exceptions.RequestException, OSError) as exc:
+            return self._read1(n, decode_content=True) or b""
+        except self._broken as exc:
             raise TransientError(_reason(exc)) from None
 
     def close(self) -> None:
