@@ -51,9 +51,13 @@ def is_loopback_host(host: str | None) -> bool:
         return False
 
 
+# whitespace, C0 and C1 controls, DEL, and the two Unicode line separators
+_UNPRINTABLE = re.compile("[\x00-\x20\x7f-\x9f\u2028\u2029]")
+
+
 def _unprintable(url: str) -> bool:
     """Whitespace or control characters, which ``urlsplit`` would silently drop (WHATWG) or keep."""
-    return any(ord(c) < 0x21 or 0x7F <= ord(c) < 0xA0 or c in "\u2028\u2029" for c in url)
+    return _UNPRINTABLE.search(url) is not None
 
 
 def url_problem(url: str, *, allow_http: bool = False, allow_file: bool = False) -> str | None:
