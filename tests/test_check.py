@@ -245,3 +245,11 @@ def test_inferred_values_are_not_reported_ok(cli):
     (entry,) = [e for e in data["entries"] if e["name"] == "tresnet_xl_448"]
     size = next(v for v in entry["verdicts"] if v["field"] == "File Size")
     assert size["status"] == "inferred" and "inferred, not measured" in size["message"]
+
+
+@pytest.mark.parametrize("rtol", ["nan", "inf"])
+def test_a_tolerance_that_is_not_a_finite_number_is_refused(cli, rtol):
+    """NaN makes every comparison false: with it, every FLOPs count would pass. Refused as usage (exit 2)."""
+    result = cli("check", "--index", UPSTREAM, "tresnet_m", "--flops-rtol", rtol)
+    assert result.code == 2, result.text
+    assert "finite number" in result.err and "Traceback" not in result.text

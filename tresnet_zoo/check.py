@@ -21,6 +21,7 @@ Fields and how each is judged:
 
 from __future__ import annotations
 
+import math
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from typing import Any, Iterable
 
 from ._deps import require
 from ._urls import hub_parts
-from .errors import CheckFailedError
+from .errors import CheckFailedError, UsageError
 from .index import Index, ModelEntry, Problem, resolve_roots
 from .index.problems import Location
 from .index.records import build_index
@@ -185,6 +186,9 @@ def check_index(index: Index, names: list[str] | None = None, *, flops_rtol: flo
 
     Names are resolved first (``UnknownModelError``), then torch is imported to count.
     """
+    if not (isinstance(flops_rtol, (int, float)) and math.isfinite(flops_rtol) and flops_rtol >= 0):
+        # a NaN tolerance would make every FLOPs comparison false, i.e. every count "ok"
+        raise UsageError(f"the FLOPs tolerance must be a finite number >= 0, got {flops_rtol!r}")
     entries = index.select(names)
     count = _counter()
     report = CheckReport(roots=index.roots, flops_rtol=flops_rtol, digests=dict(index.digests))
