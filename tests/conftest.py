@@ -175,3 +175,20 @@ def zoo(tmp_path, checkpoints, server):
     zoo = Zoo()
     zoo.write()
     return zoo
+
+
+def env_without(tmp_path: Path, *packages: str) -> dict:
+    """An environment for a child Python in which ``packages`` cannot be imported, as on a machine that
+    lacks an extra: a ``sitecustomize`` on PYTHONPATH puts a finder first that refuses them."""
+    hide = tmp_path / "hide-modules"
+    hide.mkdir(exist_ok=True)
+    (hide / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class _Hide:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        f"        if name.split('.')[0] in {packages!r}:\n"
+        "            raise ModuleNotFoundError(name)\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, _Hide())\n"
+    )
+    return dict(python_env(), PYTHONPATH=os.pathsep.join([str(hide), str(REPO), os.environ.get("PYTHONPATH", "")]))

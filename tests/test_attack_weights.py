@@ -14,7 +14,7 @@ from tresnet_zoo.errors import CheckpointError
 from tresnet_zoo.models.tresnet import build
 from tresnet_zoo.predict import _checkpoint_classes
 
-from .conftest import PYTHON, python_env
+from .conftest import PYTHON, UPSTREAM, python_env
 
 
 @pytest.fixture(scope="module")
@@ -333,3 +333,18 @@ def test_cache_names_a_neighbour_planted_are_shown_escaped(tmp_path):
         assert "\x1b" not in out and "\x07" not in out, out
         assert "evil\\x1b]0;PWNED\\x07\\x1b[2J.part" in out and "\\udcff\\udcfebad" in out, out
     assert all((root / os.fsdecode(name)).read_text() == "not yours" for name in names)
+
+
+def test_lock_output_that_is_a_planted_link_is_refused_and_its_target_untouched(cli, tmp_path):
+    """`lock --output NAME` where NAME is a symbolic link to someone else's file: the lock is neither read
+    through the link nor written through it; the file it points at keeps its bytes."""
+    outside = tmp_path / "outside.txt"
+    outside.write_text("precious")
+    link = tmp_path / "team.lock"
+    link.symlink_to(outside)
+    page = tmp_path / "page.md"
+    page.write_bytes(UPSTREAM.read_bytes())
+    result = cli("--index", page, "lock", "--output", link)
+    assert result.code == 1, result.text
+    assert "not a link" in result.text and "Traceback" not in result.text
+    assert link.is_symlink() and outside.read_text() == "precious"

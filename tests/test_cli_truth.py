@@ -233,25 +233,15 @@ def test_the_value_budget_is_shared_by_every_file_of_an_index(cli, tmp_path):
 
 def test_a_missing_optional_dependency_is_exit_3_with_an_install_hint(tmp_path):
     """`predict` and `check` without Pillow / PyTorch: one error line naming the missing package and a hint
-    to install the extra, exit 3 (the environment), never an ImportError (exit 70). A module on the path
-    that hides the package simulates its absence."""
+    to install the extra, exit 3 (the environment), never an ImportError (exit 70)."""
     import subprocess
     import sys
 
-    hide = tmp_path / "hide"
-    hide.mkdir()
-    (hide / "sitecustomize.py").write_text(
-        "import sys\n"
-        "class _Hide:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] in ('PIL', 'torch'):\n"
-        "            raise ModuleNotFoundError(name)\n"
-        "        return None\n"
-        "sys.meta_path.insert(0, _Hide())\n"
-    )
+    from .conftest import env_without
+
     image = tmp_path / "x.png"
     image.write_bytes(b"\x89PNG\r\n\x1a\n")
-    env = dict(__import__("os").environ, PYTHONPATH=f"{hide}:{__import__('os').environ.get('PYTHONPATH', '')}")
+    env = env_without(tmp_path, "PIL", "torch")
     for args, missing in ((["predict", "tresnet_m", str(image)], "Pillow"), (["check", "tresnet_m"], "PyTorch")):
         done = subprocess.run([sys.executable, "-c", "from tresnet_zoo.cli import main; main()", *args],
                               capture_output=True, text=True, env=env, timeout=60)

@@ -26,6 +26,7 @@ from tresnet_zoo.index.source import read_documents
 from tresnet_zoo.index.validate import validate_paths
 
 from .conftest import REGISTRY, python_env
+from .test_hostile_input import RUNNER
 
 _DATA = yaml.safe_load(REGISTRY.read_text())
 
@@ -278,15 +279,7 @@ def test_compiled_schema_agrees_with_jsonschema_on_any_value(tmp_path_factory, p
 
 # --- memory driven by the number of lines --------------------------------------------------------------
 
-_MEASURE = (
-    "import sys, time\n"
-    "from tresnet_zoo.cli import main\n"
-    "t = time.perf_counter()\n"
-    "code = main(sys.argv[1:])\n"
-    "peak = next(int(ln.split()[1]) for ln in open('/proc/self/status') if ln.startswith('VmHWM:'))\n"
-    "sys.stderr.write(f'\\nMEASURED {time.perf_counter() - t:.3f} {peak / 1024:.1f}\\n')\n"
-    "sys.exit(code)\n"
-)
+_MEASURE = RUNNER  # the hostile corpus's child-process runner: time and peak RSS of one CLI call
 
 
 @pytest.mark.parametrize("name, text", [

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import REPO, python_env, zoo_index_text
+from .conftest import REPO, env_without, python_env, zoo_index_text
 
 
 def _closed_port() -> int:
@@ -84,18 +84,7 @@ def test_a_missing_index_in_the_environment_hints_unsetting_it(cli, tmp_path, mo
 def test_docs_build_without_the_docs_extra_is_exit_3_not_a_bug(tmp_path):
     """`pip install -e .` or `.[torch]` then `tresnet-zoo docs build` (the README's first docs command): the
     docs package imports markupsafe at its top, which used to surface as `internal error` (exit 70)."""
-    hide = tmp_path / "hide"
-    hide.mkdir()
-    (hide / "sitecustomize.py").write_text(
-        "import sys\n"
-        "class _Hide:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] in ('markupsafe', 'jinja2'):\n"
-        "            raise ModuleNotFoundError(name)\n"
-        "        return None\n"
-        "sys.meta_path.insert(0, _Hide())\n"
-    )
-    env = dict(python_env(), PYTHONPATH=f"{hide}{os.pathsep}{REPO}")
+    env = env_without(tmp_path, "markupsafe", "jinja2")
     for command in ("build", "serve"):
         done = subprocess.run([sys.executable, "-c", "from tresnet_zoo.cli import main; main()", "docs", command,
                                "--out", str(tmp_path / "site")], capture_output=True, text=True, env=env, timeout=60)
