@@ -480,10 +480,10 @@ class _Worker:
     """A thread applying ``fn`` to queued batches in order. An exception stops the work (the queue keeps
     draining, so the producer never blocks) and is raised to the producer on its next call."""
 
-    def __init__(self, fn: Callable[[list], object], name: str) -> None:
+    def __init__(self, fn: Callable[[list], object], name: str, backlog: int = 8) -> None:
         self._fn = fn
         self.error: BaseException | None = None
-        self._queue: queue.Queue = queue.Queue(maxsize=8)  # bounds memory: at most 8 batches in flight
+        self._queue: queue.Queue = queue.Queue(maxsize=backlog)  # bounds memory: at most `backlog` batches in flight
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -503,6 +503,15 @@ class _Worker:
     def put(self, batch: list) -> None:
         self.check()
         self._queue.put(batch)
+
+    def offer(self, batch: list) -> bool:
+        """Queue ``batch`` unless the backlog is full; never waits."""
+        self.check()
+        try:
+            self._queue.put_nowait(batch)
+        except queue.Full:
+            return False
+        return True
 
     def drain(self) -> None:
         self._queue.join()
@@ -526,8 +535,9 @@ class _Sink:
     (or whatever arrived within ``FLUSH_AFTER`` seconds) and handed on as lists: the writer writes a batch
     with one ``writev``, the hasher updates block by block, no copy. ``flush`` hands on and writes what is
     gathered (done before every resume, so the file holds each byte received); the writer hands dirty pages
-    to the disk every ``SYNC_EVERY`` bytes, so the final fsync has little left. A write error (disk full)
-    surfaces on the next ``write``/``flush``; ``close`` writes what was queued.
+    to the disk every ``SYNC_EVERY`` bytes through a third thread (an ``fdatasync`` blocks its caller until
+    the disk answers; the writer never waits for one), so the final fsync has little left. A write or sync
+    error (disk full, EIO) surfaces on the next ``write``/``flush``; ``close`` writes what was queued.
     """
 
     SYNC_EVERY = 32 << 20
@@ -548,6 +558,8 @@ class _Sink:
             self.size += len(block)
         self._hasher = _Worker(self._hash, "tresnet-zoo-sha256")
         self._writer = _Worker(self._write, "tresnet-zoo-writer")
+        # one sync running and one waiting at most: a later sync covers every page written before it
+        self._syncer = _Worker(self._sync_pages, "tresnet-zoo-sync", backlog=1)
 
     def _hash(self, batch: list) -> None:
         for block in batch:
@@ -561,9 +573,11 @@ class _Sink:
             while view:
                 view = view[os.write(self._fd, view):]
         self._unsynced += total
-        if self._unsynced >= self.SYNC_EVERY:
-            _datasync(self._fd)
+        if self._unsynced >= self.SYNC_EVERY and self._syncer.offer([]):
             self._unsynced = 0
+
+    def _sync_pages(self, _batch: list) -> None:
+        _datasync(self._fd)
 
     def write(self, block: bytes) -> None:
         self._batch.append(block)
@@ -591,6 +605,7 @@ class _Sink:
         self._batch, self._batched = [], 0
         self._writer.drain()
         self._hasher.drain()
+        self._syncer.drain()
         os.ftruncate(self._fd, 0)
         self._digest = hashlib.sha256()
         self.size = 0
@@ -598,6 +613,7 @@ class _Sink:
     def sync(self) -> None:
         """Everything received is in the file and on disk."""
         self.flush()
+        self._syncer.drain()
         os.fsync(self._fd)
 
     def hexdigest(self) -> str:
@@ -609,6 +625,7 @@ class _Sink:
             self._hand_on()
         self._writer.stop()
         self._hasher.stop()
+        self._syncer.stop()
 
 
 # --- messages ---------------------------------------------------------------------------------------------
