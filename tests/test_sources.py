@@ -158,3 +158,55 @@ def _write(folder, ckpt):
     path = folder / ckpt.filename
     path.write_bytes(ckpt.data)
     return path
+
+
+def _fallback_cached(cli, server, checkpoints, tmp_path, tag: str):
+    """An entry whose first source is dead: its second source's file is the one in the cache."""
+    ckpt = checkpoints["tresnet_m"]
+    server.always(f"{tag}/{ckpt.filename}", "status", code=404)
+    server.add(f"hub-{tag}/model.bin", ckpt.data)
+    index = tmp_path / "index.yml"
+    index_with_sources(index, ckpt, server.url(f"{tag}/{ckpt.filename}"), [
+        {"url": server.url(f"hub-{tag}/model.bin"), "file": "tresnet_m.fallback.bin", "size": ckpt.size,
+         "sha256": ckpt.sha256},
+    ])
+    got = cli("--index", index, "--cache-dir", tmp_path / "cache", "fetch", "tresnet_m", "--quiet", "--retries", "0")
+    assert got.code == 0, got.text
+    return ckpt, index, tmp_path / "cache" / "tresnet_m.fallback.bin"
+
+
+def test_verify_checks_the_fallback_file_that_loads(cli, server, checkpoints, tmp_path):
+    """`verify` (by name, or of everything cached) hashes the file create_model would load, a fallback
+    source's, against that source's size and sha256: a same-size change to it is found."""
+    ckpt, index, cached = _fallback_cached(cli, server, checkpoints, tmp_path, "v")
+    for args in (["verify", "tresnet_m", "--json"], ["verify", "--json"]):
+        got = cli("--index", index, "--cache-dir", tmp_path / "cache", *args)
+        assert got.code == 0, got.text
+        (checked,) = json.loads(got.out)["files"]
+        assert checked["file"] == "tresnet_m.fallback.bin" and checked["hashed"] and checked["sha256"] == ckpt.sha256
+    data = bytearray(cached.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    cached.write_bytes(bytes(data))
+    got = cli("--index", index, "--cache-dir", tmp_path / "cache", "verify")
+    assert got.code == 1 and "tresnet_m.fallback.bin" in got.err and "sha256" in got.err
+
+
+def test_verify_repair_fetches_the_fallback_again(cli, server, checkpoints, tmp_path):
+    ckpt, index, cached = _fallback_cached(cli, server, checkpoints, tmp_path, "r")
+    cached.write_bytes(b"\0" * ckpt.size)
+    got = cli("--index", index, "--cache-dir", tmp_path / "cache", "verify", "tresnet_m", "--repair", "--json")
+    assert got.code == 0, got.text
+    (checked,) = json.loads(got.out)["files"]
+    assert checked["repaired"] is True and checked["file"] == "tresnet_m.fallback.bin" and checked["ok"]
+    assert cached.read_bytes() == ckpt.data
+
+
+def test_cache_info_and_clear_know_the_fallback_file(cli, server, checkpoints, tmp_path):
+    ckpt, index, cached = _fallback_cached(cli, server, checkpoints, tmp_path, "c")
+    got = cli("--index", index, "--cache-dir", tmp_path / "cache", "cache", "info", "--json")
+    assert got.code == 0, got.text
+    files = {f["file"]: f for f in json.loads(got.out)["files"]}
+    assert files["tresnet_m.fallback.bin"]["entry"] == "tresnet_m"
+    got = cli("--index", index, "--cache-dir", tmp_path / "cache", "cache", "clear", "tresnet_m")
+    assert got.code == 0, got.text
+    assert not cached.exists() and "removed 1 file" in got.out

@@ -12,6 +12,7 @@ import typer
 
 from ..errors import UsageError, ZooError
 from ..weights.cache import Cache, clear, inventory
+from ..weights.sources import entry_files, files_of
 from .context import State
 from .hints import hint_for
 from .output import console, megabytes, print_json, printable
@@ -184,17 +185,16 @@ def verify(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
 ) -> None:
     """Re-check cached weight files: size and full sha256 against the index (and the record of the download)."""
-    from ..weights.fetch import expected_for  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
     from ..weights.repair import repair as repair_entry  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
-    from ..weights.verify import check_file  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
+    from ..weights.verify import cached_expected, check_entry  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
 
     state: State = ctx.obj
     index = state.load_index()
     cache = Cache(state.cache_root())
     chosen = index.select(names or None)
     if not names:
-        # regular files only
-        chosen = [e for e in chosen if e.weights_filename and cache.final_stat(e.weights_filename) is not None]
+        # the entries with a file of theirs in the cache: a fallback source's counts; a planted link is reported
+        chosen = [e for e in chosen if cached_expected(e, cache) is not None]
     out = console()
     checks, bad = [], 0
     _log_to_stderr()
@@ -204,7 +204,7 @@ def verify(
         if options is not None:
             result, repaired = repair_entry(entry, options, deep=deep)
         else:
-            result = check_file(entry, cache, expected_for(entry), deep=deep)
+            result = check_entry(entry, cache, deep=deep)
         bad += not result.ok
         data = result.to_dict() | ({"repaired": repaired} if repaired is not None else {})
         checks.append(data)
@@ -239,7 +239,7 @@ def _index_names(state: State) -> dict[str, str]:
     """Cache file name -> entry name, from the index; empty when the index cannot be read (the cache
     must be inspectable and clearable even with a broken index)."""
     try:
-        return {e.weights_filename: e.name for e in state.load_index() if e.weights_filename}
+        return files_of(state.load_index())  # fallback sources' files too
     except (ZooError, OSError):
         return {}
 
@@ -281,7 +281,7 @@ def cache_clear(
     state: State = ctx.obj
     cache = Cache(state.cache_root())
     if names:
-        files = [e.weights_filename for e in state.load_index().select(names) if e.weights_filename]
+        files = [f for e in state.load_index().select(names) for f in entry_files(e)]
         result = clear(cache, files, partials_only=partials_only)
     else:
         result = clear(cache, partials_only=partials_only, known=set(_index_names(state)))

@@ -9,8 +9,8 @@ from dataclasses import replace
 
 from ..errors import ZooError
 from .cache import clear
-from .fetch import FetchOptions, expected_for, fetch_entry
-from .verify import FileCheck, check_file
+from .fetch import FetchOptions, fetch_entry
+from .verify import FileCheck, check_entry, check_file
 
 __all__ = ["repair"]
 
@@ -23,15 +23,14 @@ def repair(entry, options: FetchOptions, *, deep: bool = False) -> tuple[FileChe
     replaces it by an atomic rename.
     """
     cache = options.cache
-    expected = expected_for(entry)
-    result = check_file(entry, cache, expected, deep=deep)
+    result = check_entry(entry, cache, deep=deep)  # the file it would load: a fallback source's, if that one
     if result.ok:
         return result, None
-    clear(cache, [expected.filename])
+    clear(cache, [result.filename])
     try:
-        fetch_entry(entry, replace(options, force=True))
+        fetched = fetch_entry(entry, replace(options, force=True))  # sources in order: maybe another file
     except ZooError as exc:
         result.problems.append(f"repair failed: {exc.message}")
         return result, False
-    result = check_file(entry, cache, expected, deep=deep)
+    result = check_file(entry, cache, fetched.expected, deep=deep)
     return result, result.ok

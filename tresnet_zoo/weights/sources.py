@@ -39,7 +39,9 @@ from .hashes import CHUNK, Expected
 
 __all__ = [
     "SourceSpec",
+    "entry_files",
     "entry_sources",
+    "files_of",
     "hf_url",
     "HF_ENDPOINT_ENV",
     "is_object_store",
@@ -84,6 +86,20 @@ def entry_sources(entry) -> list[SourceSpec]:
     else:
         specs = _sources_from_metadata(entry)  # until records land
     return [replace(s, url=hf_url(s.url)) for s in specs]
+
+
+def entry_files(entry) -> list[str]:
+    """The cache file names the entry's weights may have: every source's, primary first."""
+    return list(dict.fromkeys(spec.filename for spec in entry_sources(entry)))
+
+
+def files_of(entries) -> dict[str, str]:
+    """Cache file name -> entry name, for every source of every entry (the first entry wins a shared name)."""
+    names: dict[str, str] = {}
+    for entry in entries:
+        for filename in entry_files(entry):
+            names.setdefault(filename, entry.name)
+    return names
 
 
 def _sources_from_metadata(entry) -> list[SourceSpec]:

@@ -22,8 +22,11 @@ from .cache import Cache
 from .fetch import expected_for
 from .hashes import Expected
 from .load import Hashed, hash_file, hash_problem, load_verified, read_hashed
+from .lockfile import apply_lock
+from .sources import entry_sources
 
-__all__ = ["FileCheck", "check_file", "deep_check", "deep_image_size", "MIN_IMAGE_SIZE", "MAX_IMAGE_SIZE"]
+__all__ = ["FileCheck", "cached_expected", "check_entry", "check_file", "deep_check", "deep_image_size",
+           "MIN_IMAGE_SIZE", "MAX_IMAGE_SIZE"]
 
 # The forward pass's input side: TResNet divides its input by 32; 1024 px costs TResNet-XL ~3 GB.
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 64, 1024
@@ -58,6 +61,23 @@ class FileCheck:
             "problems": list(self.problems),
             "deep": self.deep,
         }
+
+
+def cached_expected(entry, cache: Cache) -> Expected | None:
+    """What the entry's file in the cache is held to: the first of its sources (``Weights``, then the
+    fallbacks, in the order ``fetch`` and ``create_model`` try them) whose file name is taken in the cache,
+    by a regular file or anything planted there, with the lock file applied. None when none is."""
+    for spec in entry_sources(entry):
+        path = cache.path(spec.filename)
+        if cache.final_stat(spec.filename) is not None or path.is_symlink() or path.exists():
+            return apply_lock(entry, spec.expected())
+    return None
+
+
+def check_entry(entry, cache: Cache, *, deep: bool = False) -> FileCheck:
+    """Re-check the file the entry would load from the cache (a fallback source's file when that is the
+    one there); an entry with nothing cached is checked against its primary file ("not in the cache")."""
+    return check_file(entry, cache, cached_expected(entry, cache) or expected_for(entry), deep=deep)
 
 
 def check_file(entry, cache: Cache, expected: Expected, *, deep: bool = False) -> FileCheck:
