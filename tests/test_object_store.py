@@ -84,9 +84,11 @@ def test_push_then_fetch_into_a_fresh_cache(cli, zoo, s3, checkpoints, tmp_path)
     assert (fresh / ckpt.filename).read_bytes() == ckpt.data
     records = "".join(p.read_text() for p in (fresh / "records").iterdir())
     no_secret(pushed.text, got.text, records, json.dumps(manifest))
-    # a second push of the same bytes verifies and keeps them
+    # a second push of the same bytes finds them there (size, and the ETag is our bytes' MD5) and keeps them
+    before = s3.head_object(Bucket=BUCKET, Key=f"{key}/{ckpt.filename}")["LastModified"]
     again = cli(*zoo.args("mirror", "push", dest, "tresnet_m"))
-    assert again.code == 0 and "pushed: tresnet_m" in again.out
+    assert again.code == 0 and "already there: tresnet_m" in again.out and "ETag" in again.out, again.text
+    assert s3.head_object(Bucket=BUCKET, Key=f"{key}/{ckpt.filename}")["LastModified"] == before
 
 
 def test_changed_or_missing_object_is_rejected(cli, zoo, s3, checkpoints, tmp_path):
@@ -176,6 +178,37 @@ def test_push_to_a_folder_and_fetch_from_it(cli, zoo, checkpoints, tmp_path):
     got = cli(*zoo.args("mirror", "push", folder, "tresnet_m"))
     assert got.code == 1 and "does not overwrite" in got.err
     assert (folder / ckpt.filename).read_bytes() == b"not ours"
+
+
+def test_push_never_overwrites_another_object_in_the_store(cli, zoo, s3, checkpoints):
+    """Other bytes under the file's name in the bucket (a neighbour's, an older upload) stay as they are, and
+    no manifest vouches for the mirror; the same bytes uploaded by another tool in other part sizes (another
+    ETag) are hashed and kept."""
+    from boto3.s3.transfer import TransferConfig
+
+    ckpt = checkpoints["tresnet_m"]
+    assert cli(*zoo.args("fetch", "tresnet_m", "--quiet")).code == 0
+    dest = f"s3://{BUCKET}/{prefix()}"
+    key = dest.split("/", 3)[3]
+    theirs = bytearray(ckpt.data)
+    theirs[5000:5004] = b"MINE"  # same size, other bytes
+    s3.put_object(Bucket=BUCKET, Key=f"{key}/{ckpt.filename}", Body=bytes(theirs))
+    got = cli(*zoo.args("mirror", "push", dest, "tresnet_m"))
+    assert got.code == 1 and "does not overwrite" in got.err and "manifest not written" in got.err, got.text
+    assert s3.get_object(Bucket=BUCKET, Key=f"{key}/{ckpt.filename}")["Body"].read() == bytes(theirs)
+    listed = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=key).get("Contents", [])}
+    assert f"{key}/tresnet-zoo-manifest.json" not in listed
+
+    import io
+
+    other = f"s3://{BUCKET}/{prefix()}"
+    other_key = other.split("/", 3)[3]
+    s3.upload_fileobj(io.BytesIO(ckpt.data), BUCKET, f"{other_key}/{ckpt.filename}",
+                      Config=TransferConfig(multipart_threshold=5 << 20, multipart_chunksize=5 << 20))
+    got = cli(*zoo.args("mirror", "push", other, "tresnet_m", "--json"))
+    assert got.code == 0, got.text
+    (line,) = json.loads(got.out)["already"]
+    assert line["checked_by"] == "sha256" and line["sha256"] == ckpt.sha256
 
 
 def test_missing_backend_is_an_environment_error(cli, zoo, tmp_path):

@@ -46,7 +46,8 @@ def push(
                 "dest": report.dest,
                 "manifest": report.manifest,
                 "pushed": [line.to_dict() for line in report.pushed],
-                "already": [line.to_dict() for line in report.already],
+                "already": [line.to_dict() | {"checked_by": report.checked_by.get(line.file)}
+                            for line in report.already],
                 "not_cached": [{"name": n, "file": f} for n, f in report.not_cached],
                 "problems": report.problems,
             }
@@ -56,9 +57,9 @@ def push(
         for line in report.pushed:
             out.print(f"pushed: {line.entry}: {line.file} ({line.size} bytes, sha256 {line.sha256})", markup=False)
         for line in report.already:
-            out.print(
-                f"already there: {line.entry}: {line.file} (same {line.size} bytes, sha256 verified)", markup=False
-            )
+            how = ("its ETag is the MD5 of these bytes" if report.checked_by.get(line.file) == "etag"
+                   else "sha256 verified")
+            out.print(f"already there: {line.entry}: {line.file} (same {line.size} bytes, {how})", markup=False)
         for problem in report.problems:
             sys.stderr.write(f"error: {problem}\n")
         if report.problems:

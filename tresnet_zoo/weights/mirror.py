@@ -190,6 +190,9 @@ class PushReport:
     dest: str  # redacted
     pushed: list[ManifestLine] = field(default_factory=list)
     already: list[ManifestLine] = field(default_factory=list)  # the mirror held the same bytes
+    # how each "already" file was found the same: "sha256" (its bytes hashed now) or "etag" (same size, and
+    # the store's ETag is the MD5 of our bytes; a fetch from the mirror still hashes what it receives)
+    checked_by: dict[str, str] = field(default_factory=dict)
     not_cached: list[tuple[str, str]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     manifest: str | None = None  # where the manifest was written (None: not written)
@@ -266,7 +269,7 @@ def push(
             found = True
             try:
                 expected = apply_lock(entry, spec.expected())
-                line, copied = target.put(cache, entry.name, expected, record.sha256, progress)
+                line, same_by = target.put(cache, entry.name, expected, record.sha256, progress)
             except (IntegrityError, DownloadError, CacheError) as exc:
                 report.problems.append(f"{entry.name}: {exc.message}")
                 continue
@@ -275,7 +278,11 @@ def push(
                     f"{entry.name}: {spec.filename}: cannot be read from the cache ({exc.strerror or exc})"
                 )
                 continue
-            (report.pushed if copied else report.already).append(line)
+            if same_by is None:
+                report.pushed.append(line)
+            else:
+                report.already.append(line)
+                report.checked_by[line.file] = same_by
         if not found:
             report.not_cached.append((entry.name, entry_sources(entry)[0].filename if entry_sources(entry) else "-"))
             if require_all:
@@ -340,7 +347,10 @@ class _FolderTarget:
         except OSError:
             return False
 
-    def put(self, cache, entry_name: str, expected: Expected, recorded: str, progress) -> tuple[ManifestLine, bool]:
+    def put(self, cache, entry_name: str, expected: Expected, recorded: str,
+            progress) -> tuple[ManifestLine, str | None]:
+        """Copy the cached file in; (its manifest line, None), or (line, "sha256") when the folder already
+        holds the same bytes. Other bytes under the name are never replaced."""
         final = self.folder / expected.filename
         if os.path.lexists(final):
             existing = _Hashes()
@@ -362,7 +372,7 @@ class _FolderTarget:
                     f"{final} exists with other bytes; tresnet-zoo does not overwrite it",
                     hint=f"remove {final} yourself, then push again",
                 )
-            return line, False
+            return line, "sha256"
         source = _open_cached(cache, expected.filename)
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{expected.filename}.", suffix=".tmp")
         try:
@@ -377,7 +387,7 @@ class _FolderTarget:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        return ManifestLine(entry_name, expected.filename, hashes.size, hashes.sha.hexdigest()), True
+        return ManifestLine(entry_name, expected.filename, hashes.size, hashes.sha.hexdigest()), None
 
     def write_manifest(self, payload: bytes) -> str:
         atomic_write(self.folder / MANIFEST, payload, refuse_read_only=True)
@@ -402,8 +412,15 @@ class _StoreTarget:
         except DownloadError:
             return False
 
-    def put(self, cache, entry_name: str, expected: Expected, recorded: str, progress) -> tuple[ManifestLine, bool]:
+    def put(self, cache, entry_name: str, expected: Expected, recorded: str,
+            progress) -> tuple[ManifestLine, str | None]:
+        """Upload the cached file; (its manifest line, None), or (line, how it was found the same) when the
+        store already holds those bytes. An object with other bytes under the name is never overwritten
+        (checked just before the upload: a writer racing us in that moment is not detected)."""
         url = _join(self.base, expected.filename)
+        there = self._stat(url)
+        if there is not None:
+            return self._same_or_refuse(cache, entry_name, expected, recorded, url, there, progress)
         hashes = _Hashes()
         with _open_cached(cache, expected.filename) as source:  # OSError here: the cache's fault, not the store's
             try:
@@ -435,7 +452,43 @@ class _StoreTarget:
                 f"{hashes.size}",
                 hint="push again; if it persists, the store alters what it is sent",
             )
-        return ManifestLine(entry_name, expected.filename, hashes.size, hashes.sha.hexdigest()), True
+        return ManifestLine(entry_name, expected.filename, hashes.size, hashes.sha.hexdigest()), None
+
+    def _stat(self, url: str) -> dict | None:
+        """The object's info, or None when there is none."""
+        try:
+            return self.store.info(url)
+        except DownloadError as exc:
+            if getattr(exc, "missing", False):
+                return None
+            raise
+
+    def _same_or_refuse(self, cache, entry_name: str, expected: Expected, recorded: str, url: str, info: dict,
+                        progress) -> tuple[ManifestLine, str]:
+        hashes = _Hashes()
+        with _open_cached(cache, expected.filename) as source:
+            _stream(source, expected, hashes, lambda block: None, progress)
+        _check_bytes(expected, hashes, recorded)
+        line = ManifestLine(entry_name, expected.filename, hashes.size, hashes.sha.hexdigest())
+        size = info.get("size")
+        etag = str(info.get("ETag") or info.get("etag") or "").strip('"')
+        if info.get("type") in (None, "file") and size == hashes.size:
+            if etag and etag in hashes.etags():
+                return line, "etag"
+            theirs = hashlib.sha256()  # another part size, or no ETag: hash what the store holds
+            read = 0
+            for block in self.store.read_from(url, 0):
+                read += len(block)
+                if read > hashes.size:
+                    break
+                theirs.update(block)
+            if read == hashes.size and theirs.hexdigest() == line.sha256:
+                return line, "sha256"
+        raise IntegrityError(
+            f"{redact(url)} exists with other bytes ({size} bytes, ETag {etag or '-'}); tresnet-zoo does not "
+            "overwrite it",
+            hint=f"remove {redact(url)} yourself, then push again",
+        )
 
     def write_manifest(self, payload: bytes) -> str:
         url = _join(self.base, MANIFEST)

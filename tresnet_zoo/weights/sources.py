@@ -270,6 +270,7 @@ def _store_error(url: str, exc: BaseException, what: str) -> DownloadError:
             hint="push it with `tresnet-zoo mirror push`, or fetch without --mirror",
         )
         error.dead = True  # type: ignore[attr-defined]
+        error.missing = True  # type: ignore[attr-defined]
         return error
     if isinstance(exc, PermissionError):
         error = DownloadError(
