@@ -78,3 +78,13 @@ def test_an_unpinned_fallback_source_is_not_reported_as_serving_wrong_bytes(cli,
     assert "served wrong bytes" not in r.err, r.err
     assert r.err.count("error:") == 1, r.err
     assert "source 2 (" in r.err and "cannot be verified" in r.err, r.err
+
+
+def test_predict_of_a_missing_image_says_what_to_name(cli, tmp_path, monkeypatch):
+    # README's `tresnet-zoo predict tresnet_m photo.jpg --top 5` where there is no photo.jpg: the hint was the
+    # generic "`tresnet-zoo --help` shows the commands and options"
+    monkeypatch.chdir(tmp_path)
+    r = cli("predict", "tresnet_m", "photo.jpg", "--top", "5")
+    assert r.code == 2, r.text
+    assert "error: photo.jpg: no such file or folder" in r.err
+    assert "--help" not in r.err and "image files" in r.err, r.err
