@@ -194,7 +194,8 @@ def collect_images(paths: Iterable[str | os.PathLike], *, max_images: int = MAX_
     for raw in paths:
         path = Path(raw)
         if not os.path.lexists(path):
-            raise UsageError(f"{path}: no such file or folder")
+            raise UsageError(f"{path}: no such file or folder",
+                             hint="name image files (JPEG, PNG, ...) or folders of them that exist here")
         if not path.is_dir():  # a file, or a link the user named: followed, it was asked for
             add(path, False)
             continue

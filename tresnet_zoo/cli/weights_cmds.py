@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from contextlib import contextmanager
 from dataclasses import replace
@@ -14,7 +15,7 @@ from ..errors import UsageError, ZooError
 from ..weights.cache import Cache, clear, inventory
 from ..weights.sources import entry_files, files_of
 from .context import State
-from .hints import hint_for
+from .hints import command, hint_for
 from .output import console, megabytes, print_json, printable
 
 cache_app = typer.Typer(help="Show or prune the weight cache.", no_args_is_help=False)
@@ -143,16 +144,38 @@ def fetch(
                 failures += 1
                 code = code or exc.exit_code
                 record.update(ok=False, error=exc.message, hint=hint_for(exc, state), exit_code=exc.exit_code)
+                if getattr(exc, "missing_mirror", False):
+                    record["missing_mirror"] = True
             results.append(record)
     if not as_json:  # after the progress bar is gone, so the two do not interleave
         for record in results:
-            _print_fetch(out, record)
+            if not record.get("missing_mirror"):
+                _print_fetch(out, record)
+        _print_missing_mirror(state, options.mirror, entries, results, every=all_)
     if as_json:
         print_json({"ok": failures == 0, "results": results})
     elif len(entries) > 1:
         out.print(f"{len(entries) - failures} of {len(entries)} files ok", markup=False)
     if failures:
         raise typer.Exit(code or 1)
+
+
+def _print_missing_mirror(state: State, mirror: str | None, entries, results: list[dict], *, every: bool) -> None:
+    """A mirror folder that is not there: one error for all the entries that needed it, not one each."""
+    from ..weights.sources import entry_sources, mirror_folder_error  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
+
+    needed = [e for e, r in zip(entries, results) if r.get("missing_mirror")]
+    if not needed:
+        return
+    names = [] if every and len(needed) == len(entries) else [e.name for e in needed]
+    error = mirror_folder_error(mirror, names, [entry_sources(e)[0].filename for e in needed])
+    if error is None:  # the folder appeared meanwhile: say what each entry met
+        for record in results:
+            if record.get("missing_mirror"):
+                _print_fetch(console(), record)
+        return
+    sys.stderr.write(f"error: {error.message}\n")
+    sys.stderr.write(f"hint: {hint_for(error, state)}\n")
 
 
 def _print_fetch(out, record: dict) -> None:
@@ -196,7 +219,7 @@ def verify(
         # the entries with a file of theirs in the cache: a fallback source's counts; a planted link is reported
         chosen = [e for e in chosen if cached_expected(e, cache) is not None]
     out = console()
-    checks, bad = [], 0
+    checks, bad, bad_names = [], 0, []
     _log_to_stderr()
     options = _options(state, mirror=mirror) if repair else None
     for entry in chosen:
@@ -206,6 +229,8 @@ def verify(
         else:
             result = check_entry(entry, cache, deep=deep)
         bad += not result.ok
+        if not result.ok:
+            bad_names.append(entry.name)
         data = result.to_dict() | ({"repaired": repaired} if repaired is not None else {})
         checks.append(data)
         if not as_json:
@@ -222,8 +247,11 @@ def verify(
         out.print(f"no cached weights to verify in {cache.root} (`tresnet-zoo fetch NAME` downloads some)",
                   markup=False)
     elif bad:
-        sys.stderr.write(f"{bad} of {len(checks)} files bad"
-                         + ("" if repair else "; `tresnet-zoo verify --repair` fetches them again") + "\n")
+        sys.stderr.write(f"{bad} of {len(checks)} files bad\n")
+        if not repair:  # the same cache and index, and these names: a bare `verify --repair` skips uncached files
+            typed_mirror = ["--mirror", mirror] if mirror and mirror != os.environ.get("TRESNET_ZOO_MIRROR") else []
+            again = command(state, "verify", "--repair", *typed_mirror, *(["--deep"] if deep else []), *bad_names)
+            sys.stderr.write(f"hint: `{again}` fetches them again\n")
     if bad:
         raise typer.Exit(1)
 

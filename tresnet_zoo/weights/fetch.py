@@ -143,11 +143,13 @@ def _fetch_entry(entry, options: FetchOptions) -> FetchResult:
     started = time.monotonic()
     expected = expected_for(entry)
     if not expected.has_hash:
-        raise IntegrityError(
+        unpinned = IntegrityError(
             f"{entry.name}: {expected.filename} has no hash to check against (no '-<hex>' in the name, no SHA256 in "
             "the index)",
             hint="add the file's sha256 as Metadata > SHA256 in the index",
         )
+        unpinned.unpinned = True  # type: ignore[attr-defined]  # refused before any request: nothing was served
+        raise unpinned
     cache = options.cache
     name = expected.filename
     if not options.force:

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
+from urllib.parse import unquote, urlsplit
 
 from .._urls import filename_problem, hub_parts, redact, weights_filename
 from ..errors import (
@@ -49,6 +51,7 @@ __all__ = [
     "ObjectStoreSource",
     "copy_object",
     "fetch_sources",
+    "mirror_folder_error",
     "SourceNote",
 ]
 
@@ -401,7 +404,8 @@ class _ObjectStream:
 
 @dataclass(frozen=True)
 class SourceNote:
-    """What happened to one source that was not used: ``kind`` is "dead", "unavailable" or "mismatch"."""
+    """What happened to one source that was not used: ``kind`` is "dead", "unavailable", "mismatch" or
+    "unpinned" (no hash to check its bytes against: refused before any request)."""
 
     kind: str
     source: int  # 1-based position
@@ -441,6 +445,36 @@ def _dead(exc: DownloadError) -> bool:
     )
 
 
+def mirror_folder_error(mirror: str | None, names: list[str], files: list[str]) -> DownloadError | None:
+    """The error for a local mirror (a folder or ``file://`` URL) that is not a folder, else None.
+
+    Said once, before any source is tried: every file of every entry would otherwise fail the same way,
+    each with a note that the mirror has no manifest. The hint fills the folder from a cache that holds the
+    files (``mirror push``; ``names`` empty: every entry of the index).
+    """
+    if not mirror or is_object_store(mirror):
+        return None
+    if "://" in mirror:
+        parts = urlsplit(mirror)
+        if parts.scheme != "file":
+            return None
+        folder = Path(unquote(parts.path) or "/")
+    else:
+        folder = Path(mirror).expanduser()
+    if folder.is_dir():
+        return None
+    why = "is not a folder" if os.path.lexists(folder) else "does not exist"
+    shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+    push = " ".join(["tresnet-zoo mirror push", shlex.quote(str(folder)), *(shlex.quote(n) for n in names)])
+    error = DownloadError(
+        f"the mirror folder {folder} {why}",
+        hint=f"a mirror folder holds the weight files under their cache names ({shown}); fill it from a cache "
+        f"that holds them: `{push}`",
+    )
+    error.missing_mirror = True  # type: ignore[attr-defined]
+    return error
+
+
 def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], None] | None = None):
     """Fetch ``entry`` from its first source that works; returns ``fetch_one``'s result with ``notes``.
 
@@ -464,6 +498,9 @@ def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], N
             if _cached_ok(options.cache, expected):
                 return _with(fetch_one(_SourceEntry(entry, spec, expected), options), expected, [])
     if mirror and not getattr(options, "offline", False):  # offline: fetch_one refuses before any request
+        missing = mirror_folder_error(mirror, [entry.name], [specs[0].filename])
+        if missing is not None:
+            raise missing
         config = getattr(options, "config", None)
         manifest = read_manifest(mirror, timeout=config.read_timeout if config is not None else 30.0)
         if manifest is None:
@@ -486,9 +523,12 @@ def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], N
         except OfflineError:
             raise
         except IntegrityError as exc:
-            note = SourceNote("mismatch", number, where, exc.message)
-            if number < len(planned):  # reported now, even when a later source succeeds
-                say(f"error: {entry.name}: {note}")
+            if getattr(exc, "unpinned", False):  # refused before any byte was read: nothing was served
+                note = SourceNote("unpinned", number, where, exc.message)
+            else:
+                note = SourceNote("mismatch", number, where, exc.message)
+                if number < len(planned):  # reported now, even when a later source succeeds
+                    say(f"error: {entry.name}: {note}")
             first_error = first_error or exc
         except DownloadError as exc:
             kind = "dead" if _dead(exc) else "unavailable"
@@ -498,9 +538,8 @@ def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], N
             return _with(result, expected, notes)
         notes.append(note)
         if number < len(planned):
-            what = {"dead": "is a dead link", "unavailable": "is unavailable", "mismatch": "served wrong bytes"}[
-                note.kind
-            ]
+            what = {"dead": "is a dead link", "unavailable": "is unavailable", "mismatch": "served wrong bytes",
+                    "unpinned": "cannot be verified"}[note.kind]
             detail = "" if note.kind == "mismatch" else f": {note.message}"
             say(
                 f"warning: {entry.name}: source {number} ({where}) {what}{detail}; trying source {number + 1} of "

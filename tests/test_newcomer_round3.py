@@ -1,0 +1,90 @@
+"""A newcomer's third pass through README: hints that run as printed, and messages that say what happened."""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+import pytest
+
+import tresnet_zoo
+from tresnet_zoo.errors import DownloadError
+
+
+def _hinted_command(err: str) -> str:
+    hints = [line for line in err.splitlines() if line.startswith("hint: ")]
+    assert hints, err
+    commands = re.findall(r"`([^`]+)`", hints[-1])
+    assert commands, hints[-1]
+    return commands[-1]
+
+
+def _run_hint(cli, command: str):
+    words = shlex.split(command)
+    assert words[0] == "tresnet-zoo", command
+    return cli(*words[1:])
+
+
+def test_verify_of_an_uncached_file_hints_a_repair_that_fetches_it(cli, zoo, checkpoints):
+    # `verify NAME` of a file never fetched hinted `tresnet-zoo verify --repair`: without the name and without
+    # the --index/--cache-dir typed, which on that (empty) cache verifies nothing and exits 0
+    r = cli(*zoo.args("verify", "tresnet_m"))
+    assert r.code == 1, r.text
+    command = _hinted_command(r.err)
+    assert command == f"tresnet-zoo --index {zoo.index} --cache-dir {zoo.cache} verify --repair tresnet_m"
+    again = _run_hint(cli, command)
+    assert again.code == 0, again.text
+    assert zoo.final().read_bytes() == checkpoints["tresnet_m"].data
+
+
+def test_verify_deep_hint_keeps_deep(cli, zoo):
+    r = cli(*zoo.args("verify", "--deep", "tresnet_m"))
+    assert r.code == 1, r.text
+    assert _hinted_command(r.err).endswith("verify --repair --deep tresnet_m")
+
+
+def test_a_missing_mirror_folder_is_one_error_with_a_runnable_hint(cli, zoo, checkpoints, tmp_path):
+    missing = tmp_path / "shared" / "weights"
+    r = cli(*zoo.args("fetch", "--all", "--mirror", f"file://{missing}", "-q"))
+    assert r.code == 3, r.text
+    # once, naming the folder: no per-entry "has no manifest" notes, no per-source warnings
+    assert r.err.count("error:") == 1, r.err
+    assert f"the mirror folder {missing} does not exist" in r.err
+    assert "no manifest" not in r.err and "warning:" not in r.err
+    command = _hinted_command(r.err)
+    assert command == f"tresnet-zoo --index {zoo.index} --cache-dir {zoo.cache} mirror push {missing}"
+    # the hint runs as printed where a cache holds the files: fill it, then fetch through the mirror
+    assert cli(*zoo.args("fetch", "tresnet_m", "-q")).code == 0
+    assert _run_hint(cli, command).code == 0
+    fresh = tmp_path / "fresh-cache"
+    r = cli("--index", str(zoo.index), "--cache-dir", str(fresh), "fetch", "tresnet_m", "--mirror", f"file://{missing}")
+    assert r.code == 0, r.text
+    assert (fresh / checkpoints["tresnet_m"].filename).read_bytes() == checkpoints["tresnet_m"].data
+
+
+def test_a_missing_mirror_folder_in_python_says_so(tmp_path):
+    missing = tmp_path / "nope"
+    with pytest.raises(DownloadError, match=f"the mirror folder {re.escape(str(missing))} does not exist"):
+        tresnet_zoo.fetch("tresnet_xl", mirror=f"file://{missing}")
+
+
+def test_an_unpinned_fallback_source_is_not_reported_as_serving_wrong_bytes(cli, tmp_path):
+    # the bundled tresnet_m_miil_in21k_ft_in1k: source 2 has no hash, so it is refused before any byte is read;
+    # it used to print "error: ... source 2 ..." and "source 2 ... served wrong bytes"
+    empty = tmp_path / "weights"
+    empty.mkdir()
+    r = cli("fetch", "tresnet_m_miil_in21k_ft_in1k", "--mirror", f"file://{empty}", "-q")
+    assert r.code != 0 and r.code != 70, r.text
+    assert "served wrong bytes" not in r.err, r.err
+    assert r.err.count("error:") == 1, r.err
+    assert "source 2 (" in r.err and "cannot be verified" in r.err, r.err
+
+
+def test_predict_of_a_missing_image_says_what_to_name(cli, tmp_path, monkeypatch):
+    # README's `tresnet-zoo predict tresnet_m photo.jpg --top 5` where there is no photo.jpg: the hint was the
+    # generic "`tresnet-zoo --help` shows the commands and options"
+    monkeypatch.chdir(tmp_path)
+    r = cli("predict", "tresnet_m", "photo.jpg", "--top", "5")
+    assert r.code == 2, r.text
+    assert "error: photo.jpg: no such file or folder" in r.err
+    assert "--help" not in r.err and "image files" in r.err, r.err
