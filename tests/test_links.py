@@ -117,3 +117,7 @@ def test_no_host_resolving_is_the_environment(cli, tmp_path):
     )
     got = cli("check", "--index", index, "--links", "--link-timeout", "2")
     assert got.code == 3 and "no host name of any source resolved" in got.err, got.text
+    # each source is the environment's failure too, not a dead link (the data's)
+    assert "dead link" not in got.out and "unreachable: tresnet_m: source 1" in got.out, got.text
+    got = cli("check", "--index", index, "--links", "--link-timeout", "2", "--json")
+    assert got.code == 3 and [r["status"] for r in json.loads(got.out)["links"]] == ["unreachable"], got.text

@@ -65,17 +65,14 @@ class LinksReport:
     results: list[LinkResult] = field(default_factory=list)
     skipped: str | None = None  # why nothing was checked (offline)
     seconds: float = 0.0
+    # not one http(s) source's host name resolved: more likely no network (or DNS) than dead links, so
+    # those sources are reported unreachable (the environment), not dead (the data)
+    no_dns: bool = False
 
     @property
     def bad(self) -> list[LinkResult]:
         """Dead links and size mismatches: the data is wrong (exit 1)."""
         return [r for r in self.results if r.status in (DEAD, SIZE)]
-
-    @property
-    def no_dns(self) -> bool:
-        """Every http(s) source failed name resolution: more likely no network (or DNS) than dead links."""
-        web = [r for r in self.results if r.url.startswith(("http://", "https://"))]
-        return bool(web) and all(r.status == DEAD and "cannot resolve" in r.message for r in web)
 
     @property
     def unreachable(self) -> list[LinkResult]:
@@ -122,6 +119,11 @@ def check_links(
                 message=f"no answer within the overall limit of {deadline:.0f} s",
             )
         )
+    web = [r for r in report.results if r.url.startswith(("http://", "https://"))]
+    if web and all(r.status == DEAD and "cannot resolve" in r.message for r in web):
+        report.no_dns = True
+        for result in web:
+            result.status = UNREACHABLE
     return report
 
 
