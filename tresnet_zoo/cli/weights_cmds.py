@@ -13,7 +13,7 @@ import typer
 
 from ..errors import UsageError, ZooError
 from ..weights.cache import Cache, clear, inventory
-from ..weights.sources import entry_files, files_of
+from ..weights.sources import files_of, own_files
 from .context import State
 from .hints import command, hint_for
 from .output import console, megabytes, print_json, printable
@@ -308,14 +308,21 @@ def cache_clear(
     """Remove cached weights, their records and partial downloads. Files tresnet-zoo did not write stay."""
     state: State = ctx.obj
     cache = Cache(state.cache_root())
+    shared: dict[str, str] = {}
     if names:
-        files = [f for e in state.load_index().select(names) for f in entry_files(e)]
+        index = state.load_index()
+        files, shared = own_files(index.select(names), index)  # a file another entry uses too stays
         result = clear(cache, files, partials_only=partials_only)
     else:
         result = clear(cache, partials_only=partials_only, known=set(_index_names(state)))
     removed = [p for p in result.removed if p.parent == cache.root]
     out = console()
     out.print(printable(f"removed {len(removed)} file(s) from {cache.root}"), markup=False)
+    for filename, other in shared.items():
+        if not os.path.lexists(cache.path(filename)):
+            continue
+        out.print(printable(f"kept {filename}: {other} uses it too (name {other} as well to remove it)"),
+                  markup=False)
     if result.busy:
         out.print(f"kept {len(result.busy)} partial download(s) that a running process is writing", markup=False)
     if result.left:

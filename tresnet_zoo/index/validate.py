@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
+import stat
 from dataclasses import dataclass, field
 from functools import lru_cache
 from hashlib import sha256
@@ -72,7 +74,7 @@ def validate_paths(roots: list[Path], *, verdicts: Path | None = None) -> tuple[
     docs, problems = collect_documents(roots)
     report = ValidationReport(roots=roots, files=list(dict.fromkeys(d.path for d in docs)))
     marker = _verdict_marker(verdicts, docs) if verdicts is not None and not problems else None
-    if marker is not None and marker.exists():
+    if marker is not None and _ours(marker):
         report.problems = _cross_document_problems(docs, check_nonempty=True)
     else:
         report.problems = problems + validate_documents(docs, check_nonempty=not problems)
@@ -99,10 +101,23 @@ def _verdict_marker(folder: Path, docs: list[Document]) -> Path | None:
     return folder / "validated" / digest.hexdigest()
 
 
+def _ours(marker: Path) -> bool:
+    """Whether ``marker`` is a marker we wrote: a regular one-link file owned by us. The cache may be shared
+    and is untrusted: a name another user planted there must not switch the schema pass off."""
+    try:
+        st = os.lstat(marker)
+    except OSError:
+        return False
+    own_uid = os.geteuid() if hasattr(os, "geteuid") else None
+    return stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and (own_uid is None or st.st_uid == own_uid)
+
+
 def _remember(marker: Path) -> None:
     try:
         marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.touch()
+        # never through a link planted under the name (it would create the link's target), never blocking on a FIFO
+        fd = os.open(marker, os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK, 0o644)
+        os.close(fd)
     except OSError:
         pass  # a read-only cache only costs speed
 

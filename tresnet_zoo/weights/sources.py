@@ -44,6 +44,7 @@ __all__ = [
     "entry_files",
     "entry_sources",
     "files_of",
+    "own_files",
     "hf_url",
     "HF_ENDPOINT_ENV",
     "is_object_store",
@@ -103,6 +104,20 @@ def files_of(entries) -> dict[str, str]:
         for filename in entry_files(entry):
             names.setdefault(filename, entry.name)
     return names
+
+
+def own_files(selected, entries) -> tuple[list[str], dict[str, str]]:
+    """The cache file names of the ``selected`` entries that no other entry of ``entries`` uses, and the
+    ones another entry uses too (file name -> that entry's name): ``cache clear NAME`` removes the first
+    and keeps the second (a fallback source of one entry may be another entry's ``Weights``)."""
+    chosen = {entry.name for entry in selected}
+    others: dict[str, str] = {}
+    for entry in entries:
+        if entry.name not in chosen:
+            for filename in entry_files(entry):
+                others.setdefault(filename, entry.name)
+    files = list(dict.fromkeys(f for entry in selected for f in entry_files(entry)))
+    return [f for f in files if f not in others], {f: others[f] for f in files if f in others}
 
 
 def _sources_from_metadata(entry) -> list[SourceSpec]:

@@ -23,7 +23,7 @@ from .fetch import expected_for
 from .hashes import Expected
 from .load import Hashed, hash_file, hash_problem, load_verified, read_hashed
 from .lockfile import apply_lock
-from .sources import entry_sources
+from .sources import _cached_ok, entry_sources
 
 __all__ = ["FileCheck", "cached_expected", "check_entry", "check_file", "deep_check", "deep_image_size",
            "MIN_IMAGE_SIZE", "MAX_IMAGE_SIZE"]
@@ -64,20 +64,31 @@ class FileCheck:
 
 
 def cached_expected(entry, cache: Cache) -> Expected | None:
-    """What the entry's file in the cache is held to: the first of its sources (``Weights``, then the
-    fallbacks, in the order ``fetch`` and ``create_model`` try them) whose file name is taken in the cache,
-    by a regular file or anything planted there, with the lock file applied. None when none is."""
-    for spec in entry_sources(entry):
-        path = cache.path(spec.filename)
-        if cache.final_stat(spec.filename) is not None or path.is_symlink() or path.exists():
-            return apply_lock(entry, spec.expected())
+    """What the entry's file in the cache is held to, with the lock file applied: the source whose file
+    ``fetch`` and ``create_model`` would load (the first with a record of ours matching it, as
+    ``sources.fetch_sources`` picks it), else the first of its sources (``Weights``, then the fallbacks)
+    whose file name is taken in the cache, by a regular file or anything planted there. None when none is.
+    A name a neighbour planted under the primary's file name does not hide the fallback file that loads."""
+    planned = [apply_lock(entry, spec.expected()) for spec in entry_sources(entry)]
+    for expected in planned:
+        if _cached_ok(cache, expected):
+            return expected
+    for expected in planned:
+        path = cache.path(expected.filename)
+        if cache.final_stat(expected.filename) is not None or path.is_symlink() or path.exists():
+            return expected
     return None
 
 
 def check_entry(entry, cache: Cache, *, deep: bool = False) -> FileCheck:
     """Re-check the file the entry would load from the cache (a fallback source's file when that is the
-    one there); an entry with nothing cached is checked against its primary file ("not in the cache")."""
-    return check_file(entry, cache, cached_expected(entry, cache) or expected_for(entry), deep=deep)
+    one there); an entry with nothing cached is checked against its first source's file ("not in the
+    cache"), which is its ``Weights`` or, for an entry with sources only, the first of those."""
+    expected = cached_expected(entry, cache)
+    if expected is None:
+        specs = entry_sources(entry)
+        expected = apply_lock(entry, specs[0].expected()) if specs else expected_for(entry)
+    return check_file(entry, cache, expected, deep=deep)
 
 
 def check_file(entry, cache: Cache, expected: Expected, *, deep: bool = False) -> FileCheck:
@@ -103,6 +114,9 @@ def check_file(entry, cache: Cache, expected: Expected, *, deep: bool = False) -
     problem = hash_problem(hashed, expected, record_sha256=record.sha256 if record else None)
     if problem:
         result.problems.append(problem)
+    elif not expected.has_hash:  # fetch and create_model refuse it: a record alone (anyone can write one) is not enough
+        result.problems.append("the index gives no sha256 to check it against (no SHA256, no '-<hex>' in its name); "
+                               "add the file's sha256 to the index")
     if record is None:
         result.problems.append("no verification record (the file was not put there by tresnet-zoo)")
     if deep and not result.problems:
