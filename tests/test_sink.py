@@ -100,3 +100,25 @@ def test_a_failed_background_sync_reaches_the_caller(monkeypatch):
         sink.close()
     finally:
         os.close(fd)
+
+
+def test_the_sink_writes_through_its_own_descriptor_and_closes_it(tmp_path):
+    """The caller's descriptor may be closed (an interrupt in close(), then the caller's cleanup) while a
+    thread of the sink still writes: its own duplicate keeps late writes in the partial, and the number is
+    never reused for another file. A normal close leaves no descriptor behind."""
+    open_before = len(os.listdir("/proc/self/fd"))
+    path = tmp_path / "w.part"
+    fd = _open(path)
+    sink = _Sink(fd)
+    sink.write(b"a" * 1000)
+    os.close(fd)  # the caller's is gone
+    reused = _open(tmp_path / "other")  # likely takes the closed number
+    try:
+        sink.write(b"b" * 1000)
+        sink.sync()
+        sink.close()
+    finally:
+        os.close(reused)
+    assert path.read_bytes() == b"a" * 1000 + b"b" * 1000
+    assert (tmp_path / "other").read_bytes() == b""
+    assert len(os.listdir("/proc/self/fd")) == open_before

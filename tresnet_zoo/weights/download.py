@@ -545,7 +545,6 @@ class _Sink:
     FLUSH_AFTER = 0.5
 
     def __init__(self, fd: int) -> None:
-        self._fd = fd
         self._digest = hashlib.sha256()
         self.size = 0
         self._unsynced = 0
@@ -556,6 +555,10 @@ class _Sink:
         while block := os.read(fd, CHUNK):  # a resume: hash what the partial holds before appending
             self._digest.update(block)
             self.size += len(block)
+        # our own descriptor for the partial: the caller may close its own while a thread of ours still
+        # writes (an interrupt in close()); this one is closed only after every thread has stopped, so its
+        # number can never be reused for another file under a late write
+        self._fd = os.dup(fd)
         self._hasher = _Worker(self._hash, "tresnet-zoo-sha256")
         self._writer = _Worker(self._write, "tresnet-zoo-writer")
         # one sync running and one waiting at most: a later sync covers every page written before it
@@ -626,6 +629,7 @@ class _Sink:
         self._writer.stop()
         self._hasher.stop()
         self._syncer.stop()
+        os.close(self._fd)  # not reached when a stop is interrupted: the descriptor then stays ours, open
 
 
 # --- messages ---------------------------------------------------------------------------------------------

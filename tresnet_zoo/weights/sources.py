@@ -45,6 +45,7 @@ __all__ = [
     "entry_sources",
     "files_of",
     "own_files",
+    "cached_ok",
     "hf_url",
     "HF_ENDPOINT_ENV",
     "is_object_store",
@@ -510,7 +511,7 @@ def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], N
     planned = [(spec, apply_lock(entry, spec.expected())) for spec in specs]
     if not getattr(options, "force", False):  # a verified file of any source: no network at all
         for spec, expected in planned:
-            if _cached_ok(options.cache, expected):
+            if cached_ok(options.cache, expected):
                 return _with(fetch_one(_SourceEntry(entry, spec, expected), options), expected, [])
     if mirror and not getattr(options, "offline", False):  # offline: fetch_one refuses before any request
         missing = mirror_folder_error(mirror, [entry.name], [specs[0].filename])
@@ -582,7 +583,9 @@ def _effective_url(spec: SourceSpec, mirror: str | None) -> str:
     return base.rstrip("/") + "/" + spec.filename
 
 
-def _cached_ok(cache, expected: Expected) -> bool:
+def cached_ok(cache, expected: Expected) -> bool:
+    """Whether our record of ``expected``'s file in the cache matches it (size, hash): the claim a cache hit
+    starts from; the bytes are hashed when they are loaded."""
     record = cache.cached_record(expected.filename)
     if record is None or (expected.size is not None and record.size != expected.size):
         return False

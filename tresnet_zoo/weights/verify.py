@@ -23,7 +23,7 @@ from .fetch import expected_for
 from .hashes import Expected
 from .load import Hashed, hash_file, hash_problem, load_verified, read_hashed
 from .lockfile import apply_lock
-from .sources import _cached_ok, entry_sources
+from .sources import cached_ok, entry_sources
 
 __all__ = ["FileCheck", "cached_expected", "check_entry", "check_file", "deep_check", "deep_image_size",
            "MIN_IMAGE_SIZE", "MAX_IMAGE_SIZE"]
@@ -71,7 +71,7 @@ def cached_expected(entry, cache: Cache) -> Expected | None:
     A name a neighbour planted under the primary's file name does not hide the fallback file that loads."""
     planned = [apply_lock(entry, spec.expected()) for spec in entry_sources(entry)]
     for expected in planned:
-        if _cached_ok(cache, expected):
+        if cached_ok(cache, expected):
             return expected
     for expected in planned:
         path = cache.path(expected.filename)
