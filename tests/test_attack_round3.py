@@ -200,3 +200,21 @@ def test_a_planted_dangling_link_as_validation_marker_is_not_written_through(cli
     got = cli("--index", index, "--cache-dir", cache, "list")
     assert got.code == 0, got.text
     assert not victim.exists()
+
+
+@pytest.mark.parametrize("planted", ["fifo", "folder"])
+def test_verify_names_a_special_file_for_what_it_is(cli, tmp_path, planted):
+    """A FIFO or folder under the only cached name is "not a regular file" (said once, the path once), not
+    "not in the cache"; verify never blocks on the FIFO."""
+    data, sha = _blob()
+    index = tmp_path / "i.yml"
+    _index(index, [{"name": "a", "weights": "https://example.org/a.bin", "size": len(data), "sha256": sha}])
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    target = cache / "a.bin"
+    os.mkfifo(target) if planted == "fifo" else target.mkdir()
+    got = cli("--index", index, "--cache-dir", cache, "verify", "a")
+    assert got.code == 1 and "not a regular file" in got.err and "not in the cache" not in got.err, got.text
+    assert got.err.count(str(target)) == 1, got.err
+    got = cli("--index", index, "--cache-dir", cache, "verify", "--json")
+    assert got.code == 1 and json.loads(got.out)["files"][0]["present"] is True, got.text

@@ -176,3 +176,27 @@ def test_list_and_info_show_tags_and_the_note(cli):
     info = cli("info", "TResNet_M")
     assert info.code == 0 and "tresnet_m.miil_in1k" in info.out and "April 2021" in info.out
     assert "huggingface.co/timm/tresnet_m.miil_in1k" in info.out
+
+
+@pytest.mark.parametrize("first, second, fragment", [
+    ("File Size: 100", "File Size: 101", "101 bytes are declared for it here and 100 at"),
+    (f"SHA256: {'ab' * 32}", f"SHA256: {'cd' * 32}", "its sha256 here differs"),
+])
+def test_one_cache_file_declared_twice_must_agree(write, first, second, fragment):
+    """Two entries with the same weights URL share one cache file: where both declare its size or sha256,
+    the two must agree (else `verify --repair` of one would replace the other's file with other bytes)."""
+    path = write("i.yml", f"""
+Models:
+- Name: a
+  Weights: https://example.org/a-0123abcd.pth
+  Metadata:
+    {first}
+- Name: b
+  Weights: https://example.org/a-0123abcd.pth
+  Metadata:
+    {second}
+""")
+    report, _ = validate_paths([path])
+    text = "\n".join(str(p) for p in report.problems)
+    assert fragment in text and "a-0123abcd.pth" in text, text
+    assert [p.entry for p in report.problems] == ["b"] and report.problems[0].location.line == 9

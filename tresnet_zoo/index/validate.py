@@ -328,12 +328,32 @@ def _cross_document_problems(docs: list[Document], *, check_nonempty: bool) -> l
     return problems
 
 
+@dataclass(frozen=True)
+class _Use:
+    """One use of a cache file name: by an entry's Weights or by one of its sources."""
+
+    file: str
+    url: str
+    sha: str | None
+    where: Location
+    field: tuple[str, ...]
+    size: int | None
+    size_where: Location
+    sha_where: Location
+
+
+def _declared_size(value) -> int | None:
+    """A File Size or source size as declared, when it is a plain integer (other values are the schema's)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _source_problems(docs: list[Document]) -> list[Problem]:
     """``x-tresnet-zoo``: each further source's URL and file name pass the URL policy; a cache file name
-    stands for one file across the index (the same URL, or sources agreeing on its sha256); a timm tag
+    stands for one file across the index (the same URL, or sources agreeing on its sha256), so where its
+    size or sha256 is declared twice the two agree; a timm tag
     names one entry, and no tag is another entry's name (names and tags are looked up without case)."""
     problems: list[Problem] = []
-    files: dict[str, tuple[str, str | None, Location]] = {}  # file name -> (url, sha256, where first used)
+    files: dict[str, _Use] = {}  # cache file name -> its first use
     names: dict[str, tuple[str, bool]] = {}  # lower-cased name or tag -> (the entry answering to it, is a tag)
     for doc, i, raw in _entries(docs, "Models"):
         at = ("Models", i)
@@ -343,15 +363,17 @@ def _source_problems(docs: list[Document]) -> list[Problem]:
         zoo = zoo if isinstance(zoo, dict) else {}
         sources = [s for s in (zoo.get("sources") if isinstance(zoo.get("sources"), list) else [])
                    if isinstance(s, dict)]
-        used: list[tuple[str, str, str | None, Location, tuple[str, ...]]] = []  # (file, url, sha256, where, field)
+        used: list[_Use] = []
         weights = raw.get("Weights")
         if isinstance(weights, str):
             same = next((s for s in sources if s.get("url") == weights and isinstance(s.get("file"), str)), None)
             try:
                 name = same["file"] if same else weights_filename(weights)
                 sha = metadata.get("SHA256") if isinstance(metadata, dict) else None
-                used.append((name, weights, sha if isinstance(sha, str) else None, doc.location(at + ("Weights",)),
-                             ("Weights",)))
+                size = metadata.get("File Size") if isinstance(metadata, dict) else None
+                used.append(_Use(name, weights, sha if isinstance(sha, str) else None, doc.location(at + ("Weights",)),
+                                 ("Weights",), _declared_size(size), doc.location(at + ("Metadata", "File Size")),
+                                 doc.location(at + ("Metadata", "SHA256"))))
             except ValueError:
                 pass  # reported with the Weights URL
         for j, source in enumerate(sources):
@@ -369,15 +391,28 @@ def _source_problems(docs: list[Document]) -> list[Problem]:
                     problems.append(Problem(doc.location(at + ("Metadata", "x-tresnet-zoo", "sources", j, "file")), why,
                                             entry=entry, field=field + ("file",)))
                 elif isinstance(url, str) and url != weights:
-                    used.append((file, url, sha if isinstance(sha, str) else None, where, field + ("file",)))
-        for file, url, sha, where, field in used:
-            first = files.get(file)
-            if first is None:
-                files[file] = (url, sha, where)
-            elif first[0] != url and not (sha and sha == first[1]):
-                problems.append(Problem(where, f"cache file name {file!r} is already used by another file (at "
-                                               f"{first[2]}): give this source its own file name, or the same sha256 "
-                                               "if it is the same file", entry=entry, field=field))
+                    here = at + ("Metadata", "x-tresnet-zoo", "sources", j)
+                    used.append(_Use(file, url, sha if isinstance(sha, str) else None, where, field + ("file",),
+                                     _declared_size(source.get("size")), doc.location(here + ("size",)),
+                                     doc.location(here + ("sha256",))))
+        for use in used:
+            first = files.setdefault(use.file, use)
+            if first is use:
+                continue
+            if first.url != use.url and not (use.sha and use.sha == first.sha):
+                problems.append(Problem(use.where, f"cache file name {use.file!r} is already used by another file (at "
+                                                   f"{first.where}): give this source its own file name, or the same "
+                                                   "sha256 if it is the same file", entry=entry, field=use.field))
+            elif use.sha and first.sha and use.sha.lower() != first.sha.lower():
+                problems.append(Problem(use.sha_where, f"cache file name {use.file!r} is one file, but its sha256 here "
+                                                       f"differs from the one given at {first.sha_where}",
+                                        entry=entry, field=use.field))
+            elif use.size is not None and first.size is not None and use.size != first.size:
+                problems.append(Problem(use.size_where, f"cache file name {use.file!r} is one file, but {use.size} "
+                                                        f"bytes are declared for it here and {first.size} at "
+                                                        f"{first.size_where}", entry=entry, field=use.field))
+            elif first.size is None and use.size is not None:
+                files[use.file] = use  # the first declared size is the one later uses must agree with
         tags = zoo.get("timm") if isinstance(zoo.get("timm"), list) else []
         for j, key in enumerate([raw.get("Name")] + tags):
             if not isinstance(key, str):

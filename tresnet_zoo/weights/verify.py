@@ -11,6 +11,7 @@ a multiple of 32 in 64-1024, as ``check`` requires): the logits must be finite, 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,7 +96,7 @@ def check_file(entry, cache: Cache, expected: Expected, *, deep: bool = False) -
     """Re-check a cached file against the index and its record: size and full sha256 of the bytes read
     now, and optionally the deep check on those same bytes (the file is read once either way)."""
     path = cache.path(expected.filename)
-    result = FileCheck(entry.name, expected.filename, path, present=path.is_file() or path.is_symlink())
+    result = FileCheck(entry.name, expected.filename, path, present=os.path.lexists(path))
     if not result.present:
         result.problems.append("not in the cache")
         return result
@@ -107,7 +108,8 @@ def check_file(entry, cache: Cache, expected: Expected, *, deep: bool = False) -
         else:
             hashed = hash_file(path)
     except ZooError as exc:
-        result.problems.append(exc.message)
+        prefix = f"{path}: "  # the check names its path already
+        result.problems.append(exc.message[len(prefix):] if exc.message.startswith(prefix) else exc.message)
         return result
     result.size, result.sha256, result.hashed = hashed.size, hashed.sha256, True
     record = cache.read_record(expected.filename)
