@@ -104,3 +104,25 @@ def test_a_fetch_error_names_the_entry_once(cli, tmp_path):
     assert r.code == 1, r.err
     error = [line for line in r.err.splitlines() if line.startswith("error: ")]
     assert len(error) == 1 and error[0].startswith("error: tresnet_x: ") and error[0].count("tresnet_x: ") == 1, r.err
+
+
+def test_the_offline_hint_runs_as_printed_and_a_folder_mirror_works_offline(cli, tmp_path, checkpoints, monkeypatch):
+    """Offline, a file not in the cache: the hint's command (a folder mirror, still offline: a folder is not
+    the network) fetches it from ./weights, and nothing asks the server."""
+    index = tmp_path / "index.yml"
+    index.write_text(zoo_index_text(checkpoints, f"http://127.0.0.1:{_closed_port()}/"))
+    monkeypatch.chdir(tmp_path)
+    r = cli("--index", "index.yml", "--cache-dir", "cache", "fetch", "tresnet_m", "--offline", "-q")
+    assert r.code == 2 and "offline mode forbids downloading" in r.err and "(tresnet_m)" not in r.err, r.err
+    command = _hinted_command(r.err)
+    assert command.startswith('TRESNET_ZOO_MIRROR="file://$PWD/weights" ') and "--offline" in command, command
+    ckpt = checkpoints["tresnet_m"]
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / ckpt.filename).write_bytes(ckpt.data)
+    done = _bash(command, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "cache" / ckpt.filename).read_bytes() == ckpt.data
+    # an http(s) mirror is the network: still refused offline
+    r = cli("--index", "index.yml", "--cache-dir", "cache2", "fetch", "tresnet_m", "--offline", "-q",
+            "--mirror", f"http://127.0.0.1:{_closed_port()}/w")
+    assert r.code == 2 and "offline mode forbids downloading" in r.err, r.err

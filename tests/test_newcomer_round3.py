@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 
@@ -88,3 +89,38 @@ def test_predict_of_a_missing_image_says_what_to_name(cli, tmp_path, monkeypatch
     assert r.code == 2, r.text
     assert "error: photo.jpg: no such file or folder" in r.err
     assert "--help" not in r.err and "image files" in r.err, r.err
+
+
+def test_list_of_a_pattern_matching_nothing_says_so(cli):
+    r = cli("list", "resnet*")
+    assert r.code == 0 and r.out == "", r.text  # a filter may match nothing: not an error, no empty table
+    assert "no model matches 'resnet*'" in r.err and "did you mean tresnet_m" in r.err, r.err
+    command = _hinted_command_in(r.err)
+    again = _run_hint(cli, command)
+    assert again.code == 0 and "tresnet_xl" in again.out
+    r = cli("list", "resnet*", "--json")
+    assert r.code == 0 and json.loads(r.out) == [] and r.err == ""
+
+
+def test_lock_of_nothing_is_an_error_with_a_hint_that_runs(cli, zoo, checkpoints, tmp_path):
+    """`lock` with no file of the entries in the cache wrote nothing and exited 0; its hint (`fetch`, then
+    `lock` with the same --output) runs as printed and then writes the lock file."""
+    output = tmp_path / "team.lock"
+    r = cli(*zoo.args("lock", "tresnet_m", "--output", str(output)))
+    assert r.code == 1 and "nothing to lock" in r.err and not output.exists(), r.text
+    hint = [line for line in r.err.splitlines() if line.startswith("hint: ")][-1]
+    fetch, lock = re.findall(r"`([^`]+)`", hint)
+    assert _run_hint(cli, fetch).code == 0
+    done = _run_hint(cli, lock)
+    assert done.code == 0 and output.exists(), done.text
+    assert checkpoints["tresnet_m"].sha256 in output.read_text()
+    r = cli(*zoo.args("lock", "tresnet_m", "--output", str(tmp_path / "other.lock"), "--json"))
+    assert r.code == 0 and json.loads(r.out)["ok"] is True
+    r = cli("--index", zoo.index, "--cache-dir", tmp_path / "empty", "lock", "--json", "--output", str(tmp_path / "x"))
+    assert r.code == 1 and json.loads(r.out)["ok"] is False
+
+
+def _hinted_command_in(text: str) -> str:
+    commands = re.findall(r"`([^`]+)`", text)
+    assert commands, text
+    return commands[-1]

@@ -210,3 +210,12 @@ def test_cache_info_and_clear_know_the_fallback_file(cli, server, checkpoints, t
     got = cli("--index", index, "--cache-dir", tmp_path / "cache", "cache", "clear", "tresnet_m")
     assert got.code == 0, got.text
     assert not cached.exists() and "removed 1 file" in got.out
+
+
+def test_list_and_info_count_the_fallback_file_as_cached(cli, server, checkpoints, tmp_path):
+    ckpt, index, cached = _fallback_cached(cli, server, checkpoints, tmp_path, "l")
+    got = cli("--index", index, "--cache-dir", tmp_path / "cache", "list", "--json")
+    assert got.code == 0 and json.loads(got.out)[0]["cached"] is True, got.text
+    got = cli("--index", index, "--cache-dir", tmp_path / "cache", "info", "tresnet_m", "--json")
+    info = json.loads(got.out)
+    assert info["cached"] is True and info["cache_path"] == str(cached), got.text

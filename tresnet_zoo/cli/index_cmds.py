@@ -12,7 +12,9 @@ from ..index import resolve_roots
 from ..index.problems import display_path
 from ..index.validate import validate_paths
 from ..weights.cache import Cache
+from ..weights.sources import cached_file, entry_files
 from .context import State
+from .hints import command
 from .output import console, giga, megabytes, millions, number, print_json, print_json_records, printable
 
 
@@ -22,23 +24,11 @@ def register(app: typer.Typer) -> None:
     app.command("validate")(validate)
 
 
-def _is_cached(state: State, entry) -> bool:
-    from ..weights.cache import Cache  # noqa: PLC0415  (weights code only when the cached column is shown)
-
-    name = entry.weights_filename
-    return bool(name) and Cache(state.cache_root()).is_cached(name)
-
-
 def _cached_lookup(state: State):
-    """``_is_cached`` for many entries: one cache, each file name looked up once (copies share files)."""
-
-    cache = Cache(state.cache_root())
-
-    @lru_cache(maxsize=None)
-    def cached(name: str | None) -> bool:
-        return bool(name) and cache.is_cached(name)
-
-    return lambda entry: cached(entry.weights_filename)
+    """entry -> the file name its weights would come from in the cache (a fallback source's too), or None;
+    one cache, each file name looked up once (copies of an entry share files)."""
+    is_cached = lru_cache(maxsize=None)(Cache(state.cache_root()).is_cached)
+    return lambda entry: cached_file(entry, is_cached)
 
 
 def list_models(
@@ -52,7 +42,14 @@ def list_models(
     entries = index.select([pattern] if pattern else None)
     is_cached = _cached_lookup(state)
     if as_json:
-        print_json_records([dict(m.to_dict(), cached=is_cached(m)) for m in entries])
+        print_json_records([dict(m.to_dict(), cached=is_cached(m) is not None) for m in entries])
+        return
+    if pattern and not entries:  # not an error (a filter may match nothing), but never a silent empty table
+        close = index.suggest(pattern.strip("*?[]"))
+        console(stderr=True).print(printable(
+            f"no model matches {pattern!r} in {index.describe()}"
+            + (f"; did you mean {', '.join(close)}?" if close else "")
+            + f" (`{command(state, 'list')}` shows all {len(index.models)})"), markup=False)
         return
     from rich.table import Table  # noqa: PLC0415  (rich's tables only when one is printed)
 
@@ -93,10 +90,12 @@ def info(
     """Show everything the index knows about one model, and where each value was written."""
     state: State = ctx.obj
     entry = state.load_index().get(name)
-    cache_file = state.cache_root() / entry.weights_filename if entry.weights_filename else None
+    found = _cached_lookup(state)(entry)
+    shown = found or entry.weights_filename or next(iter(entry_files(entry)), None)
+    cache_file = state.cache_root() / shown if shown else None
     if as_json:
         cache_path = str(cache_file) if cache_file else None
-        print_json(dict(entry.to_dict(), cached=_is_cached(state, entry), cache_path=cache_path))
+        print_json(dict(entry.to_dict(), cached=found is not None, cache_path=cache_path))
         return
     from rich.table import Table  # noqa: PLC0415  (rich's tables only when one is printed)
 
@@ -134,7 +133,7 @@ def info(
         row("Paper", entry.paper.title + (f" <{entry.paper.url}>" if entry.paper.url else ""), "Paper")
     for key, note in entry.provenance.items():
         row(f"note on {key}", note, "Provenance", key)
-    row("Cached", ("yes: " if _is_cached(state, entry) else "no: ") + str(cache_file) if cache_file else None)
+    row("Cached", ("yes: " if found else "no: ") + str(cache_file) if cache_file else None)
     console().print(table)
 
 

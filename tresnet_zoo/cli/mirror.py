@@ -11,6 +11,7 @@ import typer
 from ..index import load_index
 from ..weights import Cache
 from .context import State
+from .hints import command
 from .output import console, print_json
 
 mirror_app = typer.Typer(help="Copy verified weights to a shared folder or an object store.", no_args_is_help=True)
@@ -95,10 +96,11 @@ def lock(
     state: State = ctx.obj
     entries = state.load_index().select(names or None)
     report = write_lock(entries, Cache(state.cache_root()), output=output, update=update)
+    nothing = report.ok and not report.locked and not report.written  # a lock of nothing would hold nothing
     if as_json:
         print_json(
             {
-                "ok": report.ok,
+                "ok": report.ok and not nothing,
                 "written": [str(p) for p in report.written],
                 "locked": [{"name": n, "file": f, "size": s, "sha256": h} for n, f, s, h in report.locked],
                 "not_cached": [{"name": n, "file": f} for n, f in report.not_cached],
@@ -111,14 +113,21 @@ def lock(
             out.print(f"locked: {name}: {file} {size} bytes sha256 {digest}", markup=False)
         for name, file in report.not_cached:
             out.print(
-                f"not locked: {name}: {file} is not in the cache (`tresnet-zoo fetch {name}`, then lock again)",
+                f"not locked: {name}: {file} is not in the cache (`{command(state, 'fetch', name)}`, then lock again)",
                 markup=False,
             )
         for problem in report.problems:
             sys.stderr.write(f"error: {problem}\n")
         for path in report.written:
             out.print(f"wrote {path}", markup=False)
-    if not report.ok:
+    if nothing and not as_json:
+        missing = [name for name, _ in report.not_cached]
+        sys.stderr.write("error: nothing to lock: no file of these entries is in the cache; no lock file written\n")
+        if missing:
+            again = command(state, "lock", *(["--output", str(output)] if output else []), *(names or []))
+            fetch = command(state, "fetch", *missing)
+            sys.stderr.write(f"hint: `{fetch}` downloads and verifies them; then `{again}`\n")
+    if not report.ok or nothing:
         raise typer.Exit(1)
 
 

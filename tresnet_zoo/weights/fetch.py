@@ -27,7 +27,7 @@ from .cache import Cache, _mkdir, lock_usable
 from .download import DownloadConfig, download
 from .hashes import CHUNK, Expected
 from .lockfile import apply_lock  # the lock file's full sha256 and size, where it has a line (issue 12)
-from .sources import fetch_sources
+from .sources import fetch_sources, is_local_mirror
 
 __all__ = ["MIRROR_ENV", "OFFLINE_ENV", "FetchOptions", "FetchResult", "cache_error", "expected_for", "fetch_entry",
            "source_url"]
@@ -156,11 +156,14 @@ def _fetch_entry(entry, options: FetchOptions) -> FetchResult:
         hit = _cached(cache, expected)
         if hit is not None:
             return FetchResult(entry.name, name, cache.path(name), hit.size, hit.sha256, "cache", False)
-    if options.offline:
-        raise OfflineError(
-            f"{name} ({entry.name}) is not in the cache {cache.root}, and offline mode forbids downloading",
-            hint=f"fetch it where the network is reachable, or use a mirror folder holding {name}",
+    if options.offline and not is_local_mirror(options.mirror):  # a folder mirror is not the network
+        offline = OfflineError(
+            f"{name} is not in the cache {cache.root}, and offline mode forbids downloading",
+            hint=f"fetch it where the network is reachable, or copy {name} into a folder and name that folder "
+                 "as the mirror (allowed offline)",
         )
+        offline.topic = "network"  # type: ignore[attr-defined]  # the CLI adds the mirror command to run
+        raise offline
     url = source_url(entry, options.mirror)
     _mkdir(cache.root, allow_link=True)
     _mkdir(cache.root / "records")

@@ -41,6 +41,7 @@ from .hashes import CHUNK, Expected
 
 __all__ = [
     "SourceSpec",
+    "cached_file",
     "entry_files",
     "entry_sources",
     "files_of",
@@ -53,6 +54,7 @@ __all__ = [
     "ObjectStoreSource",
     "copy_object",
     "fetch_sources",
+    "is_local_mirror",
     "mirror_folder_error",
     "SourceNote",
 ]
@@ -95,7 +97,15 @@ def entry_sources(entry) -> list[SourceSpec]:
 
 def entry_files(entry) -> list[str]:
     """The cache file names the entry's weights may have: every source's, primary first."""
-    return list(dict.fromkeys(spec.filename for spec in entry_sources(entry)))
+    records = getattr(entry, "sources", None)  # file names need no HF_ENDPOINT rewrite: read the records as they are
+    specs = records if records is not None else _sources_from_metadata(entry)
+    return list(dict.fromkeys(spec.filename for spec in specs))
+
+
+def cached_file(entry, is_cached: Callable[[str], bool]) -> str | None:
+    """The first of the entry's file names (``Weights``, then the fallbacks) that ``is_cached`` finds in the
+    cache: the file its weights would come from. None when none is there."""
+    return next((name for name in entry_files(entry) if is_cached(name)), None)
 
 
 def files_of(entries) -> dict[str, str]:
@@ -461,6 +471,14 @@ def _dead(exc: DownloadError) -> bool:
     )
 
 
+def is_local_mirror(mirror: str | None) -> bool:
+    """Whether ``mirror`` is a folder on this machine (a path or a ``file://`` URL): reading it is not the
+    network, so offline mode allows it."""
+    if not mirror or is_object_store(mirror):
+        return False
+    return "://" not in mirror or urlsplit(mirror).scheme.lower() == "file"
+
+
 def mirror_folder_error(mirror: str | None, names: list[str], files: list[str]) -> DownloadError | None:
     """The error for a local mirror (a folder or ``file://`` URL) that is not a folder, else None.
 
@@ -513,7 +531,8 @@ def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], N
         for spec, expected in planned:
             if cached_ok(options.cache, expected):
                 return _with(fetch_one(_SourceEntry(entry, spec, expected), options), expected, [])
-    if mirror and not getattr(options, "offline", False):  # offline: fetch_one refuses before any request
+    # offline: fetch_one refuses before any request, except from a folder mirror (not the network)
+    if mirror and (not getattr(options, "offline", False) or is_local_mirror(mirror)):
         missing = mirror_folder_error(mirror, [entry.name], [specs[0].filename])
         if missing is not None:
             raise missing
