@@ -200,3 +200,24 @@ Models:
     text = "\n".join(str(p) for p in report.problems)
     assert fragment in text and "a-0123abcd.pth" in text, text
     assert [p.entry for p in report.problems] == ["b"] and report.problems[0].location.line == 9
+
+
+def test_weights_files_are_the_sources_file_names(write):
+    """The cheap `weights_files` (what list and the cache commands ask of every entry) names exactly the
+    files of `sources`, in order, for the registry and for odd source lists."""
+    for entry in load_index().models:
+        assert entry.weights_files == tuple(dict.fromkeys(s.filename for s in entry.sources)), entry.name
+    path = write("i.yml", """
+Models:
+- Name: same-url-twice
+  Weights: https://example.org/a-0123abcd.pth
+  Metadata: {x-tresnet-zoo: {sources: [{url: 'https://example.org/a-0123abcd.pth', file: a.bin},
+                                       {url: 'https://example.org/a-0123abcd.pth', file: b.bin},
+                                       {url: 'https://m.org/c.bin', file: c.bin}]}}
+- Name: sources-only
+  Metadata: {x-tresnet-zoo: {sources: [{url: 'https://m.org/d.bin', file: d.bin},
+                                       {url: 'https://m.org/e', file: e.bin}]}}
+- Name: nothing
+""")
+    for entry in load_index(path).models:
+        assert entry.weights_files == tuple(dict.fromkeys(s.filename for s in entry.sources)), entry.name

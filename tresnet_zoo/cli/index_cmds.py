@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import List, Optional
 
@@ -27,7 +26,7 @@ def register(app: typer.Typer) -> None:
 def _cached_lookup(state: State):
     """entry -> the file name its weights would come from in the cache (a fallback source's too), or None;
     one cache, each file name looked up once (copies of an entry share files)."""
-    is_cached = lru_cache(maxsize=None)(Cache(state.cache_root()).is_cached)
+    is_cached = Cache(state.cache_root()).cached_lookup()
     return lambda entry: cached_file(entry, is_cached)
 
 

@@ -356,6 +356,18 @@ class ModelEntry:
         )
         return (primary, *(x for x in extras if x is not same))
 
+    @property
+    def weights_files(self) -> tuple[str, ...]:
+        """The cache file names of :attr:`sources`, in their order, without building them: ``list`` and
+        ``cache info`` ask it of every entry of an index that may hold thousands."""
+        extras = [(raw["url"], str(raw["file"])) for raw in self._zoo.get("sources") or ()
+                  if isinstance(raw, Mapping) and raw.get("url") and raw.get("file")]
+        primary = self.weights_filename if self.weights else None
+        if primary is None:  # no Weights, or a URL that validation reports: the further sources only
+            return tuple(dict.fromkeys(f for _, f in extras))
+        same = next((i for i, (url, _) in enumerate(extras) if url == self.weights), None)
+        return tuple(dict.fromkeys([primary, *(f for i, (_, f) in enumerate(extras) if i != same)]))
+
     def names(self) -> tuple[str, ...]:
         """Every name this entry answers to: its own, then its timm tags."""
         return (self.name, *self.timm_tags)

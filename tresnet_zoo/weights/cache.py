@@ -29,7 +29,9 @@ import os
 import re
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from .._fs import atomic_write
@@ -181,6 +183,12 @@ class Cache:
 
     def is_cached(self, filename: str) -> bool:
         return self.cached_record(filename) is not None
+
+    def cached_lookup(self) -> Callable[[str], bool]:
+        """``is_cached`` for many names (``list`` of a large index): the folder is listed once, and only a
+        name found there has its record read, once."""
+        present = set(_listdir(self.root))
+        return lru_cache(maxsize=None)(lambda filename: filename in present and self.is_cached(filename))
 
     # --- listing and pruning ----------------------------------------------------------------------------
     def files(self) -> list[Path]:

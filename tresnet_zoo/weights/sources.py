@@ -97,9 +97,10 @@ def entry_sources(entry) -> list[SourceSpec]:
 
 def entry_files(entry) -> list[str]:
     """The cache file names the entry's weights may have: every source's, primary first."""
-    records = getattr(entry, "sources", None)  # file names need no HF_ENDPOINT rewrite: read the records as they are
-    specs = records if records is not None else _sources_from_metadata(entry)
-    return list(dict.fromkeys(spec.filename for spec in specs))
+    files = getattr(entry, "weights_files", None)  # an index record: its names without building its sources
+    if files is not None:
+        return list(files)
+    return list(dict.fromkeys(spec.filename for spec in entry_sources(entry)))
 
 
 def cached_file(entry, is_cached: Callable[[str], bool]) -> str | None:
