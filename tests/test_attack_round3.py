@@ -218,3 +218,24 @@ def test_verify_names_a_special_file_for_what_it_is(cli, tmp_path, planted):
     assert got.err.count(str(target)) == 1, got.err
     got = cli("--index", index, "--cache-dir", cache, "verify", "--json")
     assert got.code == 1 and json.loads(got.out)["files"][0]["present"] is True, got.text
+
+
+def test_a_failed_repair_leaves_another_entrys_good_file(cli, server, tmp_path):
+    """Two entries' Weights on one file (upstream's mistake: a valid index, `check`'s finding), with their own
+    File Sizes. `verify --repair` of the wrong one fails, and must not have deleted the file the other entry
+    verified: nothing is removed before a verified download replaces it."""
+    data, sha = _blob()
+    index = tmp_path / "index.yml"
+    cache = tmp_path / "cache"
+    # the file name's hash prefix is the index's only hash here: the name its bytes deserve
+    server.add(f"w/shared-{sha[:8]}.pth", data)
+    _index(index, [
+        {"name": "good", "size": len(data), "weights": server.url(f"w/shared-{sha[:8]}.pth")},
+        {"name": "wrong", "size": len(data) + 7, "weights": server.url(f"w/shared-{sha[:8]}.pth")},
+    ])
+    assert cli("--index", index, "--cache-dir", cache, "fetch", "good", "--quiet").code == 0
+    got = cli("--index", index, "--cache-dir", cache, "verify", "wrong", "--repair")
+    assert got.code == 1, got.text
+    assert (cache / f"shared-{sha[:8]}.pth").read_bytes() == data
+    got = cli("--index", index, "--cache-dir", cache, "verify", "good")
+    assert got.code == 0, got.text

@@ -178,28 +178,50 @@ def test_list_and_info_show_tags_and_the_note(cli):
     assert "huggingface.co/timm/tresnet_m.miil_in1k" in info.out
 
 
-@pytest.mark.parametrize("first, second, fragment", [
-    ("File Size: 100", "File Size: 101", "101 bytes are declared for it here and 100 at"),
-    (f"SHA256: {'ab' * 32}", f"SHA256: {'cd' * 32}", "its sha256 here differs"),
+@pytest.mark.parametrize("declared, fragment", [
+    ("size: 101", "101 bytes are declared for it here and 100 at"),
+    (f"sha256: {'cd' * 32}", "its sha256 here differs"),
 ])
-def test_one_cache_file_declared_twice_must_agree(write, first, second, fragment):
-    """Two entries with the same weights URL share one cache file: where both declare its size or sha256,
-    the two must agree (else `verify --repair` of one would replace the other's file with other bytes)."""
+def test_a_source_declaring_a_file_again_must_agree(write, declared, fragment):
+    """A source of ours with another entry's weights URL names the same cache file: where it declares the
+    file's size or sha256, they agree with the entry's (else `verify --repair` of one would fetch over the
+    other's file); the problem is at the source's field."""
     path = write("i.yml", f"""
 Models:
 - Name: a
   Weights: https://example.org/a-0123abcd.pth
   Metadata:
-    {first}
+    File Size: 100
+    SHA256: {'ab' * 32}
 - Name: b
-  Weights: https://example.org/a-0123abcd.pth
+  Weights: https://example.org/b-0123abcd.pth
   Metadata:
-    {second}
+    x-tresnet-zoo:
+      sources:
+      - url: https://example.org/a-0123abcd.pth
+        file: a-0123abcd.pth
+        {declared}
 """)
     report, _ = validate_paths([path])
     text = "\n".join(str(p) for p in report.problems)
     assert fragment in text and "a-0123abcd.pth" in text, text
-    assert [p.entry for p in report.problems] == ["b"] and report.problems[0].location.line == 9
+    assert [p.entry for p in report.problems] == ["b"] and report.problems[0].location.line == 14
+
+
+def test_two_entries_weights_on_one_file_are_checks_finding_not_validations(write):
+    """Upstream's own mistake (an entry pointing at another model's weights, with its own File Size) stays
+    a valid index: `check` reports which entry is wrong (tests/test_check.py)."""
+    path = write("i.yml", """
+Models:
+- Name: a
+  Weights: https://example.org/a-0123abcd.pth
+  Metadata: {File Size: 100}
+- Name: b
+  Weights: https://example.org/a-0123abcd.pth
+  Metadata: {File Size: 200}
+""")
+    report, _ = validate_paths([path])
+    assert report.ok, report.problems
 
 
 def test_weights_files_are_the_sources_file_names(write):

@@ -202,7 +202,8 @@ def verify(
     names: Optional[List[str]] = typer.Argument(None, help="Model names or patterns [default: every cached file of the "
                                                            "index]."),
     deep: bool = typer.Option(False, "--deep", help="Also load each file into the reference model and run it."),
-    repair: bool = typer.Option(False, "--repair", help="Remove bad files and fetch them again."),
+    repair: bool = typer.Option(False, "--repair", help="Fetch bad files again: a verified download replaces each; "
+                                                        "a failed one leaves it as it was."),
     mirror: Optional[str] = typer.Option(None, "--mirror", envvar="TRESNET_ZOO_MIRROR",
                                          help="Where --repair fetches from."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),

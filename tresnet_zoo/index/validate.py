@@ -349,8 +349,9 @@ def _declared_size(value) -> int | None:
 
 def _source_problems(docs: list[Document]) -> list[Problem]:
     """``x-tresnet-zoo``: each further source's URL and file name pass the URL policy; a cache file name
-    stands for one file across the index (the same URL, or sources agreeing on its sha256), so where its
-    size or sha256 is declared twice the two agree; a timm tag
+    stands for one file across the index (the same URL, or sources agreeing on its sha256), so where a
+    source of ours declares its size or sha256 they agree with the other declaration (two entries' Weights
+    on one file are `check`'s finding: one of them points at another model's weights); a timm tag
     names one entry, and no tag is another entry's name (names and tags are looked up without case)."""
     problems: list[Problem] = []
     files: dict[str, _Use] = {}  # cache file name -> its first use
@@ -403,6 +404,8 @@ def _source_problems(docs: list[Document]) -> list[Problem]:
                 problems.append(Problem(use.where, f"cache file name {use.file!r} is already used by another file (at "
                                                    f"{first.where}): give this source its own file name, or the same "
                                                    "sha256 if it is the same file", entry=entry, field=use.field))
+            elif use.field == first.field == ("Weights",):
+                continue  # two entries' Weights on one file: `check` says which entry points at another's weights
             elif use.sha and first.sha and use.sha.lower() != first.sha.lower():
                 problems.append(Problem(use.sha_where, f"cache file name {use.file!r} is one file, but its sha256 here "
                                                        f"differs from the one given at {first.sha_where}",

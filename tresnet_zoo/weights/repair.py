@@ -16,17 +16,20 @@ __all__ = ["repair"]
 
 
 def repair(entry, options: FetchOptions, *, deep: bool = False) -> tuple[FileCheck, bool | None]:
-    """Check ``entry``'s cached file; when bad, remove what is ours of it and fetch it again.
+    """Check ``entry``'s cached file; when bad, fetch it again over it.
 
     Returns (the check after any repair, whether a repair was tried and worked: None when none was needed).
-    A file under the final name that tresnet-zoo did not write is not deleted: the verified download
-    replaces it by an atomic rename.
+    Nothing is deleted first: only a verified download replaces the file (an atomic rename), so a repair
+    that fails leaves the cache as it found it.
     """
     cache = options.cache
     result = check_entry(entry, cache, deep=deep)  # the file it would load: a fallback source's, if that one
     if result.ok:
         return result, None
-    clear(cache, [result.filename])
+    # idle partials of the file go (a resume must not start from bytes that may be the bad ones); the file
+    # itself stays until a verified download replaces it by an atomic rename: a download that fails leaves
+    # it as it was (it may be another entry's good file, held to this entry's different File Size)
+    clear(cache, [result.filename], partials_only=True)
     try:
         fetched = fetch_entry(entry, replace(options, force=True))  # sources in order: maybe another file
     except ZooError as exc:
