@@ -41,7 +41,7 @@ def test_the_no_network_hint_runs_as_printed_and_fetches_from_the_folder(cli, tm
     assert r.code == 3, r.err
     command = _hinted_command(r.err)
     again = "tresnet-zoo --index index.yml --cache-dir cache fetch tresnet_m"
-    assert command.startswith(f'TRESNET_ZOO_MIRROR="file://$PWD/weights" {again}')
+    assert command.startswith(f'TRESNET_ZOO_MIRROR="$PWD/weights" {again}')
     ckpt = checkpoints["tresnet_m"]
     (tmp_path / "weights").mkdir()
     (tmp_path / "weights" / ckpt.filename).write_bytes(ckpt.data)
@@ -115,7 +115,7 @@ def test_the_offline_hint_runs_as_printed_and_a_folder_mirror_works_offline(cli,
     r = cli("--index", "index.yml", "--cache-dir", "cache", "fetch", "tresnet_m", "--offline", "-q")
     assert r.code == 2 and "offline mode forbids downloading" in r.err and "(tresnet_m)" not in r.err, r.err
     command = _hinted_command(r.err)
-    assert command.startswith('TRESNET_ZOO_MIRROR="file://$PWD/weights" ') and "--offline" in command, command
+    assert command.startswith('TRESNET_ZOO_MIRROR="$PWD/weights" ') and "--offline" in command, command
     ckpt = checkpoints["tresnet_m"]
     (tmp_path / "weights").mkdir()
     (tmp_path / "weights" / ckpt.filename).write_bytes(ckpt.data)

@@ -160,7 +160,7 @@ def _mirror_hint() -> str | None:
     if given or os.environ.get("TRESNET_ZOO_MIRROR"):
         return _FLAG_HINTS["network"]
     again = " ".join(["tresnet-zoo", *(shlex.quote(w) for w in _argv)])
-    return f'with the files in a folder ./weights: `TRESNET_ZOO_MIRROR="file://$PWD/weights" {again}`'
+    return f'with the files in a folder ./weights: `TRESNET_ZOO_MIRROR="$PWD/weights" {again}`'
 
 
 def _fallback(exc: ZooError, state: State | None) -> str:

@@ -158,7 +158,7 @@ def check_links_command(paths, names, *, as_json: bool, timeout: float) -> None:
             "error: no host name of any source resolved: the network (or DNS) is unreachable from here\n"
             "hint: run `tresnet-zoo check --links` where the network is reachable; TRESNET_ZOO_OFFLINE=1 skips it\n"
         )
-        raise typer.Exit(3)
+        raise typer.Exit(1 if report.bad else 3)  # a dead source that needed no DNS is still the data's
     if report.bad:
         raise typer.Exit(1)
     if report.unreachable:

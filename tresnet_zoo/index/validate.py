@@ -28,6 +28,7 @@ from .._urls import filename_problem, url_problem, weights_filename
 from .fastschema import compile_schema, schema_errors
 from .load import collect_documents
 from .problems import Location, Problem
+from .records import _int
 from .source import Document
 
 __all__ = ["Problem", "ValidationReport", "validate_documents", "validate_paths"]
@@ -340,11 +341,25 @@ class _Use:
     size: int | None
     size_where: Location
     sha_where: Location
+    size_field: tuple[str, ...] = ()  # the field each of the two is written at (for the problem's label)
+    sha_field: tuple[str, ...] = ()
+
+
+def _both_weights(one: _Use, other: _Use) -> bool:
+    """Two entries' Weights on one file: `check` reports which entry points at another model's weights (the
+    upstream page's own mistake), so validation does not hold their File Size / SHA256 to agree."""
+    return one.field == other.field == ("Weights",)
 
 
 def _declared_size(value) -> int | None:
-    """A File Size or source size as declared, when it is a plain integer (other values are the schema's)."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    """A File Size or source size as the index reads it (an integer, an integral float such as 1.0e8, a
+    string of digits: all the schema accepts); None where there is none or the schema reports the value."""
+    if value is None:
+        return None
+    try:
+        return _int(value)
+    except (ValueError, OverflowError):
+        return None
 
 
 def _source_problems(docs: list[Document]) -> list[Problem]:
@@ -355,6 +370,8 @@ def _source_problems(docs: list[Document]) -> list[Problem]:
     names one entry, and no tag is another entry's name (names and tags are looked up without case)."""
     problems: list[Problem] = []
     files: dict[str, _Use] = {}  # cache file name -> its first use
+    shas: dict[str, _Use] = {}  # cache file name -> its first use that declares a sha256
+    sizes: dict[str, _Use] = {}  # cache file name -> its first use that declares a size
     names: dict[str, tuple[str, bool]] = {}  # lower-cased name or tag -> (the entry answering to it, is a tag)
     for doc, i, raw in _entries(docs, "Models"):
         at = ("Models", i)
@@ -366,6 +383,7 @@ def _source_problems(docs: list[Document]) -> list[Problem]:
                    if isinstance(s, dict)]
         used: list[_Use] = []
         weights = raw.get("Weights")
+        same = None
         if isinstance(weights, str):
             same = next((s for s in sources if s.get("url") == weights and isinstance(s.get("file"), str)), None)
             try:
@@ -374,7 +392,8 @@ def _source_problems(docs: list[Document]) -> list[Problem]:
                 size = metadata.get("File Size") if isinstance(metadata, dict) else None
                 used.append(_Use(name, weights, sha if isinstance(sha, str) else None, doc.location(at + ("Weights",)),
                                  ("Weights",), _declared_size(size), doc.location(at + ("Metadata", "File Size")),
-                                 doc.location(at + ("Metadata", "SHA256"))))
+                                 doc.location(at + ("Metadata", "SHA256")), ("Metadata", "File Size"),
+                                 ("Metadata", "SHA256")))
             except ValueError:
                 pass  # reported with the Weights URL
         for j, source in enumerate(sources):
@@ -391,31 +410,35 @@ def _source_problems(docs: list[Document]) -> list[Problem]:
                 if why is not None:
                     problems.append(Problem(doc.location(at + ("Metadata", "x-tresnet-zoo", "sources", j, "file")), why,
                                             entry=entry, field=field + ("file",)))
-                elif isinstance(url, str) and url != weights:
+                elif isinstance(url, str) and (url != weights or source is same):
+                    # the source with the Weights URL names the primary's file: what it declares of that file
+                    # (sha256, size) is a second declaration, held to agree like any other
                     here = at + ("Metadata", "x-tresnet-zoo", "sources", j)
                     used.append(_Use(file, url, sha if isinstance(sha, str) else None, where, field + ("file",),
                                      _declared_size(source.get("size")), doc.location(here + ("size",)),
-                                     doc.location(here + ("sha256",))))
+                                     doc.location(here + ("sha256",)), field + ("size",), field + ("sha256",)))
         for use in used:
             first = files.setdefault(use.file, use)
+            # the first declared sha256 and size of the file, each kept on its own: a later use that declares
+            # only the size must not hide the sha256 that later uses have to agree with
+            sha_first = shas.setdefault(use.file, use) if use.sha else shas.get(use.file)
+            size_first = sizes.setdefault(use.file, use) if use.size is not None else sizes.get(use.file)
             if first is use:
                 continue
-            if first.url != use.url and not (use.sha and use.sha == first.sha):
+            if first.url != use.url and not (use.sha and use.sha == (sha_first.sha if sha_first else None)):
                 problems.append(Problem(use.where, f"cache file name {use.file!r} is already used by another file (at "
                                                    f"{first.where}): give this source its own file name, or the same "
                                                    "sha256 if it is the same file", entry=entry, field=use.field))
-            elif use.field == first.field == ("Weights",):
-                continue  # two entries' Weights on one file: `check` says which entry points at another's weights
-            elif use.sha and first.sha and use.sha.lower() != first.sha.lower():
+            elif (use.sha and sha_first is not None and use.sha.lower() != sha_first.sha.lower()
+                  and not _both_weights(use, sha_first)):
                 problems.append(Problem(use.sha_where, f"cache file name {use.file!r} is one file, but its sha256 here "
-                                                       f"differs from the one given at {first.sha_where}",
-                                        entry=entry, field=use.field))
-            elif use.size is not None and first.size is not None and use.size != first.size:
+                                                       f"differs from the one given at {sha_first.sha_where}",
+                                        entry=entry, field=use.sha_field))
+            elif (use.size is not None and size_first is not None and use.size != size_first.size
+                  and not _both_weights(use, size_first)):
                 problems.append(Problem(use.size_where, f"cache file name {use.file!r} is one file, but {use.size} "
-                                                        f"bytes are declared for it here and {first.size} at "
-                                                        f"{first.size_where}", entry=entry, field=use.field))
-            elif first.size is None and use.size is not None:
-                files[use.file] = use  # the first declared size is the one later uses must agree with
+                                                        f"bytes are declared for it here and {size_first.size} at "
+                                                        f"{size_first.size_where}", entry=entry, field=use.size_field))
         tags = zoo.get("timm") if isinstance(zoo.get("timm"), list) else []
         for j, key in enumerate([raw.get("Name")] + tags):
             if not isinstance(key, str):

@@ -187,14 +187,14 @@ class Cache:
     def cached_lookup(self) -> Callable[[str], bool]:
         """``is_cached`` for many names (``list`` of a large index): the folder is listed once, and only a
         name found there has its record read, once."""
-        present = set(_listdir(self.root))
+        present = set(_listdir(self.root, root=True))
         return lru_cache(maxsize=None)(lambda filename: filename in present and self.is_cached(filename))
 
     # --- listing and pruning ----------------------------------------------------------------------------
     def files(self) -> list[Path]:
         """Regular files in the cache folder under a strict file name (no partials, no dot files)."""
         out = []
-        for name in _listdir(self.root):
+        for name in _listdir(self.root, root=True):
             if name.endswith(_partials.PART_SUFFIX) or filename_problem(name):
                 continue
             try:
@@ -269,7 +269,7 @@ def inventory(cache: Cache, names: dict[str, str] | None = None) -> Inventory:
     names = names or {}
     _check_root(cache.root)
     inv = Inventory(cache.root)
-    for name in _listdir(cache.root):
+    for name in _listdir(cache.root, root=True):
         path = cache.root / name
         try:
             st = os.lstat(path)
@@ -357,7 +357,7 @@ def clear(cache: Cache, filenames: list[str] | None = None, *, partials_only: bo
         return result
 
     # weight files, records, locks
-    for name in _listdir(cache.root):
+    for name in _listdir(cache.root, root=True):
         if name.endswith(_partials.PART_SUFFIX) or name in _SUBFOLDERS or (only is not None and name not in only):
             continue
         if filename_problem(name):
@@ -437,9 +437,11 @@ def _sub_entries(cache: Cache) -> list[tuple[str, str]]:
     return out
 
 
-def _listdir(folder: Path) -> list[str]:
+def _listdir(folder: Path, *, root: bool = False) -> list[str]:
+    """The names in ``folder``: a real folder (our subfolders), or for the cache ``root`` also a link to one
+    that the user made (as ``_mkdir(allow_link=True)`` and ``_check_root`` accept it)."""
     try:
-        if not _is_real_dir(folder):
+        if not (_is_real_dir(folder) or (root and folder.is_dir())):
             return []
         return sorted(os.listdir(folder))
     except OSError:

@@ -25,7 +25,7 @@ from .. import __version__
 from .._urls import redact, url_problem
 from ..errors import DownloadError, ZooError
 from .download import _reason, header_int
-from .sources import ObjectStore, entry_sources, is_object_store
+from .sources import HF_ENDPOINT_ENV, ObjectStore, entry_sources, is_object_store
 
 __all__ = ["LinkResult", "LinksReport", "check_links"]
 
@@ -119,7 +119,8 @@ def check_links(
                 message=f"no answer within the overall limit of {deadline:.0f} s",
             )
         )
-    web = [r for r in report.results if r.url.startswith(("http://", "https://"))]
+    # by the scheme as URLs read it (`HTTPS://` is https): a DNS failure of any http(s) source counts
+    web = [r for r, (_, _, spec) in zip(report.results, jobs) if _scheme(spec.url) in ("http", "https")]
     if web and all(r.status == DEAD and "cannot resolve" in r.message for r in web):
         report.no_dns = True
         for result in web:
@@ -172,6 +173,10 @@ def _run_bounded(calls: list, workers: int, deadline: float) -> list:
 
 def _probe_source(name: str, number: int, spec, timeout: float, max_redirects: int, allow_http: bool) -> LinkResult:
     result = LinkResult(name, number, spec.redacted_url, UNREACHABLE, expected=spec.size)
+    if _scheme(spec.url) is None:  # the index's URLs parse (validation); $HF_ENDPOINT rewrites them: not always
+        result.message = f"refusing {spec.redacted_url}: {url_problem(spec.url)}" + (
+            f" (check {HF_ENDPOINT_ENV}, which rewrites Hugging Face URLs)" if os.environ.get(HF_ENDPOINT_ENV) else "")
+        return result
     try:
         if is_object_store(spec.url):
             result.size, result.code = _store_size(spec.url), None
@@ -205,6 +210,14 @@ def _probe_source(name: str, number: int, spec, timeout: float, max_redirects: i
 
 
 _WHAT = {403: "forbidden", 404: "not found", 410: "gone"}
+
+
+def _scheme(url: str) -> str | None:
+    """The URL's scheme as URLs read it (lower case), or None when ``urlsplit`` cannot parse it."""
+    try:
+        return urlsplit(url).scheme
+    except ValueError:
+        return None
 
 
 class _Dead(Exception):

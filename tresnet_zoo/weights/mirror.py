@@ -31,7 +31,7 @@ from ..errors import CacheError, DownloadError, IntegrityError, UsageError
 from .cache import _open_regular
 from .hashes import CHUNK, Expected
 from .lockfile import apply_lock
-from .sources import ObjectStore, _store_error, entry_sources, is_object_store
+from .sources import ObjectStore, _store_error, entry_sources, is_object_store, mirror_host_error
 
 __all__ = ["MANIFEST", "ManifestLine", "read_manifest", "apply_manifest", "push", "PushReport"]
 
@@ -56,6 +56,9 @@ def _folder(base: str) -> Path | None:
     """The local folder a mirror base names, or None for a remote one."""
     if "://" not in base:
         return Path(base).expanduser()
+    host = mirror_host_error(base)  # file://server/share is that server's folder, not our /share
+    if host is not None:
+        raise host
     parts = urlsplit(base)
     return Path(unquote(parts.path)) if parts.scheme == "file" else None
 

@@ -34,6 +34,7 @@ from ..errors import (
     IntegrityError,
     MissingExtraError,
     OfflineError,
+    UsageError,
     ZooError,
 )
 from .download import DownloadConfig, RestartFromZero, TransientError, transfer
@@ -56,6 +57,7 @@ __all__ = [
     "fetch_sources",
     "is_local_mirror",
     "mirror_folder_error",
+    "mirror_host_error",
     "SourceNote",
 ]
 
@@ -473,14 +475,39 @@ def _dead(exc: DownloadError) -> bool:
 
 
 def is_local_mirror(mirror: str | None) -> bool:
-    """Whether ``mirror`` is a folder on this machine (a path or a ``file://`` URL): reading it is not the
-    network, so offline mode allows it."""
+    """Whether ``mirror`` is a folder on this machine (a path, or a ``file://`` URL without a host or with
+    ``localhost``): reading it is not the network, so offline mode allows it."""
     if not mirror or is_object_store(mirror):
         return False
-    return "://" not in mirror or urlsplit(mirror).scheme.lower() == "file"
+    if "://" not in mirror:
+        return True
+    try:
+        parts = urlsplit(mirror)
+    except ValueError:
+        return False
+    return parts.scheme == "file" and mirror_host_error(mirror) is None
 
 
-def mirror_folder_error(mirror: str | None, names: list[str], files: list[str]) -> DownloadError | None:
+def mirror_host_error(mirror: str | None) -> UsageError | None:
+    """The error for a ``file://`` mirror that names another host (``file://server/share``: a folder on that
+    machine, RFC 8089), else None. Its path is not read here as a local folder, online or offline."""
+    if not mirror or "://" not in mirror or is_object_store(mirror):
+        return None
+    try:
+        parts = urlsplit(mirror)
+    except ValueError:
+        return None  # the download refuses it with the URL policy's message
+    host = parts.netloc.lower()
+    if parts.scheme != "file" or host in ("", "localhost"):
+        return None
+    return UsageError(
+        f"the mirror {redact(mirror)} names the host {parts.netloc!r}: a file:// URL names a folder on this machine "
+        "(file:///path or file://localhost/path), not one on another host",
+        hint="mount the other host's folder here and name the local path, or serve it over https",
+    )
+
+
+def mirror_folder_error(mirror: str | None, names: list[str], files: list[str]) -> ZooError | None:
     """The error for a local mirror (a folder or ``file://`` URL) that is not a folder, else None.
 
     Said once, before any source is tried: every file of every entry would otherwise fail the same way,
@@ -490,7 +517,13 @@ def mirror_folder_error(mirror: str | None, names: list[str], files: list[str]) 
     if not mirror or is_object_store(mirror):
         return None
     if "://" in mirror:
-        parts = urlsplit(mirror)
+        host = mirror_host_error(mirror)
+        if host is not None:
+            return host
+        try:
+            parts = urlsplit(mirror)
+        except ValueError:
+            return None
         if parts.scheme != "file":
             return None
         folder = Path(unquote(parts.path) or "/")
@@ -532,6 +565,9 @@ def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], N
         for spec, expected in planned:
             if cached_ok(options.cache, expected):
                 return _with(fetch_one(_SourceEntry(entry, spec, expected), options), expected, [])
+    host = mirror_host_error(mirror)  # offline or not: a folder on another host is never read as a local one
+    if host is not None:
+        raise host
     # offline: fetch_one refuses before any request, except from a folder mirror (not the network)
     if mirror and (not getattr(options, "offline", False) or is_local_mirror(mirror)):
         missing = mirror_folder_error(mirror, [entry.name], [specs[0].filename])
