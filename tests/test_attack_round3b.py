@@ -209,15 +209,17 @@ def test_the_offline_hint_runs_in_a_folder_whose_path_holds_a_hash_sign(cli, tmp
 
 def test_check_links_with_an_unparsable_hf_endpoint_is_no_internal_error(cli, tmp_path, monkeypatch):
     """$HF_ENDPOINT rewrites Hugging Face URLs after validation: an unparsable one (`https://[x`) crashed
-    the probe with ValueError (exit 70). The source is unreachable (the environment), named as such."""
+    the probe with ValueError (exit 70), and fetch blamed the file ("no hash to check against"). It is the
+    user's setting that is wrong: a usage error naming HF_ENDPOINT, in every command that reads sources."""
     index = tmp_path / "hf.yml"
     index.write_text("Models:\n- Name: tresnet_m\n  Metadata:\n    File Size: 100\n  Weights: "
                      "https://huggingface.co/timm/tresnet_m/resolve/main/tresnet_m-00000001.pth\n")
     monkeypatch.setenv("HF_ENDPOINT", "https://[x")
-    got = cli("check", "--index", index, "--links", "--link-timeout", "2", "--json")
-    assert got.code == 3, got.text
-    (link,) = json.loads(got.out)["links"]
-    assert link["status"] == "unreachable" and "HF_ENDPOINT" in link["message"], link
+    for args in (["check", "--index", index, "--links", "--link-timeout", "2"],
+                 ["--index", index, "--cache-dir", tmp_path / "c", "fetch", "tresnet_m"]):
+        got = cli(*args)
+        assert got.code == 2 and "HF_ENDPOINT='https://[x' is not a URL" in got.err, got.text
+        assert "no hash" not in got.err
 
 
 def test_a_dead_local_source_beside_dns_failures_is_still_a_dead_link(cli, tmp_path, monkeypatch):

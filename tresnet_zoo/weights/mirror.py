@@ -487,6 +487,9 @@ class _StoreTarget:
                 theirs.update(block)
             if read == hashes.size and theirs.hexdigest() == line.sha256:
                 return line, "sha256"
+        if info.get("type") not in (None, "file"):
+            raise IntegrityError(f"{redact(url)} is a folder (a prefix) in the store; tresnet-zoo does not replace it",
+                                 hint=f"remove {redact(url)} yourself, then push again")
         raise IntegrityError(
             f"{redact(url)} exists with other bytes ({size} bytes, ETag {etag or '-'}); tresnet-zoo does not "
             "overwrite it",

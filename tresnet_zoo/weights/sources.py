@@ -176,6 +176,14 @@ def hf_url(url: str) -> str:
     """``url`` on ``$HF_ENDPOINT`` when it is a Hugging Face URL and the variable is set."""
     endpoint = os.environ.get(HF_ENDPOINT_ENV, "").strip().rstrip("/")
     if endpoint and (url == _HF_HOST or url.startswith(_HF_HOST + "/")):
+        try:
+            parsed = urlsplit(endpoint)
+        except ValueError:
+            parsed = None
+        if parsed is None or not parsed.scheme or any(ord(c) < 33 for c in endpoint):
+            raise UsageError(f"{HF_ENDPOINT_ENV}={endpoint!r} is not a URL, so the Hugging Face sources cannot be "
+                             "rewritten to it",
+                             hint=f"set {HF_ENDPOINT_ENV} to the Hub mirror's base URL (https://...), or unset it")
         return endpoint + url[len(_HF_HOST) :]
     return url
 
