@@ -67,39 +67,34 @@ def test_background_syncs_run_while_writing(tmp_path, monkeypatch):
     assert (tmp_path / "y.part").read_bytes() == data
 
 
+def _error_reaching_the_caller(fd: int, blocks: int, finish: str) -> int:
+    """Write ``blocks`` of 64 KiB into a sink on ``fd``, then ``finish`` it (flush or sync): the errno of the
+    OSError that must surface; close must still return afterwards."""
+    try:
+        sink = _Sink(fd)
+        with pytest.raises(OSError) as caught:
+            for _ in range(blocks):
+                sink.write(b"x" * (64 << 10))
+            getattr(sink, finish)()
+        sink.close()
+    finally:
+        os.close(fd)
+    return caught.value.errno
+
+
 def test_a_failed_write_reaches_the_caller(tmp_path):
     """The writer thread's error (ENOSPC on a full disk; EBADF here, a descriptor open for reading only)
     surfaces on a later write or flush, and close still returns."""
     path = tmp_path / "z.part"
     path.write_bytes(b"")
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        sink = _Sink(fd)
-        with pytest.raises(OSError) as caught:
-            for _ in range(64):
-                sink.write(b"x" * (64 << 10))
-            sink.flush()
-        assert caught.value.errno == errno.EBADF
-        sink.close()
-    finally:
-        os.close(fd)
+    assert _error_reaching_the_caller(os.open(path, os.O_RDONLY), 64, "flush") == errno.EBADF
     assert path.read_bytes() == b""
 
 
 def test_a_failed_background_sync_reaches_the_caller(monkeypatch):
     """fdatasync runs on its own thread; its error (EINVAL here, EIO on a dying disk) must not be lost."""
     monkeypatch.setattr(_Sink, "SYNC_EVERY", 1 << 16)
-    fd = _open("/dev/null", os.O_RDWR | os.O_APPEND)
-    try:
-        sink = _Sink(fd)
-        with pytest.raises(OSError) as caught:
-            for _ in range(8):
-                sink.write(b"x" * (64 << 10))
-            sink.sync()
-        assert caught.value.errno == errno.EINVAL
-        sink.close()
-    finally:
-        os.close(fd)
+    assert _error_reaching_the_caller(_open("/dev/null", os.O_RDWR | os.O_APPEND), 8, "sync") == errno.EINVAL
 
 
 def test_the_sink_writes_through_its_own_descriptor_and_closes_it(tmp_path):
