@@ -30,6 +30,10 @@ HUB_FILE = re.compile(r"^(?P<stem>.+)-(?P<hash>[0-9a-f]{8,64})\.(?P<ext>pth|pt|b
 
 # a cache file name: starts with a letter or digit, then letters, digits, '.', '_', '-'; at most 200 chars
 _FILENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}\Z")
+# names tresnet-zoo itself uses beside the weight files: the cache's subfolders and a mirror's manifest
+# (compared case-blind: on a case-insensitive file system 'Records' is the records folder)
+MIRROR_MANIFEST = "tresnet-zoo-manifest.json"
+RESERVED_NAMES = frozenset({"records", "locks", "validated", MIRROR_MANIFEST})
 
 
 def hub_parts(filename: str) -> tuple[str, str] | None:
@@ -88,6 +92,9 @@ def filename_problem(name: str) -> str | None:
             f"file name {name!r} is not usable: it must start with a letter or digit and hold only letters, "
             "digits, '.', '_' and '-' (no '..')"
         )
+    if name.lower() in RESERVED_NAMES:
+        return (f"file name {name!r} is not usable: tresnet-zoo uses that name itself "
+                "(a cache folder or a mirror manifest)")
     return None
 
 

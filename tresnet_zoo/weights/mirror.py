@@ -26,7 +26,7 @@ from urllib.parse import unquote, urlsplit
 
 from .. import __version__
 from .._fs import atomic_write
-from .._urls import filename_problem, redact, url_problem
+from .._urls import MIRROR_MANIFEST, filename_problem, redact, url_problem
 from ..errors import CacheError, DownloadError, IntegrityError, UsageError
 from .cache import _open_regular
 from .hashes import CHUNK, Expected
@@ -35,7 +35,7 @@ from .sources import ObjectStore, _store_error, entry_sources, is_object_store, 
 
 __all__ = ["MANIFEST", "ManifestLine", "read_manifest", "apply_manifest", "push", "PushReport"]
 
-MANIFEST = "tresnet-zoo-manifest.json"
+MANIFEST = MIRROR_MANIFEST  # a reserved file name (_urls): no weights file can be called so
 FORMAT = "tresnet-zoo-mirror/1"
 MAX_MANIFEST_BYTES = 4 << 20
 UPLOAD_PART = 16 << 20  # object-store multipart size: fixed, so the ETag can be computed while reading
