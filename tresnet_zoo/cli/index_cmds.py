@@ -7,6 +7,7 @@ from typing import List, Optional
 
 import typer
 
+from .._urls import redact
 from ..index import resolve_roots
 from ..index.problems import display_path
 from ..index.validate import validate_paths
@@ -30,6 +31,23 @@ def _cached_lookup(state: State):
     return lambda entry: cached_file(entry, is_cached)
 
 
+def _shown(entry) -> dict:
+    """``entry.to_dict()`` with every URL's credentials redacted (``user:password@`` is never printed)."""
+    data = entry.to_dict()
+    for key in ("weights", "code"):
+        if isinstance(data.get(key), str):
+            data[key] = redact(data[key])
+    if isinstance(data.get("paper"), dict) and isinstance(data["paper"].get("url"), str):
+        data["paper"] = dict(data["paper"], url=redact(data["paper"]["url"]))
+    extra = data["metadata"].get("extra") or {}
+    zoo = extra.get("x-tresnet-zoo")
+    if isinstance(zoo, dict) and isinstance(zoo.get("sources"), list):  # copies: the entry's own dicts stay as read
+        sources = [dict(s, url=redact(s["url"])) if isinstance(s, dict) and isinstance(s.get("url"), str) else s
+                   for s in zoo["sources"]]
+        data["metadata"]["extra"] = dict(extra, **{"x-tresnet-zoo": dict(zoo, sources=sources)})
+    return data
+
+
 def list_models(
     ctx: typer.Context,
     pattern: Optional[str] = typer.Argument(None, help="fnmatch pattern on model names, e.g. 'tresnet_m*'."),
@@ -41,7 +59,7 @@ def list_models(
     entries = index.select([pattern] if pattern else None)
     is_cached = _cached_lookup(state)
     if as_json:
-        print_json_records([dict(m.to_dict(), cached=is_cached(m) is not None) for m in entries])
+        print_json_records([dict(_shown(m), cached=is_cached(m) is not None) for m in entries])
         return
     if pattern and not entries:  # not an error (a filter may match nothing), but never a silent empty table
         close = index.suggest(pattern.strip("*?[]"))
@@ -94,7 +112,7 @@ def info(
     cache_file = state.cache_root() / shown if shown else None
     if as_json:
         cache_path = str(cache_file) if cache_file else None
-        print_json(dict(entry.to_dict(), cached=found is not None, cache_path=cache_path))
+        print_json(dict(_shown(entry), cached=found is not None, cache_path=cache_path))
         return
     from rich.table import Table  # noqa: PLC0415  (rich's tables only when one is printed)
 
@@ -123,13 +141,13 @@ def info(
     for i, result in enumerate(entry.results):
         for metric, value in result.metrics.items():
             row(f"{metric} ({result.dataset})", f"{value:g}%", "Results", str(i), "Metrics", metric)
-    row("Weights", entry.weights, "Weights")
+    row("Weights", redact(entry.weights) if entry.weights else None, "Weights")
     for j, source in enumerate(entry.sources[1:]):
         row(f"Source {j + 2}", source.redacted_url + (f" (sha256 {source.sha256})" if source.sha256 else ""),
             "Metadata", "x-tresnet-zoo", "sources", str(j))
-    row("Code", entry.code, "Code")
+    row("Code", redact(entry.code) if entry.code else None, "Code")
     if entry.paper:
-        row("Paper", entry.paper.title + (f" <{entry.paper.url}>" if entry.paper.url else ""), "Paper")
+        row("Paper", entry.paper.title + (f" <{redact(entry.paper.url)}>" if entry.paper.url else ""), "Paper")
     for key, note in entry.provenance.items():
         row(f"note on {key}", note, "Provenance", key)
     row("Cached", ("yes: " if found else "no: ") + str(cache_file) if cache_file else None)

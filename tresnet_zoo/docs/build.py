@@ -38,6 +38,7 @@ import yaml as _yaml
 
 from .. import check
 from .._resources import docs_dir, upstream_page
+from .._urls import redact
 from ..errors import MissingDependencyError, UsageError, ZooError
 from ..index import Index, load_index
 from .cards import ModelCard, family, order_key, pareto_front, source_location
@@ -122,7 +123,7 @@ def _paper_url(paper) -> str | None:
     url = http_url(paper.url) if paper else None
     if url and any(host in url.split("/")[2].lower() for host in _GONE_HOSTS):
         return None
-    return url
+    return redact(url) if url else url  # a site is public: never user:password@
 
 
 def render_pages(index: Index, pages: Path, *, upstream: Index | None = None, upstream_label: str | None = None,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._urls import hub_parts
+from .._urls import hub_parts, redact
 from .safe import http_url
 
 __all__ = ["ModelCard", "family", "order_key", "pareto_front", "source_location"]
@@ -141,6 +141,8 @@ class ModelCard:
         """Every metadata field and result as (name, text): lists joined here, so templates only print strings."""
         out = []
         for key, value in self.md.items():
+            if key == "x-tresnet-zoo":  # the card shows it as rows (sources redacted, tags, licence)
+                continue
             if isinstance(value, (list, tuple)):
                 value = ", ".join(str(v) for v in value)
             out.append((str(key), str(value)))
@@ -156,7 +158,11 @@ class ModelCard:
     # --- links and names ----------------------------------------------------------------------------
     @property
     def weights_url(self) -> str | None:
-        return http_url(self.entry.weights)
+        return _redacted(http_url(self.entry.weights))
+
+    @property
+    def weights_text(self) -> str | None:
+        return _redacted(self.entry.weights)
 
     @property
     def filename(self) -> str | None:
@@ -182,7 +188,8 @@ class ModelCard:
         """Further weight sources (``x-tresnet-zoo.sources``), after the primary ``Weights`` URL."""
         out = []
         for source in list(getattr(self.entry, "sources", ()))[1:]:  # until records land
-            out.append({"url": http_url(getattr(source, "url", None)), "text": getattr(source, "url", ""),
+            out.append({"url": _redacted(http_url(getattr(source, "url", None))),
+                        "text": _redacted(getattr(source, "url", "")),
                         "file": getattr(source, "filename", None), "size": getattr(source, "size", None),
                         "sha256": getattr(source, "sha256", None)})
         return out
@@ -204,15 +211,15 @@ class ModelCard:
         paper = self.entry.paper
         if paper is None:
             return None
-        return {"title": paper.title, "url": http_url(paper.url)}
+        return {"title": paper.title, "url": _redacted(http_url(paper.url))}
 
     @property
     def code_url(self) -> str | None:
-        return http_url(self.entry.code)
+        return _redacted(http_url(self.entry.code))
 
     @property
     def code_text(self) -> str | None:
-        return self.entry.code
+        return _redacted(self.entry.code)
 
     @property
     def source_link(self) -> str | None:
@@ -227,3 +234,8 @@ class ModelCard:
             return None
         path, line = self.location
         return f"{path}:{line}" if line else path
+
+
+def _redacted(url: str | None) -> str | None:
+    """A URL as a page may show it: never with ``user:password@`` (a site is public)."""
+    return redact(url) if url else url

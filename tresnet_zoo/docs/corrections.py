@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._urls import redact
 from ..index.records import METADATA_FIELDS
 from .cards import family
 from .safe import Trusted
@@ -27,7 +28,7 @@ _PER_ARCHITECTURE = ("Parameters", "File Size")
 
 def _values(entry) -> dict[str, Any]:
     out = {key: getattr(entry.metadata, attr) for key, (attr, _) in METADATA_FIELDS.items()}
-    out["Weights"] = entry.weights
+    out["Weights"] = redact(entry.weights) if entry.weights else entry.weights  # a site is public
     for result in entry.results:
         for metric in result.metrics:
             out[metric] = entry.metric(metric)
