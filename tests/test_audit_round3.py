@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from .conftest import zoo_index_text
@@ -103,3 +105,23 @@ def test_credentials_in_index_urls_are_not_published_on_the_site(write, tmp_path
     text = "\n".join(p.read_text(encoding="utf-8") for p in pages.rglob("*.md"))
     assert "tresnet_m" in text
     assert not [s for s in _SECRETS if s in text]
+
+
+# --- issue 9: our own records are parsed strictly; anything unexpected is foreign, never a crash -----------
+
+
+@pytest.mark.parametrize("when", ["1" + "0" * 400, "-1" + "0" * 400])
+def test_a_record_with_a_huge_integer_time_is_foreign_not_a_crash(cli, zoo, checkpoints, when):
+    """``"verified_at": 10**400`` is valid JSON (under Python's 4300-digit limit) and passed the type check;
+    math.isfinite then raised OverflowError: fetch, cache info and cache clear ended in exit 70."""
+    ckpt = checkpoints["tresnet_m"]
+    assert cli(*zoo.args("fetch", "tresnet_m", "--quiet")).code == 0
+    record = zoo.cache / "records" / f"{ckpt.filename}.json"
+    data = json.loads(record.read_text())
+    text = json.dumps(data).replace(json.dumps(data["verified_at"]), when)
+    record.write_text(text)
+    for args in (("cache", "info"), ("cache", "info", "--json"), ("fetch", "tresnet_m", "--quiet"),
+                 ("verify", "tresnet_m"), ("list",), ("cache", "clear")):
+        got = cli(*zoo.args(*args))
+        assert got.code in (0, 1), (args, got.text)
+        assert "internal error" not in got.text and "Traceback" not in got.text, (args, got.text)

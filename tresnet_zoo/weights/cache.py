@@ -92,7 +92,13 @@ def parse_record(text: str | bytes, filename: str) -> Record | None:
         return None
     if type(size) is not int or size < 0 or not isinstance(sha, str) or not _HEX64.match(sha):
         return None
-    if type(when) not in (int, float) or not math.isfinite(when):
+    if type(when) not in (int, float):
+        return None
+    try:  # a 400-digit integer is valid JSON and too large for a float: not a record we wrote
+        when = float(when)
+    except OverflowError:
+        return None
+    if not math.isfinite(when):
         return None
     if url is not None and not isinstance(url, str):
         return None
