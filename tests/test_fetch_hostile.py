@@ -270,3 +270,38 @@ def test_https_through_a_connect_proxy_with_a_private_ca(cli, tmp_path, tls, mon
     before = len(proxy.targets)
     again = cli(*[*args, "--force"])
     assert again.code == 0 and len(proxy.targets) == before  # NO_PROXY: straight to the server
+
+
+def test_a_redirect_from_https_down_to_plain_http_is_refused(cli, tmp_path, tls, monkeypatch):
+    """Loopback http is allowed for URLs the user or the index chose; a server's redirect may not step down
+    from https to it (nor send a remote host's client to this machine: see test_urls_redirect_policy)."""
+    server, _, cert = tls
+    plain = FaultServer()
+    try:
+        name, data = blob(1000, 9)
+        plain.add(name, data)
+        server.always(f"a/{name}", "redirect", to=plain.url(name))
+        index = tmp_path / "i.yml"
+        index.write_text(index_text(server.url(f"a/{name}", host="localhost"), len(data)))
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", cert)
+        for var in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(var, raising=False)
+        result = cli("--index", index, "--cache-dir", tmp_path / "c", "fetch", "tresnet_m", *FAST)
+        assert result.code == 3 and "a redirect from https to plain http" in one_error(result), result.text
+        assert not plain.hits(name)
+    finally:
+        plain.close()
+
+
+@pytest.mark.parametrize("source, target, refused", [
+    ("https://weights.example/a.pth", "http://127.0.0.1:8080/a.pth", "https to plain http"),
+    ("https://weights.example/a.pth", "https://localhost/a.pth", "another host to this machine"),
+    ("https://weights.example/a.pth", "https://[::1]/a.pth", "another host to this machine"),
+    ("http://127.0.0.1:1/a.pth", "http://localhost:2/b.pth", None),  # a local server to itself: as chosen
+    ("https://weights.example/a.pth", "https://cdn.example/a.pth", None),
+])
+def test_urls_redirect_policy(source, target, refused):
+    from tresnet_zoo._urls import redirect_problem
+
+    why = redirect_problem(source, target)
+    assert (why is None) if refused is None else (refused in why), why

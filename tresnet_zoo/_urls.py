@@ -17,6 +17,7 @@ __all__ = [
     "HUB_FILE",
     "hub_parts",
     "is_loopback_host",
+    "redirect_problem",
     "url_problem",
     "weights_filename",
     "filename_problem",
@@ -83,6 +84,22 @@ def url_problem(url: str, *, allow_http: bool = False, allow_file: bool = False)
     if parts.scheme == "http" and host and (allow_http or is_loopback_host(host)):
         return None
     return "only https is allowed (http only for loopback hosts)"
+
+
+def redirect_problem(source: str, target: str, *, allow_http: bool = False) -> str | None:
+    """Why a redirect from ``source`` to ``target`` may not be followed, or None. On top of the target's
+    own policy (``url_problem``): no step down from https to plain http, and no hop from another host to
+    this machine (a remote server must not send us to local services: loopback http is for URLs the user
+    or the index chose, not for redirects)."""
+    why = url_problem(target, allow_http=allow_http)
+    if why is not None:
+        return why
+    before, after = urlsplit(source), urlsplit(target)
+    if before.scheme == "https" and after.scheme == "http" and not allow_http:
+        return "a redirect from https to plain http"
+    if not is_loopback_host(before.hostname) and is_loopback_host(after.hostname):
+        return "a redirect from another host to this machine (loopback)"
+    return None
 
 
 def filename_problem(name: str) -> str | None:

@@ -38,7 +38,7 @@ from typing import Protocol
 from urllib.parse import unquote, urljoin, urlsplit
 
 from .. import __version__
-from .._urls import filename_problem, redact, url_problem
+from .._urls import filename_problem, redact, redirect_problem, url_problem
 from ..errors import DownloadError, IntegrityError
 from .hashes import CHUNK, Expected
 
@@ -365,7 +365,7 @@ class HttpSource:
                     raise _tagged(DownloadError(f"{self.prefix}more than {self.config.max_redirects} redirects from "
                                                 f"{self.display} (a redirect loop?)",
                                         hint="the server is misconfigured; try a mirror"), "network")
-                why = url_problem(target, allow_http=self.config.allow_http)
+                why = redirect_problem(url, target, allow_http=self.config.allow_http)
                 if why is not None:  # checked before it is requested
                     raise _tagged(DownloadError(f"{self.prefix}{self.display} redirects to {redact(target)}, which is "
                                                 f"refused: {why}",

@@ -22,7 +22,7 @@ from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 from .. import __version__
-from .._urls import redact, url_problem
+from .._urls import redact, redirect_problem, url_problem
 from ..errors import DownloadError, ZooError
 from .download import _reason, header_int
 from .sources import HF_ENDPOINT_ENV, ObjectStore, entry_sources, is_object_store
@@ -281,7 +281,11 @@ def _probe_http(url: str, timeout: float, max_redirects: int, allow_http: bool) 
             hops += 1
             if hops > max_redirects:
                 raise _Unreachable(f"more than {max_redirects} redirects (a redirect loop?)")
-            url = urljoin(url, location)
+            target = urljoin(url, location)
+            why = redirect_problem(url, target, allow_http=allow_http)
+            if why is not None:  # checked before it is requested, as a download checks it
+                raise _Unreachable(f"{redact(url)} redirects to {redact(target)}, which is refused: {why}")
+            url = target
             continue
         if method == "HEAD" and status in (405, 501):
             method = "GET"  # HEAD refused: ask for one byte instead
