@@ -305,3 +305,20 @@ def test_urls_redirect_policy(source, target, refused):
 
     why = redirect_problem(source, target)
     assert (why is None) if refused is None else (refused in why), why
+
+
+@pytest.mark.parametrize("host", ["a..b", "a" * 300 + ".com", "x." + "b" * 64 + ".org", ".lead"])
+def test_an_unusable_host_name_is_refused_not_a_crash(cli, tmp_path, host):
+    """Host names with an empty label or one over 63 characters passed validation, and urllib3's parse
+    error surfaced as exit 70 from fetch and check --links. Validation refuses them now, with the line;
+    the same URL as a mirror is refused by the policy before any request."""
+    index = tmp_path / "i.yml"
+    index.write_text(index_text(f"https://{host}/x-0123abcd.pth", 100))
+    got = cli("validate", index)
+    assert got.code == 1, got.text
+    assert "empty label or one longer than 63" in got.text or "longer than 253" in got.text, got.text
+    good = tmp_path / "good.yml"
+    good.write_text(index_text("https://example.org/x-0123abcd.pth", 100))
+    got = cli("--index", good, "--cache-dir", tmp_path / "c", "fetch", "tresnet_m", "--mirror", f"https://{host}/w",
+              *FAST)
+    assert got.code in (2, 3) and "is not a valid URL" in got.err, got.text

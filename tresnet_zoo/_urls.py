@@ -77,6 +77,10 @@ def url_problem(url: str, *, allow_http: bool = False, allow_file: bool = False)
         return f"is not a valid URL ({exc})"
     if port == 0:
         return "is not a valid URL (port 0)"
+    if host and parts.scheme in ("http", "https"):
+        why = _host_problem(host)
+        if why is not None:
+            return f"is not a valid URL ({why})"
     if parts.scheme == "https" and host:
         return None
     if parts.scheme == "file" and allow_file:
@@ -84,6 +88,24 @@ def url_problem(url: str, *, allow_http: bool = False, allow_file: bool = False)
     if parts.scheme == "http" and host and (allow_http or is_loopback_host(host)):
         return None
     return "only https is allowed (http only for loopback hosts)"
+
+
+def _host_problem(host: str) -> str | None:
+    """Why ``host`` (from ``urlsplit``) cannot be connected to by name, or None: an IP address, or a DNS
+    name whose labels are 1-63 characters once IDNA-encoded (what the HTTP stack will demand)."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return None
+    except ValueError:
+        pass
+    name = host[:-1] if host.endswith(".") else host  # one trailing dot: the root, allowed
+    if len(name) > 253:
+        return "the host name is longer than 253 characters"
+    try:
+        name.encode("idna")  # Python's IDNA 2003 codec: empty labels, labels over 63 characters
+    except UnicodeError:
+        return f"host name {name[:80]!r} has an empty label or one longer than 63 characters"
+    return None
 
 
 def redirect_problem(source: str, target: str, *, allow_http: bool = False) -> str | None:

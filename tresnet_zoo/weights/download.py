@@ -356,6 +356,10 @@ class HttpSource:
                 raise _tagged(DownloadError(f"{self.prefix}cannot download {redact(url)}: "
                                             f"{_reason(exc)}{_after(self.config.retries, exc)}",
                                             hint=_OFFLINE_HINT), "network") from None
+            except ValueError as exc:  # urllib3's LocationParseError: a URL the policy let through, still unusable
+                raise _tagged(DownloadError(f"{self.prefix}cannot download {redact(url)}: not a usable URL "
+                                            f"({_reason(exc)})", hint="fix the URL in the index or the mirror"),
+                              "url-policy") from None
             status = response.status_code
             if status in _REDIRECTS and response.headers.get("Location"):
                 target = urljoin(url, response.headers["Location"])

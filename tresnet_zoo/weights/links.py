@@ -277,6 +277,8 @@ def _probe_http(url: str, timeout: float, max_redirects: int, allow_http: bool) 
             if "cannot resolve" in reason:
                 raise _Dead(reason) from None
             raise _Unreachable(reason) from None
+        except ValueError as exc:  # urllib3's LocationParseError: a URL the policy let through, still unusable
+            raise _Unreachable(f"not a usable URL ({_reason(exc)})") from None
         if status in (301, 302, 303, 307, 308) and location:
             hops += 1
             if hops > max_redirects:
