@@ -171,7 +171,8 @@ _name = st.one_of(
 _record = st.one_of(
     st.binary(max_size=40),
     st.dictionaries(st.sampled_from(["filename", "size", "sha256", "verified_at", "url", "extra"]),
-                    st.one_of(st.none(), st.integers(-3, 2**70), st.floats(allow_nan=True), st.text(max_size=70),
+                    st.one_of(st.none(), st.integers(-3, 2**70), st.integers(10**300, 10**400), st.booleans(),
+                              st.floats(allow_nan=True), st.text(max_size=70),
                               st.just("SITE"),
                               st.lists(st.integers(), max_size=2)), max_size=6).map(lambda d: json.dumps(d).encode()),
 )
