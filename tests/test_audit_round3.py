@@ -125,3 +125,25 @@ def test_a_record_with_a_huge_integer_time_is_foreign_not_a_crash(cli, zoo, chec
         got = cli(*zoo.args(*args))
         assert got.code in (0, 1), (args, got.text)
         assert "internal error" not in got.text and "Traceback" not in got.text, (args, got.text)
+
+
+@pytest.mark.parametrize("size", ["1" + "0" * 400, "true", "-1", "1e3"])
+def test_a_lock_or_manifest_with_an_impossible_size_is_malformed(cli, zoo, checkpoints, tmp_path, monkeypatch, size):
+    """Sizes a file system cannot hold (a 400-digit integer), booleans, negatives, floats: the lock file
+    and a mirror's manifest are malformed (exit 1, one line, a hint), never trusted, never a crash."""
+    ckpt = checkpoints["tresnet_m"]
+    lock = tmp_path / "team.lock"
+    lock.write_text('{"format": "tresnet-zoo-lock/1", "files": {"%s": {"size": %s, "sha256": "%s"}}}'
+                    % (ckpt.filename, size, ckpt.sha256))
+    monkeypatch.setenv("TRESNET_ZOO_LOCK", str(lock))
+    got = cli(*zoo.args("fetch", "tresnet_m", "--quiet"))
+    assert got.code == 1 and "lock file" in got.err and "needs a size" in got.err, got.text
+    monkeypatch.delenv("TRESNET_ZOO_LOCK")
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / ckpt.filename).write_bytes(ckpt.data)
+    (mirror / "tresnet-zoo-manifest.json").write_text(
+        '{"format": "tresnet-zoo-mirror/1", "files": [{"entry": "tresnet_m", "file": "%s", "size": %s, '
+        '"sha256": "%s"}]}' % (ckpt.filename, size, ckpt.sha256))
+    got = cli(*zoo.args("fetch", "tresnet_m", "--quiet", "--mirror", str(mirror)))
+    assert got.code == 1 and "malformed" in got.err, got.text

@@ -126,7 +126,7 @@ def _parse(path: Path, raw: bytes) -> Lock:
         if (
             not isinstance(size, int)
             or isinstance(size, bool)
-            or size < 0
+            or not 0 <= size < 1 << 63  # a file size a file system can hold
             or not isinstance(sha, str)
             or not _SHA.match(sha)
         ):

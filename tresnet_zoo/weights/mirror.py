@@ -89,7 +89,7 @@ def _parse_manifest(where: str, raw: bytes) -> dict[str, ManifestLine]:
             filename_problem(line.file)
             or not isinstance(line.size, int)
             or isinstance(line.size, bool)
-            or line.size < 0
+            or not 0 <= line.size < 1 << 63  # a file size a file system can hold
             or not isinstance(line.sha256, str)
             or len(line.sha256) != 64
             or set(line.sha256) - set("0123456789abcdef")
