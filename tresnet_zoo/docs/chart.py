@@ -75,7 +75,8 @@ def _draw(plt, points, front, path: Path, narrow: bool) -> Path:
     if not narrow:
         ax.set_title("Accuracy vs compute")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="lower right", fontsize=font - 4 if narrow else font - 1)
+    if ax.get_legend_handles_labels()[0]:  # one point, or none on the front: nothing to explain
+        ax.legend(loc="lower right", fontsize=font - 4 if narrow else font - 1)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="svg", metadata={"Date": None})
