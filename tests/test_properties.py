@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 
 import pytest
 import yaml
@@ -17,12 +18,15 @@ from .conftest import REGISTRY
 KEYS = [
     "Models", "Collections", "Import", "Name", "In Collection", "Metadata", "Results", "Weights", "Paper",
     "Parameters", "FLOPs", "File Size", "Image Size", "Crop Pct", "Task", "Dataset", "Metrics",
-    "Top 1 Accuracy", "Title", "URL", "Type", "Code", "x",
+    "Top 1 Accuracy", "Title", "URL", "Type", "Code", "x", "SHA256",
+    # tresnet-zoo's own metadata: further sources (the fallback files of verify, cache and list)
+    "x-tresnet-zoo", "sources", "url", "file", "size", "sha256", "timm", "num_classes", "license", "note",
 ]
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True),
     st.text(max_size=12),
-    st.sampled_from(["81.5%", "tresnet_m", "https://a.b/c-1234abcd.pth", "'224'", "../x", "*.yml"]),
+    st.sampled_from(["81.5%", "tresnet_m", "https://a.b/c-1234abcd.pth", "'224'", "../x", "*.yml",
+                     "https://a.b/d.bin", "d.bin", "records", "a" * 64, "https://a..b/x.pth", "tresnet_m.a_b"]),
 )
 documents = st.recursive(
     scalars,
@@ -30,7 +34,9 @@ documents = st.recursive(
     max_leaves=25,
 )
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# TRESNET_ZOO_PROPERTY_EXAMPLES raises the count for a long hunt (the default keeps the suite quick)
+SETTINGS = settings(max_examples=int(os.environ.get("TRESNET_ZOO_PROPERTY_EXAMPLES", "150")), deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def _run(capsys, *args) -> tuple[int, str]:
@@ -51,7 +57,13 @@ def test_structured_documents_never_crash(doc, tmp_path, capsys):
     listed, text = _run(capsys, "--index", path, "list", "--json")
     assert listed == code, text
     if code == 0:
-        json.loads(text, parse_constant=pytest.fail)
+        models = json.loads(text, parse_constant=pytest.fail)
+        cache = tmp_path / "cache"
+        for args in (["info", models[0]["name"]] if models else [], ["verify"], ["cache", "info"],
+                     ["fetch", "--all", "--offline", "--quiet"]):
+            if args:
+                done, text = _run(capsys, "--index", path, "--cache-dir", cache, *args)
+                assert done in (0, 1, 2, 3) and "internal error" not in text, (args, text)
 
 
 @SETTINGS
@@ -139,3 +151,7 @@ def test_registry_mutations_never_crash(data, tmp_path, capsys):
         assert out.startswith("error: ") and "\nhint: " in out
     shown, out = _run(capsys, "--index", path, "info", "tresnet_m")
     assert shown in (0, 1, 2) and "Traceback" not in out and "internal error" not in out
+    if listed == 0:  # the commands that read sources, the lock and the cache (no network: offline)
+        for args in (["verify"], ["cache", "info"], ["fetch", "--all", "--offline", "--quiet"], ["cache", "clear"]):
+            done, out = _run(capsys, "--index", path, "--cache-dir", tmp_path / "cache", *args)
+            assert done in (0, 1, 2, 3) and "internal error" not in out, (args, out)
