@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from .cache import _open_regular
 from .hashes import CHUNK, Expected
 
 __all__ = [
+    "format_document",
     "LOCK_ENV",
     "LOCK_SUFFIX",
     "LockLine",
@@ -107,6 +109,19 @@ def read_lock(path: Path | None) -> Lock | None:
     return lock
 
 
+def format_document(raw: bytes, fmt: str, files_type: type, bad: Callable[[str], Exception], *,
+                    what: str) -> dict:
+    """A JSON document of ours (a lock file, a mirror manifest): UTF-8 JSON, an object whose ``format`` is
+    ``fmt`` and whose ``files`` is a ``files_type``; anything else raises ``bad(why)``."""
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise bad(f"not valid JSON ({str(exc)[:160]})") from None
+    if not isinstance(data, dict) or data.get("format") != fmt or not isinstance(data.get("files"), files_type):
+        raise bad(f"not a {fmt} {what}")
+    return data
+
+
 def _parse(path: Path, raw: bytes) -> Lock:
     def bad(why: str) -> IntegrityError:
         return IntegrityError(
@@ -114,12 +129,7 @@ def _parse(path: Path, raw: bytes) -> Lock:
             hint="restore it from version control, or delete it and run `tresnet-zoo lock` again",
         )
 
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise bad(f"not valid JSON ({str(exc)[:160]})") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("files"), dict):
-        raise bad(f"not a {FORMAT} file")
+    data = format_document(raw, FORMAT, dict, bad, what="file")
     files: dict[str, LockLine] = {}
     for name, line in data["files"].items():
         size, sha = (line.get("size"), line.get("sha256")) if isinstance(line, dict) else (None, None)

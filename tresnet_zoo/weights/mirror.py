@@ -30,7 +30,7 @@ from .._urls import MIRROR_MANIFEST, filename_problem, redact, url_problem
 from ..errors import CacheError, DownloadError, IntegrityError, UsageError
 from .cache import _open_regular
 from .hashes import CHUNK, Expected
-from .lockfile import apply_lock
+from .lockfile import apply_lock, format_document
 from .sources import ObjectStore, _store_error, entry_sources, is_object_store, mirror_host_error
 
 __all__ = ["MANIFEST", "ManifestLine", "read_manifest", "apply_manifest", "push", "PushReport"]
@@ -73,12 +73,7 @@ def _parse_manifest(where: str, raw: bytes) -> dict[str, ManifestLine]:
             f"mirror manifest {where}: {why}", hint="push the mirror again with `tresnet-zoo mirror push`"
         )
 
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise bad(f"not valid JSON ({str(exc)[:160]})") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("files"), list):
-        raise bad(f"not a {FORMAT} manifest")
+    data = format_document(raw, FORMAT, list, bad, what="manifest")
     lines: dict[str, ManifestLine] = {}
     for item in data["files"]:
         try:
