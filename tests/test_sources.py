@@ -30,30 +30,26 @@ def index_with_sources(path, ckpt, primary: str, extra: list[dict]) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def _fetch_via_fallback(cli, index, ckpt, primary: str, fallback: str, tmp_path):
+    """Write an index whose second source is ``fallback`` (file tresnet_m.miil_in1k.bin, the checkpoint's
+    size and sha256), fetch tresnet_m once with no retries: its JSON result, and the run."""
+    index_with_sources(index, ckpt, primary, [
+        {"url": fallback, "file": "tresnet_m.miil_in1k.bin", "size": ckpt.size, "sha256": ckpt.sha256},
+    ])
+    got = cli(
+        "--index", index, "--cache-dir", tmp_path / "cache", "fetch", "tresnet_m", "--quiet", "--json", "--retries", "0"
+    )
+    assert got.code == 0, got.text
+    return json.loads(got.out)["results"][0], got
+
+
 def test_dead_first_source_falls_back_and_says_so(cli, server, checkpoints, tmp_path):
     ckpt = checkpoints["tresnet_m"]
     dead = f"gone/{ckpt.filename}"
     server.always(dead, "status", code=403)
     server.add("hub/model.bin", ckpt.data)
     index = tmp_path / "index.yml"
-    index_with_sources(
-        index,
-        ckpt,
-        server.url(dead),
-        [
-            {
-                "url": server.url("hub/model.bin"),
-                "file": "tresnet_m.miil_in1k.bin",
-                "size": ckpt.size,
-                "sha256": ckpt.sha256,
-            }
-        ],
-    )
-    got = cli(
-        "--index", index, "--cache-dir", tmp_path / "cache", "fetch", "tresnet_m", "--quiet", "--json", "--retries", "0"
-    )
-    assert got.code == 0, got.text
-    result = json.loads(got.out)["results"][0]
+    result, got = _fetch_via_fallback(cli, index, ckpt, server.url(dead), server.url("hub/model.bin"), tmp_path)
     assert result["file"] == "tresnet_m.miil_in1k.bin" and result["source"] == server.url("hub/model.bin")
     assert len(result["passed_over"]) == 1 and "403" in result["passed_over"][0]
     assert "source 1" in got.err and "dead link" in got.err and "403" in got.err and "trying source 2 of 2" in got.err
@@ -104,24 +100,9 @@ def test_hf_endpoint_rewrites_hugging_face_urls(cli, server, checkpoints, tmp_pa
     server.always(f"dead/{ckpt.filename}", "status", code=404)
     monkeypatch.setenv("HF_ENDPOINT", server.url("hf-mirror"))
     index = tmp_path / "index.yml"
-    index_with_sources(
-        index,
-        ckpt,
-        server.url(f"dead/{ckpt.filename}"),
-        [
-            {
-                "url": "https://huggingface.co/timm/tresnet_m.miil_in1k/resolve/main/model.bin",
-                "file": "tresnet_m.miil_in1k.bin",
-                "size": ckpt.size,
-                "sha256": ckpt.sha256,
-            }
-        ],
-    )
-    got = cli(
-        "--index", index, "--cache-dir", tmp_path / "cache", "fetch", "tresnet_m", "--quiet", "--json", "--retries", "0"
-    )
-    assert got.code == 0, got.text
-    assert json.loads(got.out)["results"][0]["source"].startswith(server.url("hf-mirror/timm/"))
+    result, _ = _fetch_via_fallback(cli, index, ckpt, server.url(f"dead/{ckpt.filename}"),
+                                    "https://huggingface.co/timm/tresnet_m.miil_in1k/resolve/main/model.bin", tmp_path)
+    assert result["source"].startswith(server.url("hf-mirror/timm/"))
     from tresnet_zoo.weights.sources import hf_url
 
     assert hf_url("https://huggingface.co.evil.example/x") == "https://huggingface.co.evil.example/x"
