@@ -22,7 +22,6 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
-from urllib.parse import unquote, urlsplit
 
 from .. import __version__
 from .._fs import atomic_write
@@ -31,7 +30,7 @@ from ..errors import CacheError, DownloadError, IntegrityError, UsageError
 from .cache import _open_regular
 from .hashes import CHUNK, Expected
 from .lockfile import apply_lock, format_document
-from .sources import ObjectStore, _store_error, entry_sources, is_object_store, mirror_host_error
+from .sources import ObjectStore, _store_error, entry_sources, is_object_store, mirror_folder
 
 __all__ = ["MANIFEST", "ManifestLine", "read_manifest", "apply_manifest", "push", "PushReport"]
 
@@ -50,17 +49,6 @@ class ManifestLine:
 
     def to_dict(self) -> dict:
         return {"entry": self.entry, "file": self.file, "size": self.size, "sha256": self.sha256}
-
-
-def _folder(base: str) -> Path | None:
-    """The local folder a mirror base names, or None for a remote one."""
-    if "://" not in base:
-        return Path(base).expanduser()
-    host = mirror_host_error(base)  # file://server/share is that server's folder, not our /share
-    if host is not None:
-        raise host
-    parts = urlsplit(base)
-    return Path(unquote(parts.path)) if parts.scheme == "file" else None
 
 
 def _join(base: str, name: str) -> str:
@@ -97,7 +85,7 @@ def _parse_manifest(where: str, raw: bytes) -> dict[str, ManifestLine]:
 def read_manifest(base: str, *, timeout: float = 30.0) -> dict[str, ManifestLine] | None:
     """The mirror's manifest lines by file name, or None when the mirror has no manifest."""
     where = redact(_join(base, MANIFEST))
-    folder = _folder(base)
+    folder = mirror_folder(base)
     if folder is not None:
         try:  # a shared folder: never a link, and a FIFO must not block us (fstat: regular files only)
             fd, _ = _open_regular(folder / MANIFEST)
@@ -250,7 +238,7 @@ def push(
     ``require_all``: every entry must have a file in the cache (the user named them); one missing is a
     problem, and then no manifest is written either.
     """
-    folder = _folder(dest)
+    folder = mirror_folder(dest)
     if folder is None and not is_object_store(dest):
         raise UsageError(
             f"cannot push to {redact(dest)}: a mirror to push to is a folder or an object store (s3://bucket/prefix)"
@@ -463,6 +451,9 @@ class _StoreTarget:
 
     def _same_or_refuse(self, cache, entry_name: str, expected: Expected, recorded: str, url: str, info: dict,
                         progress) -> tuple[ManifestLine, str]:
+        if info.get("type") not in (None, "file"):
+            raise IntegrityError(f"{redact(url)} is a folder (a prefix) in the store; tresnet-zoo does not replace it",
+                                 hint=f"remove {redact(url)} yourself, then push again")
         hashes = _Hashes()
         with _open_cached(cache, expected.filename) as source:
             _stream(source, expected, hashes, lambda block: None, progress)
@@ -470,7 +461,7 @@ class _StoreTarget:
         line = ManifestLine(entry_name, expected.filename, hashes.size, hashes.sha.hexdigest())
         size = info.get("size")
         etag = str(info.get("ETag") or info.get("etag") or "").strip('"')
-        if info.get("type") in (None, "file") and size == hashes.size:
+        if size == hashes.size:
             if etag and etag in hashes.etags():
                 return line, "etag"
             theirs = hashlib.sha256()  # another part size, or no ETag: hash what the store holds
@@ -482,9 +473,6 @@ class _StoreTarget:
                 theirs.update(block)
             if read == hashes.size and theirs.hexdigest() == line.sha256:
                 return line, "sha256"
-        if info.get("type") not in (None, "file"):
-            raise IntegrityError(f"{redact(url)} is a folder (a prefix) in the store; tresnet-zoo does not replace it",
-                                 hint=f"remove {redact(url)} yourself, then push again")
         raise IntegrityError(
             f"{redact(url)} exists with other bytes ({size} bytes, ETag {etag or '-'}); tresnet-zoo does not "
             "overwrite it",

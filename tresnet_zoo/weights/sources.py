@@ -56,6 +56,7 @@ __all__ = [
     "copy_object",
     "fetch_sources",
     "is_local_mirror",
+    "mirror_folder",
     "mirror_folder_error",
     "mirror_host_error",
     "SourceNote",
@@ -125,11 +126,7 @@ def own_files(selected, entries) -> tuple[list[str], dict[str, str]]:
     ones another entry uses too (file name -> that entry's name): ``cache clear NAME`` removes the first
     and keeps the second (a fallback source of one entry may be another entry's ``Weights``)."""
     chosen = {entry.name for entry in selected}
-    others: dict[str, str] = {}
-    for entry in entries:
-        if entry.name not in chosen:
-            for filename in entry_files(entry):
-                others.setdefault(filename, entry.name)
+    others = files_of(entry for entry in entries if entry.name not in chosen)
     files = list(dict.fromkeys(f for entry in selected for f in entry_files(entry)))
     return [f for f in files if f not in others], {f: others[f] for f in files if f in others}
 
@@ -482,18 +479,32 @@ def _dead(exc: DownloadError) -> bool:
     )
 
 
-def is_local_mirror(mirror: str | None) -> bool:
-    """Whether ``mirror`` is a folder on this machine (a path, or a ``file://`` URL without a host or with
-    ``localhost``): reading it is not the network, so offline mode allows it."""
+def mirror_folder(mirror: str | None) -> Path | None:
+    """The folder on this machine a mirror names (a path, or a ``file://`` URL without a host or with
+    ``localhost``), or None for any other mirror. A ``file://`` URL naming another host is a UsageError: that
+    host's folder is never read (or written) as a local one."""
     if not mirror or is_object_store(mirror):
-        return False
+        return None
     if "://" not in mirror:
-        return True
+        return Path(mirror).expanduser()
+    host = mirror_host_error(mirror)
+    if host is not None:
+        raise host
     try:
         parts = urlsplit(mirror)
     except ValueError:
+        return None  # the download refuses it with the URL policy's message
+    path = unquote(parts.path)
+    return Path(path) if parts.scheme == "file" and path else None
+
+
+def is_local_mirror(mirror: str | None) -> bool:
+    """Whether ``mirror`` is a folder on this machine: reading it is not the network, so offline mode
+    allows it."""
+    try:
+        return mirror_folder(mirror) is not None
+    except UsageError:
         return False
-    return parts.scheme == "file" and mirror_host_error(mirror) is None
 
 
 def mirror_host_error(mirror: str | None) -> UsageError | None:
@@ -522,21 +533,12 @@ def mirror_folder_error(mirror: str | None, names: list[str], files: list[str]) 
     each with a note that the mirror has no manifest. The hint fills the folder from a cache that holds the
     files (``mirror push``; ``names`` empty: every entry of the index).
     """
-    if not mirror or is_object_store(mirror):
+    try:
+        folder = mirror_folder(mirror)
+    except UsageError as exc:
+        return exc
+    if folder is None:
         return None
-    if "://" in mirror:
-        host = mirror_host_error(mirror)
-        if host is not None:
-            return host
-        try:
-            parts = urlsplit(mirror)
-        except ValueError:
-            return None
-        if parts.scheme != "file":
-            return None
-        folder = Path(unquote(parts.path) or "/")
-    else:
-        folder = Path(mirror).expanduser()
     if folder.is_dir():
         return None
     why = "is not a folder" if os.path.lexists(folder) else "does not exist"
