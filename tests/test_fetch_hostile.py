@@ -322,3 +322,17 @@ def test_an_unusable_host_name_is_refused_not_a_crash(cli, tmp_path, host):
     got = cli("--index", good, "--cache-dir", tmp_path / "c", "fetch", "tresnet_m", "--mirror", f"https://{host}/w",
               *FAST)
     assert got.code in (2, 3) and "is not a valid URL" in got.err, got.text
+
+
+@pytest.mark.parametrize("location", ["http://[x/{name}", "//[::1/{name}", "https://a..b/{name}"])
+def test_an_unparsable_redirect_location_is_a_clean_error(cli, site, location):
+    """A server's Location header is hostile text: one that `urljoin` cannot even parse (an unclosed IPv6
+    bracket) or a host no DNS name can have is refused at the hop, one error line, never exit 70; the same
+    for `check --links`."""
+    site.web.always("a/" + site.name, "redirect", to=location.format(name=site.name))
+    site.write(url=site.web.url("a/" + site.name))
+    result = cli(*site.args("fetch", "tresnet_m", *FAST))
+    assert result.code == 3 and "redirect" in one_error(result) and "refused" in one_error(result), result.text
+    assert not site.final().exists()
+    links = cli("check", "--index", site.index, "--links", "--link-timeout", "2", "--json")
+    assert links.code in (1, 3) and "internal error" not in links.text, links.text

@@ -53,6 +53,8 @@ __all__ = [
     "check_url_allowed",
     "download",
     "header_int",
+    "own_redirects_session",
+    "redirect_target",
     "open_source",
     "transfer",
 ]
@@ -362,16 +364,18 @@ class HttpSource:
                               "url-policy") from None
             status = response.status_code
             if status in _REDIRECTS and response.headers.get("Location"):
-                target = urljoin(url, response.headers["Location"])
+                target = redirect_target(url, response.headers["Location"])
                 response.close()
                 hops += 1
                 if hops > self.config.max_redirects:
                     raise _tagged(DownloadError(f"{self.prefix}more than {self.config.max_redirects} redirects from "
                                                 f"{self.display} (a redirect loop?)",
                                         hint="the server is misconfigured; try a mirror"), "network")
-                why = redirect_problem(url, target, allow_http=self.config.allow_http)
+                why = (redirect_problem(url, target, allow_http=self.config.allow_http) if target is not None
+                       else "not a URL that can be parsed")
                 if why is not None:  # checked before it is requested
-                    raise _tagged(DownloadError(f"{self.prefix}{self.display} redirects to {redact(target)}, which is "
+                    shown = redact(target) if target is not None else repr(response.headers["Location"][:200])
+                    raise _tagged(DownloadError(f"{self.prefix}{self.display} redirects to {shown}, which is "
                                                 f"refused: {why}",
                                                 hint="the server sends downloads somewhere insecure; use an https "
                                                      "mirror"), "url-policy")
@@ -424,11 +428,31 @@ class _HttpStream:
         self.response.close()
 
 
-def _session(config: DownloadConfig):
+def own_redirects_session():
+    """A requests Session that leaves redirects to us: with ``allow_redirects=False`` requests still parses
+    a response's Location to offer the next request, and a hostile one (``http://[x``) raised from inside
+    ``get``; here it is never looked at, and our hop check (``redirect_problem``) reads it instead."""
     import requests  # noqa: PLC0415 (network stack: only downloads)
+
+    class OwnRedirects(requests.Session):
+        def resolve_redirects(self, *args, **kwargs):  # noqa: ARG002 - requests' signature
+            return iter(())
+
+    return OwnRedirects()
+
+
+def redirect_target(url: str, location: str) -> str | None:
+    """The URL a Location header names, relative to ``url``; None when it cannot be parsed at all."""
+    try:
+        return urljoin(url, location)
+    except ValueError:
+        return None
+
+
+def _session(config: DownloadConfig):
     from requests.adapters import HTTPAdapter  # noqa: PLC0415 (network stack: only downloads)
 
-    session = requests.Session()
+    session = own_redirects_session()
     session.trust_env = True  # HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, .netrc: as the user set them
     # OpenSSL's variable, which requests (certifi) ignores; REQUESTS_CA_BUNDLE still wins
     if os.environ.get("SSL_CERT_FILE"):

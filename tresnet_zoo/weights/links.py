@@ -19,12 +19,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from .. import __version__
 from .._urls import redact, redirect_problem, url_problem
 from ..errors import DownloadError, ZooError
-from .download import _reason, header_int
+from .download import _reason, header_int, own_redirects_session, redirect_target
 from .sources import HF_ENDPOINT_ENV, ObjectStore, entry_sources, is_object_store
 
 __all__ = ["LinkResult", "LinksReport", "check_links"]
@@ -241,11 +241,10 @@ _local = threading.local()
 
 
 def _session():
-    import requests  # noqa: PLC0415 (network stack: only downloads)
 
     session = getattr(_local, "session", None)
     if session is None:
-        session = requests.Session()
+        session = own_redirects_session()
         session.headers["User-Agent"] = f"tresnet-zoo/{__version__}"
         session.headers["Accept-Encoding"] = "identity"
         session.trust_env = True  # proxies from the environment, as for downloads
@@ -283,7 +282,9 @@ def _probe_http(url: str, timeout: float, max_redirects: int, allow_http: bool) 
             hops += 1
             if hops > max_redirects:
                 raise _Unreachable(f"more than {max_redirects} redirects (a redirect loop?)")
-            target = urljoin(url, location)
+            target = redirect_target(url, location)
+            if target is None:
+                raise _Unreachable(f"{redact(url)} redirects to {location[:200]!r}, which is not a URL")
             why = redirect_problem(url, target, allow_http=allow_http)
             if why is not None:  # checked before it is requested, as a download checks it
                 raise _Unreachable(f"{redact(url)} redirects to {redact(target)}, which is refused: {why}")
