@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from .. import __version__
-from .._fs import atomic_write
+from .._fs import ReadOnlyTargetError, atomic_write, ensure_writable
 from .._urls import MIRROR_MANIFEST, filename_problem, redact, url_problem
 from ..errors import CacheError, DownloadError, IntegrityError, UsageError
 from .cache import _open_regular
@@ -322,8 +322,15 @@ def _check_bytes(expected: Expected, hashes: _Hashes, recorded: str) -> None:
 class _FolderTarget:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        if os.path.lexists(folder) and not folder.is_dir():
+            raise CacheError(f"the mirror folder {folder} exists and is not a folder",
+                             hint="name a folder (new or holding a mirror) to push to")
         try:
             folder.mkdir(parents=True, exist_ok=True)
+            ensure_writable(folder / MANIFEST)  # refused whole, before any file is copied (root too)
+        except ReadOnlyTargetError:
+            raise CacheError(f"the mirror folder {folder} is read-only; nothing was pushed",
+                             hint="push to a folder you may write to, or make this one writable") from None
         except OSError as exc:
             raise CacheError(f"cannot create the mirror folder {folder}: {exc.strerror or exc}") from None
 

@@ -541,14 +541,17 @@ def mirror_folder_error(mirror: str | None, names: list[str], files: list[str]) 
         return None
     if folder.is_dir():
         return None
-    why = "is not a folder" if os.path.lexists(folder) else "does not exist"
     shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
-    push = " ".join(["tresnet-zoo mirror push", shlex.quote(str(folder)), *(shlex.quote(n) for n in names)])
-    error = DownloadError(
-        f"the mirror folder {folder} {why}",
-        hint=f"a mirror folder holds the weight files under their cache names ({shown}); fill it from a cache "
-        f"that holds them: `{push}`",
-    )
+    if os.path.lexists(folder):  # a file, FIFO or dangling link: pushing there would fail the same way
+        error = DownloadError(f"the mirror folder {folder} is not a folder",
+                              hint=f"name the folder that holds the weight files under their cache names ({shown})")
+    else:
+        push = " ".join(["tresnet-zoo mirror push", shlex.quote(str(folder)), *(shlex.quote(n) for n in names)])
+        error = DownloadError(
+            f"the mirror folder {folder} does not exist",
+            hint=f"a mirror folder holds the weight files under their cache names ({shown}); fill it from a cache "
+            f"that holds them: `{push}`",
+        )
     error.missing_mirror = True  # type: ignore[attr-defined]
     return error
 
