@@ -51,38 +51,41 @@ def fetch(
     offline: bool | None = None,
     force: bool = False,
     config=None,
+    public_key: str | os.PathLike | None = None,
 ) -> Path:
     """The path of entry ``name``'s weights in the cache, downloading and verifying them if needed.
 
     Size and sha256 are always checked; ``verify=True`` adds the deep check (the file loads into the
     reference model and runs). ``mirror`` and ``offline`` default to ``$TRESNET_ZOO_MIRROR`` and
-    ``$TRESNET_ZOO_OFFLINE``. ``config`` is a ``DownloadConfig`` (timeouts, retries).
+    ``$TRESNET_ZOO_OFFLINE``. ``config`` is a ``DownloadConfig`` (timeouts, retries). ``public_key`` (default
+    ``$TRESNET_ZOO_PUBLIC_KEY``): a mirror's signature must verify with it, and its files match what it signs.
     """
     return fetch_entry_path(_index(index).get(name), verify=verify, cache_dir=cache_dir, mirror=mirror,
-                            offline=offline, force=force, config=config)
+                            offline=offline, force=force, config=config, public_key=public_key)
 
 
 def fetch_entry_path(entry, *, verify: bool = False, cache_dir=None, mirror=None, offline=None, force=False,
-                     config=None) -> Path:
+                     config=None, public_key=None) -> Path:
     """``fetch`` for an entry already read from an index. With ``verify=True`` the file is read and
     hashed again in this call (a cache hit is otherwise trusted on its record and size), then loaded
     into the reference model and run."""
     from .weights.fetch import expected_for  # noqa: PLC0415 (keeps `import tresnet_zoo` from loading the weights code)
     from .weights.verify import deep_check  # noqa: PLC0415 (keeps `import tresnet_zoo` from loading the weights code)
 
-    result = _fetch_result(entry, cache_dir=cache_dir, mirror=mirror, offline=offline, force=force, config=config)
+    result = _fetch_result(entry, cache_dir=cache_dir, mirror=mirror, offline=offline, force=force, config=config,
+                           public_key=public_key)
     if verify:
         held_to = getattr(result, "expected", None) or expected_for(entry)  # the source actually used (sources.py)
         deep_check(entry, result.path, held_to, record_sha256=result.sha256)
     return result.path
 
 
-def _fetch_result(entry, *, cache_dir=None, mirror=None, offline=None, force=False, config=None):
+def _fetch_result(entry, *, cache_dir=None, mirror=None, offline=None, force=False, config=None, public_key=None):
     from .weights import Cache, DownloadConfig, FetchOptions, fetch_entry  # noqa: PLC0415 (keeps `import tresnet_zoo` from loading the weights code)
 
     options = FetchOptions.from_env(
         cache=Cache(Path(cache_dir) if cache_dir else None), mirror=mirror, offline=offline, force=force,
-        config=config or DownloadConfig(),
+        config=config or DownloadConfig(), public_key=str(public_key) if public_key else None,
     )
     return fetch_entry(entry, options)
 
@@ -105,11 +108,12 @@ def create_model(
     drop_rate: float = 0.0,
     drop_path_rate: float = 0.0,
     global_pool: str = "fast",
+    public_key: str | os.PathLike | None = None,
 ):
     """Build the architecture of index entry ``name``; with ``pretrained=True`` load its weights from the
     cache, or load ``checkpoint_path`` (any format: torch zip, legacy pickle, safetensors; either layout).
 
-    Pretrained weights are fetched if missing (``mirror``/``offline`` as for ``fetch``), then read once
+    Pretrained weights are fetched if missing (``mirror``/``offline``/``public_key`` as for ``fetch``), then read once
     and hashed while reading: the model is loaded from exactly the bytes whose size and sha256 matched
     the index and the download's record, so a cached file changed since it was verified is refused.
     ``num_classes`` other than the checkpoint's keeps a freshly initialised classifier (for fine-tuning).
@@ -131,7 +135,7 @@ def create_model(
         from .weights.fetch import expected_for  # noqa: PLC0415 (keeps `import tresnet_zoo` from loading the weights code)
         from .weights.load import load_verified  # noqa: PLC0415 (keeps `import tresnet_zoo` from loading the weights code)
 
-        result = _fetch_result(entry, cache_dir=cache_dir, mirror=mirror, offline=offline)
+        result = _fetch_result(entry, cache_dir=cache_dir, mirror=mirror, offline=offline, public_key=public_key)
         held_to = getattr(result, "expected", None) or expected_for(entry)  # the source actually used (sources.py)
         model, _ = load_verified(entry, result.path, held_to, record_sha256=result.sha256,
                                  num_classes=num_classes)

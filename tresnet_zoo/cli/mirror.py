@@ -32,6 +32,8 @@ def push(
         None, help="Model names or patterns [default: every cached file of the index]."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
+    sign_key: Optional[Path] = typer.Option(None, "--sign", help="Sign the folder again after the push with this "
+                                            "PEM private key (its tresnet-zoo.sig would be stale)."),
 ) -> None:
     """Copy cached, verified weight files to DEST (hashing while reading), then write its manifest last."""
     from ..weights.mirror import push as push_files  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
@@ -77,6 +79,9 @@ def push(
             )
     if report.problems:
         raise typer.Exit(1)
+    from .sign import after_push  # noqa: PLC0415 (the signature check: sign.py)
+
+    after_push(dest, sign_key, changed=bool(report.pushed), as_json=as_json)
 
 
 def lock(

@@ -111,6 +111,9 @@ def fetch(
     deadline: Optional[float] = typer.Option(None, "--deadline", min=0.1,
                                              help="Seconds for each file's whole download, retries included."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
+    public_key: Optional[str] = typer.Option(None, "--public-key", envvar="TRESNET_ZOO_PUBLIC_KEY",
+                                             help="With --mirror: the mirror's tresnet-zoo.sig must verify with this "
+                                                  "PEM key; each file is held to its signed sha256."),
 ) -> None:
     """Download weights into the cache, checking File Size and sha256 (the hash prefix in the file name)."""
     from ..weights.fetch import fetch_entry  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
@@ -124,6 +127,7 @@ def fetch(
         options = _options(state, mirror=mirror, offline=offline, force=force, allow_http=allow_http, timeout=timeout,
                            retries=retries, progress=bar, max_bytes=max_bytes, speed_limit=speed_limit,
                            speed_time=speed_time, deadline=deadline)
+        options.public_key = public_key or options.public_key
         for entry in entries:
             record: dict = {"name": entry.name, "file": entry.weights_filename, "ok": False}
             try:

@@ -47,6 +47,7 @@ class FetchOptions:
     config: DownloadConfig = field(default_factory=DownloadConfig)
     lock_timeout: float = 900.0
     progress: Callable[[str, int, int | None], None] | None = None  # (file name, done, total)
+    public_key: str | None = None  # a mirror's signature must verify with it (signing.signed_pins)
 
     @classmethod
     def from_env(cls, **overrides) -> FetchOptions:
@@ -54,7 +55,8 @@ class FetchOptions:
         offline = overrides.pop("offline", None)
         if offline is None:
             offline = os.environ.get(OFFLINE_ENV, "") not in ("", "0")
-        return cls(mirror=mirror, offline=offline, **overrides)
+        public_key = overrides.pop("public_key", None) or os.environ.get("TRESNET_ZOO_PUBLIC_KEY") or None
+        return cls(mirror=mirror, offline=offline, public_key=public_key, **overrides)
 
 
 @dataclass

@@ -574,6 +574,10 @@ def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], N
         )
     mirror = getattr(options, "mirror", None)
     planned = [(spec, apply_lock(entry, spec.expected())) for spec in specs]
+    if getattr(options, "public_key", None):  # the mirror's signature: one more pin (signing.py)
+        from .signing import signed_pins  # noqa: PLC0415 (only with a public key)
+
+        planned = signed_pins(entry, planned, options, say)
     if not getattr(options, "force", False):  # a verified file of any source: no network at all
         for spec, expected in planned:
             if cached_ok(options.cache, expected):
