@@ -232,8 +232,8 @@ def test_without_the_sign_extra_the_commands_name_it_with_exit_3(signed, tmp_pat
     env = env_without(tmp_path, "model_signing")
     for args in (["sign", str(folder), "--private-key", str(key.private)],
                  ["verify-signature", str(folder), "--public-key", str(key.public)]):
-        run = subprocess.run([PYTHON, "-c", "from tresnet_zoo.cli import main; main()", *args], capture_output=True, text=True, env=env,
-                             cwd=REPO, timeout=120)
+        run = subprocess.run([PYTHON, "-c", "from tresnet_zoo.cli import main; main()", *args], capture_output=True,
+                             text=True, env=env, cwd=REPO, timeout=120)
         assert run.returncode == 3, run.stderr
         assert "model_signing" in run.stderr and "sign]" in run.stderr, run.stderr
 

@@ -1,0 +1,150 @@
+"""Fetching from a signed mirror with a public key: the signature is verified first, each file is held to its
+signed sha256 while it streams, the bytes loaded are the bytes hashed, and lock, manifest and signature that
+disagree are refused naming both. A key with no mirror changes nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from .signkeys import make_key
+
+pytest.importorskip("model_signing")
+
+SIG = "tresnet-zoo.sig"
+FAST = ("--retries", "0", "--timeout", "5")
+
+
+@pytest.fixture
+def signed_mirror(tmp_path, cli, zoo, checkpoints):
+    """A folder mirror holding tresnet_m's file and a manifest, signed; the key pair."""
+    key = make_key(tmp_path / "keys")
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    ckpt = checkpoints["tresnet_m"]
+    (mirror / ckpt.filename).write_bytes(ckpt.data)
+    (mirror / "tresnet-zoo-manifest.json").write_text(json.dumps({"format": "tresnet-zoo-mirror/1", "files": [
+        {"entry": "tresnet_m", "file": ckpt.filename, "size": ckpt.size, "sha256": ckpt.sha256}]}))
+    assert cli("sign", mirror, "--private-key", key.private).code == 0
+    return mirror, key
+
+
+def test_fetch_from_a_signed_folder_mirror_verifies_it_first(cli, zoo, signed_mirror, checkpoints, server):
+    mirror, key = signed_mirror
+    result = cli(*zoo.args("fetch", "tresnet_m", "--mirror", mirror, "--public-key", key.public, "--json", *FAST))
+    assert result.code == 0, result.text
+    record = json.loads(result.out)["results"][0]
+    assert record["sha256"] == checkpoints["tresnet_m"].sha256 and record["hashed"]
+    assert not server.hits(checkpoints["tresnet_m"].filename)  # from the mirror, not the index's URL
+
+
+def test_the_wrong_key_or_no_signature_refuses_before_any_file(cli, zoo, signed_mirror, tmp_path):
+    mirror, _ = signed_mirror
+    other = make_key(tmp_path / "keys", "other")
+    result = cli(*zoo.args("fetch", "tresnet_m", "--mirror", mirror, "--public-key", other.public, *FAST))
+    assert result.code == 1 and "does not verify" in result.err, result.text
+    assert not zoo.final().exists()
+    (mirror / SIG).unlink()
+    result = cli(*zoo.args("fetch", "tresnet_m", "--mirror", mirror, "--public-key", other.public, *FAST))
+    assert result.code == 1 and f"has no signature {SIG}" in result.err, result.text
+
+
+def test_a_key_with_no_mirror_changes_nothing(cli, zoo, tmp_path, monkeypatch):
+    monkeypatch.setenv("TRESNET_ZOO_PUBLIC_KEY", str(tmp_path / "no-such-key.pem"))
+    result = cli(*zoo.args("fetch", "tresnet_m", *FAST))
+    assert result.code == 0, result.text
+    assert zoo.final().is_file()
+
+
+def test_a_file_swapped_after_the_signature_was_verified_is_refused(cli, zoo, server, checkpoints, tmp_path):
+    """An https/http mirror that serves a valid signature, then other bytes for the file: the stream is hashed
+    against the signed sha256 (its only pin: no hash in the name or the index) and discarded."""
+    key = make_key(tmp_path / "keys")
+    ckpt = checkpoints["tresnet_m"]
+    zoo.write(tresnet_m={"filename": "tresnet_m.pth"})
+    folder = tmp_path / "served"
+    folder.mkdir()
+    (folder / "tresnet_m.pth").write_bytes(ckpt.data)
+    assert cli("sign", folder, "--private-key", key.private).code == 0
+    server.add(f"smirror/{SIG}", (folder / SIG).read_bytes())
+    server.add("smirror/tresnet_m.pth", ckpt.data)
+    server.always("smirror/tresnet_m.pth", "wrong_bytes")
+    base = server.url("smirror")
+    result = cli(*zoo.args("fetch", "tresnet_m", "--mirror", base, "--public-key", key.public, *FAST))
+    assert result.code == 1, result.text
+    assert "tresnet_m.pth" in result.err and ckpt.sha256 in result.err and "discarded" in result.err
+    assert len(server.hits(f"smirror/{SIG}")) == 1 and len(server.hits("smirror/tresnet_m.pth")) == 1
+    server.always("smirror/tresnet_m.pth", None)
+    ok = cli(*zoo.args("fetch", "tresnet_m", "--mirror", base, "--public-key", key.public, *FAST))
+    assert ok.code == 0, ok.text
+
+
+def test_an_entry_with_no_other_pin_fetches_when_signed(cli, zoo, checkpoints, tmp_path):
+    key = make_key(tmp_path / "keys")
+    ckpt = checkpoints["tresnet_m"]
+    zoo.write(tresnet_m={"filename": "tresnet_m.pth"})  # no hash in the name, no SHA256 in the index
+    mirror = tmp_path / "plain"
+    mirror.mkdir()
+    (mirror / "tresnet_m.pth").write_bytes(ckpt.data)
+    unpinned = cli(*zoo.args("fetch", "tresnet_m", "--mirror", mirror, *FAST))
+    assert unpinned.code == 1 and "no hash to check against" in unpinned.err
+    assert cli("sign", mirror, "--private-key", key.private).code == 0
+    result = cli(*zoo.args("fetch", "tresnet_m", "--mirror", mirror, "--public-key", key.public, "--json", *FAST))
+    assert result.code == 0, result.text
+    assert json.loads(result.out)["results"][0]["sha256"] == ckpt.sha256
+
+
+def test_lock_and_signature_disagreeing_are_refused_naming_both(cli, zoo, signed_mirror, checkpoints):
+    mirror, key = signed_mirror
+    ckpt = checkpoints["tresnet_m"]
+    other = ckpt.sha256[:8] + "0" * 56  # agrees with the name's prefix, not with the signed bytes
+    lock = zoo.index.with_name("index.lock")
+    lock.write_text(json.dumps({"format": "tresnet-zoo-lock/1", "files": {
+        ckpt.filename: {"size": ckpt.size, "sha256": other, "entries": ["tresnet_m"]}}}))
+    result = cli(*zoo.args("fetch", "tresnet_m", "--mirror", mirror, "--public-key", key.public, *FAST))
+    assert result.code == 1, result.text
+    assert f"the lock file {lock}" in result.err and "signature" in result.err and other in result.err
+
+
+def test_manifest_and_signature_disagreeing_are_refused(cli, zoo, signed_mirror, checkpoints):
+    mirror, key = signed_mirror
+    ckpt = checkpoints["tresnet_m"]
+    manifest = mirror / "tresnet-zoo-manifest.json"
+    data = json.loads(manifest.read_text())
+    data["files"][0]["sha256"] = ckpt.sha256[:8] + "1" * 56
+    manifest.write_text(json.dumps(data))
+    result = cli(*zoo.args("fetch", "tresnet_m", "--mirror", mirror, "--public-key", key.public, *FAST))
+    assert result.code == 1 and "manifest" in result.err and "differs from the one signed" in result.err, result.text
+    assert cli("sign", mirror, "--private-key", key.private).code == 0  # now the wrong line is signed too
+    result = cli(*zoo.args("fetch", "tresnet_m", "--mirror", mirror, "--public-key", key.public, *FAST))
+    assert result.code == 1 and "the mirror's manifest pins" in result.err and "signs sha256" in result.err
+
+
+def test_create_model_loads_only_the_signed_bytes(zoo, signed_mirror, checkpoints):
+    import tresnet_zoo
+
+    mirror, key = signed_mirror
+    kwargs = dict(index=zoo.index, cache_dir=zoo.cache, mirror=str(mirror), public_key=key.public)
+    assert tresnet_zoo.fetch("tresnet_m", **kwargs) == zoo.final()
+    model = tresnet_zoo.create_model("tresnet_m", pretrained=True, **kwargs)
+    assert model.num_classes == 1000
+    data = bytearray(zoo.final().read_bytes())  # swapped in the cache between verification and load
+    data[-100] ^= 1
+    zoo.final().write_bytes(bytes(data))
+    with pytest.raises(tresnet_zoo.ZooError) as caught:
+        tresnet_zoo.create_model("tresnet_m", pretrained=True, **kwargs)
+    assert caught.value.exit_code == 1 and hashlib.sha256(bytes(data)).hexdigest()[:16] in str(caught.value)
+
+
+def test_mirror_push_into_a_signed_folder_says_stale_and_re_signs(cli, zoo, signed_mirror, checkpoints):
+    mirror, key = signed_mirror
+    assert cli(*zoo.args("fetch", "tresnet_m_release", *FAST)).code == 0
+    pushed = cli(*zoo.args("mirror", "push", mirror, "tresnet_m_release"))
+    assert pushed.code == 0, pushed.text
+    assert f"{SIG} no longer matches" in pushed.err and "--sign" in pushed.err
+    stale = cli("verify-signature", mirror, "--public-key", key.public)
+    assert stale.code == 1 and checkpoints["tresnet_m_release"].filename in stale.err
+    assert cli(*zoo.args("mirror", "push", mirror, "tresnet_m_release", "--sign", key.private)).code == 0
+    assert cli("verify-signature", mirror, "--public-key", key.public).code == 0
