@@ -219,9 +219,24 @@ def bench_object_store(repeat: int) -> list[Row]:
     ]
 
 
+def bench_signing(repeat: int) -> list[Row]:
+    """`verify-signature` of a 1.3 GB folder vs one hashlib sha256 pass, and vs `model_signing verify key`."""
+    from signing import measure
+
+    r = measure(repeat=max(3, repeat // 3))
+    note = f"target: ratio >= {1 / 1.1:.2f} (at most 1.1x); {r['cpus']} CPUs; peak RSS {r['ours_peak_mb']:.0f} MB"
+    return [
+        Row(f"verify-signature {r['size_gb']:.1f} GB folder, CLI wall", r["ours_s"], r["hashlib_s"],
+            "one single-threaded hashlib sha256 pass (own process)", "s", note),
+        Row(f"verify-signature {r['size_gb']:.1f} GB folder, CLI wall", r["ours_s"], r["model_signing_s"],
+            "model_signing verify key (same folder and signature)", "s", "target: ratio >= 1.00"),
+    ]
+
+
 BENCHMARKS = {"list": bench_list, "growth": bench_growth, "check": bench_check, "inference": bench_inference,
               "predict": bench_predict,
-              "fetch": bench_fetch, "loading": bench_loading, "docs": bench_docs, "object_store": bench_object_store}
+              "fetch": bench_fetch, "loading": bench_loading, "docs": bench_docs, "object_store": bench_object_store,
+              "signing": bench_signing}
 
 
 def main(argv: list[str] | None = None) -> int:

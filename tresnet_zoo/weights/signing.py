@@ -49,7 +49,7 @@ MAX_FILES = 100_000
 MAX_FOLDER_DEPTH = 64
 _GIT = (".git", ".gitattributes", ".github", ".gitignore")  # model-signing leaves these out by default
 _READ = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-_BLOCK = 4 << 20
+_BLOCK = 1 << 20  # 1 MiB reads: hashed while still in the CPU's cache (4 MiB reads hash ~30% slower)
 
 
 class SignatureError(ZooError):
@@ -340,11 +340,10 @@ class _Folder:
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise SignatureError(f"{self.root / name}: not a regular file")
-            digest, size, buffer = hashlib.sha256(), 0, bytearray(_BLOCK)
-            view = memoryview(buffer)
-            while count := os.readv(fd, [buffer]):
-                digest.update(view[:count])
-                size += count
+            digest, size = hashlib.sha256(), 0
+            while block := os.read(fd, _BLOCK):
+                digest.update(block)
+                size += len(block)
             return size, digest.hexdigest()
         finally:
             os.close(fd)
@@ -366,34 +365,34 @@ def _inside(folder: Path, signature: Path) -> str | None:
 
 def verify_signature(folder, public_key=None, signature=None, *, certificate_chain=()) -> Verified:
     """Verify ``folder`` against its signature (default ``folder/tresnet-zoo.sig``) with ``public_key`` or a
-    certificate chain: the bundle with model-signing, then every file hashed now against its signed sha256
-    (files are hashed in parallel while the signature is checked). SignatureError names the first file or
-    field that does not match."""
+    certificate chain: first the bundle with model-signing, then every file hashed now (in parallel) against
+    its signed sha256. SignatureError names the first file or field that does not match."""
     folder = Path(folder)
     signature = Path(signature) if signature is not None else folder / SIGNATURE
     _require("verifying a signature")
     raw = _read_file(signature, MAX_SIGNATURE_BYTES, "signature")
-    tree = _Folder(folder, _inside(folder, signature))
+    tree = _Folder(folder, _inside(folder, signature))  # links and the like are refused before the key is read
     try:
+        # verified before any file is hashed: the import of model-signing (~0.4 s) is pure Python, and hashing
+        # threads beside it only contend for the interpreter lock (measured slower than one after the other)
+        signed = read_signature(raw, public_key=public_key, certificate_chain=certificate_chain, where=str(signature))
+        present = {name for name in tree.files if not signed.is_ignored(name)}
+        _compare_names(folder, set(signed.digests), present)
+        result = Verified(folder, signature, signed)
         with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-            pending = {name: pool.submit(tree.hash, name) for name in tree.files}
+            pending = {name: pool.submit(tree.hash, name) for name in sorted(present)}
             try:
-                signed = read_signature(raw, public_key=public_key, certificate_chain=certificate_chain,
-                                        where=str(signature))
-                present = {name for name in tree.files if not signed.is_ignored(name)}
-                _compare_names(folder, set(signed.digests), present)
-                result = Verified(folder, signature, signed)
-                for name in sorted(present):
-                    size, digest = pending[name].result()
+                for name, future in pending.items():
+                    size, digest = future.result()
                     if digest != signed.digests[name]:
                         raise SignatureError(f"{folder / name}: sha256 {digest} differs from the signed "
                                              f"{signed.digests[name]}")
                     result.files[name] = (size, digest)
-                return result
             except BaseException:
                 for future in pending.values():
                     future.cancel()
                 raise
+        return result
     finally:
         tree.close()
 
