@@ -148,3 +148,23 @@ def test_mirror_push_into_a_signed_folder_says_stale_and_re_signs(cli, zoo, sign
     assert stale.code == 1 and checkpoints["tresnet_m_release"].filename in stale.err
     assert cli(*zoo.args("mirror", "push", mirror, "tresnet_m_release", "--sign", key.private)).code == 0
     assert cli("verify-signature", mirror, "--public-key", key.public).code == 0
+
+
+def test_a_huge_or_hostile_signature_on_an_http_mirror_is_refused(cli, zoo, server, checkpoints, tmp_path):
+    key = make_key(tmp_path / "keys")
+    ckpt = checkpoints["tresnet_m"]
+    server.add(f"hmirror/{ckpt.filename}", ckpt.data)
+    base = server.url("hmirror")
+    for body, words in (((b"{" * 50) + b" " * (5 << 20), "more than"), (b"[" * 100_000, "not a JSON Sigstore bundle")):
+        server.add(f"hmirror/{SIG}", body)
+        result = cli(*zoo.args("fetch", "tresnet_m", "--mirror", base, "--public-key", key.public, *FAST))
+        assert result.code == 1 and words in result.err, result.text
+        assert not server.hits(f"hmirror/{ckpt.filename}")  # refused before any weight byte was asked for
+
+
+def test_a_file_the_signature_does_not_list_is_not_fetched_from_the_mirror(cli, zoo, signed_mirror, checkpoints):
+    mirror, key = signed_mirror
+    release = checkpoints["tresnet_m_release"]
+    (mirror / release.filename).write_bytes(release.data)  # added after signing
+    result = cli(*zoo.args("fetch", "tresnet_m_release", "--mirror", mirror, "--public-key", key.public, *FAST))
+    assert result.code == 1 and release.filename in result.err and "is not signed" in result.err, result.text

@@ -15,6 +15,7 @@ refuses other bytes; the loader hashes again what it loads).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -25,7 +26,7 @@ from pathlib import Path, PurePosixPath
 
 from .._fs import ReadOnlyTargetError, atomic_write
 from .._urls import redact
-from ..errors import IntegrityError, UsageError, ZooError
+from ..errors import IntegrityError, UsageError, ZooEnvironmentError, ZooError
 
 __all__ = [
     "SIGNATURE",
@@ -134,6 +135,8 @@ def _read_file(path: Path, limit: int, what: str, missing: type[ZooError] = Usag
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise SignatureError(f"{what} {path}: not a regular file")
         data = _read_at_most(fd, limit)
+    except OSError as exc:
+        raise _read_error(path, exc) from None
     finally:
         os.close(fd)
     if len(data) > limit:
@@ -147,6 +150,14 @@ def _read_at_most(fd: int, limit: int) -> bytes:
         chunks.append(block)
         total += len(block)
     return b"".join(chunks)
+
+
+def _read_error(path: Path, exc: OSError) -> ZooError:
+    """A file or folder that cannot be read: permissions or the disk (exit 3), else the folder changed (exit 1)."""
+    why = exc.strerror or str(exc)
+    if isinstance(exc, PermissionError) or exc.errno in (errno.EIO, errno.ENOMEM):
+        return ZooEnvironmentError(f"{path}: cannot be read ({why})")
+    return SignatureError(f"{path}: cannot be read ({why}); did it change while it was read?")
 
 
 def _depth(data: object) -> int:
@@ -250,7 +261,11 @@ def _signed_files(signature, manifest, where: str) -> SignedFiles:
         digests[descriptor.identifier] = descriptor.digest.digest_hex
     if set(digests) != seen:
         raise bad("field predicate.resources: the names do not match the statement")
-    return SignedFiles(digests, tuple(str(p) for p in ignored), _signer_of(signature.bundle), where)
+    try:
+        signer = _signer_of(signature.bundle)
+    except Exception:  # noqa: BLE001 - only a label for the output; the signature has verified
+        signer = "key"
+    return SignedFiles(digests, tuple(str(p) for p in ignored), signer, where)
 
 
 def _why(exc: BaseException) -> str:
@@ -296,6 +311,9 @@ class _Folder:
         self.fds.append(top)
         try:
             self._walk(top, skip)
+        except OSError as exc:  # a folder we may not list, a file removed while we walk
+            self.close()
+            raise _read_error(Path(exc.filename or root), exc) from None
         except BaseException:
             self.close()
             raise
@@ -345,6 +363,8 @@ class _Folder:
                 digest.update(block)
                 size += len(block)
             return size, digest.hexdigest()
+        except OSError as exc:  # an I/O error of the disk
+            raise _read_error(self.root / name, exc) from None
         finally:
             os.close(fd)
 
