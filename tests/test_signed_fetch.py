@@ -168,3 +168,46 @@ def test_a_file_the_signature_does_not_list_is_not_fetched_from_the_mirror(cli, 
     (mirror / release.filename).write_bytes(release.data)  # added after signing
     result = cli(*zoo.args("fetch", "tresnet_m_release", "--mirror", mirror, "--public-key", key.public, *FAST))
     assert result.code == 1 and release.filename in result.err and "is not signed" in result.err, result.text
+
+
+@pytest.fixture
+def s3_bucket(monkeypatch):
+    """A real S3 server on loopback (moto's), its endpoint and credentials in the standard AWS variables."""
+    pytest.importorskip("s3fs")
+    boto3 = pytest.importorskip("boto3")
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{server._server.server_port}"
+    for name, value in (("AWS_ACCESS_KEY_ID", "AKIATESTKEY0123"), ("AWS_SECRET_ACCESS_KEY", "test-secret"),
+                        ("AWS_DEFAULT_REGION", "us-east-1"), ("AWS_ENDPOINT_URL", endpoint)):
+        monkeypatch.setenv(name, value)
+    for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(var, raising=False)
+    client = boto3.client("s3", endpoint_url=endpoint)
+    client.create_bucket(Bucket="signed")
+    yield client
+    server.stop()
+
+
+@pytest.mark.slow
+def test_fetch_from_a_signed_object_store_mirror(cli, zoo, checkpoints, tmp_path, s3_bucket):
+    """The same on S3: the signature object at the prefix's root is read with a byte bound, and a replaced
+    object is refused against its signed sha256."""
+    key = make_key(tmp_path / "keys")
+    ckpt = checkpoints["tresnet_m"]
+    zoo.write(tresnet_m={"filename": "tresnet_m.pth"})  # the signature is its only pin
+    folder = tmp_path / "to-upload"
+    folder.mkdir()
+    (folder / "tresnet_m.pth").write_bytes(ckpt.data)
+    assert cli("sign", folder, "--private-key", key.private).code == 0
+    for name in ("tresnet_m.pth", SIG):
+        s3_bucket.put_object(Bucket="signed", Key=f"m/{name}", Body=(folder / name).read_bytes())
+    dest = "s3://signed/m"
+    ok = cli(*zoo.args("fetch", "tresnet_m", "--mirror", dest, "--public-key", key.public, "--json", *FAST))
+    assert ok.code == 0, ok.text
+    assert json.loads(ok.out)["results"][0]["sha256"] == ckpt.sha256
+    s3_bucket.put_object(Bucket="signed", Key="m/tresnet_m.pth", Body=ckpt.data[:-1] + bytes([ckpt.data[-1] ^ 1]))
+    bad = cli(*zoo.args("fetch", "tresnet_m", "--mirror", dest, "--public-key", key.public, "--force", *FAST))
+    assert bad.code == 1 and ckpt.sha256 in bad.err, bad.text

@@ -37,8 +37,10 @@ def push(
 ) -> None:
     """Copy cached, verified weight files to DEST (hashing while reading), then write its manifest last."""
     from ..weights.mirror import push as push_files  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
+    from .sign import after_push, sign_target  # noqa: PLC0415 (--sign: sign.py)
 
     state: State = ctx.obj
+    sign_target(dest, sign_key)
     index = state.load_index()
     entries = index.select(names or None)
     report = push_files(dest, entries, Cache(state.cache_root()), require_all=bool(names))
@@ -79,8 +81,6 @@ def push(
             )
     if report.problems:
         raise typer.Exit(1)
-    from .sign import after_push  # noqa: PLC0415 (the signature check: sign.py)
-
     after_push(dest, sign_key, changed=bool(report.pushed), as_json=as_json)
 
 

@@ -70,6 +70,17 @@ def verify_signature(
                     f"({result.signed.signer})", markup=False)
 
 
+def sign_target(dest: str, private_key: Optional[Path]) -> None:
+    """`mirror push --sign`: refused before anything is pushed unless DEST is a folder and the key a file."""
+    from ..weights.sources import mirror_folder  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
+
+    if private_key is not None and mirror_folder(dest) is None:
+        raise UsageError(f"--sign signs a mirror folder; {dest} is not one",
+                         hint="push, then sign a local copy of the folder with `tresnet-zoo sign`")
+    if private_key is not None and not private_key.is_file():
+        raise UsageError(f"private key {private_key} does not exist")
+
+
 def after_push(dest: str, private_key: Optional[Path], *, changed: bool, as_json: bool) -> None:
     """`mirror push`: a signed folder that gained files is re-signed with ``--sign``, else said to be stale."""
     import sys  # noqa: PLC0415 (only after a push)
@@ -79,9 +90,7 @@ def after_push(dest: str, private_key: Optional[Path], *, changed: bool, as_json
     from ..weights.sources import mirror_folder  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
 
     folder = mirror_folder(dest)
-    if private_key is not None:
-        if folder is None:
-            raise UsageError(f"--sign signs a mirror folder; {dest} is not one")
+    if private_key is not None and folder is not None:
         written = sign_folder(folder, private_key)
         if not as_json:
             console().print(f"signed {folder} -> {written}", markup=False)
