@@ -122,15 +122,18 @@ class _Held:
         return self.name
 
 
-def _read_file(path: Path, limit: int, what: str, missing: type[ZooError] = UsageError) -> bytes:
-    """A regular file's bytes (no link, no FIFO), at most ``limit``; a missing one is ``missing``."""
+def _read_file(path: Path, limit: int, what: str, missing: type[ZooError] = UsageError, *,
+               follow: bool = False) -> bytes:
+    """A regular file's bytes (no FIFO; no link unless ``follow``: a key the user names may be one), at most
+    ``limit``; a missing one is ``missing``."""
     try:
-        fd = os.open(path, _READ)
+        fd = os.open(path, _READ & ~getattr(os, "O_NOFOLLOW", 0) if follow else _READ)
     except FileNotFoundError:
         raise missing(f"{what} {path} does not exist") from None
     except OSError as exc:
-        raise SignatureError(f"{what} {path}: cannot be read ({exc.strerror or exc}); it must be a regular file, "
-                             "not a link") from None
+        if exc.errno != errno.ELOOP:
+            raise _read_error(path, exc) from None
+        raise SignatureError(f"{what} {path} is a symbolic link; it must be a regular file") from None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise SignatureError(f"{what} {path}: not a regular file")
@@ -142,6 +145,11 @@ def _read_file(path: Path, limit: int, what: str, missing: type[ZooError] = Usag
     if len(data) > limit:
         raise SignatureError(f"{what} {path}: more than {limit} bytes")
     return data
+
+
+def _pem(path, what: str) -> _Held:
+    """A key or certificate file the user names, read with a bound (a link to it is followed)."""
+    return _Held(_read_file(Path(path), MAX_KEY_BYTES, what, follow=True), str(path))
 
 
 def _read_at_most(fd: int, limit: int) -> bytes:
@@ -278,9 +286,8 @@ def _verifier(public_key: Path | None, certificate_chain):
 
     try:
         if public_key is not None:
-            return sign_ec_key.Verifier(_Held(_read_file(Path(public_key), MAX_KEY_BYTES, "public key"),
-                                              str(public_key)))
-        chain = [_Held(_read_file(Path(p), MAX_KEY_BYTES, "certificate"), str(p)) for p in certificate_chain]
+            return sign_ec_key.Verifier(_pem(public_key, "public key"))
+        chain = [_pem(p, "certificate") for p in certificate_chain]
         return sign_certificate.Verifier(chain)
     except ZooError:
         raise
@@ -445,14 +452,13 @@ def sign(folder, private_key, signature=None, *, certificate=None, certificate_c
     from model_signing._signing import sign_certificate, sign_ec_key  # noqa: PLC0415 (the sign extra)
     from model_signing._signing import signing as ms_signing  # noqa: PLC0415 (the sign extra)
 
-    key = _Held(_read_file(Path(private_key), MAX_KEY_BYTES, "private key"), str(private_key))
+    key = _pem(private_key, "private key")
     try:
         if certificate is None:
             signer = sign_ec_key.Signer(key)
         else:
-            chain = [_Held(_read_file(Path(p), MAX_KEY_BYTES, "certificate"), str(p)) for p in certificate_chain]
-            signer = sign_certificate.Signer(key, _Held(_read_file(Path(certificate), MAX_KEY_BYTES, "certificate"),
-                                                        str(certificate)), chain)
+            chain = [_pem(p, "certificate") for p in certificate_chain]
+            signer = sign_certificate.Signer(key, _pem(certificate, "certificate"), chain)
     except Exception as exc:  # noqa: BLE001 - cryptography on a user's PEM file: unreadable, encrypted, wrong curve
         raise UsageError(f"private key {private_key}: not a usable unencrypted PEM elliptic-curve key (P-256, P-384 "
                          f"or P-521){' matching its certificate' if certificate else ''} ({_why(exc)})",
