@@ -211,3 +211,18 @@ def test_fetch_from_a_signed_object_store_mirror(cli, zoo, checkpoints, tmp_path
     s3_bucket.put_object(Bucket="signed", Key="m/tresnet_m.pth", Body=ckpt.data[:-1] + bytes([ckpt.data[-1] ^ 1]))
     bad = cli(*zoo.args("fetch", "tresnet_m", "--mirror", dest, "--public-key", key.public, "--force", *FAST))
     assert bad.code == 1 and ckpt.sha256 in bad.err, bad.text
+
+
+def test_signed_digest_is_the_pin_check_can_count(signed_mirror, checkpoints, monkeypatch, tmp_path):
+    from tresnet_zoo.weights.signing import SignatureError, signed_digest
+
+    mirror, key = signed_mirror
+    ckpt = checkpoints["tresnet_m"]
+    assert signed_digest(ckpt.filename) is None  # no mirror, no key: nothing is pinned by a signature
+    monkeypatch.setenv("TRESNET_ZOO_MIRROR", str(mirror))
+    monkeypatch.setenv("TRESNET_ZOO_PUBLIC_KEY", str(key.public))
+    assert signed_digest(ckpt.filename) == ckpt.sha256
+    assert signed_digest("not-signed.pth") is None
+    other = make_key(tmp_path / "keys", "other")
+    with pytest.raises(SignatureError):
+        signed_digest(ckpt.filename, public_key=str(other.public))

@@ -38,6 +38,7 @@ __all__ = [
     "sign",
     "verify_signature",
     "signed_pins",
+    "signed_digest",
     "stale_signature",
 ]
 
@@ -538,6 +539,28 @@ def signed_pins(entry, planned: list, options, say) -> list:
     if len(kept) < len(planned):
         say(f"note: {entry.name}: only the files the mirror's signature lists are fetched from it")
     return kept
+
+
+_SIGNED: dict[tuple[str, str], SignedFiles] = {}
+
+
+def signed_digest(filename: str, *, mirror: str | None = None, public_key: str | None = None) -> str | None:
+    """The sha256 that the mirror's signature pins for ``filename``, or None (no mirror or no key, or the file
+    is not listed). ``mirror`` and ``public_key`` default to ``$TRESNET_ZOO_MIRROR`` and
+    ``$TRESNET_ZOO_PUBLIC_KEY``; the signature is verified once per process (``check`` counts such a file as
+    pinned, as ``fetch`` does). SignatureError when the mirror has no signature or it does not verify."""
+    mirror = mirror or os.environ.get("TRESNET_ZOO_MIRROR") or None
+    public_key = public_key or os.environ.get(PUBLIC_KEY_ENV) or None
+    if not mirror or not public_key:
+        return None
+    if (mirror, public_key) not in _SIGNED:
+        raw = _mirror_file(mirror, SIGNATURE, 30.0)
+        if raw is None:
+            raise SignatureError(f"the mirror {redact(mirror)} has no signature {SIGNATURE}, and a public key was "
+                                 "given")
+        where = redact(mirror.rstrip("/") + "/" + SIGNATURE)
+        _SIGNED[(mirror, public_key)] = read_signature(raw, public_key=Path(public_key), where=where)
+    return _SIGNED[(mirror, public_key)].digests.get(filename)
 
 
 def _signed_manifest(mirror: str, signed: SignedFiles, timeout: float) -> dict:
