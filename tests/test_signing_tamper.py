@@ -242,3 +242,37 @@ def test_list_does_not_import_model_signing():
     code = "import sys; from tresnet_zoo.cli import main; main(['list']); print('model_signing' in sys.modules)"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert run.stdout.strip().splitlines()[-1] == "False"
+
+
+def _paths(node, prefix=()):
+    yield prefix
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _paths(value, prefix + (key,))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _paths(value, prefix + (i,))
+
+
+ENVELOPE = {("dsseEnvelope",), ("dsseEnvelope", "signatures"), ("dsseEnvelope", "signatures", 0)}
+
+
+def test_every_field_of_the_bundle_replaced_by_another_type_is_exit_1(signed):
+    """Each field of a valid bundle replaced by null, a number, a string, a list or an object: exit 1 with one
+    error line whenever the envelope is touched, never a traceback or exit 70."""
+    folder, _, verify = signed
+    original = json.loads((folder / SIG).read_text())
+    for path in list(_paths(original))[1:]:
+        for value in (None, 7, "x", [], {}):
+            bundle = json.loads(json.dumps(original))
+            node = bundle
+            for step in path[:-1]:
+                node = node[step]
+            node[path[-1]] = value
+            (folder / SIG).write_text(json.dumps(bundle))
+            result = verify()
+            authentic = {"payload", "payloadType", "sig", "mediaType"} & set(path) or path in ENVELOPE
+            assert result.code == 1 if authentic else result.code in (0, 1), (path, value, result.text)
+            if result.code:  # else a field the signature does not depend on (the key's hint, the log entries)
+                assert "internal error" not in result.err and result.err.count("error: ") == 1, (path, value)
+            assert "WARNING" not in result.out  # model-signing's own prints do not reach our output

@@ -15,8 +15,10 @@ refuses other bytes; the loader hashes again what it loads).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
+import io
 import json
 import os
 import stat
@@ -231,7 +233,8 @@ def read_signature(raw: bytes, *, public_key: Path | None = None, certificate_ch
     except Exception as exc:  # noqa: BLE001 - model-signing/pydantic on hostile JSON: any error is a bad bundle
         raise SignatureError(f"signature {where}: not a Sigstore bundle ({_why(exc)})") from None
     try:
-        manifest = verifier.verify(signature)
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints a warning for bundles without a key hint
+            manifest = verifier.verify(signature)
     except Exception as exc:  # noqa: BLE001 - model-signing/cryptography/OpenSSL: every failure means "does not verify"
         trust = f"the public key {public_key}" if public_key else "the certificate chain"
         raise SignatureError(f"signature {where} does not verify with {trust}: {_why(exc)}") from None
