@@ -226,3 +226,16 @@ def test_signed_digest_is_the_pin_check_can_count(signed_mirror, checkpoints, mo
     other = make_key(tmp_path / "keys", "other")
     with pytest.raises(SignatureError):
         signed_digest(ckpt.filename, public_key=str(other.public))
+
+
+def test_the_key_from_the_environment_applies_to_the_api(zoo, signed_mirror, monkeypatch, tmp_path):
+    import tresnet_zoo
+    from tresnet_zoo.weights.signing import SignatureError
+
+    mirror, _ = signed_mirror
+    other = make_key(tmp_path / "keys", "other")
+    monkeypatch.setenv("TRESNET_ZOO_PUBLIC_KEY", str(other.public))
+    with pytest.raises(SignatureError) as caught:
+        tresnet_zoo.fetch("tresnet_m", index=zoo.index, cache_dir=zoo.cache, mirror=str(mirror))
+    assert caught.value.exit_code == 1 and "does not verify" in str(caught.value)
+    assert not zoo.final().exists()
