@@ -11,8 +11,6 @@ import pytest
 
 from .signkeys import make_key
 
-pytest.importorskip("model_signing")
-
 SIG = "tresnet-zoo.sig"
 FAST = ("--retries", "0", "--timeout", "5")
 

@@ -13,8 +13,6 @@ import pytest
 
 from .signkeys import make_ca_and_leaf, make_key, make_mirror
 
-pytest.importorskip("model_signing")
-
 SIG = "tresnet-zoo.sig"
 
 

@@ -17,8 +17,6 @@ import pytest
 from .conftest import PYTHON, REPO, env_without
 from .signkeys import make_key, make_mirror
 
-pytest.importorskip("model_signing")
-
 SIG = "tresnet-zoo.sig"
 
 
