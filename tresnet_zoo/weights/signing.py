@@ -529,7 +529,9 @@ def signed_pins(entry, planned: list, options, say) -> list:
     where = redact(mirror.rstrip("/") + "/" + SIGNATURE)
     raw = _mirror_file(mirror, SIGNATURE, timeout)
     if raw is None:
-        raise SignatureError(f"the mirror {redact(mirror)} has no signature {SIGNATURE}, and a public key was given",
+        unreached = "" if folder is not None else " (or it could not be reached)"
+        raise SignatureError(f"the mirror {redact(mirror)} has no signature {SIGNATURE}{unreached}, and a public key "
+                             "was given",
                              hint="sign the mirror with `tresnet-zoo sign`, or fetch without a public key")
     signed = read_signature(raw, public_key=Path(key), where=where)
     manifest = _signed_manifest(mirror, signed, timeout)
