@@ -34,6 +34,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 from ._deps import require
 from .api import create_model
 from .errors import ImageError, UsageError, ZooError
+from .index.problems import path_text
 from .models.labels import label_set_for, load_labels
 
 __all__ = [
@@ -141,12 +142,12 @@ def open_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
     """
     from PIL import Image  # noqa: PLC0415 (heavy: only prediction decodes images)
 
-    name = os.fspath(path)
+    name = path_text(path)
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | (0 if follow_links else os.O_NOFOLLOW)
     try:
-        fd = os.open(name, flags)
+        fd = os.open(path, flags)
     except OSError as exc:
-        reason = "a symbolic link" if not follow_links and os.path.islink(name) else (exc.strerror or str(exc))
+        reason = "a symbolic link" if not follow_links and os.path.islink(path) else (exc.strerror or str(exc))
         raise ImageError(f"{name}: cannot open ({reason})") from None
     with os.fdopen(fd, "rb") as handle:
         info = os.fstat(handle.fileno())
@@ -328,10 +329,10 @@ class Predictor:
         try:
             return self.preprocess.to_uint8(image, max_pixels=self.max_pixels)
         except ImageError as exc:
-            raise ImageError(f"{os.fspath(path)}: {exc.message}", hint=exc.hint) from None
+            raise ImageError(f"{path_text(path)}: {exc.message}", hint=exc.hint) from None
         except (MemoryError, ValueError, OSError) as exc:  # Pillow's resize/crop on what the header let through
             detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-            raise ImageError(f"{os.fspath(path)}: cannot be preprocessed ({type(exc).__name__}: {detail})") from None
+            raise ImageError(f"{path_text(path)}: cannot be preprocessed ({type(exc).__name__}: {detail})") from None
 
     def predict_files(self, files: Sequence[tuple[Path, bool]] | Sequence[Path], *, top: int = 5,
                       progress: Callable[[int], None] | None = None, keep_logits: bool = False) -> Iterator[Prediction]:
@@ -348,7 +349,7 @@ class Predictor:
                 nonlocal position
                 while position < len(items) and len(futures) < window:
                     path, walked = items[position]
-                    futures.append((str(path), pool.submit(self._load, path, walked)))
+                    futures.append((path_text(path), pool.submit(self._load, path, walked)))
                     position += 1
 
             refill()
