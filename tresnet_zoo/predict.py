@@ -349,7 +349,7 @@ class Predictor:
                 nonlocal position
                 while position < len(items) and len(futures) < window:
                     path, walked = items[position]
-                    futures.append((path_text(path), pool.submit(self._load, path, walked)))
+                    futures.append((str(path), pool.submit(self._load, path, walked)))
                     position += 1
 
             refill()

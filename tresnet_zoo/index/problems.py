@@ -13,7 +13,7 @@ __all__ = ["Location", "Problem", "display_path", "path_text"]
 def path_text(path: str | os.PathLike) -> str:
     """A path as text that any UTF-8 stream or file can hold: bytes of a file name that are not UTF-8
     (which Python keeps as lone surrogates) are shown escaped, ``caf\\xe9.yml``. The one place a path
-    becomes text for display, JSON or hashing."""
+    becomes text for display; JSON keeps the exact name (its ``\\u`` escapes read back as the same path)."""
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
@@ -62,7 +62,7 @@ class Problem:
 
     def to_dict(self) -> dict:
         return {
-            "file": path_text(self.location.file),
+            "file": str(self.location.file),  # exact (see path_text)
             "line": self.location.line,
             "entry": self.entry,
             "field": list(self.field),
