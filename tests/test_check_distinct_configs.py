@@ -1,7 +1,7 @@
 """`check` counts each distinct architecture once: a different head size needs no new body.
 
-The body (everything but the classifier) is built and FLOP-counted once per (variant, image size); the
-classifier, a Linear layer, is added by arithmetic. These tests count body builds, never time.
+The body (everything but the classifier) is built once per variant and FLOP-counted once per (variant,
+image size); the classifier, a Linear layer, is added by arithmetic. These tests count body builds, never time.
 """
 
 from __future__ import annotations
@@ -31,16 +31,19 @@ def builds(monkeypatch):
 
     monkeypatch.setattr(tresnet, "build", counting)
     measure._body_counts.cache_clear()
+    measure._meta_body.cache_clear()
     yield made
     measure._body_counts.cache_clear()
+    measure._meta_body.cache_clear()
 
 
-def test_distinct_heads_build_one_body_per_variant_and_size(builds):
+def test_distinct_heads_build_one_body_per_variant(builds):
     for classes in range(1, 41):
         measure.count("tresnet_m", 224, classes)
         measure.count("tresnet_m", 448, 1000 + classes)
-    assert len(builds) == 2
-    assert set(builds) == {0}  # the body alone: no head is ever built to be counted
+        measure.count("tresnet_l", 224, classes)
+    assert builds == [0, 0]  # tresnet_m and tresnet_l, each the body alone: no head is built to be counted
+    assert measure._body_counts.cache_info().misses == 3  # one count per (variant, image size)
 
 
 @pytest.mark.parametrize("classes", [1, 10, 1000, 11221])

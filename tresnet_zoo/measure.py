@@ -34,9 +34,11 @@ def count_parameters(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-MAX_BODIES = 64  # (variant, image size) pairs kept measured: ~4 variants x a few sizes; the rest are recounted
+# Counts (a few ints) of every (variant, image size) `check` accepts fit: 4 variants x 31 sizes (64-1024 by 32)
+MAX_BODIES = 256
 
 
+@lru_cache(maxsize=8)  # one shapes-only model per variant: no storage, a few MB of modules
 def _meta_body(variant: str):
     """A shapes-only model without a classifier (``num_classes=0``), BatchNorm removed after its state was
     sized, and (parameters, checkpoint numbers, checkpoint tensors, classifier input features)."""
@@ -56,7 +58,7 @@ def _meta_body(variant: str):
 
 @lru_cache(maxsize=MAX_BODIES)
 def _body_counts(variant: str, image_size: int) -> Counts:
-    """The counts of ``variant`` without its classifier at ``image_size``: one model built per call."""
+    """The counts of ``variant`` without its classifier at ``image_size``: one counting forward per call."""
     import torch  # noqa: PLC0415 (torch: seconds to import)
     from torch.utils.flop_counter import FlopCounterMode  # noqa: PLC0415 (torch: seconds to import)
 
@@ -70,16 +72,17 @@ def _body_counts(variant: str, image_size: int) -> Counts:
 def count(variant: str, image_size: int, num_classes: int = 1000) -> Counts:
     """Parameters and MACs of a reference variant at ``image_size`` (square) with ``num_classes`` outputs.
 
-    The body is counted on ``meta`` once per (variant, image size) (a bounded memo); the classifier, a
-    Linear layer, is added by arithmetic: ``in*out + out`` parameters (weight and bias, two tensors),
-    ``in*out`` MACs. So a 6000-entry index of distinct head sizes builds as many models as it has
-    (variant, image size) pairs. :func:`count_unmemoized` builds and counts a whole model every call.
+    The body is built on ``meta`` once per variant and counted once per image size (bounded memos); the
+    classifier, a Linear layer, is added by arithmetic: ``in*out + out`` parameters (weight and bias, two tensors),
+    ``in*out`` MACs. So a 6000-entry index of distinct head sizes costs one model per variant and one
+    count per (variant, image size). :func:`count_unmemoized` builds and counts a body every call.
     """
     return _with_head(_body_counts(variant, image_size), num_classes)
 
 
 def count_unmemoized(variant: str, image_size: int, num_classes: int = 1000) -> Counts:
     """:func:`count` without the memo (the benchmark's baseline)."""
+    _meta_body.cache_clear()
     return _with_head(_body_counts.__wrapped__(variant, image_size), num_classes)
 
 
