@@ -95,3 +95,15 @@ def test_dense_half_precision_weights_still_load(state, tmp_path):
     assert load_checkpoint(model, path) == "timm"
     assert model.head.fc.weight.dtype == torch.float32
     torch.testing.assert_close(model.head.fc.weight, state["head.fc.weight"].half().float())
+
+
+def test_a_safetensors_tensor_of_an_integer_dtype_is_refused_by_key(state, tmp_path, image, cli):
+    from safetensors.torch import save_file
+
+    bad = {k: v.contiguous() for k, v in state.items()}
+    bad["head.fc.bias"] = torch.zeros(bad["head.fc.bias"].shape, dtype=torch.int32)
+    path = tmp_path / "weights.safetensors"
+    save_file(bad, str(path))
+    done = cli("predict", "tresnet_m", image, "--checkpoint", path)
+    assert done.code == 1, done.text
+    assert "weights.safetensors" in done.err and "head.fc.bias" in done.err and "int32" in done.err
