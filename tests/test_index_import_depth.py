@@ -65,3 +65,18 @@ def test_deeply_nested_values_are_refused_by_the_reader(write, cli, name, text):
     done = cli("--index", write(name, text), "validate")
     assert done.code == 1, done.text
     assert name in done.text and "Traceback" not in done.text
+
+
+def test_an_import_through_a_long_chain_of_links_is_a_problem_not_a_crash(tmp_path, cli):
+    """Path.resolve recurses once per link: a chain of 1500 links was a RecursionError (exit 70)."""
+    (tmp_path / "l1500.yml").write_text(REGISTRY.read_text(encoding="utf-8"), encoding="utf-8")
+    for i in range(1500):
+        (tmp_path / f"l{i}.yml").symlink_to(f"l{i + 1}.yml")
+    (tmp_path / "root.yml").write_text("Import:\n- l0.yml\n", encoding="utf-8")
+    (tmp_path / "globbed.yml").write_text("Import:\n- 'l1*.yml'\n", encoding="utf-8")
+    done = cli("--index", tmp_path / "root.yml", "validate")
+    assert done.code == 1, done.text
+    assert "'l0.yml' cannot be followed" in done.text and "RecursionError" not in done.text
+    done = cli("--index", tmp_path / "globbed.yml", "list", "--json")  # links the system follows still count
+    assert done.code == 0, done.text
+    assert '"tresnet_m"' in done.out

@@ -115,6 +115,17 @@ def _imports(doc: Document):
             yield i, item.strip(), doc.location(("Import", i))
 
 
+def _real(path: Path) -> Path | None:
+    """``path`` with its links resolved, or None when the system cannot follow them. ``os.stat`` first: the
+    kernel follows at most 40 links, and ``Path.resolve`` recurses once per link (a 1500-link chain was a
+    RecursionError)."""
+    try:
+        os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return path.resolve()
+
+
 def _inside(path: Path, home: Path) -> bool:
     return path == home or home in path.parents
 
@@ -135,7 +146,9 @@ def _resolve(home: Path, base: Path, target: str, globs: _GlobBudget) -> tuple[l
         candidate = base / pure
         if not os.path.lexists(candidate):
             return [], f"does not exist (relative to {base})"
-        resolved = candidate.resolve()
+        resolved = _real(candidate)
+        if resolved is None:
+            return [], "cannot be followed (a dangling symbolic link, a loop, or more links than the system follows)"
         if not _inside(resolved, home):
             return [], f"leads outside the index folder {home} (a symbolic link?): refused"
         if resolved.suffix.lower() not in INDEX_SUFFIXES:
@@ -147,8 +160,8 @@ def _resolve(home: Path, base: Path, target: str, globs: _GlobBudget) -> tuple[l
         return [], str(exc)
     matches = []
     for path in found:
-        resolved = path.resolve()
-        if _inside(resolved, home) and resolved.suffix.lower() in INDEX_SUFFIXES:
+        resolved = _real(path)
+        if resolved is not None and _inside(resolved, home) and resolved.suffix.lower() in INDEX_SUFFIXES:
             matches.append(resolved)
     if not matches:
         return [], f"matches no file (relative to {base}; imports name index files)"
