@@ -165,7 +165,7 @@ def open_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
                     raise ImageError(f"{name}: {width}x{height} is {width * height} pixels, "
                                      f"more than the limit of {max_pixels}",
                                      hint="raise the limit (max_pixels) only for files you trust")
-                if image.format == "JPEG" and _jpeg_scans(handle) > MAX_JPEG_SCANS:
+                if image.format in ("JPEG", "MPO") and _jpeg_scans(handle) > MAX_JPEG_SCANS:  # MPO: a camera JPEG
                     raise ImageError(f"{name}: a JPEG of more than {MAX_JPEG_SCANS} scans (progressive passes): "
                                      "refused before decoding", hint="re-encode the image as a baseline JPEG or PNG")
                 return image.convert("RGB")
