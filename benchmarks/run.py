@@ -173,6 +173,16 @@ def bench_growth(repeat: int, sizes: tuple[int, ...] = (60, 600, 6000)) -> list[
                 base = median_process([sys.executable, "-c", TIMM_DISTINCT], 1, warmup=0, env=env, cwd="/")
                 rows.append(Row(f"check {n} entries (v1), wall", ours.seconds, base.seconds,
                                 "timm create_model + FlopCounterMode, distinct configs only", "s"))
+        # issue 16's target: 6000 copies, and 6000 distinct head sizes, within 2x the bundled registry's check
+        bundled = median_process([exe, "check", "--json", V1], 1, env=env, cwd="/")
+        for heads in (False, True):
+            path = str(write_index(Path(tmp), max(sizes), distinct_heads=heads))
+            ours = median_process([exe, "--index", path, "check", "--json", V1], 1, warmup=0, env=env, cwd="/",
+                                  codes=(0, 1))  # distinct heads: the copied Parameters and FLOPs read wrong
+            what = "distinct num_classes" if heads else "copies"
+            rows.append(Row(f"check {max(sizes)} entries ({what}), wall", ours.seconds, bundled.seconds,
+                            "check of the bundled registry (target: ratio >= 0.5)", "s",
+                            f"peak RSS {ours.peak_rss_mb:.0f} MB (target <= 1024) vs {bundled.peak_rss_mb:.0f} MB"))
     return rows
 
 

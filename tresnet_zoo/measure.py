@@ -27,59 +27,68 @@ class Counts:
     state_tensors: int  # how many tensors that checkpoint holds
     macs: int  # multiply-accumulates for one image at ``image_size``
     image_size: int
+    features: int = 0  # the classifier's input features
 
 
 def count_parameters(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-@lru_cache(maxsize=None)
-def _meta_model(variant: str, num_classes: int):
-    """A shapes-only model for counting, and its parameter and checkpoint sizes (BatchNorm removed
-    after those were taken)."""
+# Counts (a few ints) of every (variant, image size) `check` accepts fit: 4 variants x 31 sizes (64-1024 by 32)
+MAX_BODIES = 256
+
+
+@lru_cache(maxsize=8)  # one shapes-only model per variant: no storage, a few MB of modules
+def _meta_body(variant: str):
+    """A shapes-only model without a classifier (``num_classes=0``), BatchNorm removed after its state was
+    sized, and (parameters, checkpoint numbers, checkpoint tensors, classifier input features)."""
     import torch  # noqa: PLC0415 (torch: seconds to import)
 
     from .models.tresnet import ConvUnit, build  # noqa: PLC0415 (imports torch)
 
     with torch.device("meta"):
-        model = build(variant, num_classes=num_classes).eval()
+        model = build(variant, num_classes=0).eval()
     state = model.state_dict()
-    sizes = (count_parameters(model), sum(t.numel() for t in state.values()), len(state))
+    sizes = (count_parameters(model), sum(t.numel() for t in state.values()), len(state), model.head.in_features)
     for unit in model.modules():
         if isinstance(unit, ConvUnit):
             unit.bn = torch.nn.Identity()  # not counted by FlopCounterMode either way (see above)
     return model, sizes
 
 
-@lru_cache(maxsize=None)
-def count(variant: str, image_size: int, num_classes: int = 1000) -> Counts:
-    """Parameters and MACs of a reference variant at ``image_size`` (square), counted on ``meta``.
-
-    Memoized by the architecture configuration (variant, image size, classes): `check` asks once per
-    entry, and a large index holds many entries of few configurations (a 6000-entry index over the ten
-    public weights counts ten times). :func:`count_unmemoized` is the same count without the memo.
-    """
-    return _count(variant, image_size, num_classes, _meta_model(variant, num_classes))
-
-
-def count_unmemoized(variant: str, image_size: int, num_classes: int = 1000) -> Counts:
-    """:func:`count`, building and counting a fresh model every call (the benchmark's baseline)."""
-    return _count(variant, image_size, num_classes, _meta_model.__wrapped__(variant, num_classes))
-
-
-def _count(variant: str, image_size: int, num_classes: int, built) -> Counts:
+@lru_cache(maxsize=MAX_BODIES)
+def _body_counts(variant: str, image_size: int) -> Counts:
+    """The counts of ``variant`` without its classifier at ``image_size``: one counting forward per call."""
     import torch  # noqa: PLC0415 (torch: seconds to import)
     from torch.utils.flop_counter import FlopCounterMode  # noqa: PLC0415 (torch: seconds to import)
 
-    model, (parameters, state_numel, state_tensors) = built
-    x = torch.empty(1, 3, image_size, image_size, device="meta")
+    model, (parameters, state_numel, state_tensors, features) = _meta_body(variant)
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
-        model(x)
-    return Counts(
-        parameters=parameters,
-        state_numel=state_numel,
-        state_tensors=state_tensors,
-        macs=counter.get_total_flops() // 2,
-        image_size=image_size,
-    )
+        model(torch.empty(1, 3, image_size, image_size, device="meta"))
+    return Counts(parameters, state_numel, state_tensors, counter.get_total_flops() // 2, image_size, features)
+
+
+def count(variant: str, image_size: int, num_classes: int = 1000) -> Counts:
+    """Parameters and MACs of a reference variant at ``image_size`` (square) with ``num_classes`` outputs.
+
+    The body is built on ``meta`` once per variant and counted once per image size (bounded memos); the
+    classifier, a Linear layer, is added by arithmetic: ``in*out + out`` parameters (weight and bias, two tensors),
+    ``in*out`` MACs. So a 6000-entry index of distinct head sizes costs one model per variant and one
+    count per (variant, image size). :func:`count_unmemoized` builds and counts a body every call.
+    """
+    return _with_head(_body_counts(variant, image_size), num_classes)
+
+
+def count_unmemoized(variant: str, image_size: int, num_classes: int = 1000) -> Counts:
+    """:func:`count` without the memo (the benchmark's baseline)."""
+    _meta_body.cache_clear()
+    return _with_head(_body_counts.__wrapped__(variant, image_size), num_classes)
+
+
+def _with_head(body: Counts, num_classes: int) -> Counts:
+    if num_classes <= 0:
+        return body
+    weights = body.features * num_classes
+    return Counts(body.parameters + weights + num_classes, body.state_numel + weights + num_classes,
+                  body.state_tensors + 2, body.macs + weights, body.image_size, body.features)

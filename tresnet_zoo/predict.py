@@ -7,9 +7,14 @@ to [0, 1] (TResNet's mean is 0 and std 1). ``Preprocess`` does the same with Pil
 (no torchvision), so the logits equal timm's pipeline's on the same file and weights.
 
 Images are hostile input: a file is opened without following a link where a folder walk found it, must
-be a regular file, and is refused before decoding when its header announces more than ``max_pixels``
-pixels (a decompression bomb); anything Pillow cannot decode is an ``ImageError`` naming the file. Folder
-walks skip symbolic links (no escape from the folder), are bounded in depth and in the number of images.
+be a regular file, and must be in one of ``IMAGE_FORMATS`` (told from its first bytes: Pillow is asked to
+try only those, so no other decoder, such as ICO's, which decodes whole inside ``Image.open``, ever runs).
+It is refused before decoding when its header announces more than ``max_pixels`` pixels (a decompression
+bomb), and a JPEG with more than ``MAX_JPEG_SCANS`` scans (each progressive scan is a pass over the
+picture: a 1 MB file of thousands of scans decodes for minutes) is refused from its markers, unread by
+the decoder. Decode work is so bounded by pixels and scans, not by a clock. Anything Pillow cannot
+decode is an ``ImageError`` naming the file. Folder walks skip symbolic links (no escape from the
+folder), are bounded in depth and in the number of images.
 
 Speed: images are decoded and resized on worker threads (Pillow releases the GIL) while the model, in
 its fused (BatchNorm folded), channels-last form, runs batches under ``torch.inference_mode``.
@@ -29,10 +34,12 @@ from typing import Callable, Iterable, Iterator, Sequence
 from ._deps import require
 from .api import create_model
 from .errors import ImageError, UsageError, ZooError
+from .index.problems import path_text
 from .models.labels import label_set_for, load_labels
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "IMAGE_FORMATS",
     "DEFAULT_MAX_PIXELS",
     "Preprocess",
     "Prediction",
@@ -43,8 +50,11 @@ __all__ = [
 ]
 
 # what a folder walk picks up (a file named on the command line is tried whatever its name)
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".ppm", ".pgm"})
+# Pillow's names of the formats decoded (header-only ``open``, work linear in pixels but for JPEG's scans)
+IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "PPM")
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own decompression-bomb threshold (~ 0.25 GB of RGBA)
+MAX_JPEG_SCANS = 100  # a progressive JPEG has about 10 (libjpeg's default script); an EXIF thumbnail adds its own
 MAX_DEPTH = 32  # folder levels below a folder argument
 MAX_IMAGES = 1_000_000
 _INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "box", "hamming", "lanczos")
@@ -132,12 +142,12 @@ def open_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
     """
     from PIL import Image  # noqa: PLC0415 (heavy: only prediction decodes images)
 
-    name = os.fspath(path)
+    name = path_text(path)
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | (0 if follow_links else os.O_NOFOLLOW)
     try:
-        fd = os.open(name, flags)
+        fd = os.open(path, flags)
     except OSError as exc:
-        reason = "a symbolic link" if not follow_links and os.path.islink(name) else (exc.strerror or str(exc))
+        reason = "a symbolic link" if not follow_links and os.path.islink(path) else (exc.strerror or str(exc))
         raise ImageError(f"{name}: cannot open ({reason})") from None
     with os.fdopen(fd, "rb") as handle:
         info = os.fstat(handle.fileno())
@@ -147,7 +157,7 @@ def open_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
             with warnings.catch_warnings():
                 # the bound is ours (checked next, before decoding); Pillow's global one still refuses > 2x its own
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                image = Image.open(handle)
+                image = Image.open(handle, formats=IMAGE_FORMATS)
                 width, height = image.size
                 if width < 1 or height < 1:
                     raise ImageError(f"{name}: an image of {width}x{height} pixels has nothing to classify")
@@ -155,6 +165,9 @@ def open_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
                     raise ImageError(f"{name}: {width}x{height} is {width * height} pixels, "
                                      f"more than the limit of {max_pixels}",
                                      hint="raise the limit (max_pixels) only for files you trust")
+                if image.format in ("JPEG", "MPO") and _jpeg_scans(handle) > MAX_JPEG_SCANS:  # MPO: a camera JPEG
+                    raise ImageError(f"{name}: a JPEG of more than {MAX_JPEG_SCANS} scans (progressive passes): "
+                                     "refused before decoding", hint="re-encode the image as a baseline JPEG or PNG")
                 return image.convert("RGB")
         except ZooError:
             raise
@@ -162,9 +175,24 @@ def open_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
             raise ImageError(f"{name}: refused as a decompression bomb ({exc})") from None
         except Exception as exc:  # Pillow raises OSError, ValueError, SyntaxError, struct.error... on bad data
             if isinstance(exc, Image.UnidentifiedImageError):
-                raise ImageError(f"{name}: not an image (no format Pillow reads)") from None
+                raise ImageError(f"{name}: not an image in a format read here ({', '.join(IMAGE_FORMATS)})") from None
             detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
             raise ImageError(f"{name}: damaged image ({type(exc).__name__}: {detail})") from None
+
+
+def _jpeg_scans(handle) -> int:
+    """How many start-of-scan markers (``FF DA``) the JPEG file ``handle`` holds, read in chunks and never
+    decoded; the position is restored. Entropy-coded data stuffs every ``FF`` byte, so the count can only
+    err high (a marker inside an EXIF thumbnail or an application segment counts too)."""
+    start, scans, tail = handle.tell(), 0, b""
+    handle.seek(0)
+    while chunk := handle.read(1 << 20):
+        scans += (tail + chunk).count(b"\xff\xda")
+        tail = chunk[-1:]
+        if scans > MAX_JPEG_SCANS:
+            break
+    handle.seek(start)
+    return scans
 
 
 @dataclass(frozen=True)
@@ -301,10 +329,10 @@ class Predictor:
         try:
             return self.preprocess.to_uint8(image, max_pixels=self.max_pixels)
         except ImageError as exc:
-            raise ImageError(f"{os.fspath(path)}: {exc.message}", hint=exc.hint) from None
+            raise ImageError(f"{path_text(path)}: {exc.message}", hint=exc.hint) from None
         except (MemoryError, ValueError, OSError) as exc:  # Pillow's resize/crop on what the header let through
             detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-            raise ImageError(f"{os.fspath(path)}: cannot be preprocessed ({type(exc).__name__}: {detail})") from None
+            raise ImageError(f"{path_text(path)}: cannot be preprocessed ({type(exc).__name__}: {detail})") from None
 
     def predict_files(self, files: Sequence[tuple[Path, bool]] | Sequence[Path], *, top: int = 5,
                       progress: Callable[[int], None] | None = None, keep_logits: bool = False) -> Iterator[Prediction]:

@@ -42,21 +42,31 @@ _COMMAND = re.compile(r"`tresnet-zoo(?= )")
 _INSTALL = re.compile(r"""pip install (?:-e )?["']?(?:tresnet-zoo|\.)\[(?P<extra>[A-Za-z0-9_-]+)\]["']?""")
 
 
+def quote(word: str | os.PathLike) -> str:
+    """``word`` quoted for a POSIX shell; one holding bytes that are not UTF-8 (a file name) or control
+    characters as bash's ``$'...'``, byte by byte, so that the hint names the very file and runs as printed."""
+    raw = os.fsencode(word)
+    text = os.fsdecode(raw)
+    if text.isprintable():  # a lone surrogate (an undecodable byte) is not
+        return shlex.quote(text)
+    return "$'" + "".join(chr(b) if 32 <= b < 127 and b not in b"'\\" else f"\\x{b:02x}" for b in raw) + "'"
+
+
 def command(state: State | None, *words: str) -> str:
     """``tresnet-zoo [--index I] [--cache-dir C] WORDS``, quoted for a POSIX shell.
 
     Only options typed on the command line are repeated: one set in the environment applies to the
     hinted command as well.
     """
-    return " ".join([_prefix(state), *(shlex.quote(w) for w in words)])
+    return " ".join([_prefix(state), *(quote(w) for w in words)])
 
 
 def _prefix(state: State | None) -> str:
     parts = ["tresnet-zoo"]
     if state is not None and state.index is not None and "index" in state.typed:
-        parts += ["--index", shlex.quote(str(state.index))]
+        parts += ["--index", quote(state.index)]
     if state is not None and state.cache_dir is not None and "cache_dir" in state.typed:
-        parts += ["--cache-dir", shlex.quote(str(state.cache_dir))]
+        parts += ["--cache-dir", quote(state.cache_dir)]
     return " ".join(parts)
 
 
@@ -121,7 +131,8 @@ def _rewrite(hint: str | None, state: State | None) -> str | None:
     if not hint:
         return hint
     hint = _INSTALL.sub(lambda m: install_command(m["extra"]), hint)
-    return _COMMAND.sub("`" + _prefix(state), hint)
+    prefix = "`" + _prefix(state)
+    return _COMMAND.sub(lambda _: prefix, hint)  # a template would read the path's backslashes as escapes
 
 
 # The library names no flags; what the CLI adds to a hint, by what an error is about (its ``topic``).
@@ -159,7 +170,7 @@ def _mirror_hint() -> str | None:
     given = _argv is None or any(w == "--mirror" or w.startswith("--mirror=") for w in _argv)
     if given or os.environ.get("TRESNET_ZOO_MIRROR"):
         return _FLAG_HINTS["network"]
-    again = " ".join(["tresnet-zoo", *(shlex.quote(w) for w in _argv)])
+    again = " ".join(["tresnet-zoo", *(quote(w) for w in _argv)])
     return f'with the files in a folder ./weights: `TRESNET_ZOO_MIRROR="$PWD/weights" {again}`'
 
 

@@ -231,7 +231,8 @@ def render_pages(index: Index, pages: Path, *, upstream: Index | None = None, up
 
 
 # hand-written guides in docs/templates, by their navigation title
-GUIDES = {"Running on a cluster": "cluster.md", "Signing and trust": "signing.md"}
+GUIDES = {"Running on a cluster": "cluster.md", "Signing and trust": "signing.md",
+          "Limits on hostile input": "limits.md"}
 
 
 def site_config(collections: list[dict], cards: list[ModelCard], *, repo_url: str | None = None,

@@ -21,10 +21,12 @@ from pathlib import Path, PurePosixPath
 from .problems import Location, Problem
 from .source import MAX_FILE_BYTES, Document, ValueBudget, paused_gc, read_documents
 
-__all__ = ["collect_documents", "INDEX_SUFFIXES", "MAX_FILES", "MAX_TOTAL_BYTES", "MAX_GLOB_ENTRIES"]
+__all__ = ["collect_documents", "INDEX_SUFFIXES", "MAX_FILES", "MAX_TOTAL_BYTES", "MAX_GLOB_ENTRIES",
+           "MAX_IMPORT_DEPTH"]
 
 INDEX_SUFFIXES = (".yml", ".yaml", ".json", ".md", ".markdown")
 MAX_FILES = 1000  # files in one index, imports included
+MAX_IMPORT_DEPTH = 100  # files in one chain of imports (a real index nests two or three)
 MAX_TOTAL_BYTES = 4 * MAX_FILE_BYTES
 MAX_GLOB_ENTRIES = 20_000  # folder entries one glob may look at
 MAX_GLOB_SECONDS = 1.0
@@ -57,42 +59,48 @@ def collect_documents(roots: list[Path]) -> tuple[list[Document], list[Problem]]
     globs = _GlobBudget()
     values = ValueBudget()
 
-    def visit(path: Path, home: Path, stack: tuple[Path, ...], via: Location | None) -> None:
-        if path in stack:
-            cycle = " -> ".join(p.name for p in stack[stack.index(path):] + (path,))
-            problems.append(Problem(via or Location(path), f"Import cycle: {cycle}; remove one of these imports"))
-            return
-        if path in seen or values.left < 0:  # a file read once; none after the value budget ran out (said once)
-            return
-        seen.add(path)
-        budget["files"] -= 1
-        if budget["files"] < 0:
-            problems.append(Problem(via or Location(path), f"the index reaches more than {MAX_FILES} files: refused"))
-            return
-        if path.suffix.lower() not in INDEX_SUFFIXES:  # never parse (and quote) a file that is not an index
-            expected = ", ".join(INDEX_SUFFIXES)
-            problems.append(Problem(via or Location(path), f"is not an index file: expected {expected}"))
-            return
-        limit = min(MAX_FILE_BYTES, max(budget["bytes"], 0))
-        found_docs, found = read_documents(path, limit=limit, budget=values)
-        try:
-            budget["bytes"] -= os.lstat(path).st_size if found_docs else 0
-        except OSError:
-            pass
-        problems.extend(found)
-        for doc in found_docs:
-            docs.append(doc)
-            for i, target, where in _imports(doc):
-                matches, why = _resolve(home, doc.path.parent, target, globs)
-                if why:
-                    problems.append(Problem(where, f"{target!r} {why}", field=(f"Import[{i}]",)))
-                for match in matches:
-                    visit(match, home, stack + (path,), where)
-
+    # depth first in import order, walked with a stack of (file, the chain that imported it, where): a chain of
+    # imports is bounded by MAX_IMPORT_DEPTH, not by Python's recursion limit
+    todo: list[tuple[Path, Path, tuple[Path, ...], Location | None]] = [
+        (root.resolve(), root.resolve().parent, (), None) for root in reversed(roots)]
     with paused_gc():  # see paused_gc: reading builds many objects and no cycles
-        for root in roots:
-            root = root.resolve()
-            visit(root, root.parent, (), None)
+        while todo:
+            path, home, chain, via = todo.pop()
+            if path in chain:
+                cycle = " -> ".join(p.name for p in chain[chain.index(path):] + (path,))
+                problems.append(Problem(via or Location(path), f"Import cycle: {cycle}; remove one of these imports"))
+                continue
+            if path in seen or values.left < 0:  # a file read once; none after the value budget ran out (said once)
+                continue
+            seen.add(path)
+            budget["files"] -= 1
+            if len(chain) >= MAX_IMPORT_DEPTH:
+                why = f"imports nest deeper than {MAX_IMPORT_DEPTH} files ({chain[0].name} ... {path.name}): refused"
+            elif budget["files"] < 0:
+                why = f"the index reaches more than {MAX_FILES} files: refused"
+            elif path.suffix.lower() not in INDEX_SUFFIXES:  # never parse (and quote) a file that is not an index
+                why = f"is not an index file: expected {', '.join(INDEX_SUFFIXES)}"
+            else:
+                why = None
+            if why:
+                problems.append(Problem(via or Location(path), why))
+                continue
+            limit = min(MAX_FILE_BYTES, max(budget["bytes"], 0))
+            found_docs, found = read_documents(path, limit=limit, budget=values)
+            try:
+                budget["bytes"] -= os.lstat(path).st_size if found_docs else 0
+            except OSError:
+                pass
+            problems.extend(found)
+            imported = []
+            for doc in found_docs:
+                docs.append(doc)
+                for i, target, where in _imports(doc):
+                    matches, why = _resolve(home, doc.path.parent, target, globs)
+                    if why:
+                        problems.append(Problem(where, f"{target!r} {why}", field=(f"Import[{i}]",)))
+                    imported.extend((match, home, chain + (path,), where) for match in matches)
+            todo.extend(reversed(imported))
     return docs, problems
 
 
@@ -105,6 +113,17 @@ def _imports(doc: Document):
     for i, item in enumerate(items):
         if isinstance(item, str) and item.strip():
             yield i, item.strip(), doc.location(("Import", i))
+
+
+def _real(path: Path) -> Path | None:
+    """``path`` with its links resolved, or None when the system cannot follow them. ``os.stat`` first: the
+    kernel follows at most 40 links, and ``Path.resolve`` recurses once per link (a 1500-link chain was a
+    RecursionError)."""
+    try:
+        os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return path.resolve()
 
 
 def _inside(path: Path, home: Path) -> bool:
@@ -127,7 +146,9 @@ def _resolve(home: Path, base: Path, target: str, globs: _GlobBudget) -> tuple[l
         candidate = base / pure
         if not os.path.lexists(candidate):
             return [], f"does not exist (relative to {base})"
-        resolved = candidate.resolve()
+        resolved = _real(candidate)
+        if resolved is None:
+            return [], "cannot be followed (a dangling symbolic link, a loop, or more links than the system follows)"
         if not _inside(resolved, home):
             return [], f"leads outside the index folder {home} (a symbolic link?): refused"
         if resolved.suffix.lower() not in INDEX_SUFFIXES:
@@ -139,8 +160,8 @@ def _resolve(home: Path, base: Path, target: str, globs: _GlobBudget) -> tuple[l
         return [], str(exc)
     matches = []
     for path in found:
-        resolved = path.resolve()
-        if _inside(resolved, home) and resolved.suffix.lower() in INDEX_SUFFIXES:
+        resolved = _real(path)
+        if resolved is not None and _inside(resolved, home) and resolved.suffix.lower() in INDEX_SUFFIXES:
             matches.append(resolved)
     if not matches:
         return [], f"matches no file (relative to {base}; imports name index files)"
@@ -165,31 +186,29 @@ def _glob(base: Path, parts: tuple[str, ...], budget: _GlobBudget) -> list[Path]
     def hidden(name: str, pattern: str) -> bool:
         return name.startswith(".") and not pattern.startswith(".")
 
-    def walk(folder: Path, rest: tuple[str, ...]) -> None:
+    todo = [(base, tuple(p for p in parts if p not in ("", ".")))]  # a stack: folders nest deeper than recursion
+    while todo:
+        folder, rest = todo.pop()
         if not rest:
-            return
+            continue
         part, more = rest[0], rest[1:]
         if part == "**":
-            walk(folder, more)  # zero folders
-            for entry in entries(folder):
-                if entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
-                    walk(Path(entry.path), rest)
-            return
-        if not _GLOB_CHARS & set(part):
+            todo.append((folder, more))  # zero folders
+            todo.extend((Path(e.path), rest) for e in entries(folder)
+                        if e.is_dir(follow_symlinks=False) and not e.name.startswith("."))
+        elif not _GLOB_CHARS & set(part):
             child = folder / part
             if not more:
                 if os.path.lexists(child):
                     out.append(child)
             elif child.is_dir() and not child.is_symlink():
-                walk(child, more)
-            return
-        for entry in entries(folder):
-            if hidden(entry.name, part) or not fnmatch.fnmatchcase(entry.name, part):
-                continue
-            if not more:
-                out.append(Path(entry.path))
-            elif entry.is_dir(follow_symlinks=False):
-                walk(Path(entry.path), more)
-
-    walk(base, tuple(p for p in parts if p not in ("", ".")))
+                todo.append((child, more))
+        else:
+            for entry in entries(folder):
+                if hidden(entry.name, part) or not fnmatch.fnmatchcase(entry.name, part):
+                    continue
+                if not more:
+                    out.append(Path(entry.path))
+                elif entry.is_dir(follow_symlinks=False):
+                    todo.append((Path(entry.path), more))
     return out

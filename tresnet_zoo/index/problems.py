@@ -7,15 +7,22 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["Location", "Problem", "display_path"]
+__all__ = ["Location", "Problem", "display_path", "path_text"]
+
+
+def path_text(path: str | os.PathLike) -> str:
+    """A path as text that any UTF-8 stream or file can hold: bytes of a file name that are not UTF-8
+    (which Python keeps as lone surrogates) are shown escaped, ``caf\\xe9.yml``. The one place a path
+    becomes text for display; JSON keeps the exact name (its ``\\u`` escapes read back as the same path)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def display_path(path: Path) -> str:
-    """A path as a user wants to read it: relative to the working directory when below it."""
+    """A path as a user wants to read it: relative to the working directory when below it (``path_text``)."""
     try:
         return _display_path(path, os.getcwd())
     except OSError:  # the working directory is gone
-        return str(path)
+        return path_text(path)
 
 
 @lru_cache(maxsize=256)
@@ -24,8 +31,8 @@ def _display_path(path: Path, cwd: str) -> str:
     try:
         rel = os.path.relpath(path, cwd)
     except ValueError:  # different drive on Windows
-        return str(path)
-    return rel if not rel.startswith("..") else str(path)
+        return path_text(path)
+    return path_text(rel if not rel.startswith("..") else path)
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,7 @@ class Problem:
 
     def to_dict(self) -> dict:
         return {
-            "file": str(self.location.file),
+            "file": str(self.location.file),  # exact (see path_text)
             "line": self.location.line,
             "entry": self.entry,
             "field": list(self.field),

@@ -98,7 +98,7 @@ def _verdict_marker(folder: Path, docs: list[Document]) -> Path | None:
     except OSError:
         return None
     for path, file_digest in dict.fromkeys((d.path, d.digest) for d in docs):
-        digest.update(f"{path}\0{file_digest}\0".encode())
+        digest.update(os.fsencode(path) + f"\0{file_digest}\0".encode())
     return folder / "validated" / digest.hexdigest()
 
 

@@ -42,11 +42,13 @@ __all__ = [
     "read_checkpoint",
     "classifier_rows",
     "read_state",
+    "accept_tensors",
     "load_into",
     "state_dict_for",
 ]
 
 IABN_EPS = 1e-5
+_WEIGHT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 _WRAPPERS = ("state_dict", "model", "state_dict_ema", "model_ema")
 
 # release -> timm key rewrites, most specific first; the first rule that matches a key wins.
@@ -186,7 +188,8 @@ def classifier_rows(path: Path) -> int | None:
         except Exception:
             return None  # damaged, or pickled objects: the loader reports it
         head = state.get("head.fc.weight") if isinstance(state, Mapping) else None
-        if not isinstance(head, torch.Tensor) or head.dim() != 2 or not head.is_contiguous():
+        if not isinstance(head, torch.Tensor) or head.layout != torch.strided or head.is_quantized or head.dim() != 2 \
+                or not head.is_contiguous():
             return None
         if head.numel() * head.element_size() > info.st_size:
             return None
@@ -206,7 +209,7 @@ def read_state(data: bytes | bytearray | memoryview, *, source: str,
     """
     kind = inspect(data, source=source, max_bytes=max_bytes)
     if kind == SAFETENSORS:
-        return unwrap(load_safetensors(data, source=source))
+        return accept_tensors(unwrap(load_safetensors(data, source=source)), source=source, max_bytes=max_bytes)
     try:
         obj = torch.load(BytesView(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -222,7 +225,40 @@ def read_state(data: bytes | bytearray | memoryview, *, source: str,
         raise _unreadable(source, exc) from None
     except Exception as exc:  # torch raises RuntimeError, EOFError, KeyError, ... on damaged files
         raise _unreadable(source, exc) from None
-    return unwrap(obj)
+    return accept_tensors(unwrap(obj), source=source, max_bytes=max_bytes)
+
+
+def accept_tensors(state: dict[str, torch.Tensor], *, source: str,
+                   max_bytes: int | None = None) -> dict[str, torch.Tensor]:
+    """``state`` if every tensor is dense, of a weight dtype, and backed by its own bytes; else CheckpointError.
+
+    A loaded tensor is a view: ``torch.save`` of ``zeros(1).expand(10**8)`` is a 1.5 KB file whose tensor
+    takes 400 MB once anything (the release layout's ``abs()``, a dtype cast, ``load_state_dict``) copies it.
+    So each tensor's logical size, from its shape and dtype, must fit the storage bytes behind it, and all
+    of them together ``max_bytes``, before any is computed on. Sparse and quantized tensors, which no TResNet
+    weight is, are refused by name rather than left to fail inside ``load_state_dict``.
+    """
+    total = 0
+    for key, value in state.items():
+        counter = key.endswith("num_batches_tracked") and value.dtype == torch.long and value.numel() <= 1
+        if value.layout != torch.strided or value.is_quantized:
+            problem = f"is {'quantized' if value.is_quantized else str(value.layout).replace('torch.', '')}"
+        elif value.dtype not in _WEIGHT_DTYPES and not counter:
+            problem = f"has dtype {str(value.dtype).replace('torch.', '')} (weights are float32, float16 or bfloat16)"
+        else:
+            logical = value.numel() * value.element_size()
+            backed = value.untyped_storage().nbytes() - value.storage_offset() * value.element_size()
+            total += logical
+            problem = None if logical <= backed else (
+                f"is a view of {list(value.shape)} over {max(backed, 0)} stored bytes (strided or expanded)")
+        if problem:
+            raise CheckpointError(f"{source}: refused: tensor {key[:120]!r} {problem}; checkpoints hold dense tensors",
+                                  hint="re-save the weights: torch.save({k: v.contiguous() for k, v in "
+                                  "model.state_dict().items()}, path)")
+    if max_bytes is not None and total > max_bytes:
+        raise CheckpointError(f"{source}: refused: its tensors take {total} bytes once materialised, more than "
+                              f"this architecture's weights ({max_bytes} bytes)")
+    return state
 
 
 def _unreadable(source: str, exc: Exception) -> CheckpointError:
@@ -280,7 +316,10 @@ def load_into(model: torch.nn.Module, state: Mapping[str, torch.Tensor], *, sour
     converted = state_dict_for(model, state, source=source)
     if assign:
         converted = _owned(converted, model.state_dict())
-    model.load_state_dict(converted, strict=True, assign=assign)
+    try:
+        model.load_state_dict(converted, strict=True, assign=assign)
+    except RuntimeError as exc:  # what accept_tensors and state_dict_for let through is torch's to judge
+        raise CheckpointError(f"{source}: does not load into the model ({_brief(str(exc))})") from None
     left = [name for name, t in (*model.named_parameters(), *model.named_buffers()) if t.is_meta]
     if left:  # unreachable after a strict load: every saved tensor was in the checkpoint
         raise AssertionError(f"{source}: tensors left unloaded: {left[:3]}")
