@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._urls import hub_parts, redact
+from .._urls import redact
 from .safe import http_url
 
 __all__ = ["ModelCard", "family", "order_key", "pareto_front", "source_location"]
@@ -169,42 +169,41 @@ class ModelCard:
         return self.entry.weights_filename
 
     @property
+    def _primary(self):
+        """The ``Weights`` file as a source (size, sha256, name prefix), or None: what the link beside it is."""
+        sources = self.entry.sources
+        return sources[0] if sources and self.entry.weights and sources[0].url == self.entry.weights else None
+
+    @property
     def hash_prefix(self) -> str | None:
-        parts = hub_parts(self.filename or "")
-        return parts[1] if parts else None
+        return self._primary.sha256_prefix if self._primary else None
 
     @property
     def sha256(self) -> str | None:
-        """The full sha256 of the weights, from the entry or from any of its sources that pins one."""
-        if self.md.sha256:
-            return self.md.sha256
-        for source in getattr(self.entry, "sources", ()):  # until records land
-            if getattr(source, "sha256", None):
-                return source.sha256
-        return None
+        """The full sha256 of the ``Weights`` file itself: never another source's (that is another file)."""
+        return self._primary.sha256 if self._primary else None
 
     @property
     def sources(self) -> list[dict]:
-        """Further weight sources (``x-tresnet-zoo.sources``), after the primary ``Weights`` URL."""
-        out = []
-        for source in list(getattr(self.entry, "sources", ()))[1:]:  # until records land
-            out.append({"url": _redacted(http_url(getattr(source, "url", None))),
-                        "text": _redacted(getattr(source, "url", "")),
-                        "file": getattr(source, "filename", None), "size": getattr(source, "size", None),
-                        "sha256": getattr(source, "sha256", None)})
-        return out
+        """Further weight sources (``x-tresnet-zoo.sources``), after the primary ``Weights`` URL; ``pinned``
+        is False for one with neither a sha256 nor a hash prefix in its name: its bytes cannot be verified,
+        so fetch refuses it."""
+        further = self.entry.sources[1:] if self._primary else self.entry.sources
+        return [{"url": _redacted(http_url(s.url)), "text": s.redacted_url, "file": s.filename, "size": s.size,
+                 "sha256": s.sha256, "prefix": s.sha256_prefix, "pinned": bool(s.sha256 or s.sha256_prefix)}
+                for s in further]
 
     @property
     def timm_tags(self) -> tuple[str, ...]:
-        return tuple(getattr(self.entry, "timm_tags", ()))  # until records land
+        return self.entry.timm_tags
 
     @property
     def license(self) -> str | None:
-        return getattr(self.entry, "license", None)  # until records land
+        return self.entry.license
 
     @property
     def num_classes(self) -> int:
-        return int(getattr(self.entry, "num_classes", 1000))  # until records land
+        return self.entry.num_classes
 
     @property
     def paper(self) -> dict | None:

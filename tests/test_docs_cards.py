@@ -1,0 +1,41 @@
+"""Model cards show what the index says about each file: a hash beside a link is that file's own hash."""
+
+from __future__ import annotations
+
+from tresnet_zoo import load_index
+from tresnet_zoo.docs.cards import ModelCard
+
+
+def _card(entry) -> ModelCard:
+    return ModelCard(entry=entry, slug=entry.name, title=entry.name, collection=entry.collection,
+                     collection_page="tresnet.md", location=None, verdicts=[], unchecked_reason=None)
+
+
+def test_the_hash_beside_the_weights_link_is_that_files_own():
+    """Three cards showed a Hugging Face file's sha256 beside the GitHub .pth link (another file)."""
+    index = load_index()
+    seen = 0
+    for entry in index:
+        card = _card(entry)
+        primary = entry.sources[0]
+        assert primary.url == entry.weights
+        assert card.sha256 == (entry.metadata.sha256 or primary.sha256)
+        if card.sha256 is None:
+            assert card.hash_prefix == primary.sha256_prefix
+        for source, shown in zip(entry.sources[1:], card.sources, strict=True):
+            assert shown["sha256"] == source.sha256 and shown["file"] == source.filename
+            if source.sha256 and source.sha256 != card.sha256:
+                seen += 1  # a further source's hash stays on its own row, never on the primary's
+    for name in ("tresnet_m_miil_in21k", "tresnet_m_miil_in21k_ft_in1k", "tresnet_v2_l"):
+        card = _card(index.get(name))
+        assert card.weights_url.endswith(".pth") and card.sha256 is None and card.hash_prefix
+        assert card.hash_prefix in card.filename
+    assert seen >= 3
+
+
+def test_a_fallback_without_any_hash_is_not_usable():
+    index = load_index()
+    rows = [(e.name, row) for e in index for row in _card(e).sources]
+    unpinned = [(n, r) for n, r in rows if not r["sha256"] and not r["prefix"]]
+    assert unpinned and all(not r["pinned"] for _, r in unpinned)
+    assert all(r["pinned"] for _, r in rows if r["sha256"] or r["prefix"])
