@@ -231,7 +231,9 @@ def render_pages(index: Index, pages: Path, *, upstream: Index | None = None, up
 
 
 # hand-written guides in docs/templates, by their navigation title
-GUIDES = {"Running on a cluster": "cluster.md"}
+GUIDES = {"Weights and the cache": "weights.md", "Running on a cluster": "cluster.md",
+          "The index and check": "index-format.md", "Hostile input": "hostile-input.md",
+          "Architecture": "architecture.md", "Benchmarks": "benchmarks.md"}
 
 
 def site_config(collections: list[dict], cards: list[ModelCard], *, repo_url: str | None = None,
