@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .._urls import redact
+from ..models.labels import label_set_for
 from .safe import http_url
 
 __all__ = ["ModelCard", "family", "order_key", "pareto_front", "source_location"]
@@ -130,6 +131,39 @@ class ModelCard:
     @property
     def size_mb(self) -> str:
         return self._fmt(self.md.file_size / 1e6 if self.md.file_size else None, ".1f")
+
+    @property
+    def label_set(self) -> str | None:
+        """The bundled class names the head's outputs are: ``imagenet-1k``, ``imagenet-21k-miil`` or None."""
+        return label_set_for(self.num_classes)
+
+    @property
+    def in21k(self) -> bool:
+        """An ImageNet-21K-P head (11221 classes): it has no ImageNet-1k top-1."""
+        return self.label_set == "imagenet-21k-miil"
+
+    @property
+    def pretraining(self) -> str | None:
+        """What the weights learnt from before their final dataset (``Training Data`` but its last), or the
+        one dataset of a head that is not ImageNet-1k's; None for weights trained on ImageNet-1k alone."""
+        data = [str(d) for d in self.md.training_data]
+        if len(data) > 1:
+            return ", ".join(data[:-1])
+        return data[0] if data and self.num_classes != 1000 else None
+
+    @property
+    def beaten_with_more_data(self) -> bool:
+        """The model that beats this one learnt from data this one did not see (the win is not the design's)."""
+        rival = self.beaten_by
+        return bool(rival and rival.pretraining and rival.pretraining != self.pretraining)
+
+    @property
+    def description(self) -> str:
+        """One line for the page's meta description and search result."""
+        what = (f"an ImageNet-21K-P classifier ({self.num_classes} classes)" if self.in21k
+                else f"top-1 {self.top1}% on ImageNet")
+        return (f"{self.name}: a TResNet with {self.params_m} M parameters, {self.gmacs} GMACs at "
+                f"{self.image_size} px, {what}; weights, code and check results.")
 
     def inferred(self, key: str) -> str | None:
         """The provenance note of ``key`` when the index says its value was inferred, not measured."""
