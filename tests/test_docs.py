@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tresnet_zoo import load_index
-from tresnet_zoo.docs.build import GUIDES
+from tresnet_zoo.docs.build import GUIDES, SEARCH_SEPARATOR
 
 from .conftest import REPO
 
@@ -135,7 +135,9 @@ def test_models_are_ordered_by_family_and_size(site):
 
 def test_pareto_front_marks_the_beaten(site):
     html = (site.site / "tresnet.html").read_text()
-    assert _cells(html, "models/tresnet_m_448.html")[-1] == "tresnet_v2_l"  # 22.9 GMACs / 81.72 < 8.8 / 83.91
+    # 22.9 GMACs / 81.72 < 8.8 / 83.91, and tresnet_v2_l saw more data
+    assert _cells(html, "models/tresnet_m_448.html")[-1] == "tresnet_v2_l (pretrained on ImageNet-21K-P)"
+    assert _cells(html, "models/tresnet_xl.html")[-1] == "tresnet_v2_l (pretrained on ImageNet-21K-P)"
     assert _cells(html, "models/tresnet_m.html")[-1] == "-"  # the fewest GMACs
     assert _cells(html, "models/tresnet_v2_l.html")[-1] == "-"  # the best top-1
     card = (site.site / "models" / "tresnet_m_448.html").read_text()
@@ -169,6 +171,70 @@ def test_corrections_page_lists_old_new_how_and_why(site):
     assert "copied from another entry: the upstream value is tresnet_l_448's Weights" in plain
     assert plain.count("How it was established:") == 14 and "Likely cause:" in plain and "Cross-check:" in plain
     assert "(inferred, not measured)" in plain
+
+
+def _text(page: str) -> str:
+    import html
+
+    return html.unescape(re.sub(r"<[^>]+>", "", page))
+
+
+def test_cards_start_with_a_quick_start_and_say_what_their_weights_are(site):
+    for entry in load_index():
+        card = (site.site / "models" / f"{entry.name}.html").read_text()
+        text = _text(card[card.index("<article"):card.index("</article>")])
+        start = text.index(f'tresnet_zoo.create_model("{entry.name}", pretrained=True)')
+        assert start < text.index("Use it in code") and "model.train()" in text[start:text.index("Use it in code")]
+        if entry.timm_tags:
+            assert f'timm.create_model("{entry.timm_tags[0]}", pretrained=True)' in text[:text.index("Use it in code")]
+        in21k = entry.num_classes == 11221
+        assert ("11221 classes" in text and "arXiv 2104.10972" in text and "labels_for(model)" in text
+                and "no ImageNet-1k top-1" in text) == in21k, entry.name
+        assert ("classes, pretrained on ImageNet-21K-P" in text) == ("ImageNet-21K-P" in entry.metadata.training_data
+                                                            and not in21k), entry.name
+        if entry.metadata.image_size == 448:
+            assert "448 px" in text and "at 224 px only" in text
+            assert "The paper measures 2930" not in text and "The paper measures 1060" not in text
+    table = (site.site / "tresnet.html").read_text()
+    assert _cells(table, "models/tresnet_m.html")[6] == "none"
+    assert _cells(table, "models/tresnet_v2_l.html")[6] == "ImageNet-21K-P"
+
+
+def test_corrections_page_opens_with_a_summary_of_changes(site):
+    html = (site.site / "corrections.html").read_text()
+    row = _cells(html, "models/tresnet_m.html")
+    assert row[:5] == ["tresnet_m", "Parameters", "41282200", "31389032", "-24.0%"]
+    assert html.index("Summary") < html.index("How it was established")
+
+
+def test_pages_describe_themselves_and_name_the_repository(site):
+    descriptions = set()
+    for page in ("index.html", "tresnet.html", "corrections.html", "api.html", "models/tresnet_xl.html",
+                 *(guide.replace(".md", ".html") for guide in GUIDES.values())):
+        found = re.search(r'<meta name="description" content="([^"]+)"', (site.site / page).read_text())
+        assert found, page
+        descriptions.add(found[1])
+    assert len(descriptions) >= 8  # one each, not the site's one line everywhere
+    home = (site.site / "index.html").read_text()
+    assert 'href="https://github.com/example/tresnet-zoo"' in home
+    assert "pip install &#39;tresnet-zoo[torch] @ git+https://github.com/example/tresnet-zoo&#39;" in home or \
+        "pip install 'tresnet-zoo[torch] @ git+https://github.com/example/tresnet-zoo'" in _text(home)
+    for page in site.site.rglob("*.html"):
+        assert not re.search(r"pip install (-q )?[\"']?tresnet-zoo(?!\[torch\] @ git\+)", _text(page.read_text())), page
+
+
+def test_site_and_repository_urls_are_a_project_setting(tmp_path):
+    from tresnet_zoo.docs.build import project_settings
+    from tresnet_zoo.errors import UsageError
+
+    pyproject = tmp_path / "pyproject.toml"
+    assert project_settings(pyproject) == {}
+    pyproject.write_text('[tool.tresnet-zoo.docs]\nrepo-url = "https://github.com/o/r"\n'
+                         'site-url = "https://o.github.io/r/"\n')
+    assert project_settings(pyproject) == {"repo-url": "https://github.com/o/r", "site-url": "https://o.github.io/r/"}
+    pyproject.write_text("[tool.tresnet-zoo.docs\n")
+    with pytest.raises(UsageError):
+        project_settings(pyproject)
 
 
 def test_cli_reference_is_generated_from_the_app(site):
@@ -389,7 +455,7 @@ def test_a_600_entry_index_builds_in_under_a_minute_with_search(tmp_path):
     assert len(list((result.site / "models").glob("*.html"))) == 600
     docs = json.loads((result.site / "search" / "search_index.json").read_text())["docs"]
     assert {d["location"].split("#")[0] for d in docs} >= {f"models/{m.name}.html" for m in load_index(index)}
-    assert json.loads((result.site / "search" / "search_index.json").read_text())["config"]["separator"] == r"[\s\-_.]+"
+    assert json.loads((result.site / "search" / "search_index.json").read_text())["config"]["separator"] == SEARCH_SEPARATOR
 
 
 def test_order_and_pareto_front_rules():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tresnet_zoo import load_index
 from tresnet_zoo.docs.cards import ModelCard
 
@@ -39,3 +41,20 @@ def test_a_fallback_without_any_hash_is_not_usable():
     unpinned = [(n, r) for n, r in rows if not r["sha256"] and not r["prefix"]]
     assert unpinned and all(not r["pinned"] for _, r in unpinned)
     assert all(r["pinned"] for _, r in rows if r["sha256"] or r["prefix"])
+
+
+@pytest.mark.parametrize("narrow", [True, False])
+def test_chart_labels_cover_no_label_marker_or_legend(narrow):
+    """At 390 px the in21k_ft_in1k label ran into tresnet_xl_448's marker and label."""
+    pytest.importorskip("matplotlib")
+    from tresnet_zoo.docs.cards import pareto_front
+    from tresnet_zoo.docs.chart import _overlap, accuracy_chart
+
+    entries = [e for e in load_index() if e.top1 is not None]
+    points = [(e.name, e.metadata.flops / 1e9, e.top1, e.metadata.image_size) for e in entries]
+    front = {e.name for e in entries} - set(pareto_front({e.name: (e.metadata.flops, e.top1) for e in entries}))
+    labels, obstacles = accuracy_chart(points, front, None, narrow=narrow)
+    assert len(labels) == len({(p[1], p[2]) for p in points})
+    for i, box in enumerate(labels):  # obstacles: every marker (its own too) and the legend
+        others = [b for j, b in enumerate(labels) if j != i] + obstacles
+        assert not any(_overlap(box, other) for other in others), points[i][0]
