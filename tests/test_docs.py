@@ -136,8 +136,8 @@ def test_models_are_ordered_by_family_and_size(site):
 def test_pareto_front_marks_the_beaten(site):
     html = (site.site / "tresnet.html").read_text()
     # 22.9 GMACs / 81.72 < 8.8 / 83.91, and tresnet_v2_l saw more data
-    assert _cells(html, "models/tresnet_m_448.html")[-1] == "tresnet_v2_l (pretrained on ImageNet-21K-P)"
-    assert _cells(html, "models/tresnet_xl.html")[-1] == "tresnet_v2_l (pretrained on ImageNet-21K-P)"
+    assert _cells(html, "models/tresnet_m_448.html")[-1] == "tresnet_v2_l (more data)"
+    assert _cells(html, "models/tresnet_xl.html")[-1] == "tresnet_v2_l (more data)"
     assert _cells(html, "models/tresnet_m.html")[-1] == "-"  # the fewest GMACs
     assert _cells(html, "models/tresnet_v2_l.html")[-1] == "-"  # the best top-1
     card = (site.site / "models" / "tresnet_m_448.html").read_text()
@@ -295,12 +295,36 @@ def test_docs_build_cli(cli, tmp_path):
 
 SHOTS = BUILD / "screenshots"
 PAGES = {"home": "index.html", "collection": "tresnet.html", "model": "models/tresnet_xl_448.html",
-         "corrections": "corrections.html"}
+         "corrections": "corrections.html", "api": "api.html"}
 TABLE_OVERFLOW = """() => Array.from(document.querySelectorAll('article table')).map(t => {
     const box = t.closest('article').getBoundingClientRect();
     const r = t.getBoundingClientRect();
     return {wider: t.scrollWidth - t.clientWidth, right: r.right - box.right, head: t.rows[0].innerText.slice(0, 60)};
 }).filter(t => t.wider > 1 || t.right > 1)"""
+
+
+CODE_OVERFLOW = """() => [...document.querySelectorAll('article pre > code')]
+    .filter(c => c.scrollWidth > c.clientWidth + 1).map(c => c.innerText.slice(0, 60))"""
+
+
+def _search(page, query: str, served: str) -> list[str]:
+    """The pages MkDocs Material's search lists for ``query``, best first (site-relative paths)."""
+    box = page.locator("input.md-search__input")
+    results = page.locator(".md-search-result__item > a")
+    for _ in range(6):  # the search index loads in a web worker: type again until it answers
+        page.locator("label.md-search__icon, .md-search__input").first.click()
+        box.fill("")
+        box.press_sequentially(query, delay=20)
+        try:
+            results.first.wait_for(timeout=5000)
+            break
+        except Exception:
+            continue
+    page.wait_for_timeout(300)  # the list is replaced as the last keystrokes are processed
+    base = served + "/"
+    hrefs = [a.split("#")[0].split("?")[0] for a in results.evaluate_all("els => els.map(e => e.href)")]
+    page.keyboard.press("Escape")
+    return list(dict.fromkeys(h[len(base):] if h.startswith(base) else h for h in hrefs))
 
 
 def _open_browser(p):
@@ -329,6 +353,7 @@ def test_site_in_a_real_browser(served):
     from playwright.sync_api import sync_playwright
 
     index = _members("TResNet")
+    served_root = BUILD / "site"
     errors: list[str] = []
     outside: list[str] = []
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -364,25 +389,34 @@ def test_site_in_a_real_browser(served):
         top1 = [float(t) for t in rows.locator("td:nth-child(2)").all_inner_texts() if t.strip() != "-"]
         assert top1 in (sorted(top1), sorted(top1, reverse=True))
 
-        # search splits words on _ : `xl` (and `XL`) find tresnet_xl
+        # search: a name or timm tag finds its own card first; `xl` ranks tresnet_xl above the corrections;
+        # `83.9` is one word (a dot followed by a digit does not split)
+        # timm's tag finds tresnet_m near the top (it ranked 13th); tresnet_m_miil_in21k_ft_in1k, whose name
+        # holds every word of the tag, still ranks above it
+        assert "models/tresnet_m.html" in _search(page, "tresnet_m.miil_in1k", served)[:3]
         for query in ("xl", "XL"):
-            box = page.locator("input.md-search__input")
-            results = page.locator(".md-search-result__item")
-            for _ in range(6):  # the search index loads in a web worker: type again until it answers
-                page.locator("label.md-search__icon, .md-search__input").first.click()
-                box.fill("")
-                box.press_sequentially(query, delay=40)
-                try:
-                    results.first.wait_for(timeout=5000)
-                    break
-                except Exception:
-                    continue
-            assert "tresnet_xl" in " ".join(results.all_inner_texts()), query
-            page.keyboard.press("Escape")
+            found = _search(page, query, served)
+            assert found[0].startswith("models/tresnet_xl"), (query, found)
+            assert "corrections.html" not in found or \
+                found.index("corrections.html") > found.index("models/tresnet_xl.html")
+        found = _search(page, "83.9", served)
+        assert "models/tresnet_v2_l.html" in found
+        assert all("83.9" in (served_root / page_path).read_text() for page_path in found), found
+        for entry in load_index():  # an exact name finds its card among the first three
+            assert f"models/{entry.name}.html" in _search(page, entry.name, served)[:3], entry.name
 
-        # the palette toggle switches to dark and back
-        page.locator("form[data-md-component=palette] label").first.click()
-        assert page.evaluate("document.body.getAttribute('data-md-color-scheme')") in ("slate", "default")
+        # the palette toggle switches to dark and back; the chart follows the dark scheme
+        page.goto(f"{served}/index.html", wait_until="networkidle")
+        scheme = page.evaluate("document.body.getAttribute('data-md-color-scheme')")
+        page.locator("form[data-md-component=palette] label:visible").first.click()
+        dark = page.evaluate("document.body.getAttribute('data-md-color-scheme')")
+        assert {scheme, dark} == {"slate", "default"}
+        chart_filter = page.locator("img.zoo-chart").evaluate("img => getComputedStyle(img).filter")
+        assert ("invert" in chart_filter) == (dark == "slate"), chart_filter
+
+        # code and signatures wrap: no code block scrolls sideways, at 1280 px or on a phone
+        page.goto(f"{served}/api.html", wait_until="networkidle")
+        assert page.evaluate(CODE_OVERFLOW) == []
 
         mobile = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
                                   has_touch=True)
@@ -396,6 +430,15 @@ def test_site_in_a_real_browser(served):
         top1_box = first.locator("td").nth(1).bounding_box()
         # accuracy beside the name
         assert top1_box["x"] + top1_box["width"] <= 390 and abs(top1_box["y"] - name_box["y"]) < 2
+        # the models table scrolls inside its wrapper on a phone; the page itself does not
+        wrap = mobile.locator("article .zoo-models .md-typeset__scrollwrap").first
+        scrolls = wrap.evaluate("w => w.scrollWidth > w.clientWidth && getComputedStyle(w).overflowX")
+        assert scrolls in ("auto", "scroll")
+        assert mobile.evaluate("document.documentElement.scrollWidth") <= 390
+        for path in ("api.html", "models/tresnet_m.html", "index.html"):
+            mobile.goto(f"{served}/{path}", wait_until="networkidle")
+            assert mobile.evaluate(CODE_OVERFLOW) == [], path
+        mobile.goto(f"{served}/tresnet.html", wait_until="networkidle")
         shown_chart = mobile.locator("img.zoo-chart").evaluate("img => img.currentSrc")
         assert shown_chart.endswith("accuracy_vs_gmacs_narrow.svg")
         browser.close()
@@ -455,7 +498,8 @@ def test_a_600_entry_index_builds_in_under_a_minute_with_search(tmp_path):
     assert len(list((result.site / "models").glob("*.html"))) == 600
     docs = json.loads((result.site / "search" / "search_index.json").read_text())["docs"]
     assert {d["location"].split("#")[0] for d in docs} >= {f"models/{m.name}.html" for m in load_index(index)}
-    assert json.loads((result.site / "search" / "search_index.json").read_text())["config"]["separator"] == SEARCH_SEPARATOR
+    config = json.loads((result.site / "search" / "search_index.json").read_text())["config"]
+    assert config["separator"] == SEARCH_SEPARATOR
 
 
 def test_order_and_pareto_front_rules():
