@@ -58,3 +58,16 @@ def test_chart_labels_cover_no_label_marker_or_legend(narrow):
     for i, box in enumerate(labels):  # obstacles: every marker (its own too) and the legend
         others = [b for j, b in enumerate(labels) if j != i] + obstacles
         assert not any(_overlap(box, other) for other in others), points[i][0]
+
+
+def test_search_boosts_put_an_exact_name_above_the_names_extending_it():
+    """Search matches each word as a prefix, so `tresnet_m` matched every tresnet_m_* card as strongly."""
+    from tresnet_zoo.docs.cards import search_boosts
+
+    entries = list(load_index())
+    boosts = search_boosts(entries)
+    for entry in entries:
+        for other in entries:
+            if other is not entry and other.name.startswith(entry.name):
+                assert boosts[entry.name] > boosts[other.name], (entry.name, other.name)
+    assert min(boosts.values()) == 1

@@ -41,7 +41,7 @@ from .._resources import docs_dir, upstream_page
 from .._urls import redact
 from ..errors import MissingDependencyError, UsageError, ZooError
 from ..index import Index, load_index
-from .cards import ModelCard, family, order_key, pareto_front, source_location
+from .cards import ModelCard, family, order_key, pareto_front, search_boosts, source_location
 from .chart import accuracy_chart
 from .corrections import corrections
 from .place import OutputNotWritableError, check_target, new_build_folder, place
@@ -55,7 +55,7 @@ CHART_NARROW = "assets/accuracy_vs_gmacs_narrow.svg"
 NAV_MODELS_MAX = 60  # past this many models the sidebar lists collections only (the tables list models)
 ARXIV = "https://arxiv.org/abs/2003.13630"
 _GONE_HOSTS = ("paperswithcode.com",)  # shut down: links there lead nowhere
-SEARCH_SEPARATOR = r'[\s\-_,:!=\[\]()"/]+|(?!\b)(?=[A-Z][a-z])|&[lg]t;'
+SEARCH_SEPARATOR = r'[\s\-,:!=\[\]()"/]+|&[lg]t;'
 _PATH = re.compile(r"(\.\./)*[a-z0-9_\-]+(/[a-z0-9_\-]+)*\.(md|svg)")
 
 
@@ -208,11 +208,14 @@ def render_pages(index: Index, pages: Path, *, upstream: Index | None = None, up
                                                              "their accuracy, compute and training"},
               c=c, notes=c["notes"], chart=chart, example=example,
               paper_url=c["notes"].get("paper") or _paper_url(c["record"].paper if c["record"] else None))
+    boosts = search_boosts([c.entry for c in cards])
     for card in cards:
         notes = by_coll.get(card.entry.collection, by_coll.get(None))["notes"]
-        # the name and timm tags as search tags (MkDocs Material weighs them above all text): an exact name or
-        # tag finds its own card first
-        write(card.page, "model.md.j2", {"description": card.description, "tags": list(card.entry.names())},
+        # search tags (MkDocs Material weighs them above all text): the name, the timm tags and the name's
+        # words (`xl`); the boost puts an exact name first (see search_boosts)
+        tags = [*card.entry.names(), " ".join(w for w in re.split(r"[_.]", card.name) if w)]
+        write(card.page, "model.md.j2",
+              {"description": card.description, "tags": tags, "search": {"boost": boosts[card.name]}},
               m=card, notes=notes, paper_url=notes.get("paper") or _paper_url(card.entry.paper) or None,
               code_url=notes.get("code") or card.code_url)
     rows: list[dict] = []
@@ -308,7 +311,8 @@ def site_config(collections: list[dict], cards: list[ModelCard], *, repo_url: st
                  "toggle": {"icon": "material/brightness-4", "name": "Switch to light mode"}},
             ],
         },
-        # Material's word separator plus `_`, less `.`: `xl` finds tresnet_xl; 83.9 and timm's m.miil stay whole
+        # Material's word separator less `.` and camelCase: names and timm tags in any case, and 83.9, stay
+        # whole words (cards add their names' parts as search tags, so `xl` finds tresnet_xl)
         "plugins": [{"search": {"separator": SEARCH_SEPARATOR}}],
         "markdown_extensions": ["tables", "admonition", "attr_list", "md_in_html", {"toc": {"permalink": True}},
                                 "pymdownx.highlight", "pymdownx.superfences"],

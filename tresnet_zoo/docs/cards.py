@@ -9,6 +9,7 @@ and which file each page gets (``safe.Slugs``).
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from .._urls import redact
 from ..models.labels import label_set_for
 from .safe import http_url
 
-__all__ = ["ModelCard", "family", "order_key", "pareto_front", "source_location"]
+__all__ = ["ModelCard", "family", "order_key", "pareto_front", "search_boosts", "source_location"]
 
 _FAMILY = re.compile(r"tresnet_(v2_)?(m|l|xl)(?![a-z0-9])")
 _SIZES = {"m": 0, "l": 1, "xl": 2}
@@ -51,6 +52,28 @@ def pareto_front(points: dict[str, tuple[float, float]]) -> dict[str, str]:
         if rivals:
             beaten[name] = max(rivals)[2]
     return beaten
+
+
+def search_boosts(entries) -> dict[str, int]:
+    """name -> the search weight of its card: 1 plus how many names and timm tags of other entries extend this
+    entry's own (a name that is extended counts double).
+
+    The site's search matches every word as a prefix, so `tresnet_m` also matches each longer name that
+    starts with it and those cards score as high; weighting a card by the names that extend it puts an
+    exact name first. A name and a tag extending each other both ways (tresnet_v2_l's tag extends
+    tresnet_v2_l_miil_in21k's) favour the name. Sorted identifiers make it O(n log n) for big indexes.
+    """
+    ids = sorted(i for e in entries for i in set(e.names()))
+    boosts = {}
+    for e in entries:
+        own = set(e.names())
+        total = 0
+        for m in own:
+            extending = bisect_left(ids, m + "\U0010ffff") - bisect_left(ids, m)
+            extending -= sum(1 for o in own if o.startswith(m))  # its own names and tags
+            total += extending * (2 if m == e.name else 1)
+        boosts[e.name] = 1 + total
+    return boosts
 
 
 def source_location(location, roots: list[Path]) -> tuple[str, int | None] | None:
