@@ -184,7 +184,8 @@ def test_cards_start_with_a_quick_start_and_say_what_their_weights_are(site):
         card = (site.site / "models" / f"{entry.name}.html").read_text()
         text = _text(card[card.index("<article"):card.index("</article>")])
         start = text.index(f'tresnet_zoo.create_model("{entry.name}", pretrained=True)')
-        assert start < text.index("Use it in code") and "model.train()" in text[start:text.index("Use it in code")]
+        quick = text[start:text.index("Use it in code")]
+        assert "num_classes=10).train()" in quick and "model.train()" in text  # fine-tuning needs train mode
         if entry.timm_tags:
             assert f'timm.create_model("{entry.timm_tags[0]}", pretrained=True)' in text[:text.index("Use it in code")]
         in21k = entry.num_classes == 11221
@@ -195,6 +196,10 @@ def test_cards_start_with_a_quick_start_and_say_what_their_weights_are(site):
         if entry.metadata.image_size == 448:
             assert "448 px" in text and "at 224 px only" in text
             assert "The paper measures 2930" not in text and "The paper measures 1060" not in text
+        unusable = [s for s in entry.sources[1:] if not (s.sha256 or s.sha256_prefix)]
+        assert ("not usable" in text) == bool(unusable), entry.name
+        for source in unusable:  # shown, never linked
+            assert f'href="{source.url}"' not in card
     table = (site.site / "tresnet.html").read_text()
     assert _cells(table, "models/tresnet_m.html")[6] == "none"
     assert _cells(table, "models/tresnet_v2_l.html")[6] == "ImageNet-21K-P"
@@ -217,6 +222,7 @@ def test_pages_describe_themselves_and_name_the_repository(site):
     assert len(descriptions) >= 8  # one each, not the site's one line everywhere
     home = (site.site / "index.html").read_text()
     assert 'href="https://github.com/example/tresnet-zoo"' in home
+    assert re.search(r'class="md-source__repository">\s*example/tresnet-zoo\s*<', home)
     assert "pip install &#39;tresnet-zoo[torch] @ git+https://github.com/example/tresnet-zoo&#39;" in home or \
         "pip install 'tresnet-zoo[torch] @ git+https://github.com/example/tresnet-zoo'" in _text(home)
     for page in site.site.rglob("*.html"):

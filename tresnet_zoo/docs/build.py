@@ -328,6 +328,8 @@ def site_config(collections: list[dict], cards: list[ModelCard], *, repo_url: st
         config["site_url"] = site_url
     if repo_url:
         config["repo_url"] = repo_url
+        # the header names the repository ("owner/name"), not only its host
+        config["repo_name"] = repo_url.split("://", 1)[-1].split("/", 1)[-1].strip("/") or repo_url
         config["edit_uri"] = ""  # the pages are generated: there is no source page to edit
     return config
 
