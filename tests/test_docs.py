@@ -423,6 +423,15 @@ def test_site_in_a_real_browser(served):
         page.goto(f"{served}/api.html", wait_until="networkidle")
         assert page.evaluate(CODE_OVERFLOW) == []
 
+        # a tablet: nothing makes the page itself wider than the screen
+        tablet = browser.new_page(viewport={"width": 768, "height": 1024})
+        _guard(tablet, errors, outside, served)
+        for path in (*PAGES.values(), "models/tresnet_m_miil_in21k.html"):
+            tablet.goto(f"{served}/{path}", wait_until="networkidle")
+            assert tablet.evaluate("document.documentElement.scrollWidth") <= 768, path
+            assert tablet.evaluate(CODE_OVERFLOW) == [], path
+        tablet.close()
+
         mobile = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
                                   has_touch=True)
         _guard(mobile, errors, outside, served)
