@@ -244,7 +244,11 @@ def render_pages(index: Index, pages: Path, *, upstream: Index | None = None, up
 
 
 def _front_matter(front: dict) -> str:
-    """A page's YAML front matter (description, search tags), written by yaml.safe_dump: index text is data."""
+    """A page's YAML front matter (description, search tags), written by yaml.safe_dump: index text is data.
+
+    The theme puts the description into a ``<meta>`` attribute without escaping it, so it is escaped here;
+    search tags reach the page only as JSON and as text nodes."""
+    front = {**front, "description": html.escape(front["description"], quote=True)}
     return "---\n" + yaml.safe_dump(front, sort_keys=False, allow_unicode=False, width=1000) + "---\n\n"
 
 
