@@ -243,6 +243,17 @@ def test_site_and_repository_urls_are_a_project_setting(tmp_path):
         project_settings(pyproject)
 
 
+def test_a_configured_site_url_and_repository_reach_the_built_site(tmp_path, monkeypatch):
+    from tresnet_zoo.docs import build
+
+    monkeypatch.setattr(build, "project_settings", lambda: {"repo-url": "https://github.com/o/r",
+                                                            "site-url": "https://o.example.org/zoo/"})
+    result = build.build_site(tmp_path / "site")
+    assert "https://o.example.org/zoo/models/tresnet_m.html" in (result.site / "sitemap.xml").read_text()
+    home = (result.site / "index.html").read_text()
+    assert 'href="https://github.com/o/r"' in home and "git+https://github.com/o/r" in _text(home)
+
+
 def test_cli_reference_is_generated_from_the_app(site):
     html = (site.site / "cli.html").read_text()
     for command in ("tresnet-zoo list", "tresnet-zoo check", "tresnet-zoo fetch", "tresnet-zoo docs build",

@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-import yaml as _yaml
 
 from .. import check
 from .._resources import docs_dir, upstream_page
@@ -108,8 +107,7 @@ def _verdicts(index: Index) -> tuple[dict[str, list[dict]], str | None]:
     except ImportError:
         return {}, "PyTorch is not installed where the site was built"
 
-    run = getattr(check, "check_index", None) or check.run_check  # h8fix may rename it
-    report = run(index)
+    report = check.check_index(index)
     return {e.name: [v.to_dict() for v in e.verdicts] for e in report.entries}, None
 
 
@@ -221,7 +219,7 @@ def render_pages(index: Index, pages: Path, *, upstream: Index | None = None, up
     rows: list[dict] = []
     if upstream is not None:
         notes_file = source / "templates" / "corrections.yml"
-        field_notes = _yaml.safe_load(notes_file.read_text(encoding="utf-8")) if notes_file.is_file() else {}
+        field_notes = yaml.safe_load(notes_file.read_text(encoding="utf-8")) if notes_file.is_file() else {}
         rows = corrections(index, upstream, field_notes or {}, {c.name: c.page for c in cards})
     write("corrections.md", "corrections.md.j2",
           {"description": "Every value of the upstream TResNet model index that was wrong, and how it was found"},
