@@ -3,7 +3,8 @@
 Two drawings of the same data: a wide one for desktops and a tall one with larger type for phones (the
 page picks one with ``<picture>``), so point labels stay readable at 390 px. Labels are drawn as text
 with mathtext off (a ``$`` in a name is not a formula) and cut to 32 characters; past 24 points only the
-Pareto-front models are labelled, one label per spot, 24 at most. The SVG holds glyph outlines, not text,
+Pareto-front models are labelled, one label per spot, 24 at most, each at the first spot beside its
+marker that covers no other label, marker or the legend. The SVG holds glyph outlines, not text,
 and is shown with ``<img>``.
 
 matplotlib reads a ``matplotlibrc`` from the current folder when it is imported, and the current folder
@@ -65,23 +66,16 @@ def _place_labels(fig, ax, labelled: list, points: list, fontsize: float, narrow
     frame = fig.bbox
     for name, x, y, _ in labelled:
         shown = _label(name).replace("tresnet_", "") if narrow else _label(name)
-        choice = None
-        for offset, align in _SPOTS:
+        for n, (offset, align) in enumerate([*_SPOTS, _SPOTS[0]]):  # nowhere free: the first spot after all
             text = ax.annotate(shown, (x, y), textcoords="offset points", xytext=offset, fontsize=fontsize,
                                ha=align, parse_math=False, annotation_clip=False)
             box = text.get_window_extent(renderer)
             edges = (box.x0, box.y0, box.x1, box.y1)
             inside = box.x0 >= frame.x0 and box.x1 <= frame.x1 and box.y0 >= frame.y0 and box.y1 <= frame.y1
-            if inside and not any(_overlap(edges, other) for other in placed + marks):
-                choice = edges
+            if n == len(_SPOTS) or inside and not any(_overlap(edges, other) for other in placed + marks):
+                placed.append(edges)
                 break
             text.remove()
-        if choice is None:  # nowhere free: the first spot, as before
-            text = ax.annotate(shown, (x, y), textcoords="offset points", xytext=_SPOTS[0][0], fontsize=fontsize,
-                               parse_math=False, annotation_clip=False)
-            box = text.get_window_extent(renderer)
-            choice = (box.x0, box.y0, box.x1, box.y1)
-        placed.append(choice)
     return placed, marks
 
 
