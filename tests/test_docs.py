@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tresnet_zoo import load_index
-from tresnet_zoo.docs.build import GUIDES
+from tresnet_zoo.docs.build import GUIDES, SEARCH_SEPARATOR
 
 from .conftest import REPO
 
@@ -135,7 +135,9 @@ def test_models_are_ordered_by_family_and_size(site):
 
 def test_pareto_front_marks_the_beaten(site):
     html = (site.site / "tresnet.html").read_text()
-    assert _cells(html, "models/tresnet_m_448.html")[-1] == "tresnet_v2_l"  # 22.9 GMACs / 81.72 < 8.8 / 83.91
+    # 22.9 GMACs / 81.72 < 8.8 / 83.91, and tresnet_v2_l saw more data
+    assert _cells(html, "models/tresnet_m_448.html")[-1] == "tresnet_v2_l (more data)"
+    assert _cells(html, "models/tresnet_xl.html")[-1] == "tresnet_v2_l (more data)"
     assert _cells(html, "models/tresnet_m.html")[-1] == "-"  # the fewest GMACs
     assert _cells(html, "models/tresnet_v2_l.html")[-1] == "-"  # the best top-1
     card = (site.site / "models" / "tresnet_m_448.html").read_text()
@@ -169,6 +171,87 @@ def test_corrections_page_lists_old_new_how_and_why(site):
     assert "copied from another entry: the upstream value is tresnet_l_448's Weights" in plain
     assert plain.count("How it was established:") == 14 and "Likely cause:" in plain and "Cross-check:" in plain
     assert "(inferred, not measured)" in plain
+
+
+def _text(page: str) -> str:
+    import html
+
+    return html.unescape(re.sub(r"<[^>]+>", "", page))
+
+
+def test_cards_start_with_a_quick_start_and_say_what_their_weights_are(site):
+    for entry in load_index():
+        card = (site.site / "models" / f"{entry.name}.html").read_text()
+        text = _text(card[card.index("<article"):card.index("</article>")])
+        start = text.index(f'tresnet_zoo.create_model("{entry.name}", pretrained=True)')
+        quick = text[start:text.index("Use it in code")]
+        assert "num_classes=10).train()" in quick and "model.train()" in text  # fine-tuning needs train mode
+        if entry.timm_tags:
+            assert f'timm.create_model("{entry.timm_tags[0]}", pretrained=True)' in text[:text.index("Use it in code")]
+        in21k = entry.num_classes == 11221
+        assert ("11221 classes" in text and "arXiv 2104.10972" in text and "labels_for(model)" in text
+                and "no ImageNet-1k top-1" in text) == in21k, entry.name
+        assert ("classes, pretrained on ImageNet-21K-P" in text) == ("ImageNet-21K-P" in entry.metadata.training_data
+                                                            and not in21k), entry.name
+        if entry.metadata.image_size == 448:
+            assert "448 px" in text and "at 224 px only" in text
+            assert "The paper measures 2930" not in text and "The paper measures 1060" not in text
+        unusable = [s for s in entry.sources[1:] if not (s.sha256 or s.sha256_prefix)]
+        assert ("not usable" in text) == bool(unusable), entry.name
+        for source in unusable:  # shown, never linked
+            assert f'href="{source.url}"' not in card
+    table = (site.site / "tresnet.html").read_text()
+    assert _cells(table, "models/tresnet_m.html")[6] == "none"
+    assert _cells(table, "models/tresnet_v2_l.html")[6] == "ImageNet-21K-P"
+
+
+def test_corrections_page_opens_with_a_summary_of_changes(site):
+    html = (site.site / "corrections.html").read_text()
+    row = _cells(html, "models/tresnet_m.html")
+    assert row[:5] == ["tresnet_m", "Parameters", "41282200", "31389032", "-24.0%"]
+    assert html.index("Summary") < html.index("How it was established")
+
+
+def test_pages_describe_themselves_and_name_the_repository(site):
+    descriptions = set()
+    for page in ("index.html", "tresnet.html", "corrections.html", "api.html", "models/tresnet_xl.html",
+                 *(guide.replace(".md", ".html") for guide in GUIDES.values())):
+        found = re.search(r'<meta name="description" content="([^"]+)"', (site.site / page).read_text())
+        assert found, page
+        descriptions.add(found[1])
+    assert len(descriptions) >= 8  # one each, not the site's one line everywhere
+    home = (site.site / "index.html").read_text()
+    assert 'href="https://github.com/example/tresnet-zoo"' in home
+    assert re.search(r'class="md-source__repository">\s*example/tresnet-zoo\s*<', home)
+    assert "pip install &#39;tresnet-zoo[torch] @ git+https://github.com/example/tresnet-zoo&#39;" in home or \
+        "pip install 'tresnet-zoo[torch] @ git+https://github.com/example/tresnet-zoo'" in _text(home)
+    for page in site.site.rglob("*.html"):
+        assert not re.search(r"pip install (-q )?[\"']?tresnet-zoo(?!\[torch\] @ git\+)", _text(page.read_text())), page
+
+
+def test_site_and_repository_urls_are_a_project_setting(tmp_path):
+    from tresnet_zoo.docs.build import project_settings
+    from tresnet_zoo.errors import UsageError
+
+    pyproject = tmp_path / "pyproject.toml"
+    assert project_settings(pyproject) == {}
+    pyproject.write_text('[tool.tresnet-zoo.docs]\nrepo-url = "https://github.com/o/r"\n'
+                         'site-url = "https://o.github.io/r/"\n')
+    assert project_settings(pyproject) == {"repo-url": "https://github.com/o/r", "site-url": "https://o.github.io/r/"}
+    pyproject.write_text("[tool.tresnet-zoo.docs\n")
+    with pytest.raises(UsageError):
+        project_settings(pyproject)
+
+
+def test_a_configured_site_url_and_repository_reach_the_built_site(tmp_path, monkeypatch):
+    from tresnet_zoo.docs import build
+
+    monkeypatch.setattr(build, "project_settings", lambda: {"repo-url": "https://github.com/o/r",
+                                                            "site-url": "https://o.example.org/zoo/"})
+    result = build.build_site(tmp_path / "site")
+    assert "https://o.example.org/zoo/models/tresnet_m.html" in (result.site / "sitemap.xml").read_text()
+    home = (result.site / "index.html").read_text()
+    assert 'href="https://github.com/o/r"' in home and "git+https://github.com/o/r" in _text(home)
 
 
 def test_cli_reference_is_generated_from_the_app(site):
@@ -229,12 +312,36 @@ def test_docs_build_cli(cli, tmp_path):
 
 SHOTS = BUILD / "screenshots"
 PAGES = {"home": "index.html", "collection": "tresnet.html", "model": "models/tresnet_xl_448.html",
-         "corrections": "corrections.html"}
+         "corrections": "corrections.html", "api": "api.html"}
 TABLE_OVERFLOW = """() => Array.from(document.querySelectorAll('article table')).map(t => {
     const box = t.closest('article').getBoundingClientRect();
     const r = t.getBoundingClientRect();
     return {wider: t.scrollWidth - t.clientWidth, right: r.right - box.right, head: t.rows[0].innerText.slice(0, 60)};
 }).filter(t => t.wider > 1 || t.right > 1)"""
+
+
+CODE_OVERFLOW = """() => [...document.querySelectorAll('article pre > code')]
+    .filter(c => c.scrollWidth > c.clientWidth + 1).map(c => c.innerText.slice(0, 60))"""
+
+
+def _search(page, query: str, served: str) -> list[str]:
+    """The pages MkDocs Material's search lists for ``query``, best first (site-relative paths)."""
+    box = page.locator("input.md-search__input")
+    results = page.locator(".md-search-result__item > a")
+    for _ in range(6):  # the search index loads in a web worker: type again until it answers
+        page.locator("label.md-search__icon, .md-search__input").first.click()
+        box.fill("")
+        box.press_sequentially(query, delay=20)
+        try:
+            results.first.wait_for(timeout=5000)
+            break
+        except Exception:
+            continue
+    page.wait_for_timeout(300)  # the list is replaced as the last keystrokes are processed
+    base = served + "/"
+    hrefs = [a.split("#")[0].split("?")[0] for a in results.evaluate_all("els => els.map(e => e.href)")]
+    page.keyboard.press("Escape")
+    return list(dict.fromkeys(h[len(base):] if h.startswith(base) else h for h in hrefs))
 
 
 def _open_browser(p):
@@ -258,11 +365,13 @@ def _guard(page, errors: list, outside: list, base: str) -> None:
     page.route("**/*", route)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (.ci/run installs it)")
 def test_site_in_a_real_browser(served):
     from playwright.sync_api import sync_playwright
 
     index = _members("TResNet")
+    served_root = BUILD / "site"
     errors: list[str] = []
     outside: list[str] = []
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -298,25 +407,42 @@ def test_site_in_a_real_browser(served):
         top1 = [float(t) for t in rows.locator("td:nth-child(2)").all_inner_texts() if t.strip() != "-"]
         assert top1 in (sorted(top1), sorted(top1, reverse=True))
 
-        # search splits words on _ : `xl` (and `XL`) find tresnet_xl
-        for query in ("xl", "XL"):
-            box = page.locator("input.md-search__input")
-            results = page.locator(".md-search-result__item")
-            for _ in range(6):  # the search index loads in a web worker: type again until it answers
-                page.locator("label.md-search__icon, .md-search__input").first.click()
-                box.fill("")
-                box.press_sequentially(query, delay=40)
-                try:
-                    results.first.wait_for(timeout=5000)
-                    break
-                except Exception:
-                    continue
-            assert "tresnet_xl" in " ".join(results.all_inner_texts()), query
-            page.keyboard.press("Escape")
+        # search: a name or timm tag finds its own card first; `xl` ranks tresnet_xl above the corrections;
+        # `83.9` is one word (a dot followed by a digit does not split)
+        assert _search(page, "tresnet_m.miil_in1k", served)[0] == "models/tresnet_m.html"  # it ranked 13th
+        for query in ("xl", "XL", "TResNet_XL"):
+            found = _search(page, query, served)
+            assert found[0] == "models/tresnet_xl.html", (query, found)
+        found = _search(page, "83.9", served)
+        assert "models/tresnet_v2_l.html" in found
+        assert all("83.9" in (served_root / page_path).read_text() for page_path in found), found
+        for entry in load_index():  # an exact name finds its card first; a timm tag among the first two (a
+            # tag and a name can extend each other: tresnet_v2_l.miil_in21k and tresnet_v2_l)
+            assert _search(page, entry.name, served)[0] == f"models/{entry.name}.html", entry.name
+            for tag in entry.timm_tags:
+                assert f"models/{entry.name}.html" in _search(page, tag, served)[:2], tag
 
-        # the palette toggle switches to dark and back
-        page.locator("form[data-md-component=palette] label").first.click()
-        assert page.evaluate("document.body.getAttribute('data-md-color-scheme')") in ("slate", "default")
+        # the palette toggle switches to dark and back; the chart follows the dark scheme
+        page.goto(f"{served}/index.html", wait_until="networkidle")
+        scheme = page.evaluate("document.body.getAttribute('data-md-color-scheme')")
+        page.locator("form[data-md-component=palette] label:visible").first.click()
+        dark = page.evaluate("document.body.getAttribute('data-md-color-scheme')")
+        assert {scheme, dark} == {"slate", "default"}
+        chart_filter = page.locator("img.zoo-chart").evaluate("img => getComputedStyle(img).filter")
+        assert ("invert" in chart_filter) == (dark == "slate"), chart_filter
+
+        # code and signatures wrap: no code block scrolls sideways, at 1280 px or on a phone
+        page.goto(f"{served}/api.html", wait_until="networkidle")
+        assert page.evaluate(CODE_OVERFLOW) == []
+
+        # a tablet: nothing makes the page itself wider than the screen
+        tablet = browser.new_page(viewport={"width": 768, "height": 1024})
+        _guard(tablet, errors, outside, served)
+        for path in (*PAGES.values(), "models/tresnet_m_miil_in21k.html"):
+            tablet.goto(f"{served}/{path}", wait_until="networkidle")
+            assert tablet.evaluate("document.documentElement.scrollWidth") <= 768, path
+            assert tablet.evaluate(CODE_OVERFLOW) == [], path
+        tablet.close()
 
         mobile = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
                                   has_touch=True)
@@ -330,6 +456,15 @@ def test_site_in_a_real_browser(served):
         top1_box = first.locator("td").nth(1).bounding_box()
         # accuracy beside the name
         assert top1_box["x"] + top1_box["width"] <= 390 and abs(top1_box["y"] - name_box["y"]) < 2
+        # the models table scrolls inside its wrapper on a phone; the page itself does not
+        wrap = mobile.locator("article .zoo-models .md-typeset__scrollwrap").first
+        scrolls = wrap.evaluate("w => w.scrollWidth > w.clientWidth && getComputedStyle(w).overflowX")
+        assert scrolls in ("auto", "scroll")
+        assert mobile.evaluate("document.documentElement.scrollWidth") <= 390
+        for path in ("api.html", "models/tresnet_m.html", "index.html"):
+            mobile.goto(f"{served}/{path}", wait_until="networkidle")
+            assert mobile.evaluate(CODE_OVERFLOW) == [], path
+        mobile.goto(f"{served}/tresnet.html", wait_until="networkidle")
         shown_chart = mobile.locator("img.zoo-chart").evaluate("img => img.currentSrc")
         assert shown_chart.endswith("accuracy_vs_gmacs_narrow.svg")
         browser.close()
@@ -389,7 +524,8 @@ def test_a_600_entry_index_builds_in_under_a_minute_with_search(tmp_path):
     assert len(list((result.site / "models").glob("*.html"))) == 600
     docs = json.loads((result.site / "search" / "search_index.json").read_text())["docs"]
     assert {d["location"].split("#")[0] for d in docs} >= {f"models/{m.name}.html" for m in load_index(index)}
-    assert json.loads((result.site / "search" / "search_index.json").read_text())["config"]["separator"] == r"[\s\-_.]+"
+    config = json.loads((result.site / "search" / "search_index.json").read_text())["config"]
+    assert config["separator"] == SEARCH_SEPARATOR
 
 
 def test_order_and_pareto_front_rules():

@@ -60,6 +60,7 @@ def hostile_index(folder: Path) -> Path:
     m["Code"] = "javascript://%0aalert(7)"
     m["Metadata"]["Training Resources"] = XSS
     m["Metadata"]["Architecture"] = [MARKDOWN, XSS]
+    m["Metadata"]["Training Data"] = [XSS, "ImageNet"]  # shown as the pretraining column and on the card
     m["Metadata"][XSS] = MARKDOWN  # an unknown Metadata key is kept and shown
     m["Results"][0]["Dataset"] = XSS
     m["Results"][0]["Metrics"] = {XSS: "80%", "Top 1 Accuracy": "80.8%"}

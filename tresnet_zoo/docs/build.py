@@ -34,14 +34,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-import yaml as _yaml
 
 from .. import check
 from .._resources import docs_dir, upstream_page
 from .._urls import redact
 from ..errors import MissingDependencyError, UsageError, ZooError
 from ..index import Index, load_index
-from .cards import ModelCard, family, order_key, pareto_front, source_location
+from .cards import ModelCard, family, order_key, pareto_front, search_boosts, source_location
 from .chart import accuracy_chart
 from .corrections import corrections
 from .place import OutputNotWritableError, check_target, new_build_folder, place
@@ -55,6 +54,7 @@ CHART_NARROW = "assets/accuracy_vs_gmacs_narrow.svg"
 NAV_MODELS_MAX = 60  # past this many models the sidebar lists collections only (the tables list models)
 ARXIV = "https://arxiv.org/abs/2003.13630"
 _GONE_HOSTS = ("paperswithcode.com",)  # shut down: links there lead nowhere
+SEARCH_SEPARATOR = r'[\s\-,:!=\[\]()"/]+|&[lg]t;'
 _PATH = re.compile(r"(\.\./)*[a-z0-9_\-]+(/[a-z0-9_\-]+)*\.(md|svg)")
 
 
@@ -107,8 +107,7 @@ def _verdicts(index: Index) -> tuple[dict[str, list[dict]], str | None]:
     except ImportError:
         return {}, "PyTorch is not installed where the site was built"
 
-    run = getattr(check, "check_index", None) or check.run_check  # h8fix may rename it
-    report = run(index)
+    report = check.check_index(index)
     return {e.name: [v.to_dict() for v in e.verdicts] for e in report.entries}, None
 
 
@@ -190,32 +189,44 @@ def render_pages(index: Index, pages: Path, *, upstream: Index | None = None, up
 
     written: list[str] = []
 
-    def write(page: str, template: str, **context) -> None:
-        (docs / page).write_text(env.get_template(template).render(**context), encoding="utf-8")
+    def write(page: str, template: str, front: dict, **context) -> None:
+        (docs / page).write_text(_front_matter(front) + env.get_template(template).render(**context), encoding="utf-8")
         written.append(page)
 
     first_paper = next((c["record"].paper for c in collections if c["record"] and c["record"].paper), None)
     checked = [c for c in cards if c.verdicts]
-    write("index.md", "index.md.j2", cards=cards, collections=collections, chart=chart,
+    write("index.md", "index.md.j2", {"description": f"{len(cards)} TResNet image classifiers: sizes, accuracy, "
+                                                     "checked weights and how to use them"},
+          cards=cards, collections=collections, chart=chart, install=_install_line(repo_url),
           checked_ok=sum(1 for c in checked if all(v["status"] != "wrong" for v in c.verdicts)), checked=len(checked),
           unchecked=unchecked, paper_title=first_paper.title if first_paper else None)
     for c in collections:
         example = c["models"][0] if c["models"] else None
-        write(c["page"], "collection.md.j2", c=c, notes=c["notes"], chart=chart, example=example,
+        write(c["page"], "collection.md.j2", {"description": f"The {c['name']} collection: {len(c['models'])} models, "
+                                                             "their accuracy, compute and training"},
+              c=c, notes=c["notes"], chart=chart, example=example,
               paper_url=c["notes"].get("paper") or _paper_url(c["record"].paper if c["record"] else None))
+    boosts = search_boosts([c.entry for c in cards])
     for card in cards:
         notes = by_coll.get(card.entry.collection, by_coll.get(None))["notes"]
-        write(card.page, "model.md.j2", m=card, notes=notes,
-              paper_url=notes.get("paper") or _paper_url(card.entry.paper) or None,
+        # search tags (MkDocs Material weighs them above all text): the name, the timm tags and the name's
+        # words (`xl`); the boost puts an exact name first (see search_boosts)
+        tags = [*card.entry.names(), " ".join(w for w in re.split(r"[_.]", card.name) if w)]
+        write(card.page, "model.md.j2",
+              {"description": card.description, "tags": tags, "search": {"boost": boosts[card.name]}},
+              m=card, notes=notes, paper_url=notes.get("paper") or _paper_url(card.entry.paper) or None,
               code_url=notes.get("code") or card.code_url)
     rows: list[dict] = []
     if upstream is not None:
         notes_file = source / "templates" / "corrections.yml"
-        field_notes = _yaml.safe_load(notes_file.read_text(encoding="utf-8")) if notes_file.is_file() else {}
+        field_notes = yaml.safe_load(notes_file.read_text(encoding="utf-8")) if notes_file.is_file() else {}
         rows = corrections(index, upstream, field_notes or {}, {c.name: c.page for c in cards})
-    write("corrections.md", "corrections.md.j2", corrections=rows, upstream=upstream_label)
-    write("cli.md", "cli.md.j2", commands=cli_commands(commands))
-    write("api.md", "api.md.j2", functions=api_functions())
+    write("corrections.md", "corrections.md.j2",
+          {"description": "Every value of the upstream TResNet model index that was wrong, and how it was found"},
+          corrections=rows, upstream=upstream_label)
+    write("cli.md", "cli.md.j2", {"description": "Every tresnet-zoo command and option"},
+          commands=cli_commands(commands))
+    write("api.md", "api.md.j2", {"description": "tresnet-zoo's Python API"}, functions=api_functions())
     # the project's own hand-written guides (no index text in them): copied as they are
     for guide in GUIDES.values():
         shutil.copyfile(source / "templates" / guide, docs / guide)
@@ -230,9 +241,49 @@ def render_pages(index: Index, pages: Path, *, upstream: Index | None = None, up
     return config, written, len(rows)
 
 
+def _front_matter(front: dict) -> str:
+    """A page's YAML front matter (description, search tags), written by yaml.safe_dump: index text is data.
+
+    The theme puts the description into a ``<meta>`` attribute without escaping it, so it is escaped here;
+    search tags reach the page only as JSON and as text nodes."""
+    front = {**front, "description": html.escape(front["description"], quote=True)}
+    return "---\n" + yaml.safe_dump(front, sort_keys=False, allow_unicode=False, width=1000) + "---\n\n"
+
+
+def _install_line(repo_url: str | None) -> Trusted:
+    """How to install from source: the package is not published, so never ``pip install tresnet-zoo``.
+
+    ``repo_url`` passed ``config_url`` (RFC 3986 characters only) and is shell-quoted for the code block."""
+    if repo_url:
+        return Trusted("pip install " + shlex.quote(f"tresnet-zoo[torch] @ git+{repo_url}"))
+    return Trusted('pip install -e ".[torch]"')
+
+
+def project_settings(pyproject: Path | None = None) -> dict:
+    """``[tool.tresnet-zoo.docs]`` of the project's pyproject.toml (``repo-url``, ``site-url``), or {}.
+
+    The file is the one beside the package in a source checkout; an installed wheel has none."""
+    path = pyproject or Path(__file__).resolve().parents[2] / "pyproject.toml"
+    try:
+        import tomllib  # noqa: PLC0415 (only docs builds read the project file)
+    except ImportError:  # Python 3.10: no TOML reader in the standard library; flags still work
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"cannot read the docs settings in {path} ({exc})",
+                         hint="fix [tool.tresnet-zoo.docs] in pyproject.toml") from None
+    settings = ((data.get("tool") or {}).get("tresnet-zoo") or {}).get("docs") or {}
+    return {k: settings[k] for k in ("repo-url", "site-url") if isinstance(settings, dict) and settings.get(k)}
+
+
 # hand-written guides in docs/templates, by their navigation title
-GUIDES = {"Running on a cluster": "cluster.md", "Signing and trust": "signing.md",
-          "Limits on hostile input": "limits.md"}
+GUIDES = {"Weights and the cache": "weights.md", "Running on a cluster": "cluster.md",
+          "Signing and trust": "signing.md", "The index and check": "index-format.md",
+          "Hostile input": "hostile-input.md", "Limits on hostile input": "limits.md",
+          "Architecture": "architecture.md", "Benchmarks": "benchmarks.md"}
 
 
 def site_config(collections: list[dict], cards: list[ModelCard], *, repo_url: str | None = None,
@@ -263,9 +314,10 @@ def site_config(collections: list[dict], cards: list[ModelCard], *, repo_url: st
                  "toggle": {"icon": "material/brightness-4", "name": "Switch to light mode"}},
             ],
         },
-        # split words on _ . - and space, so `xl` finds tresnet_xl and tresnet_xl_448
-        "plugins": [{"search": {"separator": r"[\s\-_.]+"}}],
-        "markdown_extensions": ["tables", "admonition", "attr_list", {"toc": {"permalink": True}},
+        # Material's word separator less `.` and camelCase: names and timm tags in any case, and 83.9, stay
+        # whole words (cards add their names' parts as search tags, so `xl` finds tresnet_xl)
+        "plugins": [{"search": {"separator": SEARCH_SEPARATOR}}],
+        "markdown_extensions": ["tables", "admonition", "attr_list", "md_in_html", {"toc": {"permalink": True}},
                                 "pymdownx.highlight", "pymdownx.superfences"],
         "extra_css": ["assets/site.css"],
         "extra_javascript": ["assets/vendor/tablesort/tablesort.min.js",
@@ -279,6 +331,8 @@ def site_config(collections: list[dict], cards: list[ModelCard], *, repo_url: st
         config["site_url"] = site_url
     if repo_url:
         config["repo_url"] = repo_url
+        # the header names the repository ("owner/name"), not only its host
+        config["repo_name"] = repo_url.split("://", 1)[-1].split("/", 1)[-1].strip("/") or repo_url
         config["edit_uri"] = ""  # the pages are generated: there is no source page to edit
     return config
 
@@ -325,6 +379,9 @@ def build_site(out: Path, *, index=None, upstream: Path | None = None, pages: Pa
     reference page (none: the page says so).
     """
     started = time.perf_counter()
+    settings = project_settings() if repo_url is None or site_url is None else {}
+    repo_url = repo_url if repo_url is not None else settings.get("repo-url")
+    site_url = site_url if site_url is not None else settings.get("site-url")
     for label, url in (("repository URL", repo_url), ("site URL", site_url)):
         if url is not None and not config_url(url):
             raise UsageError(f"the {label} {url!r} is not an http(s) URL (RFC 3986 characters only)",
@@ -336,7 +393,7 @@ def build_site(out: Path, *, index=None, upstream: Path | None = None, pages: Pa
         import mkdocs  # noqa: F401, PLC0415 (docs extra, optional)
     except ImportError as exc:
         raise MissingDependencyError(f"`docs build` needs {exc.name}, which is not installed",
-                                     hint='pip install "tresnet-zoo[docs]"') from None
+                                     hint='pip install -e ".[docs]"') from None
     check_target(out, "site")
     if pages is not None:
         check_target(pages, "pages")

@@ -9,14 +9,16 @@ and which file each page gets (``safe.Slugs``).
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._urls import hub_parts, redact
+from .._urls import redact
+from ..models.labels import label_set_for
 from .safe import http_url
 
-__all__ = ["ModelCard", "family", "order_key", "pareto_front", "source_location"]
+__all__ = ["ModelCard", "family", "order_key", "pareto_front", "search_boosts", "source_location"]
 
 _FAMILY = re.compile(r"tresnet_(v2_)?(m|l|xl)(?![a-z0-9])")
 _SIZES = {"m": 0, "l": 1, "xl": 2}
@@ -50,6 +52,28 @@ def pareto_front(points: dict[str, tuple[float, float]]) -> dict[str, str]:
         if rivals:
             beaten[name] = max(rivals)[2]
     return beaten
+
+
+def search_boosts(entries) -> dict[str, int]:
+    """name -> the search weight of its card: 1 plus how many names and timm tags of other entries extend this
+    entry's own (a name that is extended counts double).
+
+    The site's search matches every word as a prefix, so `tresnet_m` also matches each longer name that
+    starts with it and those cards score as high; weighting a card by the names that extend it puts an
+    exact name first. A name and a tag extending each other both ways (tresnet_v2_l's tag extends
+    tresnet_v2_l_miil_in21k's) favour the name. Sorted identifiers make it O(n log n) for big indexes.
+    """
+    ids = sorted(i for e in entries for i in set(e.names()))
+    boosts = {}
+    for e in entries:
+        own = set(e.names())
+        total = 0
+        for m in own:
+            extending = bisect_left(ids, m + "\U0010ffff") - bisect_left(ids, m)
+            extending -= sum(1 for o in own if o.startswith(m))  # its own names and tags
+            total += extending * (2 if m == e.name else 1)
+        boosts[e.name] = 1 + total
+    return boosts
 
 
 def source_location(location, roots: list[Path]) -> tuple[str, int | None] | None:
@@ -131,6 +155,39 @@ class ModelCard:
     def size_mb(self) -> str:
         return self._fmt(self.md.file_size / 1e6 if self.md.file_size else None, ".1f")
 
+    @property
+    def label_set(self) -> str | None:
+        """The bundled class names the head's outputs are: ``imagenet-1k``, ``imagenet-21k-miil`` or None."""
+        return label_set_for(self.num_classes)
+
+    @property
+    def in21k(self) -> bool:
+        """An ImageNet-21K-P head (11221 classes): it has no ImageNet-1k top-1."""
+        return self.label_set == "imagenet-21k-miil"
+
+    @property
+    def pretraining(self) -> str | None:
+        """What the weights learnt from before their final dataset (``Training Data`` but its last), or the
+        one dataset of a head that is not ImageNet-1k's; None for weights trained on ImageNet-1k alone."""
+        data = [str(d) for d in self.md.training_data]
+        if len(data) > 1:
+            return ", ".join(data[:-1])
+        return data[0] if data and self.num_classes != 1000 else None
+
+    @property
+    def beaten_with_more_data(self) -> bool:
+        """The model that beats this one learnt from data this one did not see (the win is not the design's)."""
+        rival = self.beaten_by
+        return bool(rival and rival.pretraining and rival.pretraining != self.pretraining)
+
+    @property
+    def description(self) -> str:
+        """One line for the page's meta description and search result."""
+        what = (f"an ImageNet-21K-P classifier ({self.num_classes} classes)" if self.in21k
+                else f"top-1 {self.top1}% on ImageNet")
+        return (f"{self.name}: a TResNet with {self.params_m} M parameters, {self.gmacs} GMACs at "
+                f"{self.image_size} px, {what}; weights, code and check results.")
+
     def inferred(self, key: str) -> str | None:
         """The provenance note of ``key`` when the index says its value was inferred, not measured."""
         note = self.entry.provenance.get(key)
@@ -169,42 +226,41 @@ class ModelCard:
         return self.entry.weights_filename
 
     @property
+    def _primary(self):
+        """The ``Weights`` file as a source (size, sha256, name prefix), or None: what the link beside it is."""
+        sources = self.entry.sources
+        return sources[0] if sources and self.entry.weights and sources[0].url == self.entry.weights else None
+
+    @property
     def hash_prefix(self) -> str | None:
-        parts = hub_parts(self.filename or "")
-        return parts[1] if parts else None
+        return self._primary.sha256_prefix if self._primary else None
 
     @property
     def sha256(self) -> str | None:
-        """The full sha256 of the weights, from the entry or from any of its sources that pins one."""
-        if self.md.sha256:
-            return self.md.sha256
-        for source in getattr(self.entry, "sources", ()):  # until records land
-            if getattr(source, "sha256", None):
-                return source.sha256
-        return None
+        """The full sha256 of the ``Weights`` file itself: never another source's (that is another file)."""
+        return self._primary.sha256 if self._primary else None
 
     @property
     def sources(self) -> list[dict]:
-        """Further weight sources (``x-tresnet-zoo.sources``), after the primary ``Weights`` URL."""
-        out = []
-        for source in list(getattr(self.entry, "sources", ()))[1:]:  # until records land
-            out.append({"url": _redacted(http_url(getattr(source, "url", None))),
-                        "text": _redacted(getattr(source, "url", "")),
-                        "file": getattr(source, "filename", None), "size": getattr(source, "size", None),
-                        "sha256": getattr(source, "sha256", None)})
-        return out
+        """Further weight sources (``x-tresnet-zoo.sources``), after the primary ``Weights`` URL; ``pinned``
+        is False for one with neither a sha256 nor a hash prefix in its name: its bytes cannot be verified,
+        so fetch refuses it."""
+        further = self.entry.sources[1:] if self._primary else self.entry.sources
+        return [{"url": _redacted(http_url(s.url)), "text": s.redacted_url, "file": s.filename, "size": s.size,
+                 "sha256": s.sha256, "prefix": s.sha256_prefix, "pinned": bool(s.sha256 or s.sha256_prefix)}
+                for s in further]
 
     @property
     def timm_tags(self) -> tuple[str, ...]:
-        return tuple(getattr(self.entry, "timm_tags", ()))  # until records land
+        return self.entry.timm_tags
 
     @property
     def license(self) -> str | None:
-        return getattr(self.entry, "license", None)  # until records land
+        return self.entry.license
 
     @property
     def num_classes(self) -> int:
-        return int(getattr(self.entry, "num_classes", 1000))  # until records land
+        return self.entry.num_classes
 
     @property
     def paper(self) -> dict | None:

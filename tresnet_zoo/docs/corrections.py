@@ -92,5 +92,12 @@ def corrections(index, upstream, notes: dict | None = None, pages: dict[str, str
                 cause = Trusted(note["cause"])
             items.append({"model": entry.name, "page": page, "field": key, "old": "-" if a is None else a,
                           "new": "-" if b is None else b, "how": how, "checks": checks, "cause": cause,
-                          "inferred": "inferred" in str(how).lower()})
+                          "inferred": "inferred" in str(how).lower(), "change": _change(a, b)})
     return items
+
+
+def _change(old, new) -> str:
+    """The correction as a signed percentage of the upstream number (``+24.0%``), or "-" where either is not one."""
+    if isinstance(old, bool) or isinstance(new, bool) or not all(isinstance(v, (int, float)) for v in (old, new)):
+        return "-"
+    return f"{(new - old) / old * 100:+.1f}%" if old else "-"

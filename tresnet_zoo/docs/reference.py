@@ -10,7 +10,7 @@ import inspect
 
 import tresnet_zoo
 
-__all__ = ["PUBLIC_FUNCTIONS", "api_functions", "cli_commands"]
+__all__ = ["PUBLIC_FUNCTIONS", "api_functions", "cli_commands", "signature"]
 
 
 def cli_commands(root, name: str = "tresnet-zoo") -> list[dict]:
@@ -33,12 +33,41 @@ def cli_commands(root, name: str = "tresnet-zoo") -> list[dict]:
 PUBLIC_FUNCTIONS = ("load_index", "list_models", "create_model", "fetch")
 
 
+def _annotation(value) -> str:
+    return value if isinstance(value, str) else inspect.formatannotation(value)  # postponed: already text
+
+
+def _parameter(p: inspect.Parameter) -> str:
+    text = {p.VAR_POSITIONAL: "*", p.VAR_KEYWORD: "**"}.get(p.kind, "") + p.name
+    if p.annotation is not p.empty:
+        text += f": {_annotation(p.annotation)}"
+    if p.default is not p.empty:
+        text += (" = " if p.annotation is not p.empty else "=") + repr(p.default)
+    return text
+
+
+def signature(qualified: str, func, width: int = 72) -> str:
+    """``func``'s signature as code: one line when it fits ``width``, else one parameter per line."""
+    sig = inspect.signature(func)
+    params, star = [], False
+    for p in sig.parameters.values():
+        if p.kind is p.KEYWORD_ONLY and not star:
+            params.append("*")
+        star = star or p.kind in (p.KEYWORD_ONLY, p.VAR_POSITIONAL)
+        params.append(_parameter(p))
+    returns = f" -> {_annotation(sig.return_annotation)}" if sig.return_annotation is not sig.empty else ""
+    one = f"{qualified}({', '.join(params)}){returns}"
+    if len(one) <= width:
+        return one
+    return f"{qualified}(\n" + "".join(f"    {p},\n" for p in params) + f"){returns}"
+
+
 def api_functions() -> list[dict]:
     out = []
     for name in PUBLIC_FUNCTIONS:
         func = getattr(tresnet_zoo, name, None)
         if func is None:
             continue
-        signature = f"tresnet_zoo.{name}{inspect.signature(func)}"
-        out.append({"name": name, "signature": signature, "doc": inspect.cleandoc(func.__doc__ or "")})
+        out.append({"name": name, "signature": signature(f"tresnet_zoo.{name}", func),
+                    "doc": inspect.cleandoc(func.__doc__ or "")})
     return out
