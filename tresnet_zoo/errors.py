@@ -38,6 +38,7 @@ __all__ = [
     "FixError",
     "IndexNotWritableError",
     "ImageError",
+    "ZooWarning",
 ]
 
 EXIT_OK = 0
@@ -176,3 +177,8 @@ class ImageError(ZooError):
 
 class MissingExtraError(MissingDependencyError):
     """An optional extra for one kind of source (s3fs for s3:// mirrors, another fsspec backend) is missing."""
+
+
+class ZooWarning(UserWarning):
+    """Something the user should know that did not stop the operation (a source passed over, a mirror
+    without a manifest): issued with ``warnings.warn``, so that ``-W``/``PYTHONWARNINGS`` can filter it."""

@@ -17,9 +17,9 @@ except ImportError:  # pragma: no cover - depends on the installed typer
 
 from .. import __version__
 from ..errors import EXIT_BUG, EXIT_CODES, EXIT_USAGE, ZooError
+from . import output
 from .context import State, current, set_current
 from .hints import hint_for, set_argv
-from .output import printable
 
 DEBUG_ENV = "TRESNET_ZOO_DEBUG"
 _NO_ARGS = getattr(_click_errors, "NoArgsIsHelpError", ())  # click >= 8.2 only
@@ -53,7 +53,7 @@ def _typed(ctx: typer.Context, *names: str) -> frozenset[str]:
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"tresnet-zoo {__version__}")
+        output.line(f"tresnet-zoo {__version__}")
         raise typer.Exit()
 
 
@@ -87,16 +87,6 @@ predict.register(app)
 mirror.register(app)
 
 
-def _print_error(message: str, hint: str | None) -> None:
-    sys.stderr.write(f"error: {_one_line(message)}\n")
-    if hint:
-        sys.stderr.write(f"hint: {_one_line(hint)}\n")
-
-
-def _one_line(text: str) -> str:
-    return printable(str(text).strip())
-
-
 def _usage_error(exc: _click_errors.UsageError) -> tuple[str, str]:
     message = exc.format_message().strip().rstrip(".")
     message = message[:1].lower() + message[1:]
@@ -115,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = os.environ.get(DEBUG_ENV, "") not in ("", "0")
     set_current(None)
     set_argv(sys.argv[1:] if argv is None else argv)
+    output.capture_warnings()
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="tresnet-zoo", standalone_mode=False)
@@ -122,31 +113,28 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as exc:
         code = exc.exit_code
     except _NO_ARGS as exc:  # bare `tresnet-zoo`: the help, as a first contact
-        sys.stdout.write(exc.ctx.get_help() + "\n" if exc.ctx is not None else exc.format_message())
+        output.lines(exc.ctx.get_help() if exc.ctx is not None else exc.format_message())
         code = 0
     except _click_errors.UsageError as exc:
         _debug_traceback(debug)
-        _print_error(*_usage_error(exc))
+        output.error(*_usage_error(exc))
         code = EXIT_USAGE
     except ZooError as exc:
         _debug_traceback(debug)
-        _print_error(exc.message, hint_for(exc, current()))
+        output.error(exc.message, hint_for(exc, current()))
         code = exc.exit_code
-    except typer.Abort:
-        sys.stderr.write("error: interrupted\n")
-        code = 130
-    except KeyboardInterrupt:
-        sys.stderr.write("error: interrupted\n")
+    except (typer.Abort, KeyboardInterrupt):
+        output.error("interrupted")
         code = 130
     except _click_errors.ClickException as exc:
         _debug_traceback(debug)
-        _print_error(exc.format_message(), "`tresnet-zoo --help` shows the usage")
+        output.error(exc.format_message(), "`tresnet-zoo --help` shows the usage")
         code = exc.exit_code
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except Exception as exc:  # noqa: BLE001 - a bug: say so in one line, with the traceback only when debugging
         _debug_traceback(debug)
-        _print_error(
+        output.error(
             f"internal error ({type(exc).__name__}: {exc})",
             f"this is a bug in tresnet-zoo; rerun with {DEBUG_ENV}=1 for a traceback and please report it",
         )
@@ -158,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _debug_traceback(debug: bool) -> None:
     if debug:
-        traceback.print_exc(file=sys.stderr)
+        output.lines(traceback.format_exc(), err=True)
 
 
 def _exit(code: int) -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import sys
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
@@ -36,6 +36,7 @@ from ..errors import (
     OfflineError,
     UsageError,
     ZooError,
+    ZooWarning,
 )
 from .download import DownloadConfig, RestartFromZero, TransientError, transfer
 from .hashes import CHUNK, Expected
@@ -566,7 +567,7 @@ def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], N
     from .lockfile import apply_lock  # noqa: PLC0415 (import cycle: lockfile imports this module)
     from .mirror import apply_manifest, read_manifest  # noqa: PLC0415 (import cycle: mirror imports this module)
 
-    say = say or (lambda line: sys.stderr.write(line + "\n"))
+    say = say or (lambda line: warnings.warn(line, ZooWarning, stacklevel=3))
     specs = entry_sources(entry)
     if not specs:
         raise DownloadError(
@@ -589,10 +590,7 @@ def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], N
         config = getattr(options, "config", None)
         manifest = read_manifest(mirror, timeout=config.read_timeout if config is not None else 30.0)
         if manifest is None:
-            say(
-                f"note: {entry.name}: the mirror {redact(mirror)} has no manifest; files are checked by name and the "
-                "index only"
-            )
+            say(f"note: the mirror {redact(mirror)} has no manifest; files are checked by name and the index only")
         elif not any(spec.filename in manifest for spec, _ in planned):
             say(
                 f"note: {entry.name}: the mirror's manifest has no line for its files; they are checked by name and "
@@ -623,7 +621,8 @@ def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], N
             return _with(result, expected, notes)
         notes.append(note)
         if number < len(planned):
-            what = {"dead": "is a dead link", "unavailable": "is unavailable", "mismatch": "served wrong bytes",
+            what = {"dead": "is missing" if where.startswith("file:") else "is a dead link",
+                    "unavailable": "is unavailable", "mismatch": "served wrong bytes",
                     "unpinned": "cannot be verified"}[note.kind]
             detail = "" if note.kind == "mismatch" else f": {note.message}"
             say(
