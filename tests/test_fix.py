@@ -337,7 +337,7 @@ def test_fix_is_suggested_only_when_it_can_change_something(write, cli):
     path = write("params.yml", fill(yaml_template(), PM=M_WRONG, PL=L_PARAMS, INS=""))
     result = cli("check", "--index", path, "tresnet_m")
     assert result.code == 1
-    assert f"`tresnet-zoo check --index {path} --fix tresnet_m`" in result.out
+    assert f"hint: tresnet-zoo check --index {path} --fix tresnet_m  # " in result.err
 
 
 def test_run_check_returns_the_whole_report_and_raises_when_asked(write):

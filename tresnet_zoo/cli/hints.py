@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+import typer.main
+
 from ..errors import (
     DownloadError,
     IndexNotFoundError,
@@ -173,13 +175,25 @@ def as_command(hint: str, *, usage: bool = False) -> str:
     if found is None:
         if _is_command(hint):
             return hint
-        again = "tresnet-zoo --help" if usage or _argv is None else " ".join(
-            ["tresnet-zoo", *(shlex.quote(w) for w in _argv)])
+        again = _help() if usage or _argv is None else " ".join(["tresnet-zoo", *(shlex.quote(w) for w in _argv)])
         return f"{again}  # {hint}"
     rest = (hint[:found.start()] + hint[found.end():]).replace("``", "")
     rest = re.sub(r"\s+", " ", rest).strip(" :;,.")
     rest = re.sub(r"^(run|install it|see)\b:?\s*", "", rest).strip(" :;,.")
     return f"{found[1]}  # {rest}" if rest else found[1]
+
+
+def _help() -> str:
+    """``tresnet-zoo [COMMAND] --help`` for the command being run (its first words that are not options)."""
+    from .main import app  # noqa: PLC0415 (import cycle: main imports this module)
+
+    words, group = ["tresnet-zoo"], typer.main.get_command(app)
+    for word in _argv or ():
+        sub = getattr(group, "commands", {}).get(word)  # a leaf command has none: the rest are its arguments
+        if sub is not None:
+            words.append(word)
+            group = sub
+    return " ".join(words + ["--help"])
 
 
 def _is_command(hint: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 import traceback
 from pathlib import Path
@@ -19,7 +20,7 @@ from .. import __version__
 from ..errors import EXIT_BUG, EXIT_CODES, EXIT_USAGE, ZooError
 from . import output
 from .context import State, current, set_current
-from .hints import hint_for, set_argv
+from .hints import as_command, hint_for, set_argv
 
 DEBUG_ENV = "TRESNET_ZOO_DEBUG"
 _NO_ARGS = getattr(_click_errors, "NoArgsIsHelpError", ())  # click >= 8.2 only
@@ -117,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         code = 0
     except _click_errors.UsageError as exc:
         _debug_traceback(debug)
-        output.error(*_usage_error(exc))
+        message, hint = _usage_error(exc)
+        output.error(message, as_command(hint, usage=True))
         code = EXIT_USAGE
     except ZooError as exc:
         _debug_traceback(debug)
@@ -128,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         code = 130
     except _click_errors.ClickException as exc:
         _debug_traceback(debug)
-        output.error(exc.format_message(), "`tresnet-zoo --help` shows the usage")
+        output.error(exc.format_message(), "tresnet-zoo --help  # shows the usage")
         code = exc.exit_code
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
@@ -136,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         _debug_traceback(debug)
         output.error(
             f"internal error ({type(exc).__name__}: {exc})",
-            f"this is a bug in tresnet-zoo; rerun with {DEBUG_ENV}=1 for a traceback and please report it",
+            f"{DEBUG_ENV}=1 " + " ".join(["tresnet-zoo", *map(shlex.quote, sys.argv[1:] if argv is None else argv)])
+            + "  # a bug in tresnet-zoo: this shows the traceback; please report it",
         )
         code = EXIT_BUG
     if argv is None:
