@@ -88,6 +88,21 @@ predict.register(app)
 mirror.register(app)
 
 
+def _full_summaries(group: typer.Typer) -> None:
+    """Each command's whole first help line as its summary: click would cut it to fit ("...") in --help."""
+    for info in group.registered_commands:
+        doc = info.help or (info.callback.__doc__ if info.callback else None)
+        if doc and not info.short_help:
+            info.short_help = doc.strip().split("\n")[0]
+    for sub in group.registered_groups:
+        _full_summaries(sub.typer_instance)
+        if not sub.short_help:
+            sub.short_help = (sub.help or sub.typer_instance.info.help or "").strip().split("\n")[0] or None
+
+
+_full_summaries(app)
+
+
 def _usage_error(exc: _click_errors.UsageError) -> tuple[str, str]:
     message = exc.format_message().strip().rstrip(".")
     message = message[:1].lower() + message[1:]

@@ -277,10 +277,10 @@ def verify(
 
 
 @cache_app.callback(invoke_without_command=True)
-def cache_default(ctx: typer.Context) -> None:
+def cache_default(ctx: typer.Context, fmt: Optional[Format] = format_option(), as_json: bool = json_option()) -> None:
     """With no subcommand: the same as `cache info`."""
     if ctx.invoked_subcommand is None:
-        cache_info(ctx, fmt=None, as_json=False)
+        cache_info(ctx, fmt=fmt, as_json=as_json)
 
 
 def _index_names(state: State) -> dict[str, str]:
