@@ -5,7 +5,6 @@ gets replacements (JSON: ``\\u`` escapes), never a crash."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 
@@ -59,7 +58,8 @@ def hostile(tmp_path):
 
 @pytest.mark.parametrize("args", [
     ("list",), ("list", "--format", "table"), ("list", "--format", "plain"), ("list", "--json"), ("info", "tresnet_m"),
-    ("info", "tresnet_m", "--format", "table"), ("info", "tresnet_m", "--format", "plain"), ("info", "tresnet_m", "--json"),
+    ("info", "tresnet_m", "--format", "table"), ("info", "tresnet_m", "--format", "plain"),
+    ("info", "tresnet_m", "--json"),
     ("validate",), ("validate", "--json"), ("list", "nothing*"), ("info", "nope"), ("fetch", "tresnet_m", "-q"),
     ("verify",), ("lock", "tresnet_m"), ("cache",), ("cache", "clear"), ("mirror", "push", "dest"),
 ])
@@ -144,8 +144,8 @@ def test_file_names_from_a_cache_and_an_image_folder_are_escaped(cli, tmp_path):
 
 def _run(*args: str, encoding: str) -> subprocess.CompletedProcess:
     env = dict(python_env(), PYTHONIOENCODING=encoding, PYTHONPATH=str(REPO), COLUMNS="80")
-    return subprocess.run([PYTHON, "-c", "from tresnet_zoo.cli import main; main()", *args], capture_output=True, env=env, timeout=120,
-                          cwd=REPO)
+    return subprocess.run([PYTHON, "-c", "from tresnet_zoo.cli import main; main()", *args], capture_output=True,
+                          env=env, timeout=120, cwd=REPO)
 
 
 @pytest.mark.parametrize("encoding", ["latin-1", "ascii"])
@@ -154,8 +154,8 @@ def test_a_stream_that_is_not_utf8_gets_replacements_and_exact_json(tmp_path, en
     words = "Обучение → 8× ✓ 中文"
     index.write_text(f"Models:\n- Name: tresnet_m\n  Metadata:\n    Training Resources: {json.dumps(words)}\n",
                      encoding="utf-8")
-    for args in (("info", "tresnet_m"), ("info", "tresnet_m", "--format", "table"), ("list",), ("validate",),
-                 ("list", "--format", "tsv")):
+    for args in (("info", "tresnet_m"), ("info", "tresnet_m", "--format", "table"), ("list",),
+                 ("validate",), ("list", "--format", "tsv")):
         done = _run("--index", str(index), *args, encoding=encoding)
         assert done.returncode == 0, done.stderr
         done.stdout.decode(encoding)  # every byte is in the stream's encoding

@@ -39,6 +39,7 @@ __all__ = [
     "IndexNotWritableError",
     "ImageError",
     "ZooWarning",
+    "SourceWarning",
 ]
 
 EXIT_OK = 0
@@ -182,3 +183,7 @@ class MissingExtraError(MissingDependencyError):
 class ZooWarning(UserWarning):
     """Something the user should know that did not stop the operation (a source passed over, a mirror
     without a manifest): issued with ``warnings.warn``, so that ``-W``/``PYTHONWARNINGS`` can filter it."""
+
+
+class SourceWarning(ZooWarning):
+    """One of an entry's sources was passed over (dead, wrong bytes, no hash) and the next one is tried."""

@@ -148,9 +148,11 @@ def hint_for(exc: ZooError, state: State | None, *, own_checkpoint: str | None =
     else:
         hint = _rewrite(exc.hint, state)
     topic = getattr(exc, "topic", None) or ""
-    flags = _mirror_hint() if topic == "network" else _FLAG_HINTS.get(topic)
-    if flags:
-        hint = f"{hint} ({flags})" if hint else flags
+    again = _mirror_hint() if topic == "network" else None
+    if again:  # the same command reading a folder of the files: one command, the prose short
+        hint = f"{again}  # with the files copied into ./weights; or run it again once the network is back"
+    elif _FLAG_HINTS.get(topic):
+        hint = f"{hint} ({_FLAG_HINTS[topic]})" if hint else _FLAG_HINTS[topic]
     hint = as_command(hint or _fallback(exc, state), usage=isinstance(exc, UsageError))
     if own_checkpoint is None and isinstance(exc, (DownloadError, OfflineError)) and _argv and "predict" in _argv \
             and "--checkpoint" not in _argv and _argv.index("predict") + 1 < len(_argv):
@@ -202,7 +204,8 @@ def _is_command(hint: str) -> bool:
 
 
 def _mirror_hint() -> str | None:
-    """The failing command again, reading the files from a folder ``./weights``: runnable as printed.
+    """The failing command again, reading the files from a folder ``./weights``: runnable as printed
+    (None where the command already names a mirror: then the library's hint and the flags).
 
     The environment variable rather than ``--mirror`` because every command that fetches honours it
     (``predict`` has no ``--mirror`` option). A command that already names a mirror (the one that failed)
@@ -210,9 +213,8 @@ def _mirror_hint() -> str | None:
     """
     given = _argv is None or any(w == "--mirror" or w.startswith("--mirror=") for w in _argv)
     if given or os.environ.get("TRESNET_ZOO_MIRROR"):
-        return _FLAG_HINTS["network"]
-    again = " ".join(["tresnet-zoo", *(shlex.quote(w) for w in _argv)])
-    return f'`TRESNET_ZOO_MIRROR="$PWD/weights" {again}` reads the files from a folder ./weights'
+        return None
+    return 'TRESNET_ZOO_MIRROR="$PWD/weights" ' + " ".join(["tresnet-zoo", *(shlex.quote(w) for w in _argv)])
 
 
 def _fallback(exc: ZooError, state: State | None) -> str:

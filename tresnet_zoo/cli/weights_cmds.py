@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import List, Optional
 
 import typer
 
-from ..errors import UsageError, ZooError
+from ..errors import SourceWarning, UsageError, ZooError
 from ..weights.cache import Cache, clear, inventory
 from ..weights.sources import files_of, own_files
 from . import output
@@ -148,9 +149,18 @@ def fetch(
 
 
 def _fetch_one(entry, options, state: State, deep: bool) -> dict:
+    record: dict = {"name": entry.name, "file": entry.weights_filename, "ok": False}
+    with warnings.catch_warnings(record=True) as said:
+        _fetch_into(record, entry, options, state, deep)
+    for warning in said:  # a failure's error names every source: the lines about passing them over go
+        if record["ok"] or not issubclass(warning.category, SourceWarning):
+            output.warning(warning.message)
+    return record
+
+
+def _fetch_into(record: dict, entry, options, state: State, deep: bool) -> None:
     from ..weights.fetch import expected_for, fetch_entry  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
 
-    record: dict = {"name": entry.name, "file": entry.weights_filename, "ok": False}
     try:
         result = fetch_entry(entry, options)
         # say what was hashed in this operation; a cache hit is only a record
@@ -166,10 +176,9 @@ def _fetch_one(entry, options, state: State, deep: bool) -> dict:
             record["checks"].update(sha256="ok", deep="ok")
     except ZooError as exc:
         record.update(ok=False, error=exc.message, hint=hint_for(exc, state, own_checkpoint=entry.name),
-                      exit_code=exc.exit_code)
+                      exit_code=exc.exit_code, sources=[str(n) for n in getattr(exc, "notes", ())])
         if getattr(exc, "missing_mirror", False):
             record["missing_mirror"] = True
-    return record
 
 
 def _print_missing_mirror(state: State, mirror: str | None, entries, results: list[dict], *, every: bool) -> None:
@@ -239,7 +248,7 @@ def verify(
     if not names:
         # the entries with a file of theirs in the cache: a fallback source's counts; a planted link is reported
         chosen = [e for e in chosen if cached_expected(e, cache) is not None]
-    checks, rows, bad_names = [], [], []
+    checks, rows, bad_names, problems = [], [], [], []
     _log_to_stderr()
     options = _options(state, mirror=mirror) if repair else None
     for entry in chosen:
@@ -254,7 +263,8 @@ def verify(
             state_ += " (repaired: fetched again)" if repaired else ""
         else:
             bad_names.append(entry.name)
-            state_ = "; ".join(result.problems)
+            problems.append(f"{entry.name}: {result.path}: {'; '.join(result.problems)}")
+            state_ = "BAD (error below)"
         rows.append([entry.name, str(result.path), str(result.size) if result.size is not None else "-", state_])
     bad = len(bad_names)
     if fmt is Format.json:
@@ -267,6 +277,8 @@ def verify(
                    Column("state", keep=100)]
         output.table(f"verify: {len(checks)} cached file(s) in {cache.root}", columns, rows, fmt)
     if bad and fmt is not Format.json:
+        for problem in problems:
+            output.error(problem)
         output.line(f"{bad} of {len(checks)} files bad", err=True)
         if not repair:  # the same cache and index, and these names: a bare `verify --repair` skips uncached files
             typed_mirror = ["--mirror", mirror] if mirror and mirror != os.environ.get("TRESNET_ZOO_MIRROR") else []

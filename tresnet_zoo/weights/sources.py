@@ -34,6 +34,7 @@ from ..errors import (
     IntegrityError,
     MissingExtraError,
     OfflineError,
+    SourceWarning,
     UsageError,
     ZooError,
     ZooWarning,
@@ -450,6 +451,13 @@ class SourceNote:
     def __str__(self) -> str:
         return f"source {self.source} ({self.url}): {self.message}"
 
+    @property
+    def what(self) -> str:
+        """What this source met, in a few words: a local file that is not there is missing, not a dead link."""
+        return {"dead": "is missing" if self.url.startswith("file:") else "is a dead link",
+                "unavailable": "is unavailable", "mismatch": "served wrong bytes",
+                "unpinned": "has no hash to check against"}[self.kind]
+
 
 class _SourceEntry:
     """An entry seen through one of its sources: what ``fetch.py`` fetches (name, URL, file, size, hash)."""
@@ -567,6 +575,7 @@ def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], N
     from .lockfile import apply_lock  # noqa: PLC0415 (import cycle: lockfile imports this module)
     from .mirror import apply_manifest, read_manifest  # noqa: PLC0415 (import cycle: mirror imports this module)
 
+    passed = say or (lambda line: warnings.warn(line, SourceWarning, stacklevel=3))  # a source passed over
     say = say or (lambda line: warnings.warn(line, ZooWarning, stacklevel=3))
     specs = entry_sources(entry)
     if not specs:
@@ -611,7 +620,7 @@ def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], N
             else:
                 note = SourceNote("mismatch", number, where, exc.message)
                 if number < len(planned):  # reported now, even when a later source succeeds
-                    say(f"error: {entry.name}: {note}")
+                    passed(f"error: {entry.name}: {note}")
             first_error = first_error or exc
         except DownloadError as exc:
             kind = "dead" if _dead(exc) else "unavailable"
@@ -621,18 +630,17 @@ def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], N
             return _with(result, expected, notes)
         notes.append(note)
         if number < len(planned):
-            what = {"dead": "is missing" if where.startswith("file:") else "is a dead link",
-                    "unavailable": "is unavailable", "mismatch": "served wrong bytes",
-                    "unpinned": "cannot be verified"}[note.kind]
             detail = "" if note.kind == "mismatch" else f": {note.message}"
-            say(
-                f"warning: {entry.name}: source {number} ({where}) {what}{detail}; trying source {number + 1} of "
+            passed(
+                f"warning: {entry.name}: source {number} ({where}) {note.what}{detail}; trying source {number + 1} of "
                 f"{len(planned)}"
             )
     assert first_error is not None
-    if len(planned) > 1:
-        first_error.message = f"none of its {len(planned)} sources worked; " + "; ".join(str(n) for n in notes)
+    if len(planned) > 1:  # one line: each source's host and what it met (the whole messages: ``notes``)
+        first_error.message = f"none of its {len(planned)} sources worked: " + "; ".join(
+            f"source {n.source} ({urlsplit(n.url).hostname or n.url}) {n.what}" for n in notes)
         first_error.args = (first_error.message,)
+    first_error.notes = notes  # type: ignore[attr-defined]
     raise first_error
 
 
