@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import textwrap
@@ -48,6 +49,13 @@ def pytest_configure(config):
         fd, path = tempfile.mkstemp(prefix="tresnet-zoo-hints-", suffix=".txt")
         os.close(fd)
         os.environ[HINT_LOG] = path
+
+
+def pytest_unconfigure(config):
+    path = os.environ.get(HINT_LOG, "")
+    if os.path.basename(path).startswith("tresnet-zoo-hints-"):
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def record_hints(text: str) -> None:

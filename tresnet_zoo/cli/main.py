@@ -17,6 +17,7 @@ except ImportError:  # pragma: no cover - depends on the installed typer
     from click import exceptions as _click_errors
 
 from .. import __version__
+from .._deps import missing_extra
 from ..errors import EXIT_BUG, EXIT_CODES, EXIT_USAGE, ZooError
 from . import output
 from .context import State, current, set_current
@@ -151,12 +152,17 @@ def main(argv: list[str] | None = None) -> int:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except Exception as exc:  # noqa: BLE001 - a bug: say so in one line, with the traceback only when debugging
         _debug_traceback(debug)
-        output.error(
-            f"internal error ({type(exc).__name__}: {exc})",
-            f"{DEBUG_ENV}=1 " + " ".join(["tresnet-zoo", *map(shlex.quote, sys.argv[1:] if argv is None else argv)])
-            + "  # a bug in tresnet-zoo: this shows the traceback; please report it",
-        )
-        code = EXIT_BUG
+        missing = missing_extra(exc) if isinstance(exc, ModuleNotFoundError) else None
+        if missing is not None:  # an extra not installed, met deep inside a command: exit 3 naming it
+            output.error(missing.message, hint_for(missing, current()))
+            code = missing.exit_code
+        else:
+            output.error(
+                f"internal error ({type(exc).__name__}: {exc})",
+                f"{DEBUG_ENV}=1 " + " ".join(["tresnet-zoo", *map(shlex.quote, sys.argv[1:] if argv is None else argv)])
+                + "  # a bug in tresnet-zoo: this shows the traceback; please report it",
+            )
+            code = EXIT_BUG
     if argv is None:
         _exit(code)
     return code
