@@ -165,3 +165,12 @@ def test_a_stream_that_is_not_utf8_gets_replacements_and_exact_json(tmp_path, en
         data = json.loads(done.stdout.decode(encoding))
         record = data[0] if isinstance(data, list) else data
         assert record["metadata"]["training_resources"] == words  # exact, through \u escapes
+
+
+def test_only_the_output_module_writes_to_the_terminal():
+    """One output path: no other module of tresnet_zoo prints, echoes or makes a console of its own."""
+    writes = re.compile(r"\bprint\(|typer\.echo|click\.echo|\.print\(|sys\.std(out|err)\.write|Console\(|print_exc")
+    found = [f"{path.relative_to(REPO)}:{n}" for path in sorted((REPO / "tresnet_zoo").rglob("*.py"))
+             if path.name != "output.py" or path.parent.name != "cli"
+             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if writes.search(line)]
+    assert found == []

@@ -23,6 +23,7 @@ import os
 import re
 import sys
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Iterable, Sequence
@@ -186,12 +187,38 @@ def _console(stream, *, columns: int | None = None):
                    soft_wrap=False, legacy_windows=False)
 
 
-def progress_console():
-    """The console progress bars draw on: stderr, with the same colour and width rules (terminal only)."""
+@contextmanager
+def progress(enabled: bool, *, files: bool):
+    """A transient rich progress bar on stderr when it is a terminal, else None: ``update(name, done, total)``
+    (``name`` None: one bar for the whole run). ``files``: bytes and rate per file; else a count of items."""
+    if not enabled or not _isatty(sys.stderr):
+        yield None
+        return
     from rich.console import Console  # noqa: PLC0415  (rich only when something is drawn)
+    from rich.progress import (  # noqa: PLC0415  (progress bars: terminal path only)
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
 
-    colour = not os.environ.get("NO_COLOR")
-    return Console(file=sys.stderr, highlight=False, markup=False, emoji=False, no_color=not colour)
+    middle = (DownloadColumn(), TransferSpeedColumn()) if files else (MofNCompleteColumn(),)
+    console = Console(file=sys.stderr, highlight=False, markup=False, emoji=False,
+                      no_color=bool(os.environ.get("NO_COLOR")))
+    bars: dict[str, Any] = {}
+    with Progress(TextColumn("{task.description}"), BarColumn(), *middle, TimeRemainingColumn(), console=console,
+                  transient=True) as shown:
+
+        def update(name: str | None, done: int, total: int | None = None) -> None:
+            name = printable(name or "classifying")
+            if name not in bars:
+                bars[name] = shown.add_task(name, total=total)
+            shown.update(bars[name], completed=done, total=total)
+
+        yield update
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from contextlib import contextmanager
 from pathlib import Path
 from typing import List, Optional
 
@@ -20,20 +18,6 @@ MAX_NOTES = 10  # skipped-path notes shown one by one; the rest are counted
 
 def register(app: typer.Typer) -> None:
     app.command("predict")(predict)
-
-
-@contextmanager
-def _progress(total: int, enabled: bool):
-    """A rich progress bar on stderr (a terminal only)."""
-    if not enabled or not sys.stderr.isatty():
-        yield None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn  # noqa: PLC0415 (progress bars: terminal path only)
-
-    with Progress(TextColumn("classifying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=output.progress_console(), transient=True) as progress:
-        task = progress.add_task("images", total=total)
-        yield lambda n: progress.advance(task, n)
 
 
 def predict(
@@ -67,8 +51,14 @@ def predict(
     predictor = Predictor.for_entry(entry.name, checkpoint=checkpoint, index=index, cache_dir=state.cache_root(),
                                     device=device, batch_size=batch_size, max_pixels=max_pixels)
     results, failures = [], 0
-    with _progress(len(found.files), found.folders > 0 and not quiet) as bar:
-        for prediction in predictor.predict_files(found.files, top=top, progress=bar):
+    with output.progress(found.folders > 0 and not quiet, files=False) as bar:
+        done = [0]
+
+        def advance(n: int) -> None:
+            done[0] += n
+            bar(None, done[0], len(found.files))
+
+        for prediction in predictor.predict_files(found.files, top=top, progress=advance if bar else None):
             if not prediction.ok:
                 failures += 1
                 output.error(prediction.error)

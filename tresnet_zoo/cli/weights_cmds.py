@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import warnings
-from contextlib import contextmanager
 from dataclasses import replace
 from typing import List, Optional
 
@@ -67,26 +65,6 @@ def _log_to_stderr() -> None:
         logger.setLevel(logging.WARNING)
 
 
-@contextmanager
-def _progress(quiet: bool):
-    """A rich progress bar on a terminal (size, rate, ETA); nothing when piped or --quiet."""
-    if quiet or not sys.stderr.isatty():
-        yield None
-        return
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn  # noqa: PLC0415 (progress bars: terminal path only)
-
-    bars: dict[str, int] = {}
-    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                  TimeRemainingColumn(), console=output.progress_console(), transient=True) as progress:
-
-        def update(name: str, done: int, total: int | None) -> None:
-            if name not in bars:
-                bars[name] = progress.add_task(output.printable(name), total=total)
-            progress.update(bars[name], completed=done, total=total)
-
-        yield update
-
-
 def fetch(
     ctx: typer.Context,
     names: Optional[List[str]] = typer.Argument(None, help="Model names or fnmatch patterns."),
@@ -120,7 +98,7 @@ def fetch(
     results, failures, code = [], 0, 0
     _log_to_stderr()
     try:
-        with _progress(quiet or as_json) as bar:
+        with output.progress(not (quiet or as_json), files=True) as bar:
             options = _options(state, mirror=mirror, offline=offline, force=force, allow_http=allow_http,
                                timeout=timeout, retries=retries, progress=bar, max_bytes=max_bytes,
                                speed_limit=speed_limit, speed_time=speed_time, deadline=deadline)
