@@ -101,3 +101,15 @@ def test_check_fix_says_where_the_values_it_cannot_fix_are_found(cli, tmp_path):
     assert "check --links tresnet_m" in line
     assert "not fixed: tresnet_m > Parameters" not in r.out
     assert json.loads(cli("check", "--index", index, "--json").out)["entries"][0]["verdicts"][1]["status"] == "ok"
+
+
+def test_the_lock_hint_fetches_only_what_can_be_fetched(cli, tmp_path):
+    """The bundled tresnet_v2_l_miil_in21k has no hash anywhere (fetch refuses it): `lock` of an empty cache
+    hints fetching the others, never it."""
+    r = cli("lock", "--output", tmp_path / "team.lock")
+    assert r.code == 1, r.text
+    hint = next(line for line in r.err.splitlines() if line.startswith("hint: "))
+    command = hint.removeprefix("hint: ").split("  # ")[0]
+    fetch = command.split(" && ")[0].split()
+    assert "tresnet_m" in fetch and "tresnet_v2_l_miil_in21k" not in fetch, hint
+    assert "not locked: tresnet_v2_l_miil_in21k" in r.out

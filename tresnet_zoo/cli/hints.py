@@ -175,8 +175,10 @@ def as_command(hint: str, *, usage: bool = False) -> str:
     hint = hint.strip()
     found = _TICKED.search(hint)
     if found is None:
-        if _is_command(hint):
-            return hint
+        if _is_command(hint):  # a command, and maybe prose after two spaces: the prose becomes its comment
+            command, _, rest = hint.partition("  ")
+            rest = rest.strip().removeprefix("#").strip(" ()")
+            return f"{command}  # {rest}" if rest else command
         again = _help() if usage or _argv is None else " ".join(["tresnet-zoo", *(shlex.quote(w) for w in _argv)])
         return f"{again}  # {hint}"
     rest = (hint[:found.start()] + hint[found.end():]).replace("``", "")
