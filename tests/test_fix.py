@@ -204,7 +204,7 @@ def test_flops_outside_tolerance_are_fixed_too(write, cli):
     template = yaml_template().replace("FLOPs: 5736545792", "FLOPs: @FM@")
     path = write("index.yml", fill(template, PM=M_PARAMS, PL=L_PARAMS, INS="", FM=6000000000).encode())
     first = cli("check", "--index", path)
-    assert first.code == 1 and "--fix" in first.out
+    assert first.code == 1 and "--fix" in first.err
     assert cli("check", "--index", path, "--fix").code == 0
     assert path.read_bytes() == fill(template, PM=M_PARAMS, PL=L_PARAMS, INS="", FM=5736545792).encode()
 
