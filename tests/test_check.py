@@ -240,6 +240,7 @@ def test_a_weights_file_without_a_pinned_hash_fails_unless_the_index_acknowledge
     assert r.code == 0 and "1 weights file(s) unpinned, acknowledged by the index" in r.out, r.text
     r = cli("check", "--index", path, "--format", "plain")
     assert r.code == 1 and "no hash pinned" in r.out, r.text
+    assert "1 of them weights no download of which can be verified" in r.out.splitlines()[-1], r.out
 
     pinned = ENTRY.format(name="tresnet_m", size=224, crop=0.875, file="tresnet_l.safetensors").replace(
         "    File Size:", "    SHA256: " + "ab" * 32 + "\n    File Size:")

@@ -78,6 +78,7 @@ class Verdict:
     location: Location | None = None
     value: Any = None  # what the index says
     measured: Any = None  # what tresnet-zoo measured (what --fix may write)
+    unpinned: bool = False  # Weights: no hash to verify a download (wrong unless the index acknowledges it)
 
     def to_dict(self) -> dict:
         return {
@@ -387,10 +388,10 @@ def _check_weights(entry: ModelEntry, variant: str | None, shared: dict[str, lis
                    "so no download of it can be verified")
             if entry.unpinned:  # the index says so itself: a caveat, not a failure
                 add(Verdict("Weights", UNPINNED, f"{why}; acknowledged by the index: {entry.unpinned}",
-                            entry.where("Metadata", "x-tresnet-zoo", "unpinned"), url))
+                            entry.where("Metadata", "x-tresnet-zoo", "unpinned"), url, unpinned=True))
             else:
                 add(Verdict("Weights", WRONG, f"{why}; record its SHA256, or acknowledge it with x-tresnet-zoo: "
-                                              "{unpinned: <reason>}", where, url))
+                                              "{unpinned: <reason>}", where, url, unpinned=True))
             return
         parts = (stem, entry.metadata.sha256)
     stem, _ = parts

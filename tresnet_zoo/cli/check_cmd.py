@@ -107,6 +107,10 @@ def _print_report(state: State, report: CheckReport, paths, names, flops_rtol: f
         output.line(f"All {len(report.entries)} entries agree with the reference implementation{tail}.")
         return
     bad_entries = sum(1 for e in report.entries if not e.ok)
+    unverifiable = sum(v.unpinned for _, v in wrong)
+    if unverifiable:
+        tail += (f"; {unverifiable} of them weights no download of which can be verified (no hash, not "
+                 "acknowledged with x-tresnet-zoo: unpinned)")
     output.line(f"{len(wrong)} wrong field(s) in {bad_entries} of {len(report.entries)} entries{tail}")
     fixable = {(e.name, v.field) for e, v in report.fixable}
     if fixed:  # what --fix cannot write: where the right value is found
