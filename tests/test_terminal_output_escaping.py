@@ -110,9 +110,11 @@ def test_a_servers_reason_phrase_is_escaped_in_fetch_and_check_links(cli, zoo, s
     _clean(fetched)
     errors = [line for line in fetched.err.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and len(fetched.err.splitlines()) <= 3, fetched.err  # one error, one hint (+ a total)
+    assert "\\x1b[2J" in errors[0], errors  # the server's words, shown escaped
 
-    links = LinkServer({f"/{HOSTILE[:5]}/tresnet_m-00000001.pth": Route(599, 100, reason=reason),
-                        "/gone/tresnet_m-00000002.pth": Route(404, reason=reason)})
+    links = LinkServer({"/r/tresnet_m-00000001.pth": Route(599, 100, reason=reason),
+                        "/gone/tresnet_m-00000002.pth": Route(404, reason=reason),
+                        "/moved/tresnet_m-00000003.pth": Route(302, location=f"/{HOSTILE[:12]}/x")})
     try:
         index = zoo.index.with_name("links.yml")
         index.write_text("Models:\n" + "".join(
@@ -120,7 +122,7 @@ def test_a_servers_reason_phrase_is_escaped_in_fetch_and_check_links(cli, zoo, s
             for i, path in enumerate(links.routes)), encoding="utf-8")
         for args in (("--links", "--link-timeout", "2"), ("--links", "--json", "--link-timeout", "2")):
             result = cli("check", "--index", index, *args)
-            assert result.code in (1, 3), result.text
+            assert result.code in (1, 3) and "tresnet_m_2" in result.out, result.text  # every link was asked
             _clean(result)
     finally:
         links.close()
