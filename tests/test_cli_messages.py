@@ -113,3 +113,16 @@ def test_the_lock_hint_fetches_only_what_can_be_fetched(cli, tmp_path):
     fetch = command.split(" && ")[0].split()
     assert "tresnet_m" in fetch and "tresnet_v2_l_miil_in21k" not in fetch, hint
     assert "not locked: tresnet_v2_l_miil_in21k" in r.out
+
+
+def test_docs_serve_says_what_it_does_before_its_first_build(tmp_path):
+    env = dict(python_env(), PYTHONPATH=str(REPO))
+    args = [PYTHON, "-c", "from tresnet_zoo.cli import main; main()", "docs", "serve", "--port", "0", "--out",
+            str(tmp_path / "site")]
+    child = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    try:
+        first = child.stderr.readline()  # before the build, which takes a while, is done
+    finally:
+        child.kill()
+        child.communicate(timeout=60)
+    assert "building the site" in first and "then serving it at http://127.0.0.1:" in first, first
