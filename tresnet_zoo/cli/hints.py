@@ -173,7 +173,7 @@ def as_command(hint: str, *, usage: bool = False) -> str:
     prose says what to change first). Idempotent: a hint already in this form is returned as it is.
     """
     hint = hint.strip()
-    found = _TICKED.search(hint)
+    found = next((m for m in _TICKED.finditer(hint) if _is_command(m[1])), None)  # not a quoted field name
     if found is None:
         if _is_command(hint):  # a command, and maybe prose after two spaces: the prose becomes its comment
             command, _, rest = hint.partition("  ")
