@@ -180,8 +180,11 @@ def _print_missing_mirror(state: State, mirror: str | None, entries, results: li
     if os.environ.get("TRESNET_ZOO_MIRROR"):
         fetch = f"env -u TRESNET_ZOO_MIRROR {fetch}"
     folder = str(mirror_folder(mirror) or mirror)
-    output.error(error.message, f"{fetch} && {command(state, 'mirror', 'push', folder, *names)}  # fills the "
-                                "folder from the files' own sources")
+    if os.path.lexists(folder):  # a file, FIFO or dangling link: a push there would fail the same way
+        output.error(error.message, f"{fetch}  # from the files' own sources; a mirror is a folder of the files")
+    else:
+        output.error(error.message, f"{fetch} && {command(state, 'mirror', 'push', folder, *names)}  # fills the "
+                                    "folder from the files' own sources")
 
 
 def _print_fetch(state: State, record: dict) -> None:
