@@ -27,7 +27,6 @@ from .output import (
     millions,
     number,
     print_json,
-    print_json_records,
 )
 
 
@@ -74,7 +73,7 @@ def list_models(
     is_cached = _cached_lookup(state)
     fmt = choose(fmt, as_json)
     if fmt is Format.json:
-        print_json_records([dict(_shown(m), cached=is_cached(m) is not None) for m in entries])
+        print_json([dict(_shown(m), cached=is_cached(m) is not None) for m in entries], records=True)
         return
     if pattern and not entries:  # not an error (a filter may match nothing), but never a silent empty table
         close = index.suggest(pattern.strip("*?[]"))

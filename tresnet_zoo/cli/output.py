@@ -136,26 +136,18 @@ def capture_warnings() -> None:
     warnings.showwarning = lambda message, *args, **kwargs: warning(message)
 
 
-def _json_failed() -> ZooError:
-    return ZooError("a value is NaN or infinite, which JSON cannot hold")
-
-
-def print_json(data: Any) -> None:
-    """Strict, ASCII JSON on stdout: exact on any stream; NaN or infinity is an error, not a bare ``NaN``."""
+def print_json(data: Any, *, records: bool = False) -> None:
+    """Strict, ASCII JSON on stdout: exact on any stream; NaN or infinity is an error, not a bare ``NaN``.
+    ``records``: a list written one compact record per line (the C encoder; grep- and diff-friendly)."""
     try:
-        text = json.dumps(data, indent=2, ensure_ascii=True, allow_nan=False)
+        if records:
+            text = "[\n" + ",\n".join(json.dumps(r, ensure_ascii=True, allow_nan=False) for r in data) + "\n]" \
+                if data else "[]"
+        else:
+            text = json.dumps(data, indent=2, ensure_ascii=True, allow_nan=False)
     except ValueError:
-        raise _json_failed() from None
+        raise ZooError("a value is NaN or infinite, which JSON cannot hold") from None
     _write(text + "\n", False)
-
-
-def print_json_records(records: list) -> None:
-    """A JSON list with one compact record per line (the C encoder; grep- and diff-friendly)."""
-    try:
-        body = ",\n".join(json.dumps(r, ensure_ascii=True, allow_nan=False) for r in records)
-    except ValueError:
-        raise _json_failed() from None
-    _write("[\n" + body + "\n]\n" if records else "[]\n", False)
 
 
 def width() -> int:
