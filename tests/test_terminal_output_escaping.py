@@ -16,6 +16,7 @@ from .linkserver import LinkServer, Route
 # ESC sequences (colour, OSC title, clear screen), a C1 CSI, bidi override and isolates, zero-width space and
 # joiner, a line separator, NUL and BEL
 HOSTILE = "\x1b[31mred\x1b]0;owned\x07\u202eevil\u2066x\u2069\u200b\u200d\x9b2J\u2028\x00"
+ARG = HOSTILE.replace("\x00", "")  # the same on a command line (which cannot hold NUL)
 # what must never be written raw (a newline ends a line of ours; a tab only separates tsv fields)
 RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\xad\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 
@@ -62,6 +63,8 @@ def hostile(tmp_path):
     ("info", "tresnet_m", "--json"),
     ("validate",), ("validate", "--json"), ("list", "nothing*"), ("info", "nope"), ("fetch", "tresnet_m", "-q"),
     ("verify",), ("lock", "tresnet_m"), ("cache",), ("cache", "clear"), ("mirror", "push", "dest"),
+    ("mirror", "push", f"d{ARG}"), ("lock", "--output", f"o{ARG}.lock"), ("fetch", "--all", "--mirror", f"m{ARG}"),
+    ("predict", "tresnet_m", f"p{ARG}.jpg"), ("check", "--links", f"x{ARG}"), ("info", ARG),
 ])
 def test_index_text_is_escaped_in_every_command(cli, hostile, args, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
