@@ -41,14 +41,10 @@ def _options(state: State, *, mirror, offline=False, force=False, allow_http=Fal
     from ..weights import Cache, DownloadConfig, FetchOptions  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
 
     config = DownloadConfig(allow_http=allow_http, max_bytes=max_bytes, deadline=deadline)
+    given = dict(read_timeout=timeout, retries=retries, low_speed_limit=speed_limit, low_speed_time=speed_time)
     if timeout is not None:
-        config = replace(config, read_timeout=timeout, connect_timeout=min(timeout, config.connect_timeout))
-    if retries is not None:
-        config = replace(config, retries=retries)
-    if speed_limit is not None:
-        config = replace(config, low_speed_limit=speed_limit)
-    if speed_time is not None:
-        config = replace(config, low_speed_time=speed_time)
+        given["connect_timeout"] = min(timeout, config.connect_timeout)
+    config = replace(config, **{k: v for k, v in given.items() if v is not None})
     return FetchOptions.from_env(cache=Cache(state.cache_root()), mirror=mirror, offline=offline or None, force=force,
                                  config=config, progress=progress)
 
