@@ -126,3 +126,15 @@ def test_docs_serve_says_what_it_does_before_its_first_build(tmp_path):
         child.kill()
         child.communicate(timeout=60)
     assert "building the site" in first and "then serving it at http://127.0.0.1:" in first, first
+
+
+def test_predict_without_its_weights_hints_a_checkpoint_of_ones_own(cli, tmp_path, monkeypatch):
+    from PIL import Image
+
+    image = tmp_path / "cat.png"
+    Image.new("RGB", (32, 32), "white").save(image)
+    monkeypatch.setenv("TRESNET_ZOO_OFFLINE", "1")
+    r = cli("predict", "tresnet_m", image)
+    assert r.code in (2, 3), r.text
+    hint = r.err.splitlines()[-1]
+    assert hint.startswith("hint: ") and "tresnet-zoo predict tresnet_m IMAGE --checkpoint PATH" in hint, r.err
