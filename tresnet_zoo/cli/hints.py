@@ -150,7 +150,8 @@ def hint_for(exc: ZooError, state: State | None, *, own_checkpoint: str | None =
     topic = getattr(exc, "topic", None) or ""
     again = _mirror_hint() if topic == "network" else None
     if again:  # the same command reading a folder of the files: one command, the prose short
-        hint = f"{again}  # with the files copied into ./weights; or run it again once the network is back"
+        then = "without offline mode" if isinstance(exc, OfflineError) else "once the network is back"
+        hint = f"{again}  # with the files copied into ./weights; or run it again {then}"
     elif _FLAG_HINTS.get(topic):
         hint = f"{hint} ({_FLAG_HINTS[topic]})" if hint else _FLAG_HINTS[topic]
     hint = as_command(hint or _fallback(exc, state), usage=isinstance(exc, UsageError))
