@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import textwrap
@@ -36,6 +37,41 @@ class CliResult:
         return self.out + self.err
 
 
+# Every `hint:` line the CLI prints through the `cli` fixture in this session, one per line, for
+# tests/test_hints_run_as_printed.py (which runs each as printed); pytest_configure names the file.
+HINT_LOG = "TRESNET_ZOO_TEST_HINT_LOG"
+
+
+def pytest_configure(config):
+    if not os.environ.get(HINT_LOG):
+        import tempfile
+
+        fd, path = tempfile.mkstemp(prefix="tresnet-zoo-hints-", suffix=".txt")
+        os.close(fd)
+        os.environ[HINT_LOG] = path
+
+
+def pytest_unconfigure(config):
+    path = os.environ.get(HINT_LOG, "")
+    if os.path.basename(path).startswith("tresnet-zoo-hints-"):
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+def record_hints(text: str) -> None:
+    hints = [line[len("hint: "):] for line in text.splitlines() if line.startswith("hint: ")]
+    if hints and os.environ.get(HINT_LOG):
+        with open(os.environ[HINT_LOG], "a", encoding="utf-8") as log:
+            log.write("".join(f"{os.getcwd()}\t{h}\n" for h in hints))
+
+
+def hint_command(text: str) -> str:
+    """The command of the last ``hint:`` line in ``text`` (a hint is ``COMMAND  # what it does``)."""
+    hints = [line[len("hint: "):] for line in text.splitlines() if line.startswith("hint: ")]
+    assert hints, text
+    return hints[-1].split("  # ", 1)[0]
+
+
 @pytest.fixture
 def cli(capsys):
     """Run ``tresnet-zoo ARGS`` in this process; returns exit code, stdout and stderr."""
@@ -45,6 +81,7 @@ def cli(capsys):
         capsys.readouterr()
         code = main([str(a) for a in args])
         captured = capsys.readouterr()
+        record_hints(captured.err)
         return CliResult(code, captured.out, captured.err)
 
     return run

@@ -112,7 +112,7 @@ class FaultServer:
 
         if kind == "status":
             body = args.get("body", b"failure\n")
-            h.send_response(args["code"])
+            h.send_response(args["code"], args.get("reason"))  # a reason phrase is the server's text: hostile
             for key, value in args.get("headers", {}).items():
                 h.send_header(key, value)
             h.send_header("Content-Length", str(len(body)))

@@ -23,6 +23,7 @@ class Route:
     raw_length: str | None = None  # the Content-Length header's text as sent, whatever it says
     raw_range: str | None = None  # the Content-Range header's text (of a 206) as sent
     drip: float | None = None  # send the status line, then one header byte every ``drip`` seconds, for ever
+    reason: str | None = None  # the status line's reason phrase, as sent (a server's text: hostile)
 
 
 class LinkServer:
@@ -86,7 +87,7 @@ class LinkServer:
         )
         if ranged:
             status = 206
-        h.send_response(status)
+        h.send_response(status, route.reason)
         if route.location:
             h.send_header("Location", route.location)
         body = b""

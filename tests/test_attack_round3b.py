@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import REPO, python_env, zoo_index_text
+from .conftest import REPO, hint_command, python_env, zoo_index_text
 
 A = "a" * 64
 B = "b" * 64
@@ -194,8 +193,7 @@ def test_the_offline_hint_runs_in_a_folder_whose_path_holds_a_hash_sign(cli, tmp
     monkeypatch.chdir(work)
     r = cli("--index", "index.yml", "--cache-dir", "cache", "fetch", "tresnet_m", "--offline", "-q")
     assert r.code == 2, r.text
-    hint = [line for line in r.err.splitlines() if line.startswith("hint: ")][-1]
-    command = re.findall(r"`([^`]+)`", hint)[-1]
+    command = hint_command(r.err)
     ckpt = checkpoints["tresnet_m"]
     (work / "weights").mkdir()
     (work / "weights" / ckpt.filename).write_bytes(ckpt.data)

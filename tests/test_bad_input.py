@@ -86,7 +86,7 @@ def test_bad_input_gets_one_clear_message(case, cli, write):
     # the same index used for `list` fails with a one-line error that points at `validate`
     listed = cli("--index", path, "list")
     assert listed.code == code and "Traceback" not in listed.text
-    assert listed.err.startswith("error: ") and f"`tresnet-zoo --index {path} validate`" in listed.err
+    assert listed.err.startswith("error: ") and f"hint: tresnet-zoo --index {path} validate  # " in listed.err
 
 
 def test_import_cycle_across_files(cli, write):

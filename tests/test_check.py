@@ -61,7 +61,7 @@ def test_bundled_registry_passes(cli):
     result = cli("check")
     assert result.code == 0, result.out
     assert "All 10 entries agree" in result.out
-    assert "have no hash pinned" in result.out and "inferred, not measured" in result.out
+    assert "unpinned, acknowledged by the index" in result.out and "inferred, not measured" in result.out
     report = check_index(load_index(REGISTRY))
     assert not wrong_fields(report)
     unpinned = [(e.name, v.field) for e in report.entries for v in e.verdicts if v.status == "unpinned"]
@@ -218,15 +218,29 @@ def test_check_on_an_invalid_index_reports_schema_problems(write, cli):
     assert result.code == 1 and "Parameters: expected a non-negative integer" in result.out
 
 
-def test_a_weights_file_without_a_pinned_hash_is_unpinned_not_ok(write):
-    """No hash prefix in the name and no SHA256: nothing can verify a download, so the verdict says so
-    (not "ok", not a wrong value either); with a full SHA256 the same name is pinned, and its stem still has
-    to name the entry's architecture."""
-    path = write("i.yml", ENTRY.format(name="tresnet_m", size=224, crop=0.875, file="tresnet_m.safetensors"))
+def test_a_weights_file_without_a_pinned_hash_fails_unless_the_index_acknowledges_it(write, cli):
+    """No hash prefix in the name and no SHA256: nothing can verify a download, so check fails (exit 1)
+    unless the entry says why with x-tresnet-zoo: {unpinned: <reason>}, which makes it a caveat the
+    summary names; with a full SHA256 the same name is pinned, and its stem still has to name the entry's
+    architecture."""
+    text = ENTRY.format(name="tresnet_m", size=224, crop=0.875, file="tresnet_m.safetensors")
+    path = write("i.yml", text)
     (entry,) = check_index(load_index(path)).entries
     weights = entry.verdict("Weights")
-    assert weights.status == "unpinned" and "no hash pinned" in weights.message
-    assert entry.ok  # a caveat, shown by the CLI, not a wrong field
+    assert weights.status == "wrong" and "no hash pinned" in weights.message and "unpinned" in weights.message
+    assert not entry.ok
+
+    acknowledged = write("k.yml", text.replace("    File Size:", "    x-tresnet-zoo: {unpinned: no hash published}\n"
+                                                                "    File Size:"))
+    (entry,) = check_index(load_index(acknowledged)).entries
+    weights = entry.verdict("Weights")
+    assert weights.status == "unpinned" and weights.message.endswith("acknowledged by the index: no hash published")
+    assert entry.ok
+    r = cli("check", "--index", acknowledged, "--format", "plain")
+    assert r.code == 0 and "1 weights file(s) unpinned, acknowledged by the index" in r.out, r.text
+    r = cli("check", "--index", path, "--format", "plain")
+    assert r.code == 1 and "no hash pinned" in r.out, r.text
+    assert "1 of them weights no download of which can be verified" in r.out.splitlines()[-1], r.out
 
     pinned = ENTRY.format(name="tresnet_m", size=224, crop=0.875, file="tresnet_l.safetensors").replace(
         "    File Size:", "    SHA256: " + "ab" * 32 + "\n    File Size:")

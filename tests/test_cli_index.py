@@ -13,7 +13,7 @@ from .conftest import PYTHON, REGISTRY, UPSTREAM, python_env
 
 
 def test_list_shows_every_model_with_its_columns(cli):
-    result = cli("list")
+    result = cli("list", "--format", "table")
     assert result.code == 0, result.text
     header = next(line for line in result.out.splitlines() if "name" in line)
     for column in ("name", "timm tag", "params (M)", "GMACs", "image size", "top-1", "top-5", "weights (MB)", "cached"):

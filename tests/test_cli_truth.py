@@ -43,7 +43,7 @@ def test_usage_errors_are_one_error_line_and_a_hint(cli, args):
     result = cli(*args)
     assert result.code == 2 and result.out == ""
     lines = result.err.splitlines()
-    assert len(lines) == 2 and lines[0].startswith("error: ") and lines[1].startswith("hint: `tresnet-zoo"), lines
+    assert len(lines) == 2 and lines[0].startswith("error: ") and lines[1].startswith("hint: tresnet-zoo "), lines
     assert "Usage:" not in result.err
 
 
@@ -69,7 +69,7 @@ def test_a_bug_is_exit_70_in_one_line(cli, monkeypatch):
 
 
 def _run_hint(cli, hint_line: str):
-    command = re.search(r"`([^`]+)`", hint_line)[1]
+    command = hint_line.removeprefix("hint: ").split("  # ")[0]
     words = shlex.split(command)
     assert words[0] == "tresnet-zoo"
     return cli(*words[1:])
@@ -248,7 +248,7 @@ def test_a_missing_optional_dependency_is_exit_3_with_an_install_hint(tmp_path):
         assert done.returncode == 3, done.stderr
         errors = [ln for ln in done.stderr.splitlines() if ln.startswith("error: ")]
         assert len(errors) == 1 and missing in errors[0], done.stderr
-        assert "hint: install it: `" in done.stderr and "Traceback" not in done.stderr
+        assert "hint: " in done.stderr and "-m pip install -e" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_the_library_prints_nothing_by_itself(tmp_path):

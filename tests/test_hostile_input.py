@@ -206,7 +206,7 @@ def test_hostile_index_gets_one_clean_error(case, cli, tmp_path):
     _clean(listed.text)
     lines = listed.err.splitlines()
     assert len(lines) == 2 and lines[0].startswith("error: invalid model index") and lines[1].startswith("hint: "), lines
-    assert f"`tresnet-zoo --index {path} validate`" in lines[1]
+    assert f"hint: tresnet-zoo --index {path} validate  # " in lines[1]
     assert validate_s < 2 and list_s < 2, (validate_s, list_s)
 
 

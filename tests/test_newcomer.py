@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import re
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import REPO, env_without, python_env, zoo_index_text
+from .conftest import REPO, env_without, hint_command, python_env, zoo_index_text
 
 
 def _closed_port() -> int:
@@ -19,10 +18,7 @@ def _closed_port() -> int:
 
 
 def _hinted_command(err: str) -> str:
-    hint = [line for line in err.splitlines() if line.startswith("hint: ")][-1]
-    commands = re.findall(r"`([^`]+)`", hint)
-    assert commands, hint
-    return commands[-1]
+    return hint_command(err)
 
 
 def _bash(command: str, cwd: Path) -> subprocess.CompletedProcess:

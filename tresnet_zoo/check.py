@@ -14,7 +14,8 @@ Fields and how each is judged:
   ``FlopCounterMode``'s count / 2 (see ``tresnet_zoo.measure``).
 - **File Size**: plausible for the architecture without downloading (see :func:`file_size_bounds`).
 - **Weights**: present (https is the schema pass's rule); a torch.hub file name ``<stem>-<8+ hex>.<ext>``
-  whose stem names the entry's own architecture; not shared with an entry of another architecture.
+  or a Metadata > SHA256 (else wrong, unless ``x-tresnet-zoo: {unpinned: <reason>}`` acknowledges it);
+  the stem names the entry's own architecture; not shared with an entry of another architecture.
 - **Image Size** / **Crop Pct**: a multiple of 32 (the stem and four stride-2 stages divide by 32) in
   64-1024; a crop fraction in 0.5-1.
 """
@@ -57,7 +58,8 @@ FIELDS = ("Architecture", "Parameters", "FLOPs", "File Size", "Weights", "Image 
 FIXABLE = ("Parameters", "FLOPs")
 OK, WRONG, SKIP = "ok", "wrong", "skip"
 # not wrong, and not "ok" either: the value fits, but the index records it as inferred, not measured; or the
-# weights file has no hash pinned (no prefix in its name, no SHA256), so nothing can verify it yet
+# weights file has no hash pinned (no prefix in its name, no SHA256) and the index acknowledges that
+# (x-tresnet-zoo: {unpinned: <reason>}); without the acknowledgement an unpinned file is wrong
 INFERRED, UNPINNED = "inferred", "unpinned"
 
 # torch.save's zip container: per tensor a local header and a central-directory record (each holding the
@@ -76,6 +78,7 @@ class Verdict:
     location: Location | None = None
     value: Any = None  # what the index says
     measured: Any = None  # what tresnet-zoo measured (what --fix may write)
+    unpinned: bool = False  # Weights: no hash to verify a download (wrong unless the index acknowledges it)
 
     def to_dict(self) -> dict:
         return {
@@ -381,9 +384,14 @@ def _check_weights(entry: ModelEntry, variant: str | None, shared: dict[str, lis
     if parts is None:
         stem = filename.split("-", 1)[0].rsplit(".", 1)[0] if "." in filename else filename
         if entry.metadata.sha256 is None:
-            add(Verdict("Weights", UNPINNED, f"{filename}: no hash pinned (no <name>-<8+ hex> prefix in the file name, "
-                                              "no Metadata > SHA256), so no download of it can be verified; fetch "
-                                              "refuses it until its SHA256 is recorded", where, url))
+            why = (f"{filename}: no hash pinned (no <name>-<8+ hex> prefix in the file name, no Metadata > SHA256), "
+                   "so no download of it can be verified")
+            if entry.unpinned:  # the index says so itself: a caveat, not a failure
+                add(Verdict("Weights", UNPINNED, f"{why}; acknowledged by the index: {entry.unpinned}",
+                            entry.where("Metadata", "x-tresnet-zoo", "unpinned"), url, unpinned=True))
+            else:
+                add(Verdict("Weights", WRONG, f"{why}; record its SHA256, or acknowledge it with x-tresnet-zoo: "
+                                              "{unpinned: <reason>}", where, url, unpinned=True))
             return
         parts = (stem, entry.metadata.sha256)
     stem, _ = parts

@@ -38,6 +38,8 @@ __all__ = [
     "FixError",
     "IndexNotWritableError",
     "ImageError",
+    "ZooWarning",
+    "SourceWarning",
 ]
 
 EXIT_OK = 0
@@ -176,3 +178,12 @@ class ImageError(ZooError):
 
 class MissingExtraError(MissingDependencyError):
     """An optional extra for one kind of source (s3fs for s3:// mirrors, another fsspec backend) is missing."""
+
+
+class ZooWarning(UserWarning):
+    """Something the user should know that did not stop the operation (a source passed over, a mirror
+    without a manifest): issued with ``warnings.warn``, so that ``-W``/``PYTHONWARNINGS`` can filter it."""
+
+
+class SourceWarning(ZooWarning):
+    """One of an entry's sources was passed over (dead, wrong bytes, no hash) and the next one is tried."""

@@ -12,9 +12,11 @@ import typer
 
 from ..check import DEFAULT_FLOPS_RTOL, FIELDS, CheckReport, run_check
 from ..fix import fix as fix_index
+from . import output
 from .context import State
+from .hints import command
 from .mirror import check_links_command
-from .output import console, print_json
+from .output import Column, Format, choose, format_option, json_option, print_json
 
 
 def register(app: typer.Typer) -> None:
@@ -24,7 +26,8 @@ def register(app: typer.Typer) -> None:
 def check(
     ctx: typer.Context,
     names: Optional[List[str]] = typer.Argument(None, help="Model names or fnmatch patterns [default: every entry]."),
-    as_json: bool = typer.Option(False, "--json", help="Print the verdicts as JSON."),
+    fmt: Optional[Format] = format_option(),
+    as_json: bool = json_option(),
     index_path: Optional[str] = typer.Option(None, "--index", help="Index to check (same as the global --index)."),
     flops_rtol: float = typer.Option(
         DEFAULT_FLOPS_RTOL, "--flops-rtol", min=0.0, help="Relative tolerance for FLOPs (MACs)."
@@ -37,9 +40,9 @@ def check(
 ) -> None:
     """Check every entry's metadata against the reference TResNet: parameters, FLOPs, file size, weights URL."""
     state: State = ctx.obj
-    if links:  # issue 12: the links, not the models
-
-        check_links_command(index_path or state.index, names, as_json=as_json, timeout=link_timeout)
+    fmt = choose(fmt, as_json)
+    if links:
+        check_links_command(index_path or state.index, names, as_json=fmt is Format.json, timeout=link_timeout)
         return
     paths = index_path or state.index
     report = run_check(paths, names or None, flops_rtol=flops_rtol)
@@ -48,7 +51,7 @@ def check(
         written = fix_index(report)
         report = run_check(paths, names or None, flops_rtol=flops_rtol)
 
-    if as_json:
+    if fmt is Format.json:
         data = report.to_dict()
         if fix:
             data["fixed"] = [
@@ -58,74 +61,76 @@ def check(
         print_json(data)
     else:
         if fix:
-            _print_fixes(written)
-        _print_report(report, paths, names, flops_rtol, fixed=fix)
+            for edit in written:
+                output.line(f"fixed: {edit.describe()}", err=True)
+            output.line(f"{len(written)} value(s) written" + ("; checked again" if written else ""), err=True)
+        _print_report(state, report, paths, names, flops_rtol, fmt, fixed=fix)
     if not report.ok:
         raise typer.Exit(1)
 
 
-def _print_fixes(written) -> None:
-    out = console(stderr=True)
-    for edit in written:
-        out.print(f"fixed: {edit.describe()}", markup=False, highlight=False, emoji=False)
-    out.print(
-        f"{len(written)} value(s) written" + ("; checked again" if written else ""),
-        markup=False,
-        highlight=False,
-        emoji=False,
-    )
+# styled cells, not markup: the console renders no markup, so nothing from an index can smuggle any in
+_MARKS = {"ok": "ok", "wrong": "WRONG", "skip": "-", "inferred": "inferred", "unpinned": "unpinned"}
+_STYLES = {"ok": "green", "WRONG": "bold red", "-": "dim", "inferred": "yellow", "unpinned": "yellow"}
 
 
-def _print_report(report: CheckReport, paths, names, flops_rtol: float, *, fixed: bool) -> None:
-    from rich.table import Table  # noqa: PLC0415  (rich's table only when one is printed: `check` is in every start-up)
-    from rich.text import Text  # noqa: PLC0415  (with the table: only when a report is printed)
-
-    out = console()
+def _print_report(state: State, report: CheckReport, paths, names, flops_rtol: float, fmt: Format, *,
+                  fixed: bool) -> None:
     if report.problems:
         for problem in report.problems:
-            out.print(str(problem), markup=False, highlight=False, emoji=False)
-        out.print(
-            f"{len(report.problems)} schema problem(s): fix these first; no entry was checked",
-            markup=False,
-            highlight=False,
-            emoji=False,
-        )
+            output.line(problem)
+        output.line(f"{len(report.problems)} schema problem(s): fix these first; no entry was checked")
         return
-    table = Table(title=f"check: {len(report.entries)} entries against the reference TResNet", title_justify="left")
-    table.add_column("entry", no_wrap=True)
-    for name in FIELDS:
-        table.add_column(name, justify="center", no_wrap=True)
-    # styled Text, not markup: the console renders no markup, so nothing from an index can smuggle any in
-    marks = {"ok": ("ok", "green"), "wrong": ("WRONG", "bold red"), "skip": ("-", "dim"),
-             "inferred": ("inferred", "yellow"), "unpinned": ("unpinned", "yellow")}
+    rows, narrow = [], []
     for entry in report.entries:
-        cells = {v.field: Text(*marks.get(v.status, (v.status, ""))) for v in entry.verdicts}
-        table.add_row(Text(entry.name), *(cells.get(f, Text("")) for f in FIELDS))
-    out.print(table)
+        marks = {v.field: _MARKS.get(v.status, v.status) for v in entry.verdicts}
+        rows.append([entry.name, *(marks.get(f, "") for f in FIELDS)])
+        odd = [f"{f} {m}" for f, m in marks.items() if m not in ("ok", "-")]
+        narrow.append([entry.name, ", ".join(odd) or "ok"])
+    columns = [Column("entry", keep=100), *(Column(f, keep=100) for f in FIELDS)]
+    output.table(f"check: {len(report.entries)} entries against the reference TResNet", columns, rows, fmt,
+                 narrow=([Column("entry", keep=100), Column("verdicts", keep=100)], narrow), styles=_STYLES)
     wrong = [(e, v) for e in report.entries for v in e.wrong]
     notes = [(e, v) for e in report.entries for v in e.verdicts if v.status in ("inferred", "unpinned")]
     for entry, verdict in notes + wrong:
         where = f"{verdict.location}: " if verdict.location else ""
-        out.print(
-            f"{where}{entry.name} > {verdict.field}: {verdict.message}", markup=False, highlight=False, emoji=False
-        )
-    bad_entries = sum(1 for e in report.entries if not e.ok)
+        output.line(f"{where}{entry.name} > {verdict.field}: {verdict.message}")
+    caveats = []
+    for status, what in (("inferred", "value(s) fit but were inferred, not measured"),
+                         ("unpinned", "weights file(s) unpinned, acknowledged by the index: no download of them "
+                                      "can be verified")):
+        n = sum(1 for _, v in notes if v.status == status)
+        if n:
+            caveats.append(f"{n} {what}")
+    tail = f" ({'; '.join(caveats)}: see above)" if caveats else ""
     if not wrong:
-        caveats = []
-        inferred = sum(1 for _, v in notes if v.status == "inferred")
-        unpinned = sum(1 for _, v in notes if v.status == "unpinned")
-        if inferred:
-            caveats.append(f"{inferred} value(s) fit but were inferred, not measured")
-        if unpinned:
-            caveats.append(f"{unpinned} weights file(s) have no hash pinned and cannot be fetched yet")
-        tail = f" ({'; '.join(caveats)}: see above)" if caveats else ""
-        out.print(f"All {len(report.entries)} entries agree with the reference implementation{tail}.", markup=False)
+        output.line(f"All {len(report.entries)} entries agree with the reference implementation{tail}.")
         return
-    summary = f"{len(wrong)} wrong field(s) in {bad_entries} of {len(report.entries)} entries"
-    fixable = len(report.fixable)
+    bad_entries = sum(1 for e in report.entries if not e.ok)
+    unverifiable = sum(v.unpinned for _, v in wrong)
+    if unverifiable:
+        tail += (f"; {unverifiable} of them weights no download of which can be verified (no hash, not "
+                 "acknowledged with x-tresnet-zoo: unpinned)")
+    output.line(f"{len(wrong)} wrong field(s) in {bad_entries} of {len(report.entries)} entries{tail}")
+    fixable = {(e.name, v.field) for e, v in report.fixable}
+    if fixed:  # what --fix cannot write: where the right value is found
+        for entry, verdict in wrong:
+            if (entry.name, verdict.field) not in fixable:
+                output.line(f"not fixed: {entry.name} > {verdict.field}: {_where_right(state, entry.name, verdict)}")
     if fixable and not fixed:
-        summary += f" ({fixable} can be written back with the measured value: {_fix_command(paths, names, flops_rtol)})"
-    out.print(summary, markup=False, highlight=False, emoji=False)
+        output.line(f"hint: {_fix_command(paths, names, flops_rtol)}  # writes the {len(fixable)} measured "
+                    "value(s) back", err=True)
+
+
+def _where_right(state: State, name: str, verdict) -> str:
+    """Where the right value of a field that --fix cannot measure can be found."""
+    return {
+        "File Size": f"the size of the file itself: `{command(state, 'check', '--links', name)}` asks its server",
+        "Weights": f"the release page of the weights; a download's sha256: `{command(state, 'fetch', name)}` "
+                   "prints it (record it as Metadata > SHA256)",
+        "Lock": f"`{command(state, 'lock', '--update', name)}` rewrites the lock line from the verified file",
+        "Architecture": "the entry's name or ID must start with a variant `tresnet-zoo list` shows",
+    }.get(verdict.field, "the paper or the model's published config (timm's pretrained_cfg)")
 
 
 def _fix_command(paths, names, flops_rtol: float) -> str:
@@ -136,4 +141,4 @@ def _fix_command(paths, names, flops_rtol: float) -> str:
         args += ["--index", str(paths)]
     if flops_rtol != DEFAULT_FLOPS_RTOL:
         args += ["--flops-rtol", repr(flops_rtol)]
-    return "`" + shlex.join(args + ["--fix", *(names or ())]) + "`"
+    return shlex.join(args + ["--fix", *(names or ())])

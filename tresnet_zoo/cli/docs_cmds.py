@@ -13,8 +13,8 @@ import typer.main
 
 from .._deps import require
 from ..errors import IndexNotFoundError, ZooEnvironmentError
+from . import output
 from .context import State
-from .output import console
 
 docs_app = typer.Typer(help="Build or serve the documentation site generated from the index.", no_args_is_help=True)
 
@@ -53,8 +53,8 @@ def build(
         raise IndexNotFoundError(f"upstream page {upstream} does not exist")
     result = build_site(out, index=index_path or state.index, upstream=upstream, pages=pages, strict=strict,
                         commands=_command_tree(), repo_url=repo_url, site_url=site_url)
-    console().print(f"built {result.page_count} pages ({result.corrections} corrections listed) into {out} "
-                    f"in {result.seconds:.1f} s", markup=False)
+    output.line(f"built {result.page_count} pages ({result.corrections} corrections listed) into {out} "
+                f"in {result.seconds:.1f} s")
 
 
 def _require_docs(command: str) -> None:
@@ -98,9 +98,11 @@ def serve(
         raise ZooEnvironmentError(f"cannot serve on {host}:{port} ({getattr(exc, 'strerror', None) or exc})",
                                   hint=f"{shlex.join(again)}  # port 0 picks a free one") from None
     with httpd:
-        result = build_site(out, index=index, commands=_command_tree())
         url = f"http://{host}:{httpd.server_address[1]}/"
-        console().print(f"serving {result.site} at {url} (Ctrl-C stops)", markup=False)
+        output.line(f"building the site into {out} first (pages, chart, MkDocs: this takes a while); then serving it "
+                    f"at {url}", err=True)
+        result = build_site(out, index=index, commands=_command_tree())
+        output.line(f"serving {result.site} at {url} (Ctrl-C stops)")
         try:
             httpd.serve_forever()
         except KeyboardInterrupt:

@@ -1,10 +1,11 @@
 """The one table that turns an error into a hint a user can run as printed.
 
-Library errors carry data (the index paths, the missing extra, the model name) and hints that name no
-CLI flag; here the CLI adds what the user typed: every backticked ``tresnet-zoo ...`` command in a hint
-gets the same ``--index`` and ``--cache-dir`` the failing command was given (shell-quoted), and install
-hints say how to install an extra in the way this copy was installed (a checkout, or a wheel whose
-extras are not published under our name).
+Every hint is one shell line: a command, then ``  # what it does`` (see :func:`as_command`), so that
+pasting the whole hint runs it. Library errors carry data (the index paths, the missing extra, the model
+name) and hints that name no CLI flag; here the CLI adds what the user typed: every ``tresnet-zoo ...``
+command in a hint gets the same ``--index`` and ``--cache-dir`` the failing command was given
+(shell-quoted), and install hints say how to install an extra in the way this copy was installed (a
+checkout, or a wheel whose extras are not published under our name).
 """
 
 from __future__ import annotations
@@ -16,10 +17,14 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+import typer.main
+
 from ..errors import (
+    DownloadError,
     IndexNotFoundError,
     InvalidIndexError,
     MissingDependencyError,
+    OfflineError,
     UnknownModelError,
     UsageError,
     ZooEnvironmentError,
@@ -27,7 +32,7 @@ from ..errors import (
 )
 from .context import State
 
-__all__ = ["hint_for", "command", "install_command", "set_argv"]
+__all__ = ["hint_for", "command", "install_command", "set_argv", "as_command"]
 
 # The words the failing command was typed with (after ``tresnet-zoo``): a network hint repeats them whole.
 _argv: list[str] | None = None
@@ -97,7 +102,7 @@ def install_command(extra: str) -> str:
 
 
 def _invalid_index(exc: InvalidIndexError, state: State | None) -> str:
-    return f"run `{command(state, 'validate')}` to see every problem"
+    return f"`{command(state, 'validate')}` lists every problem"
 
 
 def _unknown_model(exc: UnknownModelError, state: State | None) -> str:
@@ -106,16 +111,15 @@ def _unknown_model(exc: UnknownModelError, state: State | None) -> str:
 
 def _missing_dependency(exc: MissingDependencyError, state: State | None) -> str | None:
     if exc.extra:
-        return f"install it: `{install_command(exc.extra)}`"
+        return f"`{install_command(exc.extra)}` installs the {exc.extra} extra"
     return _rewrite(exc.hint, state)
 
 
 def _index_not_found(exc: IndexNotFoundError, state: State | None) -> str:
-    bundled = "`tresnet-zoo validate` checks the bundled registry"
-    if os.environ.get("TRESNET_ZOO_INDEX") and not (state is not None and "index" in state.typed):
-        bundled = ("`env -u TRESNET_ZOO_INDEX tresnet-zoo validate` checks the bundled registry "
-                   "(TRESNET_ZOO_INDEX is set)")
-    return f"name an existing .yml/.yaml/.json/.md index file or folder, or none: {bundled}"
+    unset = "env -u TRESNET_ZOO_INDEX " if os.environ.get("TRESNET_ZOO_INDEX") and not (
+        state is not None and "index" in state.typed) else ""
+    return (f"`{unset}tresnet-zoo validate` checks the bundled registry; or name an existing .yml/.yaml/.json/.md "
+            "index file or folder")
 
 
 # error class -> hint builder; the first class in this order that the error is an instance of wins
@@ -144,9 +148,10 @@ _FLAG_HINTS = {
 }
 
 
-def hint_for(exc: ZooError, state: State | None) -> str:
+def hint_for(exc: ZooError, state: State | None, *, own_checkpoint: str | None = None) -> str:
     """The hint to print for ``exc``: built from its data where a builder knows it, else its own, completed,
-    plus the flags that help with its topic; every error gets one."""
+    plus the flags that help with its topic; every error gets one, as a command (:func:`as_command`).
+    ``own_checkpoint`` (an entry name) adds how to use a weights file of one's own instead."""
     for cls, build in _BUILDERS:
         if isinstance(exc, cls):
             hint = build(exc, state)
@@ -154,14 +159,67 @@ def hint_for(exc: ZooError, state: State | None) -> str:
     else:
         hint = _rewrite(exc.hint, state)
     topic = getattr(exc, "topic", None) or ""
-    flags = _mirror_hint() if topic == "network" else _FLAG_HINTS.get(topic)
-    if flags:
-        hint = f"{hint} ({flags})" if hint else flags
-    return hint or _fallback(exc, state)
+    again = _mirror_hint() if topic == "network" else None
+    if again:  # the same command reading a folder of the files: one command, the prose short
+        then = "without offline mode" if isinstance(exc, OfflineError) else "once the network is back"
+        hint = f"{again}  # with the files copied into ./weights; or run it again {then}"
+    elif _FLAG_HINTS.get(topic):
+        hint = f"{hint} ({_FLAG_HINTS[topic]})" if hint else _FLAG_HINTS[topic]
+    hint = as_command(hint or _fallback(exc, state), usage=isinstance(exc, UsageError))
+    if own_checkpoint is None and isinstance(exc, (DownloadError, OfflineError)) and _argv and "predict" in _argv \
+            and "--checkpoint" not in _argv and _argv.index("predict") + 1 < len(_argv):
+        own_checkpoint = _argv[_argv.index("predict") + 1]
+    if own_checkpoint:  # in the comment: a placeholder command is not run
+        hint += ("; or" if "  # " in hint else "  # or") + (
+            f" a weights file of your own: tresnet-zoo predict {shlex.quote(own_checkpoint)} IMAGE --checkpoint PATH")
+    return hint
+
+
+_TICKED = re.compile(r"`([^`]+)`")
+
+
+def as_command(hint: str, *, usage: bool = False) -> str:
+    """A hint as one shell line that runs as printed: its first backticked command, then ``  # `` and the rest.
+
+    A hint with no command names one: ``--help`` for a usage error, else the failing command again (the
+    prose says what to change first). Idempotent: a hint already in this form is returned as it is.
+    """
+    hint = hint.strip()
+    found = next((m for m in _TICKED.finditer(hint) if _is_command(m[1])), None)  # not a quoted field name
+    if found is None:
+        if _is_command(hint):  # a command, and maybe prose after two spaces: the prose becomes its comment
+            command, _, rest = hint.partition("  ")
+            rest = rest.strip().removeprefix("#").strip(" ()")
+            return f"{command}  # {rest}" if rest else command
+        again = _help() if usage or _argv is None else " ".join(["tresnet-zoo", *(quote(w) for w in _argv)])
+        return f"{again}  # {hint}"
+    rest = (hint[:found.start()] + hint[found.end():]).replace("``", "")
+    rest = re.sub(r"\s+", " ", rest).strip(" :;,.")
+    rest = re.sub(r"^(run|install it|see)\b:?\s*", "", rest).strip(" :;,.")
+    return f"{found[1]}  # {rest}" if rest else found[1]
+
+
+def _help() -> str:
+    """``tresnet-zoo [COMMAND] --help`` for the command being run (its first words that are not options)."""
+    from .main import app  # noqa: PLC0415 (import cycle: main imports this module)
+
+    words, group = ["tresnet-zoo"], typer.main.get_command(app)
+    for word in _argv or ():
+        sub = getattr(group, "commands", {}).get(word)  # a leaf command has none: the rest are its arguments
+        if sub is not None:
+            words.append(word)
+            group = sub
+    return " ".join(words + ["--help"])
+
+
+def _is_command(hint: str) -> bool:
+    first = hint.split("  # ", 1)[0]
+    return bool(re.match(r"(?:[A-Z_]+=\S+ )*(?:env -u \S+ )*(?:tresnet-zoo|\S*python\S* -m pip) ", first + " "))
 
 
 def _mirror_hint() -> str | None:
-    """The failing command again, reading the files from a folder ``./weights``: runnable as printed.
+    """The failing command again, reading the files from a folder ``./weights``: runnable as printed
+    (None where the command already names a mirror: then the library's hint and the flags).
 
     The environment variable rather than ``--mirror`` because every command that fetches honours it
     (``predict`` has no ``--mirror`` option). A command that already names a mirror (the one that failed)
@@ -169,14 +227,11 @@ def _mirror_hint() -> str | None:
     """
     given = _argv is None or any(w == "--mirror" or w.startswith("--mirror=") for w in _argv)
     if given or os.environ.get("TRESNET_ZOO_MIRROR"):
-        return _FLAG_HINTS["network"]
-    again = " ".join(["tresnet-zoo", *(quote(w) for w in _argv)])
-    return f'with the files in a folder ./weights: `TRESNET_ZOO_MIRROR="$PWD/weights" {again}`'
+        return None
+    return 'TRESNET_ZOO_MIRROR="$PWD/weights" ' + " ".join(["tresnet-zoo", *(quote(w) for w in _argv)])
 
 
 def _fallback(exc: ZooError, state: State | None) -> str:
-    if isinstance(exc, IndexNotFoundError):
-        return "name an existing .yml/.yaml/.json/.md file or folder, or none for the bundled registry"
     if isinstance(exc, UsageError):
         return "`tresnet-zoo --help` shows the commands and options"
     if isinstance(exc, ZooEnvironmentError):

@@ -13,9 +13,21 @@ from ..index.problems import display_path
 from ..index.validate import validate_paths
 from ..weights.cache import Cache
 from ..weights.sources import cached_file, entry_files
+from . import output
 from .context import State
 from .hints import command
-from .output import console, giga, megabytes, millions, number, print_json, print_json_records, printable
+from .output import (
+    Column,
+    Format,
+    choose,
+    format_option,
+    giga,
+    json_option,
+    megabytes,
+    millions,
+    number,
+    print_json,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -51,58 +63,46 @@ def _shown(entry) -> dict:
 def list_models(
     ctx: typer.Context,
     pattern: Optional[str] = typer.Argument(None, help="fnmatch pattern on model names, e.g. 'tresnet_m*'."),
-    as_json: bool = typer.Option(False, "--json", help="Print machine-readable records."),
+    fmt: Optional[Format] = format_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """List the models of the index."""
     state: State = ctx.obj
     index = state.load_index()
     entries = index.select([pattern] if pattern else None)
     is_cached = _cached_lookup(state)
-    if as_json:
-        print_json_records([dict(_shown(m), cached=is_cached(m) is not None) for m in entries])
+    fmt = choose(fmt, as_json)
+    if fmt is Format.json:
+        print_json([dict(_shown(m), cached=is_cached(m) is not None) for m in entries], records=True)
         return
     if pattern and not entries:  # not an error (a filter may match nothing), but never a silent empty table
         close = index.suggest(pattern.strip("*?[]"))
-        console(stderr=True).print(printable(
-            f"no model matches {pattern!r} in {index.describe()}"
-            + (f"; did you mean {', '.join(close)}?" if close else "")
-            + f" (`{command(state, 'list')}` shows all {len(index.models)})"), markup=False)
+        output.line(f"no model matches {pattern!r} in {index.describe()}"
+                    + (f"; did you mean {', '.join(close)}?" if close else "")
+                    + f" (`{command(state, 'list')}` shows all {len(index.models)})", err=True)
         return
-    from rich.table import Table  # noqa: PLC0415  (rich's tables only when one is printed)
-
-    table = Table(title=printable(f"{len(entries)} models in {index.describe()}"), title_justify="left")
-    for column, justify in (
-        ("name", "left"),
-        ("timm tag", "left"),
-        ("params (M)", "right"),
-        ("GMACs", "right"),
-        ("image size", "right"),
-        ("top-1", "right"),
-        ("top-5", "right"),
-        ("weights (MB)", "right"),
-        ("cached", "center"),
-    ):
-        table.add_column(column, justify=justify, no_wrap=True)
+    columns = [Column("name", keep=100), Column("timm tag"), Column("params (M)", True, 90), Column("GMACs", True, 60),
+               Column("image size", True, 20), Column("top-1", True, 80), Column("top-5", True, 40),
+               Column("weights (MB)", True, 30), Column("cached", keep=50)]
+    rows, unusable = [], []
     for m in entries:
         md = m.metadata
-        table.add_row(
-            printable(m.name),
-            printable(", ".join(m.timm_tags) or "-"),
-            millions(md.parameters),
-            giga(md.flops),
-            str(md.image_size) if md.image_size else "-",
-            number(m.top1),
-            number(m.top5),
-            megabytes(md.file_size),
-            "yes" if is_cached(m) else "no",
-        )
-    console().print(table)
+        if any(not s.pinned for s in m.sources[1:]):
+            unusable.append(m.name)
+        rows.append([m.name, ", ".join(m.timm_tags) or "-", millions(md.parameters), giga(md.flops),
+                     str(md.image_size) if md.image_size else "-", number(m.top1), number(m.top5),
+                     megabytes(md.file_size), "yes" if is_cached(m) else "no"])
+    output.table(f"{len(entries)} models in {index.describe()}", columns, rows, fmt)
+    if unusable and fmt is not Format.tsv:
+        output.line(f"note: {len(unusable)} of these have a further source with no hash, which fetch never uses "
+                    f"(`{command(state, 'info', unusable[0])}` marks it)", err=True)
 
 
 def info(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Model name, e.g. tresnet_xl."),
-    as_json: bool = typer.Option(False, "--json", help="Print a machine-readable record."),
+    fmt: Optional[Format] = format_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """Show everything the index knows about one model, and where each value was written."""
     state: State = ctx.obj
@@ -110,16 +110,12 @@ def info(
     found = _cached_lookup(state)(entry)
     shown = found or entry.weights_filename or next(iter(entry_files(entry)), None)
     cache_file = state.cache_root() / shown if shown else None
-    if as_json:
+    fmt = choose(fmt, as_json)
+    if fmt is Format.json:
         cache_path = str(cache_file) if cache_file else None
         print_json(dict(_shown(entry), cached=found is not None, cache_path=cache_path))
         return
-    from rich.table import Table  # noqa: PLC0415  (rich's tables only when one is printed)
-
-    table = Table(title=printable(f"{entry.name}  ({entry.location})"), title_justify="left", show_header=True)
-    table.add_column("field")
-    table.add_column("value", overflow="fold")
-    table.add_column("written at", style="dim", no_wrap=True)
+    rows: list[list[str]] = []
 
     def row(label: str, value, *path: str) -> None:
         if value is None or value == ():
@@ -127,7 +123,7 @@ def info(
         if isinstance(value, tuple):
             value = ", ".join(value)
         where = entry.where(*path) if path else None
-        table.add_row(printable(label), printable(value), printable(where) if where else "")
+        rows.append([label, str(value), str(where) if where else ""])
 
     row("In Collection", entry.collection, "In Collection")
     row("timm tags", entry.timm_tags, "Metadata", "x-tresnet-zoo", "timm")
@@ -135,6 +131,7 @@ def info(
     row("Classes", entry.num_classes, *(classes_at if classes_at in entry.locations else ()))  # else the default
     row("License", entry.license, "Metadata", "x-tresnet-zoo", "license")
     row("Note", entry.note, "Metadata", "x-tresnet-zoo", "note")
+    row("Unpinned", entry.unpinned, "Metadata", "x-tresnet-zoo", "unpinned")
     for key, value in entry.metadata.items():
         if key != "x-tresnet-zoo":  # shown as the rows above and the sources below
             row(key, value, "Metadata", key)
@@ -143,15 +140,17 @@ def info(
             row(f"{metric} ({result.dataset})", f"{value:g}%", "Results", str(i), "Metrics", metric)
     row("Weights", redact(entry.weights) if entry.weights else None, "Weights")
     for j, source in enumerate(entry.sources[1:]):
-        row(f"Source {j + 2}", source.redacted_url + (f" (sha256 {source.sha256})" if source.sha256 else ""),
-            "Metadata", "x-tresnet-zoo", "sources", str(j))
+        pin = f" (sha256 {source.sha256})" if source.sha256 else "" if source.pinned else " (no hash: never fetched)"
+        row(f"Source {j + 2}", source.redacted_url + pin, "Metadata", "x-tresnet-zoo", "sources", str(j))
     row("Code", redact(entry.code) if entry.code else None, "Code")
     if entry.paper:
         row("Paper", entry.paper.title + (f" <{redact(entry.paper.url)}>" if entry.paper.url else ""), "Paper")
     for key, note in entry.provenance.items():
         row(f"note on {key}", note, "Provenance", key)
     row("Cached", ("yes: " if found else "no: ") + str(cache_file) if cache_file else None)
-    console().print(table)
+    columns = [Column("field", keep=100), Column("value", keep=100, wrap=True),
+               Column("written at", style="dim")]
+    output.table(f"{entry.name}  ({entry.location})", columns, rows, fmt)
 
 
 def validate(
@@ -176,16 +175,15 @@ def validate(
             }
         )
     else:
-        out = console()
         for problem in report.problems:
-            out.print(printable(problem), markup=False)
+            output.line(problem)
         files = len(report.files) or len(roots)
         where = ", ".join(display_path(r) for r in roots)
         if report.ok:
             plural = "s" if files != 1 else ""
-            out.print(printable(f"OK: {report.model_count} models in {files} file{plural} ({where})"), markup=False)
+            output.line(f"OK: {report.model_count} models in {files} file{plural} ({where})")
         else:
             n = len(report.problems)
-            out.print(printable(f"{n} problem{'s' if n != 1 else ''} in {where}"), markup=False)
+            output.line(f"{n} problem{'s' if n != 1 else ''} in {where}")
     if not report.ok:
         raise typer.Exit(1)

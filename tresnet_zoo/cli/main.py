@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 import traceback
 from pathlib import Path
@@ -16,10 +17,11 @@ except ImportError:  # pragma: no cover - depends on the installed typer
     from click import exceptions as _click_errors
 
 from .. import __version__
+from .._deps import missing_extra
 from ..errors import EXIT_BUG, EXIT_CODES, EXIT_USAGE, ZooError
+from . import output
 from .context import State, current, set_current
-from .hints import hint_for, set_argv
-from .output import printable
+from .hints import as_command, hint_for, set_argv
 
 DEBUG_ENV = "TRESNET_ZOO_DEBUG"
 _NO_ARGS = getattr(_click_errors, "NoArgsIsHelpError", ())  # click >= 8.2 only
@@ -53,7 +55,7 @@ def _typed(ctx: typer.Context, *names: str) -> frozenset[str]:
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"tresnet-zoo {__version__}")
+        output.line(f"tresnet-zoo {__version__}")
         raise typer.Exit()
 
 
@@ -88,14 +90,19 @@ mirror.register(app)
 sign.register(app)
 
 
-def _print_error(message: str, hint: str | None) -> None:
-    sys.stderr.write(f"error: {_one_line(message)}\n")
-    if hint:
-        sys.stderr.write(f"hint: {_one_line(hint)}\n")
+def _full_summaries(group: typer.Typer) -> None:
+    """Each command's whole first help line as its summary: click would cut it to fit ("...") in --help."""
+    for info in group.registered_commands:
+        doc = info.help or (info.callback.__doc__ if info.callback else None)
+        if doc and not info.short_help:
+            info.short_help = doc.strip().split("\n")[0]
+    for sub in group.registered_groups:
+        _full_summaries(sub.typer_instance)
+        if not sub.short_help:
+            sub.short_help = (sub.help or sub.typer_instance.info.help or "").strip().split("\n")[0] or None
 
 
-def _one_line(text: str) -> str:
-    return printable(str(text).strip())
+_full_summaries(app)
 
 
 def _usage_error(exc: _click_errors.UsageError) -> tuple[str, str]:
@@ -116,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = os.environ.get(DEBUG_ENV, "") not in ("", "0")
     set_current(None)
     set_argv(sys.argv[1:] if argv is None else argv)
+    output.capture_warnings()
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="tresnet-zoo", standalone_mode=False)
@@ -123,35 +131,39 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as exc:
         code = exc.exit_code
     except _NO_ARGS as exc:  # bare `tresnet-zoo`: the help, as a first contact
-        sys.stdout.write(exc.ctx.get_help() + "\n" if exc.ctx is not None else exc.format_message())
+        output.lines(exc.ctx.get_help() if exc.ctx is not None else exc.format_message())
         code = 0
     except _click_errors.UsageError as exc:
         _debug_traceback(debug)
-        _print_error(*_usage_error(exc))
+        message, hint = _usage_error(exc)
+        output.error(message, as_command(hint, usage=True))
         code = EXIT_USAGE
     except ZooError as exc:
         _debug_traceback(debug)
-        _print_error(exc.message, hint_for(exc, current()))
+        output.error(exc.message, hint_for(exc, current()))
         code = exc.exit_code
-    except typer.Abort:
-        sys.stderr.write("error: interrupted\n")
-        code = 130
-    except KeyboardInterrupt:
-        sys.stderr.write("error: interrupted\n")
+    except (typer.Abort, KeyboardInterrupt):
+        output.error("interrupted")
         code = 130
     except _click_errors.ClickException as exc:
         _debug_traceback(debug)
-        _print_error(exc.format_message(), "`tresnet-zoo --help` shows the usage")
+        output.error(exc.format_message(), "tresnet-zoo --help  # shows the usage")
         code = exc.exit_code
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except Exception as exc:  # noqa: BLE001 - a bug: say so in one line, with the traceback only when debugging
         _debug_traceback(debug)
-        _print_error(
-            f"internal error ({type(exc).__name__}: {exc})",
-            f"this is a bug in tresnet-zoo; rerun with {DEBUG_ENV}=1 for a traceback and please report it",
-        )
-        code = EXIT_BUG
+        missing = missing_extra(exc) if isinstance(exc, ModuleNotFoundError) else None
+        if missing is not None:  # an extra not installed, met deep inside a command: exit 3 naming it
+            output.error(missing.message, hint_for(missing, current()))
+            code = missing.exit_code
+        else:
+            output.error(
+                f"internal error ({type(exc).__name__}: {exc})",
+                f"{DEBUG_ENV}=1 " + " ".join(["tresnet-zoo", *map(shlex.quote, sys.argv[1:] if argv is None else argv)])
+                + "  # a bug in tresnet-zoo: this shows the traceback; please report it",
+            )
+            code = EXIT_BUG
     if argv is None:
         _exit(code)
     return code
@@ -159,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _debug_traceback(debug: bool) -> None:
     if debug:
-        traceback.print_exc(file=sys.stderr)
+        output.lines(traceback.format_exc(), err=True)
 
 
 def _exit(code: int) -> None:

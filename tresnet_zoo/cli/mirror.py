@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import List, Optional
 
@@ -10,13 +9,17 @@ import typer
 
 from ..index import load_index
 from ..weights import Cache
+from . import output
 from .context import State
 from .hints import command
-from .output import console, print_json
+from .output import print_json
 
 mirror_app = typer.Typer(help="Copy verified weights to a shared folder or an object store.", no_args_is_help=True)
 
 __all__ = ["register"]
+
+# what `check --links` found, by cause: a local file that is not there is missing, not a dead link
+_LABELS = {"dead": "dead link", "size": "size differs", "unreachable": "unreachable", "missing": "missing file"}
 
 
 def register(app: typer.Typer) -> None:
@@ -58,27 +61,24 @@ def push(
             }
         )
     else:
-        out = console()
         for line in report.pushed:
-            out.print(f"pushed: {line.entry}: {line.file} ({line.size} bytes, sha256 {line.sha256})", markup=False)
+            output.line(f"pushed: {line.entry}: {line.file} ({line.size} bytes, sha256 {line.sha256})")
         for line in report.already:
             how = ("its ETag is the MD5 of these bytes" if report.checked_by.get(line.file) == "etag"
                    else "sha256 verified")
-            out.print(f"already there: {line.entry}: {line.file} (same {line.size} bytes, {how})", markup=False)
+            output.line(f"already there: {line.entry}: {line.file} (same {line.size} bytes, {how})")
         for problem in report.problems:
-            sys.stderr.write(f"error: {problem}\n")
+            output.error(problem)
         if report.problems:
-            sys.stderr.write(f"manifest not written: {report.dest} is incomplete; fix the above and push again\n")
+            again = command(state, "mirror", "push", dest, *(names or []))
+            output.line(f"manifest not written: {report.dest} is incomplete", err=True)
+            output.line(f"hint: {again}  # again, once the errors above are fixed", err=True)
         elif report.manifest:
-            out.print(
-                f"manifest: {report.manifest} ({len(report.pushed) + len(report.already)} file(s) of this push)",
-                markup=False,
-            )
+            count = len(report.pushed) + len(report.already)
+            output.line(f"manifest: {report.manifest} ({count} file(s) of this push)")
         else:
-            out.print(
-                "nothing to push: no file of these entries is in the cache (`tresnet-zoo fetch NAME` first)",
-                markup=False,
-            )
+            output.line("nothing to push: no file of these entries is in the cache")
+            output.line(f"hint: {command(state, 'fetch', *(names or ['--all']))}  # fills the cache first", err=True)
     if report.problems:
         raise typer.Exit(1)
     after_push(dest, sign_key, changed=bool(report.pushed), as_json=as_json)
@@ -87,7 +87,7 @@ def push(
 def lock(
     ctx: typer.Context,
     names: Optional[List[str]] = typer.Argument(None, help="Model names or patterns [default: every entry]."),
-    output: Optional[Path] = typer.Option(
+    out_path: Optional[Path] = typer.Option(
         None, "--output", "-o", help="Write this lock file instead of <index stem>.lock next to the index."
     ),
     update: bool = typer.Option(
@@ -100,7 +100,7 @@ def lock(
 
     state: State = ctx.obj
     entries = state.load_index().select(names or None)
-    report = write_lock(entries, Cache(state.cache_root()), output=output, update=update)
+    report = write_lock(entries, Cache(state.cache_root()), output=out_path, update=update)
     nothing = report.ok and not report.locked and not report.written  # a lock of nothing would hold nothing
     if as_json:
         print_json(
@@ -113,27 +113,29 @@ def lock(
             }
         )
     else:
-        out = console()
         for name, file, size, digest in report.locked:
-            out.print(f"locked: {name}: {file} {size} bytes sha256 {digest}", markup=False)
+            output.line(f"locked: {name}: {file} {size} bytes sha256 {digest}")
         for name, file in report.not_cached:
-            out.print(
-                f"not locked: {name}: {file} is not in the cache (`{command(state, 'fetch', name)}`, then lock again)",
-                markup=False,
-            )
+            output.line(f"not locked: {name}: {file} is not in the cache")
         for problem in report.problems:
-            sys.stderr.write(f"error: {problem}\n")
+            output.error(problem)
         for path in report.written:
-            out.print(f"wrote {path}", markup=False)
-    if nothing and not as_json:
-        missing = [name for name, _ in report.not_cached]
-        sys.stderr.write("error: nothing to lock: no file of these entries is in the cache; no lock file written\n")
+            output.line(f"wrote {path}")
+    # only what can be fetched: an entry whose weights have no hash is refused by fetch, so never hinted
+    missing = [name for name, _ in report.not_cached if _fetchable(entries, name)]
+    if not as_json and (nothing or missing):
+        if nothing:
+            output.error("nothing to lock: no file of these entries is in the cache; no lock file written")
         if missing:
-            again = command(state, "lock", *(["--output", str(output)] if output else []), *(names or []))
-            fetch = command(state, "fetch", *missing)
-            sys.stderr.write(f"hint: `{fetch}` downloads and verifies them; then `{again}`\n")
+            again = command(state, "lock", *(["--output", str(out_path)] if out_path else []), *(names or []))
+            output.line(f"hint: {command(state, 'fetch', *missing)} && {again}  # fetch (verified), then lock",
+                        err=True)
     if not report.ok or nothing:
         raise typer.Exit(1)
+
+
+def _fetchable(entries, name: str) -> bool:
+    return any(e.name == name and any(s.pinned for s in e.sources) for e in entries)
 
 
 def check_links_command(paths, names, *, as_json: bool, timeout: float) -> None:
@@ -145,24 +147,18 @@ def check_links_command(paths, names, *, as_json: bool, timeout: float) -> None:
     if as_json:
         print_json(report.to_dict())
     elif report.skipped:
-        console().print(f"skipped: offline: {report.skipped}", markup=False)
+        output.line(f"skipped: offline: {report.skipped}")
     else:
-        out = console()
         for result in report.results:
             if result.problem:
-                label = {"dead": "dead link", "size": "size differs", "unreachable": "unreachable"}[result.status]
-                out.print(
-                    f"{label}: {result.entry}: source {result.source} {result.url}: {result.message}", markup=False
-                )
+                output.line(f"{_LABELS[result.status]}: {result.entry}: source {result.source} {result.url}: "
+                            f"{result.message}")
         alive = sum(not r.problem for r in report.results)
-        out.print(
-            f"{alive} of {len(report.results)} links alive with the index's size ({report.seconds:.1f} s)", markup=False
-        )
+        output.line(f"{alive} of {len(report.results)} links alive with the index's size ({report.seconds:.1f} s)")
     if report.no_dns:  # not one host name resolved: the network, not the index
-        sys.stderr.write(
-            "error: no host name of any source resolved: the network (or DNS) is unreachable from here\n"
-            "hint: run `tresnet-zoo check --links` where the network is reachable; TRESNET_ZOO_OFFLINE=1 skips it\n"
-        )
+        output.error("no host name of any source resolved: the network (or DNS) is unreachable from here",
+                     "TRESNET_ZOO_OFFLINE=1 tresnet-zoo check --links  # skips the links; run it again where the "
+                     "network is reachable")
         raise typer.Exit(1 if report.bad else 3)  # a dead source that needed no DNS is still the data's
     if report.bad:
         raise typer.Exit(1)

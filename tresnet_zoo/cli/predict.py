@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from contextlib import contextmanager
 from pathlib import Path
 from typing import List, Optional
 
@@ -11,33 +9,15 @@ import typer
 
 from ..errors import UsageError
 from ..predict import DEFAULT_MAX_PIXELS, Predictor, collect_images
+from . import output
 from .context import State
-from .output import console, print_json
+from .output import print_json
 
 MAX_NOTES = 10  # skipped-path notes shown one by one; the rest are counted
 
 
 def register(app: typer.Typer) -> None:
     app.command("predict")(predict)
-
-
-def _safe(text: str) -> str:
-    """File names are input: show control characters escaped, never raw to the terminal."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
-@contextmanager
-def _progress(total: int, enabled: bool):
-    """A rich progress bar on stderr (a terminal only)."""
-    if not enabled or not sys.stderr.isatty():
-        yield None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn  # noqa: PLC0415 (progress bars: terminal path only)
-
-    with Progress(TextColumn("classifying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console(stderr=True), transient=True) as progress:
-        task = progress.add_task("images", total=total)
-        yield lambda n: progress.advance(task, n)
 
 
 def predict(
@@ -61,32 +41,36 @@ def predict(
     index = state.load_index()
     entry = index.get(name)
     found = collect_images(inputs)
-    notes = [f"note: skipped {_safe(str(p))}: {why}" for p, why in found.skipped]
+    notes = [f"note: skipped {p}: {why}" for p, why in found.skipped]
     for line in notes[:MAX_NOTES]:
-        sys.stderr.write(line + "\n")
+        output.line(line, err=True)
     if len(notes) > MAX_NOTES:
-        sys.stderr.write(f"note: skipped {len(notes) - MAX_NOTES} more\n")
+        output.line(f"note: skipped {len(notes) - MAX_NOTES} more", err=True)
     if not found.files:
         raise UsageError("no images found", hint="name image files, or folders holding .jpg, .png, .webp ... files")
     predictor = Predictor.for_entry(entry.name, checkpoint=checkpoint, index=index, cache_dir=state.cache_root(),
                                     device=device, batch_size=batch_size, max_pixels=max_pixels)
-    out = console()
     results, failures = [], 0
-    with _progress(len(found.files), found.folders > 0 and not quiet) as bar:
-        for prediction in predictor.predict_files(found.files, top=top, progress=bar):
+    with output.progress(found.folders > 0 and not quiet, files=False) as bar:
+        done = [0]
+
+        def advance(n: int) -> None:
+            done[0] += n
+            bar(None, done[0], len(found.files))
+
+        for prediction in predictor.predict_files(found.files, top=top, progress=advance if bar else None):
             if not prediction.ok:
                 failures += 1
-                sys.stderr.write(f"error: {_safe(prediction.error)}\n")
+                output.error(prediction.error)
             if as_json:
                 results.append(prediction.to_dict())
             elif prediction.ok:
-                lines = [_safe(prediction.path)]
+                output.line(prediction.path)
                 for rank, (index_, prob) in enumerate(prediction.top):
                     label = "  ".join(prediction.names[rank]) if prediction.names else f"class {index_}"
-                    lines.append(f"  {prob * 100:6.2f}%  {label}")
-                out.print("\n".join(lines), markup=False, highlight=False)
+                    output.line(f"  {prob * 100:6.2f}%  {label}")
     if as_json:
         print_json({"model": entry.name, "ok": failures == 0, "results": results})
     if failures:
-        sys.stderr.write(f"{failures} of {len(found.files)} images failed\n")
+        output.line(f"{failures} of {len(found.files)} images failed", err=True)
         raise typer.Exit(1)

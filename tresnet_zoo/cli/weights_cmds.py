@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
-from contextlib import contextmanager
+import warnings
 from dataclasses import replace
 from typing import List, Optional
 
 import typer
 
-from ..errors import UsageError, ZooError
+from ..errors import SourceWarning, UsageError, ZooError
 from ..weights.cache import Cache, clear, inventory
 from ..weights.sources import files_of, own_files
+from . import output
 from .context import State
 from .hints import command, hint_for
-from .output import console, megabytes, print_json, printable
+from .output import Column, Format, choose, format_option, json_option, megabytes, print_json
 
 cache_app = typer.Typer(help="Show or prune the weight cache.", no_args_is_help=False)
 
@@ -41,14 +41,10 @@ def _options(state: State, *, mirror, offline=False, force=False, allow_http=Fal
     from ..weights import Cache, DownloadConfig, FetchOptions  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
 
     config = DownloadConfig(allow_http=allow_http, max_bytes=max_bytes, deadline=deadline)
+    given = dict(read_timeout=timeout, retries=retries, low_speed_limit=speed_limit, low_speed_time=speed_time)
     if timeout is not None:
-        config = replace(config, read_timeout=timeout, connect_timeout=min(timeout, config.connect_timeout))
-    if retries is not None:
-        config = replace(config, retries=retries)
-    if speed_limit is not None:
-        config = replace(config, low_speed_limit=speed_limit)
-    if speed_time is not None:
-        config = replace(config, low_speed_time=speed_time)
+        given["connect_timeout"] = min(timeout, config.connect_timeout)
+    config = replace(config, **{k: v for k, v in given.items() if v is not None})
     return FetchOptions.from_env(cache=Cache(state.cache_root()), mirror=mirror, offline=offline or None, force=force,
                                  config=config, progress=progress)
 
@@ -56,33 +52,13 @@ def _options(state: State, *, mirror, offline=False, force=False, allow_http=Fal
 def _log_to_stderr() -> None:
     """Library warnings (a lock given up on, a foreign partial ignored) as `warning: ...` lines on stderr."""
     class Stderr(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:  # sys.stderr of the moment (tests swap it)
-            sys.stderr.write(f"warning: {record.getMessage()}\n")
+        def emit(self, record: logging.LogRecord) -> None:  # through the one output path, once each
+            output.warning(record.getMessage())
 
     logger = logging.getLogger("tresnet_zoo")
     if not any(type(h).__name__ == "Stderr" for h in logger.handlers):
         logger.addHandler(Stderr())
         logger.setLevel(logging.WARNING)
-
-
-@contextmanager
-def _progress(quiet: bool):
-    """A rich progress bar on a terminal (size, rate, ETA); nothing when piped or --quiet."""
-    if quiet or not sys.stderr.isatty():
-        yield None
-        return
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn  # noqa: PLC0415 (progress bars: terminal path only)
-
-    bars: dict[str, int] = {}
-    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                  TimeRemainingColumn(), console=console(stderr=True), transient=True) as progress:
-
-        def update(name: str, done: int, total: int | None) -> None:
-            if name not in bars:
-                bars[name] = progress.add_task(name, total=total)
-            progress.update(bars[name], completed=done, total=total)
-
-        yield update
 
 
 def fetch(
@@ -116,57 +92,76 @@ def fetch(
                                                   "PEM key; each file is held to its signed sha256."),
 ) -> None:
     """Download weights into the cache, checking File Size and sha256 (the hash prefix in the file name)."""
-    from ..weights.fetch import fetch_entry  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
-
     state: State = ctx.obj
     entries = _entries(state, names, all_, command="fetch")
-    out = console()
     results, failures, code = [], 0, 0
     _log_to_stderr()
-    with _progress(quiet or as_json) as bar:
-        options = _options(state, mirror=mirror, offline=offline, force=force, allow_http=allow_http, timeout=timeout,
-                           retries=retries, progress=bar, max_bytes=max_bytes, speed_limit=speed_limit,
-                           speed_time=speed_time, deadline=deadline)
-        options.public_key = public_key or options.public_key
-        for entry in entries:
-            record: dict = {"name": entry.name, "file": entry.weights_filename, "ok": False}
-            try:
-                result = fetch_entry(entry, options)
-                # say what was hashed in this operation; a cache hit is only a record
-                record.update(result.to_dict(), ok=True, hashed=result.hashed,
-                              passed_over=[str(note) for note in getattr(result, "notes", ())],  # earlier sources
-                              checks={"size": "ok", "sha256": "ok" if result.hashed else "recorded, not hashed now"})
-                if verify_:
-                    from ..weights.fetch import expected_for  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
-                    from ..weights.verify import deep_check  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
-
-                    held_to = getattr(result, "expected", None) or expected_for(entry)  # the source actually used
-                    deep = deep_check(entry, result.path, held_to, record_sha256=result.sha256)
-                    record.update(deep=deep, hashed=True, sha256=deep["sha256"], size=deep["size"])
-                    record["checks"].update(sha256="ok", deep="ok")
-            except ZooError as exc:
-                failures += 1
-                code = code or exc.exit_code
-                record.update(ok=False, error=exc.message, hint=hint_for(exc, state), exit_code=exc.exit_code)
-                if getattr(exc, "missing_mirror", False):
-                    record["missing_mirror"] = True
-            results.append(record)
-    if not as_json:  # after the progress bar is gone, so the two do not interleave
-        for record in results:
-            if not record.get("missing_mirror"):
-                _print_fetch(out, record)
-        _print_missing_mirror(state, options.mirror, entries, results, every=all_)
+    try:
+        with output.progress(not (quiet or as_json), files=True) as bar:
+            options = _options(state, mirror=mirror, offline=offline, force=force, allow_http=allow_http,
+                               timeout=timeout, retries=retries, progress=bar, max_bytes=max_bytes,
+                               speed_limit=speed_limit, speed_time=speed_time, deadline=deadline)
+            options.public_key = public_key or options.public_key
+            for entry in entries:
+                record = _fetch_one(entry, options, state, verify_)
+                failures += not record["ok"]
+                code = code or record.get("exit_code", 0)
+                results.append(record)
+    except KeyboardInterrupt:
+        done = [r["name"] for r in results if r["ok"]]
+        output.error(f"interrupted: {len(done)} of {len(entries)} file(s) complete in {state.cache_root()}; the "
+                     "partial download was kept and the next fetch resumes it",
+                     f"{command(state, 'fetch', *(names or ['--all']))}  # resumes where this one stopped")
+        raise typer.Exit(130) from None
     if as_json:
         print_json({"ok": failures == 0, "results": results})
-    elif len(entries) > 1:
-        out.print(f"{len(entries) - failures} of {len(entries)} files ok", markup=False)
+    else:  # after the progress bar is gone, so the two do not interleave
+        for record in results:
+            if not record.get("missing_mirror"):
+                _print_fetch(state, record)
+        _print_missing_mirror(state, options.mirror, entries, results, every=all_)
+        if len(entries) > 1:
+            output.line(f"{len(entries) - failures} of {len(entries)} files ok")
     if failures:
         raise typer.Exit(code or 1)
 
 
+def _fetch_one(entry, options, state: State, deep: bool) -> dict:
+    record: dict = {"name": entry.name, "file": entry.weights_filename, "ok": False}
+    with warnings.catch_warnings(record=True) as said:
+        _fetch_into(record, entry, options, state, deep)
+    for warning in said:  # a failure's error names every source: the lines about passing them over go
+        if record["ok"] or not issubclass(warning.category, SourceWarning):
+            output.warning(warning.message)
+    return record
+
+
+def _fetch_into(record: dict, entry, options, state: State, deep: bool) -> None:
+    from ..weights.fetch import expected_for, fetch_entry  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
+
+    try:
+        result = fetch_entry(entry, options)
+        # say what was hashed in this operation; a cache hit is only a record
+        record.update(result.to_dict(), ok=True, hashed=result.hashed,
+                      passed_over=[str(note) for note in getattr(result, "notes", ())],  # earlier sources
+                      checks={"size": "ok", "sha256": "ok" if result.hashed else "recorded, not hashed now"})
+        if deep:
+            from ..weights.verify import deep_check  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
+
+            held_to = getattr(result, "expected", None) or expected_for(entry)  # the source actually used
+            checked = deep_check(entry, result.path, held_to, record_sha256=result.sha256)
+            record.update(deep=checked, hashed=True, sha256=checked["sha256"], size=checked["size"])
+            record["checks"].update(sha256="ok", deep="ok")
+    except ZooError as exc:
+        record.update(ok=False, error=exc.message, hint=hint_for(exc, state, own_checkpoint=entry.name),
+                      exit_code=exc.exit_code, sources=[str(n) for n in getattr(exc, "notes", ())])
+        if getattr(exc, "missing_mirror", False):
+            record["missing_mirror"] = True
+
+
 def _print_missing_mirror(state: State, mirror: str | None, entries, results: list[dict], *, every: bool) -> None:
     """A mirror folder that is not there: one error for all the entries that needed it, not one each."""
-    from ..weights.sources import entry_sources, mirror_folder_error  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
+    from ..weights.sources import entry_sources, mirror_folder, mirror_folder_error  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
 
     needed = [e for e, r in zip(entries, results) if r.get("missing_mirror")]
     if not needed:
@@ -176,29 +171,38 @@ def _print_missing_mirror(state: State, mirror: str | None, entries, results: li
     if error is None:  # the folder appeared meanwhile: say what each entry met
         for record in results:
             if record.get("missing_mirror"):
-                _print_fetch(console(), record)
+                _print_fetch(state, record)
         return
-    sys.stderr.write(f"error: {error.message}\n")
-    sys.stderr.write(f"hint: {hint_for(error, state)}\n")
+    # the files are not in this cache either (that is why they were fetched): fetch them from their own
+    # sources (no mirror), then fill the folder from the cache
+    words = names or ["--all"]
+    fetch = command(state, "fetch", *words)
+    if os.environ.get("TRESNET_ZOO_MIRROR"):
+        fetch = f"env -u TRESNET_ZOO_MIRROR {fetch}"
+    folder = str(mirror_folder(mirror) or mirror)
+    if os.path.lexists(folder):  # a file, FIFO or dangling link: a push there would fail the same way
+        output.error(error.message, f"{fetch}  # from the files' own sources; a mirror is a folder of the files")
+    else:
+        output.error(error.message, f"{fetch} && {command(state, 'mirror', 'push', folder, *names)}  # fills the "
+                                    "folder from the files' own sources")
 
 
-def _print_fetch(out, record: dict) -> None:
+def _print_fetch(state: State, record: dict) -> None:
+    """Two lines for a failure (error, hint); three for a file fetched."""
     if not record["ok"]:
         error, name = record["error"], record["name"]
         if not error.startswith(f"{name}: "):  # some library messages already begin with the entry's name
             error = f"{name}: {error}"
-        sys.stderr.write(f"error: {error}\n")
-        if record.get("hint"):
-            sys.stderr.write(f"hint: {record['hint']}\n")
+        output.error(error, record.get("hint"))
         return
     how = f"downloaded from {record['source']}" if record["downloaded"] else "already cached"
     checks = ", ".join(f"{k}: {v}" for k, v in record["checks"].items())
-    out.print(f"{record['name']}: {record['path']}", markup=False)
-    out.print(f"  {record['size']} bytes, sha256 {record['sha256']}, {how}", markup=False)
     deep = record.get("deep")
     extra = (f" ({deep['layout']} layout, {deep['parameters']} parameters, logits {deep['logits_shape']})"
              if deep else "")
-    out.print(f"  {checks}{extra}", markup=False)
+    output.line(f"{record['name']}: {record['path']}")
+    output.line(f"  {record['size']} bytes, sha256 {record['sha256']}, {how}")
+    output.line(f"  {checks}{extra}")
 
 
 def verify(
@@ -210,21 +214,22 @@ def verify(
                                                         "a failed one leaves it as it was."),
     mirror: Optional[str] = typer.Option(None, "--mirror", envvar="TRESNET_ZOO_MIRROR",
                                          help="Where --repair fetches from."),
-    as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
+    fmt: Optional[Format] = format_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """Re-check cached weight files: size and full sha256 against the index (and the record of the download)."""
     from ..weights.repair import repair as repair_entry  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
     from ..weights.verify import cached_expected, check_entry  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
 
     state: State = ctx.obj
+    fmt = choose(fmt, as_json)
     index = state.load_index()
     cache = Cache(state.cache_root())
     chosen = index.select(names or None)
     if not names:
         # the entries with a file of theirs in the cache: a fallback source's counts; a planted link is reported
         chosen = [e for e in chosen if cached_expected(e, cache) is not None]
-    out = console()
-    checks, bad, bad_names = [], 0, []
+    checks, rows, bad_names, problems = [], [], [], []
     _log_to_stderr()
     options = _options(state, mirror=mirror) if repair else None
     for entry in chosen:
@@ -233,39 +238,42 @@ def verify(
             result, repaired = repair_entry(entry, options, deep=deep)
         else:
             result = check_entry(entry, cache, deep=deep)
-        bad += not result.ok
-        if not result.ok:
+        checks.append(result.to_dict() | ({"repaired": repaired} if repaired is not None else {}))
+        if result.ok:
+            state_ = "ok" + (f", deep ok ({result.deep['layout']} layout)" if result.deep else "")
+            state_ += " (repaired: fetched again)" if repaired else ""
+        else:
             bad_names.append(entry.name)
-        data = result.to_dict() | ({"repaired": repaired} if repaired is not None else {})
-        checks.append(data)
-        if not as_json:
-            if result.ok:
-                note = " (repaired: fetched again)" if repaired else ""
-                deep_note = f", deep: ok ({result.deep['layout']} layout)" if result.deep else ""
-                out.print(f"ok: {entry.name}: {result.path} ({result.size} bytes, sha256 ok{deep_note}){note}",
-                          markup=False)
-            else:
-                sys.stderr.write(f"error: {entry.name}: {result.path}: {'; '.join(result.problems)}\n")
-    if as_json:
+            problems.append(f"{entry.name}: {result.path}: {'; '.join(result.problems)}")
+            state_ = "BAD (error below)"
+        rows.append([entry.name, str(result.path), str(result.size) if result.size is not None else "-", state_])
+    bad = len(bad_names)
+    if fmt is Format.json:
         print_json({"ok": bad == 0, "files": checks})
     elif not checks:
-        out.print(f"no cached weights to verify in {cache.root} (`tresnet-zoo fetch NAME` downloads some)",
-                  markup=False)
-    elif bad:
-        sys.stderr.write(f"{bad} of {len(checks)} files bad\n")
+        output.line(f"no cached weights to verify in {cache.root}")
+        output.line(f"hint: {command(state, 'fetch', '--all')}  # downloads and verifies them", err=True)
+    else:
+        columns = [Column("entry", keep=100), Column("file", keep=10), Column("bytes", True, 20),
+                   Column("state", keep=100)]
+        output.table(f"verify: {len(checks)} cached file(s) in {cache.root}", columns, rows, fmt)
+    if bad and fmt is not Format.json:
+        for problem in problems:
+            output.error(problem)
+        output.line(f"{bad} of {len(checks)} files bad", err=True)
         if not repair:  # the same cache and index, and these names: a bare `verify --repair` skips uncached files
             typed_mirror = ["--mirror", mirror] if mirror and mirror != os.environ.get("TRESNET_ZOO_MIRROR") else []
             again = command(state, "verify", "--repair", *typed_mirror, *(["--deep"] if deep else []), *bad_names)
-            sys.stderr.write(f"hint: `{again}` fetches them again\n")
+            output.line(f"hint: {again}  # fetches them again", err=True)
     if bad:
         raise typer.Exit(1)
 
 
 @cache_app.callback(invoke_without_command=True)
-def cache_default(ctx: typer.Context) -> None:
+def cache_default(ctx: typer.Context, fmt: Optional[Format] = format_option(), as_json: bool = json_option()) -> None:
     """With no subcommand: the same as `cache info`."""
     if ctx.invoked_subcommand is None:
-        cache_info(ctx, as_json=False)
+        cache_info(ctx, fmt=fmt, as_json=as_json)
 
 
 def _index_names(state: State) -> dict[str, str]:
@@ -278,29 +286,21 @@ def _index_names(state: State) -> dict[str, str]:
 
 
 @cache_app.command("info")
-def cache_info(ctx: typer.Context,
-               as_json: bool = typer.Option(False, "--json", help="Print machine-readable data.")) -> None:
+def cache_info(ctx: typer.Context, fmt: Optional[Format] = format_option(), as_json: bool = json_option()) -> None:
     """Where the cache is and what it holds: verified files, partial downloads, names that are not ours."""
     state: State = ctx.obj
     inv = inventory(Cache(state.cache_root()), _index_names(state))
-    if as_json:
+    fmt = choose(fmt, as_json)
+    if fmt is Format.json:
         print_json(inv.to_dict())
         return
-    from rich.table import Table  # noqa: PLC0415 (terminal path only: `cache list` draws a table)
-
-    out = console()
-    table = Table(title=f"cache {inv.root}: {megabytes(inv.total_bytes)} MB", title_justify="left")
-    for column in ("file", "entry", "MB", "state"):
-        table.add_column(column, justify="right" if column == "MB" else "left")
-    for f in inv.files:
-        state = "verified" if f.verified else "not ours / unverified"
-        table.add_row(printable(f.file), f.entry or "-", megabytes(f.size), state)
-    for p in inv.partials:
-        label = "being downloaded now" if p.writer_alive else "partial download (resumable)"
-        table.add_row(printable(p.file), "-", megabytes(p.size), label)
-    for f in inv.foreign:
-        table.add_row(printable(f.path), "-", "", printable(f"not ours: {f.why}"))  # names a neighbour chose
-    out.print(table)
+    rows = [[f.file, f.entry or "-", megabytes(f.size), "verified" if f.verified else "not ours / unverified"]
+            for f in inv.files]
+    rows += [[p.file, "-", megabytes(p.size), "being downloaded now" if p.writer_alive
+              else "partial download (resumable)"] for p in inv.partials]
+    rows += [[str(f.path), "-", "-", f"not ours: {f.why}"] for f in inv.foreign]  # names a neighbour chose
+    columns = [Column("file", keep=100), Column("entry", keep=10), Column("MB", True, 50), Column("state", keep=100)]
+    output.table(f"cache {inv.root}: {megabytes(inv.total_bytes)} MB", columns, rows, fmt)
 
 
 @cache_app.command("clear")
@@ -321,19 +321,16 @@ def cache_clear(
     else:
         result = clear(cache, partials_only=partials_only, known=set(_index_names(state)))
     removed = [p for p in result.removed if p.parent == cache.root]
-    out = console()
-    out.print(printable(f"removed {len(removed)} file(s) from {cache.root}"), markup=False)
+    output.line(f"removed {len(removed)} file(s) from {cache.root}")
     for filename, other in shared.items():
-        if not os.path.lexists(cache.path(filename)):
-            continue
-        out.print(printable(f"kept {filename}: {other} uses it too (name {other} as well to remove it)"),
-                  markup=False)
+        if os.path.lexists(cache.path(filename)):
+            output.line(f"kept {filename}: {other} uses it too (name {other} as well to remove it)")
     if result.busy:
-        out.print(f"kept {len(result.busy)} partial download(s) that a running process is writing", markup=False)
+        output.line(f"kept {len(result.busy)} partial download(s) that a running process is writing")
     if result.left:
-        out.print(f"left {len(result.left)} name(s) that tresnet-zoo did not create:", markup=False)
+        output.line(f"left {len(result.left)} name(s) that tresnet-zoo did not create:")
         for item in result.left[:20]:
-            out.print(printable(f"  {item.path} ({item.why})"), markup=False)  # names a neighbour chose
+            output.line(f"  {item.path} ({item.why})")  # names a neighbour chose
         if len(result.left) > 20:
-            out.print(f"  ... and {len(result.left) - 20} more (`tresnet-zoo cache info --json` lists them)",
-                      markup=False)
+            output.line(f"  ... and {len(result.left) - 20} more (`{command(state, 'cache', 'info', '--json')}` "
+                        "lists them)")

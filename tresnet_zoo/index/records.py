@@ -227,6 +227,11 @@ class WeightSource:
     location: Location | None = field(default=None, compare=False)
 
     @property
+    def pinned(self) -> bool:
+        """A hash to check a download against (full, or the prefix its name carries): else never fetched."""
+        return bool(self.sha256 or self.sha256_prefix)
+
+    @property
     def redacted_url(self) -> str:
         """The URL without credentials: safe to print and to store."""
         return redact(self.url)
@@ -313,6 +318,12 @@ class ModelEntry:
     def note(self) -> str | None:
         """What a user must know before comparing numbers (e.g. the ambiguity of timm's old ``tresnet_m``)."""
         value = self._zoo.get("note")
+        return str(value) if value is not None else None
+
+    @property
+    def unpinned(self) -> str | None:
+        """Why the index records no hash for these weights: its acknowledgement that no download is verifiable."""
+        value = self._zoo.get("unpinned")
         return str(value) if value is not None else None
 
     @property

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import sys
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
@@ -34,8 +34,10 @@ from ..errors import (
     IntegrityError,
     MissingExtraError,
     OfflineError,
+    SourceWarning,
     UsageError,
     ZooError,
+    ZooWarning,
 )
 from .download import DownloadConfig, RestartFromZero, TransientError, transfer
 from .hashes import CHUNK, Expected
@@ -449,6 +451,13 @@ class SourceNote:
     def __str__(self) -> str:
         return f"source {self.source} ({self.url}): {self.message}"
 
+    @property
+    def what(self) -> str:
+        """What this source met, in a few words: a local file that is not there is missing, not a dead link."""
+        return {"dead": "is missing" if self.url.startswith("file:") else "is a dead link",
+                "unavailable": "is unavailable", "mismatch": "served wrong bytes",
+                "unpinned": "has no hash to check against"}[self.kind]
+
 
 class _SourceEntry:
     """An entry seen through one of its sources: what ``fetch.py`` fetches (name, URL, file, size, hash)."""
@@ -566,7 +575,8 @@ def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], N
     from .lockfile import apply_lock  # noqa: PLC0415 (import cycle: lockfile imports this module)
     from .mirror import apply_manifest, read_manifest  # noqa: PLC0415 (import cycle: mirror imports this module)
 
-    say = say or (lambda line: sys.stderr.write(line + "\n"))
+    passed = say or (lambda line: warnings.warn(line, SourceWarning, stacklevel=3))  # a source passed over
+    say = say or (lambda line: warnings.warn(line, ZooWarning, stacklevel=3))
     specs = entry_sources(entry)
     if not specs:
         raise DownloadError(
@@ -593,10 +603,7 @@ def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], N
         config = getattr(options, "config", None)
         manifest = read_manifest(mirror, timeout=config.read_timeout if config is not None else 30.0)
         if manifest is None:
-            say(
-                f"note: {entry.name}: the mirror {redact(mirror)} has no manifest; files are checked by name and the "
-                "index only"
-            )
+            say(f"note: the mirror {redact(mirror)} has no manifest; files are checked by name and the index only")
         elif not any(spec.filename in manifest for spec, _ in planned):
             say(
                 f"note: {entry.name}: the mirror's manifest has no line for its files; they are checked by name and "
@@ -617,7 +624,7 @@ def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], N
             else:
                 note = SourceNote("mismatch", number, where, exc.message)
                 if number < len(planned):  # reported now, even when a later source succeeds
-                    say(f"error: {entry.name}: {note}")
+                    passed(f"error: {entry.name}: {note}")
             first_error = first_error or exc
         except DownloadError as exc:
             kind = "dead" if _dead(exc) else "unavailable"
@@ -627,17 +634,17 @@ def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], N
             return _with(result, expected, notes)
         notes.append(note)
         if number < len(planned):
-            what = {"dead": "is a dead link", "unavailable": "is unavailable", "mismatch": "served wrong bytes",
-                    "unpinned": "cannot be verified"}[note.kind]
             detail = "" if note.kind == "mismatch" else f": {note.message}"
-            say(
-                f"warning: {entry.name}: source {number} ({where}) {what}{detail}; trying source {number + 1} of "
+            passed(
+                f"warning: {entry.name}: source {number} ({where}) {note.what}{detail}; trying source {number + 1} of "
                 f"{len(planned)}"
             )
     assert first_error is not None
-    if len(planned) > 1:
-        first_error.message = f"none of its {len(planned)} sources worked; " + "; ".join(str(n) for n in notes)
+    if len(planned) > 1:  # one line: each source's host and what it met (the whole messages: ``notes``)
+        first_error.message = f"none of its {len(planned)} sources worked: " + "; ".join(
+            f"source {n.source} ({urlsplit(n.url).hostname or n.url}) {n.what}" for n in notes)
         first_error.args = (first_error.message,)
+    first_error.notes = notes  # type: ignore[attr-defined]
     raise first_error
 
 
