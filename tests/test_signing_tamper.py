@@ -233,7 +233,7 @@ def test_without_the_sign_extra_the_commands_name_it_with_exit_3(signed, tmp_pat
         run = subprocess.run([PYTHON, "-c", "from tresnet_zoo.cli import main; main()", *args], capture_output=True,
                              text=True, env=env, cwd=REPO, timeout=120)
         assert run.returncode == 3, run.stderr
-        assert "model_signing" in run.stderr and "sign]" in run.stderr, run.stderr
+        assert "model-signing" in run.stderr and "sign]" in run.stderr, run.stderr
 
 
 def test_list_does_not_import_model_signing():

@@ -9,9 +9,10 @@ from typing import List, Optional
 import typer
 
 from ..errors import UsageError, ZooError
+from . import output
 from .context import current
 from .hints import hint_for
-from .output import console, print_json, printable
+from .output import print_json
 
 __all__ = ["register"]
 
@@ -36,7 +37,7 @@ def sign(
 
     written = sign_folder(folder, private_key, signature, certificate=certificate,
                           certificate_chain=certificate_chain or ())
-    console().print(f"signed {folder} -> {written}", markup=False)
+    output.line(f"signed {folder} -> {written}")
 
 
 def verify_signature(
@@ -55,7 +56,7 @@ def verify_signature(
 
     if public_key is None and not certificate_chain:
         raise UsageError("give the signer's --public-key (or TRESNET_ZOO_PUBLIC_KEY), or --certificate-chain",
-                         hint="`tresnet-zoo verify-signature --help` shows the options")
+                         hint="tresnet-zoo verify-signature --help  # the options")
     try:
         result = verify(folder, public_key, signature, certificate_chain=certificate_chain or ())
     except ZooError as exc:
@@ -66,8 +67,8 @@ def verify_signature(
     if as_json:
         print_json(result.to_dict())
         return
-    console().print(f"verified: {result.signature} signs {len(result.files)} file(s) of {folder}, each hashed now "
-                    f"({result.signed.signer})", markup=False)
+    output.line(f"verified: {result.signature} signs {len(result.files)} file(s) of {folder}, each hashed now "
+                f"({result.signed.signer})")
 
 
 def sign_target(dest: str, private_key: Optional[Path]) -> None:
@@ -76,15 +77,13 @@ def sign_target(dest: str, private_key: Optional[Path]) -> None:
 
     if private_key is not None and mirror_folder(dest) is None:
         raise UsageError(f"--sign signs a mirror folder; {dest} is not one",
-                         hint="push, then sign a local copy of the folder with `tresnet-zoo sign`")
+                         hint="tresnet-zoo sign --help  # push, then sign a local copy of the folder")
     if private_key is not None and not private_key.is_file():
         raise UsageError(f"private key {private_key} does not exist")
 
 
 def after_push(dest: str, private_key: Optional[Path], *, changed: bool, as_json: bool) -> None:
     """`mirror push`: a signed folder that gained files is re-signed with ``--sign``, else said to be stale."""
-    import sys  # noqa: PLC0415 (only after a push)
-
     from ..weights.signing import sign as sign_folder  # noqa: PLC0415 (keeps CLI start-up from loading model-signing)
     from ..weights.signing import stale_signature  # noqa: PLC0415 (keeps CLI start-up from loading model-signing)
     from ..weights.sources import mirror_folder  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
@@ -93,10 +92,10 @@ def after_push(dest: str, private_key: Optional[Path], *, changed: bool, as_json
     if private_key is not None and folder is not None:
         written = sign_folder(folder, private_key)
         if not as_json:
-            console().print(f"signed {folder} -> {written}", markup=False)
+            output.line(f"signed {folder} -> {written}")
         return
     stale = stale_signature(folder) if folder is not None and changed else None
     if stale is not None:
-        sys.stderr.write(f"warning: {printable(stale)} no longer matches the folder (files were added); sign it "
-                         f"again: `tresnet-zoo sign {shlex.quote(str(folder))} --private-key KEY.pem`, or push with "
-                         "--sign KEY.pem\n")
+        output.warning(f"{stale} no longer matches the folder (files were added); sign it again with "
+                       f"`tresnet-zoo sign {shlex.quote(str(folder))} --private-key KEY.pem`, "
+                       "or push with --sign KEY.pem")

@@ -532,7 +532,7 @@ def signed_pins(entry, planned: list, options, say) -> list:
         unreached = "" if folder is not None else " (or it could not be reached)"
         raise SignatureError(f"the mirror {redact(mirror)} has no signature {SIGNATURE}{unreached}, and a public key "
                              "was given",
-                             hint="sign the mirror with `tresnet-zoo sign`, or fetch without a public key")
+                             hint="sign the mirror folder (tresnet-zoo sign), or fetch without a public key")
     signed = read_signature(raw, public_key=Path(key), where=where)
     manifest = _signed_manifest(mirror, signed, timeout)
     kept = [(spec, _pin(entry, expected, signed, manifest, where)) for spec, expected in planned
@@ -540,7 +540,7 @@ def signed_pins(entry, planned: list, options, say) -> list:
     if not kept:
         names = ", ".join(spec.filename for spec, _ in planned)
         raise SignatureError(f"{entry.name}: {names} is not signed by the mirror's signature {where}",
-                             hint="sign the mirror again after pushing the file (`tresnet-zoo mirror push --sign`)")
+                             hint="sign the mirror folder again after pushing the file (mirror push with --sign)")
     if len(kept) < len(planned):
         say(f"note: {entry.name}: only the files the mirror's signature lists are fetched from it")
     return kept
@@ -578,7 +578,7 @@ def _signed_manifest(mirror: str, signed: SignedFiles, timeout: float) -> dict:
     if MANIFEST in signed.digests and hashlib.sha256(raw).hexdigest() != signed.digests[MANIFEST]:
         raise SignatureError(f"the mirror's manifest {redact(mirror.rstrip('/') + '/' + MANIFEST)} differs from the "
                              f"one signed in {signed.where}",
-                             hint="push the mirror again, then sign it (`tresnet-zoo mirror push --sign`)")
+                             hint="push the mirror again, then sign it (mirror push with --sign)")
     return _parse_manifest(redact(mirror), raw)
 
 
