@@ -216,7 +216,7 @@ def test_missing_backend_is_an_environment_error(cli, zoo, tmp_path):
     assert got.code == 3, got.text  # the environment: a missing extra, named with an install hint
     assert "needs an fsspec backend" in got.err or "not installed" in got.err
     from tresnet_zoo.errors import MissingExtraError
-    from tresnet_zoo.weights.sources import ObjectStore
+    from tresnet_zoo.weights.transports.objectstore import ObjectStore
 
     with pytest.raises(MissingExtraError) as info:
         ObjectStore("gcs://bucket/weights")
@@ -312,7 +312,7 @@ def test_lock_refuses_the_bundled_registry(cli):
 
 def test_resume_from_a_partial_with_a_ranged_read(s3, checkpoints, tmp_path):
     from tresnet_zoo.weights.hashes import Expected
-    from tresnet_zoo.weights.sources import copy_object
+    from tresnet_zoo.weights.transports.objectstore import copy_object
 
     ckpt = checkpoints["tresnet_m"]
     key = f"{prefix()}/{ckpt.filename}"

@@ -22,6 +22,7 @@ __all__ = [
     "weights_filename",
     "filename_problem",
     "redact",
+    "is_object_store",
 ]
 
 _LOOPBACK_NAMES = {"localhost", "ip6-localhost", "ip6-loopback"}
@@ -175,3 +176,14 @@ def redact(url: str) -> str:
         port = None
     netloc = "***@" + host + (f":{port}" if port else "")
     return parts._replace(netloc=netloc).geturl()
+
+
+# schemes the http and file transports handle; any other scheme is an fsspec protocol (s3, gs, az, ...)
+_OWN_SCHEMES = {"http", "https", "file", ""}
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*\Z")
+
+
+def is_object_store(url: str) -> bool:
+    """Whether ``url`` names an object store (an fsspec protocol other than http(s) and file)."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    return scheme not in _OWN_SCHEMES and bool(_SCHEME.match(scheme))

@@ -17,7 +17,7 @@ __all__ = ["Cache", "default_cache_dir", "inventory", "clear", "repair", "Downlo
 def __getattr__(name: str):
     # deliberate lazy imports: requests/urllib3 load only when something is downloaded
     if name == "DownloadConfig":
-        from .download import DownloadConfig  # noqa: PLC0415 (lazy attribute: `list` imports only the cache module)
+        from .transports import DownloadConfig  # noqa: PLC0415 (lazy attribute: `list` imports only the cache module)
 
         return DownloadConfig
     if name == "repair":

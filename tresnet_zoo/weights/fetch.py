@@ -15,19 +15,30 @@ import errno
 import hashlib
 import logging
 import os
+import re
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._urls import hub_parts, redact
-from ..errors import CacheError, DownloadError, IntegrityError, OfflineError, UsageError
+from ..errors import CacheError, DownloadError, IntegrityError, OfflineError, UsageError, ZooError
 from . import partials
 from .cache import Cache, _mkdir, lock_usable
-from .download import DownloadConfig, download
 from .hashes import CHUNK, Expected
-from .lockfile import apply_lock  # the lock file's full sha256 and size, where it has a line (issue 12)
-from .sources import fetch_sources, is_local_mirror
+from .lockfile import apply_lock
+from .mirror import apply_manifest, read_manifest
+from .sources import (
+    SourceNote,
+    SourceSpec,
+    cached_ok,
+    entry_sources,
+    is_local_mirror,
+    mirror_folder_error,
+    mirror_host_error,
+)
+from .transports import DownloadConfig, download
 
 __all__ = ["MIRROR_ENV", "OFFLINE_ENV", "FetchOptions", "FetchResult", "cache_error", "expected_for", "fetch_entry",
            "source_url"]
@@ -304,3 +315,128 @@ def _problem(expected: Expected, size: int, digest: str) -> str | None:
     if expected.size is not None and size != expected.size:
         return f"received {size} bytes, the index's File Size is {expected.size}"
     return expected.hash_problem(digest)
+
+
+# --- trying an entry's sources in order ---------------------------------------------------------------
+
+
+class _SourceEntry:
+    """An entry seen through one of its sources: what ``fetch.py`` fetches (name, URL, file, size, hash)."""
+
+    def __init__(self, entry, spec: SourceSpec, expected: Expected) -> None:
+        self.name = entry.name
+        self.weights = spec.url
+        self.weights_filename = spec.filename
+        self.location = getattr(entry, "location", None)
+        self.metadata = _Meta(expected.size, expected.sha256)
+        self.entry = entry
+
+
+@dataclass(frozen=True)
+class _Meta:
+    file_size: int | None
+    sha256: str | None
+
+
+def _dead(exc: DownloadError) -> bool:
+    if getattr(exc, "dead", False) or getattr(exc, "status", None) in (403, 404, 410):
+        return True
+    text = exc.message
+    return (
+        bool(re.search(r"answered HTTP (403|404|410)\b", text))
+        or "cannot resolve the host name" in text
+        or "not in the mirror folder" in text
+    )
+
+
+def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], None] | None = None):
+    """Fetch ``entry`` from its first source that works; returns ``fetch_one``'s result with ``notes``.
+
+    ``fetch_one(source_entry, options)`` is ``fetch.py``'s single-source fetch (lock, resume, verify,
+    rename). Every source's file is checked in the cache before any network request. ``say`` receives one
+    line per source that was passed over (default: stderr); mismatches are also kept on ``result.notes``.
+    """
+    say = say or (lambda line: sys.stderr.write(line + "\n"))
+    specs = entry_sources(entry)
+    if not specs:
+        raise DownloadError(
+            f"{entry.name} has no weights URL in the index", hint=f"see `tresnet-zoo info {entry.name}`"
+        )
+    mirror = getattr(options, "mirror", None)
+    planned = [(spec, apply_lock(entry, spec.expected())) for spec in specs]
+    if not getattr(options, "force", False):  # a verified file of any source: no network at all
+        for spec, expected in planned:
+            if cached_ok(options.cache, expected):
+                return _with(fetch_one(_SourceEntry(entry, spec, expected), options), expected, [])
+    host = mirror_host_error(mirror)  # offline or not: a folder on another host is never read as a local one
+    if host is not None:
+        raise host
+    # offline: fetch_one refuses before any request, except from a folder mirror (not the network)
+    if mirror and (not getattr(options, "offline", False) or is_local_mirror(mirror)):
+        missing = mirror_folder_error(mirror, [entry.name], [specs[0].filename])
+        if missing is not None:
+            raise missing
+        config = getattr(options, "config", None)
+        manifest = read_manifest(mirror, timeout=config.read_timeout if config is not None else 30.0)
+        if manifest is None:
+            say(
+                f"note: {entry.name}: the mirror {redact(mirror)} has no manifest; files are checked by name and the "
+                "index only"
+            )
+        elif not any(spec.filename in manifest for spec, _ in planned):
+            say(
+                f"note: {entry.name}: the mirror's manifest has no line for its files; they are checked by name and "
+                "the index only"
+            )
+        planned = [(spec, apply_manifest(manifest, entry.name, expected, say=say)) for spec, expected in planned]
+    notes: list[SourceNote] = []
+    first_error: ZooError | None = None
+    for number, (spec, expected) in enumerate(planned, 1):
+        where = redact(_effective_url(spec, mirror))
+        try:
+            result = fetch_one(_SourceEntry(entry, spec, expected), options)
+        except OfflineError:
+            raise
+        except IntegrityError as exc:
+            if getattr(exc, "unpinned", False):  # refused before any byte was read: nothing was served
+                note = SourceNote("unpinned", number, where, exc.message)
+            else:
+                note = SourceNote("mismatch", number, where, exc.message)
+                if number < len(planned):  # reported now, even when a later source succeeds
+                    say(f"error: {entry.name}: {note}")
+            first_error = first_error or exc
+        except DownloadError as exc:
+            kind = "dead" if _dead(exc) else "unavailable"
+            note = SourceNote(kind, number, where, exc.message)
+            first_error = first_error or exc
+        else:
+            return _with(result, expected, notes)
+        notes.append(note)
+        if number < len(planned):
+            what = {"dead": "is a dead link", "unavailable": "is unavailable", "mismatch": "served wrong bytes",
+                    "unpinned": "cannot be verified"}[note.kind]
+            detail = "" if note.kind == "mismatch" else f": {note.message}"
+            say(
+                f"warning: {entry.name}: source {number} ({where}) {what}{detail}; trying source {number + 1} of "
+                f"{len(planned)}"
+            )
+    assert first_error is not None
+    if len(planned) > 1:
+        first_error.message = f"none of its {len(planned)} sources worked; " + "; ".join(str(n) for n in notes)
+        first_error.args = (first_error.message,)
+    raise first_error
+
+
+def _with(result, expected: Expected, notes: list[SourceNote]):
+    """The result with what its file was held to (``expected``: the source's file, lock and manifest applied;
+    a loader must check the bytes against this, not the primary's) and the sources passed over."""
+    result.expected = expected
+    result.notes = notes
+    return result
+
+
+def _effective_url(spec: SourceSpec, mirror: str | None) -> str:
+    if not mirror:
+        return spec.url
+    base = mirror if "://" in mirror else Path(mirror).resolve().as_uri()
+    return base.rstrip("/") + "/" + spec.filename

@@ -21,12 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .. import __version__
 from .._fs import atomic_write
 from .._resources import registry_dir
+from .._version import __version__
 from ..errors import IntegrityError, UsageError
 from .cache import _open_regular
 from .hashes import CHUNK, Expected
+from .sources import entry_sources
 
 __all__ = [
     "format_document",
@@ -171,8 +172,6 @@ def apply_lock(entry, expected: Expected) -> Expected:
 
 def lock_verdict(entry) -> tuple[str, str]:
     """(status, message) for ``check``: "skip" without a lock file, "wrong" for a missing or disagreeing line."""
-    from .sources import entry_sources  # noqa: PLC0415 (keeps `list` from loading sources and the download code)
-
     path = lock_path(entry)
     try:
         lock = read_lock(path)
@@ -221,8 +220,6 @@ def write_lock(entries, cache, *, output: Path | None = None, update: bool = Fal
     A cached file that disagrees with the index or with its existing lock line is a problem, never
     written over (``update=True`` replaces lines that disagree with the index's current values).
     """
-    from .sources import entry_sources  # noqa: PLC0415 (keeps `list` from loading sources and the download code)
-
     report = LockReport()
     locks: dict[Path, Lock] = {}
     for entry in entries:

@@ -23,14 +23,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from .. import __version__
 from .._fs import ReadOnlyTargetError, atomic_write, ensure_writable
-from .._urls import MIRROR_MANIFEST, filename_problem, redact, url_problem
+from .._urls import MIRROR_MANIFEST, filename_problem, is_object_store, redact, url_problem
+from .._version import __version__
 from ..errors import CacheError, DownloadError, IntegrityError, UsageError
 from .cache import _open_regular
 from .hashes import CHUNK, Expected
 from .lockfile import apply_lock, format_document
-from .sources import ObjectStore, _store_error, entry_sources, is_object_store, mirror_folder
+from .sources import entry_sources, mirror_folder
+from .transports.objectstore import ObjectStore, _store_error
 
 __all__ = ["MANIFEST", "ManifestLine", "read_manifest", "apply_manifest", "push", "PushReport"]
 

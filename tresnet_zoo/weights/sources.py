@@ -22,23 +22,18 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 from urllib.parse import unquote, urlsplit
 
-from .._urls import filename_problem, hub_parts, redact, weights_filename
+from .._urls import filename_problem, hub_parts, is_object_store, redact, weights_filename
 from ..errors import (
     DownloadError,
-    IntegrityError,
-    MissingExtraError,
-    OfflineError,
     UsageError,
     ZooError,
 )
-from .download import DownloadConfig, RestartFromZero, TransientError, transfer
-from .hashes import CHUNK, Expected
+from .hashes import Expected
 
 __all__ = [
     "SourceSpec",
@@ -50,11 +45,6 @@ __all__ = [
     "cached_ok",
     "hf_url",
     "HF_ENDPOINT_ENV",
-    "is_object_store",
-    "ObjectStore",
-    "ObjectStoreSource",
-    "copy_object",
-    "fetch_sources",
     "is_local_mirror",
     "mirror_folder",
     "mirror_folder_error",
@@ -64,10 +54,6 @@ __all__ = [
 
 HF_ENDPOINT_ENV = "HF_ENDPOINT"
 _HF_HOST = "https://huggingface.co"
-# schemes download.py handles itself; any other scheme is an fsspec protocol (s3, gs, az, ...)
-_OWN_SCHEMES = {"http", "https", "file", ""}
-_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*\Z")
-READ_BLOCK = 8 << 20  # bytes per ranged GET from an object store: few requests, bounded memory
 
 
 @dataclass(frozen=True)
@@ -185,254 +171,6 @@ def hf_url(url: str) -> str:
     return url
 
 
-# --- object stores --------------------------------------------------------------------------------------
-
-
-def is_object_store(url: str) -> bool:
-    """Whether ``url`` names an object store (an fsspec protocol other than http(s) and file)."""
-    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
-    return scheme not in _OWN_SCHEMES and bool(_SCHEME.match(scheme))
-
-
-class ObjectStore:
-    """An fsspec file system for one URL scheme; S3's endpoint from ``AWS_ENDPOINT_URL(_S3)``.
-
-    fsspec and its backends are an optional extra: a missing one is ``MissingExtraError`` (exit 3) with the
-    install command. Listing caches are off: a mirror may change between two reads, and we must see it.
-    """
-
-    def __init__(self, url: str, *, writing: bool = False) -> None:
-        self.scheme = url.split("://", 1)[0].lower()
-        try:  # deliberate lazy import: fsspec/s3fs are the optional `s3` extra
-            import fsspec  # noqa: PLC0415 (fsspec/s3fs: only object-store mirrors)
-
-            kwargs: dict = {"skip_instance_cache": True}
-            if self.scheme in ("s3", "s3a"):
-                kwargs["use_listings_cache"] = False
-                if writing:
-                    kwargs["fixed_upload_size"] = True  # equal parts: the multipart ETag can be checked
-                endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-                if endpoint:
-                    kwargs["client_kwargs"] = {"endpoint_url": endpoint}
-            self.fs = fsspec.filesystem(self.scheme, **kwargs)
-        except ImportError as exc:
-            extra = "s3" if self.scheme in ("s3", "s3a") else None
-            hint = (
-                'pip install "tresnet-zoo[s3]"'
-                if extra
-                else f"install the fsspec backend for {self.scheme}:// (see fsspec's list of implementations)"
-            )
-            raise MissingExtraError(
-                f"reading {self.scheme}:// needs {'s3fs' if extra else 'an fsspec backend'}, which is not installed "
-                f"({_first_line(exc)})",
-                hint=hint,
-                extra=extra,
-            ) from None
-        except ValueError as exc:  # fsspec: unknown protocol
-            raise DownloadError(
-                f"unsupported mirror scheme {self.scheme}:// ({_first_line(exc)})",
-                hint="use s3://bucket/prefix, an https URL or a folder",
-            ) from None
-
-    @staticmethod
-    def path(url: str) -> str:
-        return url.split("://", 1)[1]
-
-    def size(self, url: str) -> int:
-        """The object's size in bytes; DownloadError when it is missing or unreadable."""
-        try:
-            info = self.fs.info(self.path(url))
-        except Exception as exc:
-            raise _store_error(url, exc, "cannot read") from None
-        if info.get("type") not in (None, "file"):
-            raise DownloadError(
-                f"{redact(url)} is not a file (a folder or prefix)",
-                hint="point the mirror at the folder that holds the files",
-            )
-        return int(info["size"])
-
-    def info(self, url: str) -> dict:
-        try:
-            return self.fs.info(self.path(url))
-        except Exception as exc:
-            raise _store_error(url, exc, "cannot read") from None
-
-    def read_from(self, url: str, offset: int) -> Iterator[bytes]:
-        """The object's bytes from ``offset`` on, in chunks (ranged reads, one block in memory at a time)."""
-        try:
-            with self.fs.open(self.path(url), "rb", block_size=READ_BLOCK, cache_type="readahead") as handle:
-                if offset:
-                    handle.seek(offset)
-                while True:
-                    block = handle.read(CHUNK)
-                    if not block:
-                        return
-                    yield block
-        except ZooError:
-            raise
-        except Exception as exc:
-            raise _store_error(url, exc, "cannot read") from None
-
-    def read_small(self, url: str, limit: int) -> bytes | None:
-        """A small object (a manifest) whole, or None when there is none; more than ``limit`` bytes is an error."""
-        try:
-            size = self.size(url)
-        except DownloadError as exc:
-            if getattr(exc, "dead", False):
-                return None
-            raise
-        if size > limit:
-            raise IntegrityError(f"{redact(url)} is {size} bytes, more than the {limit} a manifest may take")
-        return b"".join(self.read_from(url, 0))
-
-    def exists(self, url: str) -> bool:
-        try:
-            return bool(self.fs.exists(self.path(url)))
-        except Exception as exc:
-            raise _store_error(url, exc, "cannot read") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
-
-
-def _store_error(url: str, exc: BaseException, what: str) -> DownloadError:
-    """A DownloadError for a failed object-store call; ``dead`` is set for missing/forbidden objects."""
-    if isinstance(exc, ZooError) and isinstance(exc, DownloadError):
-        return exc
-    name = redact(url)
-    if isinstance(exc, FileNotFoundError):
-        error = DownloadError(
-            f"{name}: not found in the object store",
-            hint="push it with `tresnet-zoo mirror push`, or fetch without --mirror",
-        )
-        error.dead = True  # type: ignore[attr-defined]
-        error.missing = True  # type: ignore[attr-defined]
-        return error
-    if isinstance(exc, PermissionError):
-        error = DownloadError(
-            f"{name}: access denied by the object store",
-            hint="check the credentials (AWS_PROFILE or the AWS_* variables) and the bucket policy",
-        )
-        error.dead = True  # type: ignore[attr-defined]
-        return error
-    text = _first_line(exc)
-    for secret in _secrets():
-        text = text.replace(secret, "***")
-    hint = "check AWS_ENDPOINT_URL and the network, then run the same command again"
-    if _no_credentials(exc):  # botocore found no key at all: the endpoint and network are not the problem
-        hint = ("give the object store's credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE), "
-                "then run the same command again")
-    return DownloadError(f"{name}: {what} the object store: {type(exc).__name__}: {text}", hint=hint)
-
-
-def _no_credentials(exc: BaseException) -> bool:
-    """botocore's NoCredentialsError anywhere in the chain, matched by name (botocore is an optional extra)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if type(current).__name__ in ("NoCredentialsError", "PartialCredentialsError"):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
-
-
-def _secrets() -> list[str]:
-    """Values that must never appear in a message (defence in depth: botocore does not print them)."""
-    return [
-        v
-        for k in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
-        if len(v := os.environ.get(k, "")) >= 4
-    ]
-
-
-def copy_object(
-    url: str, part: Path, expected: Expected, progress: Callable[[int, int | None], None] | None = None, config=None
-) -> tuple[int, str]:
-    """Fill ``part`` from an object-store URL, resuming from what it holds; returns (size, sha256).
-
-    The shared pipeline (``download.transfer``) does the work, with the same guarantees as an HTTP
-    download: the announced size is checked against the index before a byte is read, no more than the
-    index's File Size is accepted, every byte is hashed as it arrives (the resumed prefix first), and the
-    partial keeps what arrived if the transfer breaks. ``fetch`` reaches the same code through
-    ``download.open_source``; this is the direct call.
-    """
-    source = ObjectStoreSource(url)
-    fd = os.open(part, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
-    try:
-        return transfer(source, fd, expected, config or DownloadConfig(), progress)
-    finally:
-        os.close(fd)
-        source.close()
-
-
-class ObjectStoreSource:
-    """An object as a ``download.Source``: ``open(start)`` is one streaming ranged GET from ``start`` on.
-
-    The shared pipeline (``download.transfer``) then applies every rule it applies to HTTP: the byte limit,
-    the announced size, minimum speed, deadline, resume from every byte received.
-    """
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.display = redact(url)
-        self.store = ObjectStore(url)
-
-    def open(self, start: int) -> _ObjectStream:
-        fs = self.store.fs
-        if not hasattr(fs, "_call_s3"):  # other fsspec protocols: a file object with ranged block reads
-            try:
-                handle = fs.open(self.store.path(self.url), "rb", block_size=READ_BLOCK, cache_type="readahead")
-                size = int(handle.size)
-                if start:
-                    handle.seek(start)
-            except Exception as exc:
-                raise _store_error(self.url, exc, "cannot read") from None
-            return _ObjectStream(start, size - start, handle.read, handle.close)
-        from fsspec.asyn import sync  # noqa: PLC0415 (fsspec/s3fs: only object-store mirrors)
-
-        bucket, key, version = fs.split_path(self.store.path(self.url))
-        extra = {"VersionId": version} if version else {}
-        try:
-            response = sync(
-                fs.loop, fs._call_s3, "get_object", Bucket=bucket, Key=key, Range=f"bytes={start}-", **extra
-            )
-        except Exception as exc:
-            if start and "InvalidRange" in str(exc):
-                raise RestartFromZero() from None
-            raise _store_error(self.url, exc, "cannot read") from None
-        body = response["Body"]
-        length = response.get("ContentLength")
-
-        def read(n: int) -> bytes:
-            try:
-                return sync(fs.loop, body.read, n)
-            except Exception as exc:
-                raise TransientError(f"the object store's stream broke ({type(exc).__name__})") from None
-
-        return _ObjectStream(start, int(length) if length is not None else None, read, body.close)
-
-    def close(self) -> None:
-        pass
-
-
-class _ObjectStream:
-    def __init__(
-        self, start: int, length: int | None, read: Callable[[int], bytes], close: Callable[[], object]
-    ) -> None:
-        self.start = start
-        self.length = length
-        self.read = read
-        self._close = close
-
-    def close(self) -> None:
-        try:
-            self._close()
-        except Exception:
-            pass
-
-
 # --- trying an entry's sources in order ---------------------------------------------------------------
 
 
@@ -448,35 +186,6 @@ class SourceNote:
 
     def __str__(self) -> str:
         return f"source {self.source} ({self.url}): {self.message}"
-
-
-class _SourceEntry:
-    """An entry seen through one of its sources: what ``fetch.py`` fetches (name, URL, file, size, hash)."""
-
-    def __init__(self, entry, spec: SourceSpec, expected: Expected) -> None:
-        self.name = entry.name
-        self.weights = spec.url
-        self.weights_filename = spec.filename
-        self.location = getattr(entry, "location", None)
-        self.metadata = _Meta(expected.size, expected.sha256)
-        self.entry = entry
-
-
-@dataclass(frozen=True)
-class _Meta:
-    file_size: int | None
-    sha256: str | None
-
-
-def _dead(exc: DownloadError) -> bool:
-    if getattr(exc, "dead", False) or getattr(exc, "status", None) in (403, 404, 410):
-        return True
-    text = exc.message
-    return (
-        bool(re.search(r"answered HTTP (403|404|410)\b", text))
-        or "cannot resolve the host name" in text
-        or "not in the mirror folder" in text
-    )
 
 
 def mirror_folder(mirror: str | None) -> Path | None:
@@ -554,102 +263,6 @@ def mirror_folder_error(mirror: str | None, names: list[str], files: list[str]) 
         )
     error.missing_mirror = True  # type: ignore[attr-defined]
     return error
-
-
-def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], None] | None = None):
-    """Fetch ``entry`` from its first source that works; returns ``fetch_one``'s result with ``notes``.
-
-    ``fetch_one(source_entry, options)`` is ``fetch.py``'s single-source fetch (lock, resume, verify,
-    rename). Every source's file is checked in the cache before any network request. ``say`` receives one
-    line per source that was passed over (default: stderr); mismatches are also kept on ``result.notes``.
-    """
-    from .lockfile import apply_lock  # noqa: PLC0415 (import cycle: lockfile imports this module)
-    from .mirror import apply_manifest, read_manifest  # noqa: PLC0415 (import cycle: mirror imports this module)
-
-    say = say or (lambda line: sys.stderr.write(line + "\n"))
-    specs = entry_sources(entry)
-    if not specs:
-        raise DownloadError(
-            f"{entry.name} has no weights URL in the index", hint=f"see `tresnet-zoo info {entry.name}`"
-        )
-    mirror = getattr(options, "mirror", None)
-    planned = [(spec, apply_lock(entry, spec.expected())) for spec in specs]
-    if not getattr(options, "force", False):  # a verified file of any source: no network at all
-        for spec, expected in planned:
-            if cached_ok(options.cache, expected):
-                return _with(fetch_one(_SourceEntry(entry, spec, expected), options), expected, [])
-    host = mirror_host_error(mirror)  # offline or not: a folder on another host is never read as a local one
-    if host is not None:
-        raise host
-    # offline: fetch_one refuses before any request, except from a folder mirror (not the network)
-    if mirror and (not getattr(options, "offline", False) or is_local_mirror(mirror)):
-        missing = mirror_folder_error(mirror, [entry.name], [specs[0].filename])
-        if missing is not None:
-            raise missing
-        config = getattr(options, "config", None)
-        manifest = read_manifest(mirror, timeout=config.read_timeout if config is not None else 30.0)
-        if manifest is None:
-            say(
-                f"note: {entry.name}: the mirror {redact(mirror)} has no manifest; files are checked by name and the "
-                "index only"
-            )
-        elif not any(spec.filename in manifest for spec, _ in planned):
-            say(
-                f"note: {entry.name}: the mirror's manifest has no line for its files; they are checked by name and "
-                "the index only"
-            )
-        planned = [(spec, apply_manifest(manifest, entry.name, expected, say=say)) for spec, expected in planned]
-    notes: list[SourceNote] = []
-    first_error: ZooError | None = None
-    for number, (spec, expected) in enumerate(planned, 1):
-        where = redact(_effective_url(spec, mirror))
-        try:
-            result = fetch_one(_SourceEntry(entry, spec, expected), options)
-        except OfflineError:
-            raise
-        except IntegrityError as exc:
-            if getattr(exc, "unpinned", False):  # refused before any byte was read: nothing was served
-                note = SourceNote("unpinned", number, where, exc.message)
-            else:
-                note = SourceNote("mismatch", number, where, exc.message)
-                if number < len(planned):  # reported now, even when a later source succeeds
-                    say(f"error: {entry.name}: {note}")
-            first_error = first_error or exc
-        except DownloadError as exc:
-            kind = "dead" if _dead(exc) else "unavailable"
-            note = SourceNote(kind, number, where, exc.message)
-            first_error = first_error or exc
-        else:
-            return _with(result, expected, notes)
-        notes.append(note)
-        if number < len(planned):
-            what = {"dead": "is a dead link", "unavailable": "is unavailable", "mismatch": "served wrong bytes",
-                    "unpinned": "cannot be verified"}[note.kind]
-            detail = "" if note.kind == "mismatch" else f": {note.message}"
-            say(
-                f"warning: {entry.name}: source {number} ({where}) {what}{detail}; trying source {number + 1} of "
-                f"{len(planned)}"
-            )
-    assert first_error is not None
-    if len(planned) > 1:
-        first_error.message = f"none of its {len(planned)} sources worked; " + "; ".join(str(n) for n in notes)
-        first_error.args = (first_error.message,)
-    raise first_error
-
-
-def _with(result, expected: Expected, notes: list[SourceNote]):
-    """The result with what its file was held to (``expected``: the source's file, lock and manifest applied;
-    a loader must check the bytes against this, not the primary's) and the sources passed over."""
-    result.expected = expected
-    result.notes = notes
-    return result
-
-
-def _effective_url(spec: SourceSpec, mirror: str | None) -> str:
-    if not mirror:
-        return spec.url
-    base = mirror if "://" in mirror else Path(mirror).resolve().as_uri()
-    return base.rstrip("/") + "/" + spec.filename
 
 
 def cached_ok(cache, expected: Expected) -> bool:
