@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import tempfile
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -31,6 +30,8 @@ from .cache import _open_regular
 from .hashes import CHUNK, Expected
 from .lockfile import apply_lock, format_document
 from .sources import entry_sources, mirror_folder
+from .transports import http
+from .transports.base import read_bounded
 from .transports.objectstore import ObjectStore, _store_error
 
 __all__ = ["MANIFEST", "ManifestLine", "read_manifest", "apply_manifest", "push", "PushReport"]
@@ -98,7 +99,7 @@ def read_manifest(base: str, *, timeout: float = 30.0) -> dict[str, ManifestLine
         with os.fdopen(fd, "rb") as handle:
             raw = handle.read(MAX_MANIFEST_BYTES + 1)
     elif is_object_store(base):
-        raw = ObjectStore(base).read_small(_join(base, MANIFEST), MAX_MANIFEST_BYTES)
+        raw = ObjectStore(base).read_small(_join(base, MANIFEST), MAX_MANIFEST_BYTES, timeout)
         if raw is None:
             return None
     else:
@@ -111,38 +112,26 @@ def read_manifest(base: str, *, timeout: float = 30.0) -> dict[str, ManifestLine
 
 
 def _http_manifest(url: str, timeout: float) -> bytes | None:
+    """The manifest over http(s) through the one HTTP policy, bounded in bytes and time; None when the
+    mirror has none or cannot be reached (the file's own download then reports the network error)."""
     import requests  # noqa: PLC0415 (network stack: only when a mirror is read over http)
     import urllib3  # noqa: PLC0415 (network stack: only when a mirror is read over http)
 
     if url_problem(url) is not None:
-        return None  # download.py refuses such a mirror with its own message
+        return None  # the download refuses such a mirror with its own message
     try:
-        with requests.get(
-            url,
-            stream=True,
-            timeout=(min(timeout, 10.0), timeout),
-            allow_redirects=False,
-            headers={"Accept-Encoding": "identity"},
-        ) as response:
+        with http.session() as client, client.get(url, stream=True, timeout=(min(timeout, 10.0), timeout),
+                                                  allow_redirects=False) as response:
             if response.status_code in (403, 404, 410):
                 return None
             if response.status_code != 200:
                 raise DownloadError(f"mirror manifest {redact(url)}: HTTP {response.status_code}")
-            # one deadline for the whole manifest: a server dripping a byte at a time never trips a read timeout
-            started, body = time.monotonic(), bytearray()
-            while len(body) <= MAX_MANIFEST_BYTES:
-                if time.monotonic() - started > timeout:
-                    raise DownloadError(
-                        f"mirror manifest {redact(url)}: not received within {timeout:g} s ({len(body)} bytes arrived)",
-                        hint="check the mirror, or run the same command again later",
-                    )
-                block = response.raw.read1(64 << 10, decode_content=True)  # what arrived, never more
-                if not block:
-                    break
-                body += block
-            return bytes(body)
+            read = response.raw.read1  # what arrived, never more
+
+            return read_bounded(lambda n: read(n, decode_content=True), MAX_MANIFEST_BYTES, timeout,
+                                f"mirror manifest {redact(url)}")
     except (requests.RequestException, urllib3.exceptions.HTTPError):
-        return None  # unreachable: the file's own download reports the network error, with its hint
+        return None
 
 
 def apply_manifest(

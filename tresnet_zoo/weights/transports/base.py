@@ -185,3 +185,23 @@ def _pump(stream: Stream, sink: Sink, expected: Expected, limit: int, config: Do
     if stream.length is not None and received < stream.length:
         raise TransientError("body shorter than its Content-Length (connection closed early)")
     return expected.size is None or sink.size == expected.size
+
+
+def read_bounded(read: Callable[[int], bytes], limit: int, deadline: float, display: str) -> bytes:
+    """A small object (a manifest) whole, whatever its source announced: at most ``limit + 1`` bytes are
+    read (the caller refuses a longer one), and past ``deadline`` seconds it is a DownloadError (a source
+    dripping a byte at a time never trips a per-read timeout). ``read(n)`` returns what arrived, b"" at the end."""
+    started, body = time.monotonic(), bytearray()
+    while len(body) <= limit:
+        if time.monotonic() - started >= deadline:
+            raise DownloadError(f"{display}: not received within {deadline:g} s ({len(body)} bytes arrived)",
+                                hint="check the mirror, or run the same command again later")
+        try:
+            block = read(min(64 << 10, limit + 1 - len(body)))
+        except TransientError as exc:
+            raise DownloadError(f"{display}: the transfer broke after {len(body)} bytes: {exc}",
+                                hint="run the same command again") from None
+        if not block:
+            break
+        body += block
+    return bytes(body)

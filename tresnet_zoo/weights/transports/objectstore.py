@@ -14,7 +14,8 @@ from pathlib import Path
 from ..._urls import redact
 from ...errors import DownloadError, IntegrityError, MissingExtraError, ZooError
 from ..hashes import CHUNK, Expected
-from .base import DownloadConfig, RestartFromZero, TransientError, transfer
+from .base import DownloadConfig, RestartFromZero, TransientError, read_bounded, transfer
+from .http import ca_bundle
 
 READ_BLOCK = 8 << 20  # bytes per ranged GET from an object store: few requests, bounded memory
 
@@ -26,7 +27,7 @@ class ObjectStore:
     install command. Listing caches are off: a mirror may change between two reads, and we must see it.
     """
 
-    def __init__(self, url: str, *, writing: bool = False) -> None:
+    def __init__(self, url: str, *, writing: bool = False, config: DownloadConfig | None = None) -> None:
         self.scheme = url.split("://", 1)[0].lower()
         try:  # deliberate lazy import: fsspec/s3fs are the optional `s3` extra
             import fsspec  # noqa: PLC0415 (fsspec/s3fs: only object-store mirrors)
@@ -36,9 +37,18 @@ class ObjectStore:
                 kwargs["use_listings_cache"] = False
                 if writing:
                     kwargs["fixed_upload_size"] = True  # equal parts: the multipart ETag can be checked
+                kwargs["client_kwargs"] = client = {}
                 endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
                 if endpoint:
-                    kwargs["client_kwargs"] = {"endpoint_url": endpoint}
+                    client["endpoint_url"] = endpoint
+                # the HTTP policy's CA bundle (botocore alone reads AWS_CA_BUNDLE only) and timeouts; proxies
+                # come from the same variables as for https (botocore reads HTTPS_PROXY and NO_PROXY)
+                bundle = ca_bundle()
+                if isinstance(bundle, str) and not os.environ.get("AWS_CA_BUNDLE"):
+                    client["verify"] = bundle
+                config = config or DownloadConfig()
+                kwargs["config_kwargs"] = {"connect_timeout": config.connect_timeout,
+                                           "read_timeout": config.read_timeout}
             self.fs = fsspec.filesystem(self.scheme, **kwargs)
         except ImportError as exc:
             extra = "s3" if self.scheme in ("s3", "s3a") else None
@@ -98,17 +108,22 @@ class ObjectStore:
         except Exception as exc:
             raise _store_error(url, exc, "cannot read") from None
 
-    def read_small(self, url: str, limit: int) -> bytes | None:
-        """A small object (a manifest) whole, or None when there is none; more than ``limit`` bytes is an error."""
+    def read_small(self, url: str, limit: int, deadline: float) -> bytes | None:
+        """A small object (a manifest) whole, or None when there is none: one streaming GET, at most
+        ``limit + 1`` bytes read whatever the store announces, within ``deadline`` seconds."""
         try:
-            size = self.size(url)
+            stream = ObjectStoreSource(url, store=self).open(0)
         except DownloadError as exc:
             if getattr(exc, "dead", False):
                 return None
             raise
-        if size > limit:
-            raise IntegrityError(f"{redact(url)} is {size} bytes, more than the {limit} a manifest may take")
-        return b"".join(self.read_from(url, 0))
+        try:
+            if stream.length is not None and stream.length > limit:
+                raise IntegrityError(f"{redact(url)} is {stream.length} bytes, more than the {limit} a manifest "
+                                     "may take")
+            return read_bounded(stream.read, limit, deadline, redact(url))
+        finally:
+            stream.close()
 
     def exists(self, url: str) -> bool:
         try:
@@ -199,10 +214,10 @@ class ObjectStoreSource:
     the announced size, minimum speed, deadline, resume from every byte received.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, store: ObjectStore | None = None) -> None:
         self.url = url
         self.display = redact(url)
-        self.store = ObjectStore(url)
+        self.store = store or ObjectStore(url)
 
     def open(self, start: int) -> _ObjectStream:
         fs = self.store.fs
