@@ -31,6 +31,15 @@ __all__ = [
     "UnsafeCheckpointError",
     "DownloadError",
     "IntegrityError",
+    "CacheFolderError",
+    "LockDisagreesError",
+    "CachedFileDamagedError",
+    "UnpinnedError",
+    "MirrorMissingError",
+    "UnboundedDownloadError",
+    "UrlPolicyError",
+    "DeadSourceError",
+    "NetworkError",
     "OfflineError",
     "CacheError",
     "MissingDependencyError",
@@ -133,7 +142,35 @@ class UnsafeCheckpointError(CheckpointError):
 
 
 class DownloadError(ZooEnvironmentError):
-    """A weight file could not be downloaded (network, HTTP status, server behaviour): exit 3."""
+    """A weight file could not be downloaded (network, HTTP status, server behaviour): exit 3.
+
+    Fields, where known: ``url`` (redacted) or ``path`` of the source, its HTTP ``status``, the ``entry``."""
+
+    def __init__(self, message: str, *, hint: str | None = None, url: str | None = None, status: int | None = None,
+                 path: str | None = None, entry: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.url, self.status, self.path, self.entry = url, status, path, entry
+
+
+class NetworkError(DownloadError):
+    """The network or a server failed before the file arrived (connection, redirects, HTTP errors)."""
+
+
+class DeadSourceError(DownloadError):
+    """A source that is not there: HTTP 403/404/410, a host name that does not resolve, a missing object
+    or mirror file. The next source is tried."""
+
+
+class UrlPolicyError(DownloadError):
+    """A URL or a redirect that the URL policy refuses (plain http, another scheme, a hop to loopback)."""
+
+
+class UnboundedDownloadError(DownloadError):
+    """No File Size and no byte limit for a download, or a source sending more than the limit."""
+
+
+class MirrorMissingError(DownloadError):
+    """A local mirror (``path``) that is not a folder, or does not exist."""
 
 
 class IntegrityError(DownloadError):
@@ -142,8 +179,28 @@ class IntegrityError(DownloadError):
     exit_code = EXIT_BAD_DATA
 
 
+class UnpinnedError(IntegrityError):
+    """A file with no hash to check its bytes against: refused before any request."""
+
+
+class CachedFileDamagedError(IntegrityError):
+    """A file in the cache differs from what was recorded or declared (``path``)."""
+
+
+class LockDisagreesError(IntegrityError):
+    """The lock file (``path``) pins other bytes than the index declares."""
+
+
 class CacheError(ZooEnvironmentError):
     """The weight cache cannot be written (not a folder, no permission, disk full)."""
+
+
+class CacheFolderError(CacheError):
+    """The cache folder itself is unusable (``path``): another cache folder helps."""
+
+    def __init__(self, message: str, *, hint: str | None = None, path: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.path = path
 
 
 class OfflineError(UsageError):

@@ -16,11 +16,20 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from .._urls import is_object_store
 from ..errors import (
+    CachedFileDamagedError,
+    CacheFolderError,
+    DeadSourceError,
     IndexNotFoundError,
     InvalidIndexError,
+    LockDisagreesError,
     MissingDependencyError,
+    NetworkError,
+    OfflineError,
+    UnboundedDownloadError,
     UnknownModelError,
+    UrlPolicyError,
     UsageError,
     ZooEnvironmentError,
     ZooError,
@@ -114,6 +123,12 @@ _BUILDERS: list[tuple[type, Callable[..., str | None]]] = [
     (InvalidIndexError, _invalid_index),
     (UnknownModelError, _unknown_model),
     (MissingDependencyError, _missing_dependency),
+    (CachedFileDamagedError, lambda exc, state: _rewrite("`tresnet-zoo verify --repair` fetches it again", state)),
+    (LockDisagreesError, lambda exc, state: _rewrite(
+        "the index changed since the lock was written: check the change, then run `tresnet-zoo lock --update`", state)),
+    (DeadSourceError, lambda exc, state: _rewrite(
+        "push it with `tresnet-zoo mirror push`, or fetch without --mirror"
+        if exc.status == 404 and is_object_store(exc.url or "") else exc.hint, state)),
 ]
 
 
@@ -124,26 +139,33 @@ def _rewrite(hint: str | None, state: State | None) -> str | None:
     return _COMMAND.sub("`" + _prefix(state), hint)
 
 
-# The library names no flags; what the CLI adds to a hint, by what an error is about (its ``topic``).
-_FLAG_HINTS = {
-    "network": "mirror: --mirror DIR or TRESNET_ZOO_MIRROR",
-    "no-size": "limit: --max-bytes N",
-    "url-policy": "--allow-http permits plain http if you trust the network",
-    "cache": "another folder: --cache-dir DIR or TRESNET_ZOO_CACHE",
-}
+# The library names no flags; what the CLI adds to a hint, by the error's type and fields.
+_MIRROR_FLAGS = "mirror: --mirror DIR or TRESNET_ZOO_MIRROR"
+_FLAG_HINTS: list[tuple[type, str]] = [
+    (UnboundedDownloadError, "limit: --max-bytes N"),
+    (UrlPolicyError, "--allow-http permits plain http if you trust the network"),
+    (CacheFolderError, "another folder: --cache-dir DIR or TRESNET_ZOO_CACHE"),
+]
+
+
+def _flags(exc: ZooError) -> str | None:
+    """The flags that help with ``exc``: a mirror where the network failed (or a web source is gone)."""
+    web_dead = isinstance(exc, DeadSourceError) and (exc.url or "").startswith(("http://", "https://"))
+    if isinstance(exc, (NetworkError, OfflineError)) or web_dead:
+        return _mirror_hint()
+    return next((text for cls, text in _FLAG_HINTS if isinstance(exc, cls)), None)
 
 
 def hint_for(exc: ZooError, state: State | None) -> str:
     """The hint to print for ``exc``: built from its data where a builder knows it, else its own, completed,
-    plus the flags that help with its topic; every error gets one."""
+    plus the flags that help with its type; every error gets one."""
     for cls, build in _BUILDERS:
         if isinstance(exc, cls):
             hint = build(exc, state)
             break
     else:
         hint = _rewrite(exc.hint, state)
-    topic = getattr(exc, "topic", None) or ""
-    flags = _mirror_hint() if topic == "network" else _FLAG_HINTS.get(topic)
+    flags = _flags(exc)
     if flags:
         hint = f"{hint} ({flags})" if hint else flags
     return hint or _fallback(exc, state)
@@ -158,7 +180,7 @@ def _mirror_hint() -> str | None:
     """
     given = _argv is None or any(w == "--mirror" or w.startswith("--mirror=") for w in _argv)
     if given or os.environ.get("TRESNET_ZOO_MIRROR"):
-        return _FLAG_HINTS["network"]
+        return _MIRROR_FLAGS
     again = " ".join(["tresnet-zoo", *(shlex.quote(w) for w in _argv)])
     return f'with the files in a folder ./weights: `TRESNET_ZOO_MIRROR="$PWD/weights" {again}`'
 

@@ -11,7 +11,7 @@ from typing import List, Optional
 
 import typer
 
-from ..errors import UsageError, ZooError
+from ..errors import MirrorMissingError, UsageError, ZooError
 from ..weights.cache import Cache, clear, inventory
 from ..weights.sources import files_of, own_files
 from .context import State
@@ -113,7 +113,7 @@ def fetch(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
 ) -> None:
     """Download weights into the cache, checking File Size and sha256 (the hash prefix in the file name)."""
-    from ..weights.fetch import fetch_entry  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
+    from ..api import fetch_checked  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
 
     state: State = ctx.obj
     entries = _entries(state, names, all_, command="fetch")
@@ -127,24 +127,19 @@ def fetch(
         for entry in entries:
             record: dict = {"name": entry.name, "file": entry.weights_filename, "ok": False}
             try:
-                result = fetch_entry(entry, options)
+                result, deep = fetch_checked(entry, options, verify=verify_)
                 # say what was hashed in this operation; a cache hit is only a record
                 record.update(result.to_dict(), ok=True, hashed=result.hashed,
-                              passed_over=[str(note) for note in getattr(result, "notes", ())],  # earlier sources
+                              passed_over=[str(note) for note in result.notes],  # earlier sources
                               checks={"size": "ok", "sha256": "ok" if result.hashed else "recorded, not hashed now"})
-                if verify_:
-                    from ..weights.fetch import expected_for  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
-                    from ..weights.verify import deep_check  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
-
-                    held_to = getattr(result, "expected", None) or expected_for(entry)  # the source actually used
-                    deep = deep_check(entry, result.path, held_to, record_sha256=result.sha256)
+                if deep is not None:
                     record.update(deep=deep, hashed=True, sha256=deep["sha256"], size=deep["size"])
                     record["checks"].update(sha256="ok", deep="ok")
             except ZooError as exc:
                 failures += 1
                 code = code or exc.exit_code
                 record.update(ok=False, error=exc.message, hint=hint_for(exc, state), exit_code=exc.exit_code)
-                if getattr(exc, "missing_mirror", False):
+                if isinstance(exc, MirrorMissingError):
                     record["missing_mirror"] = True
             results.append(record)
     if not as_json:  # after the progress bar is gone, so the two do not interleave

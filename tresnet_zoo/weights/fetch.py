@@ -12,21 +12,28 @@ by a dead process is released by the operating system; a lock that is not releas
 from __future__ import annotations
 
 import errno
-import hashlib
 import logging
 import os
-import re
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .._fs import hash_regular
 from .._urls import hub_parts, redact
-from ..errors import CacheError, DownloadError, IntegrityError, OfflineError, UsageError, ZooError
+from ..errors import (
+    CacheFolderError,
+    DeadSourceError,
+    DownloadError,
+    IntegrityError,
+    OfflineError,
+    UnpinnedError,
+    UsageError,
+)
 from . import partials
 from .cache import Cache, _mkdir, lock_usable
-from .hashes import CHUNK, Expected
+from .hashes import Expected
 from .lockfile import apply_lock
 from .mirror import apply_manifest, read_manifest
 from .sources import (
@@ -79,6 +86,10 @@ class FetchResult:
     downloaded: bool
     seconds: float = 0.0
     hashed: bool = False  # these bytes were hashed in this operation (a download, or a re-check of another's)
+    # what the file was held to (its source's file, lock and manifest applied): a loader checks the bytes
+    # against this, not the primary's; and the sources passed over before it
+    expected: Expected | None = None
+    notes: list[SourceNote] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
@@ -115,7 +126,7 @@ def source_url(entry, mirror: str | None) -> str:
     return mirror.rstrip("/") + "/" + filename
 
 
-def cache_error(filename: str, root: Path, exc: OSError) -> CacheError:
+def cache_error(filename: str, root: Path, exc: OSError) -> CacheFolderError:
     """What is wrong with the cache folder, by errno: a full disk, permissions, not a folder."""
     code = exc.errno
     where = exc.filename or root
@@ -132,9 +143,8 @@ def cache_error(filename: str, root: Path, exc: OSError) -> CacheError:
         hint = "remove what is in the way, or use another cache folder"
     else:
         what, hint = exc.strerror or str(exc), "check the cache folder, or use another one"
-    error = CacheError(f"{filename}: cannot write to the cache {root}: {what} ({where})", hint=hint)
-    error.topic = "cache"  # type: ignore[attr-defined]
-    return error
+    return CacheFolderError(f"{filename}: cannot write to the cache {root}: {what} ({where})", hint=hint,
+                            path=str(where))
 
 
 def fetch_entry(entry, options: FetchOptions) -> FetchResult:
@@ -154,13 +164,12 @@ def _fetch_entry(entry, options: FetchOptions) -> FetchResult:
     started = time.monotonic()
     expected = expected_for(entry)
     if not expected.has_hash:
-        unpinned = IntegrityError(
+        raise UnpinnedError(
             f"{entry.name}: {expected.filename} has no hash to check against (no '-<hex>' in the name, no SHA256 in "
             "the index)",
             hint="add the file's sha256 as Metadata > SHA256 in the index",
+            entry=entry.name,
         )
-        unpinned.unpinned = True  # type: ignore[attr-defined]  # refused before any request: nothing was served
-        raise unpinned
     cache = options.cache
     name = expected.filename
     if not options.force:
@@ -168,13 +177,11 @@ def _fetch_entry(entry, options: FetchOptions) -> FetchResult:
         if hit is not None:
             return FetchResult(entry.name, name, cache.path(name), hit.size, hit.sha256, "cache", False)
     if options.offline and not is_local_mirror(options.mirror):  # a folder mirror is not the network
-        offline = OfflineError(
+        raise OfflineError(
             f"{name} is not in the cache {cache.root}, and offline mode forbids downloading",
             hint=f"fetch it where the network is reachable, or copy {name} into a folder and name that folder "
                  "as the mirror (allowed offline)",
         )
-        offline.topic = "network"  # type: ignore[attr-defined]  # the CLI adds the mirror command to run
-        raise offline
     url = source_url(entry, options.mirror)
     _mkdir(cache.root, allow_link=True)
     _mkdir(cache.root / "records")
@@ -224,19 +231,10 @@ def _cached(cache: Cache, expected: Expected):
 def _verify_in_place(cache: Cache, expected: Expected, url: str) -> tuple[int, str] | None:
     """Hash the regular file under the final name (opened without following links); its (size, sha256)
     when it is the expected file. A wrong one stays until our verified file replaces it."""
-    opened = cache.open_final(expected.filename)
-    if opened is None:
-        return None
-    fd, _ = opened
     try:
-        digest = hashlib.sha256()
-        size = 0
-        while block := os.read(fd, CHUNK):
-            digest.update(block)
-            size += len(block)
-    finally:
-        os.close(fd)
-    hexdigest = digest.hexdigest()
+        size, hexdigest = hash_regular(cache.path(expected.filename))
+    except OSError:
+        return None
     if (expected.size is None or size == expected.size) and not expected.hash_problem(hexdigest):
         record = cache.read_record(expected.filename)
         if record is None or (record.size, record.sha256) != (size, hexdigest):
@@ -338,17 +336,6 @@ class _Meta:
     sha256: str | None
 
 
-def _dead(exc: DownloadError) -> bool:
-    if getattr(exc, "dead", False) or getattr(exc, "status", None) in (403, 404, 410):
-        return True
-    text = exc.message
-    return (
-        bool(re.search(r"answered HTTP (403|404|410)\b", text))
-        or "cannot resolve the host name" in text
-        or "not in the mirror folder" in text
-    )
-
-
 def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], None] | None = None):
     """Fetch ``entry`` from its first source that works; returns ``fetch_one``'s result with ``notes``.
 
@@ -390,7 +377,7 @@ def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], N
             )
         planned = [(spec, apply_manifest(manifest, entry.name, expected, say=say)) for spec, expected in planned]
     notes: list[SourceNote] = []
-    first_error: ZooError | None = None
+    first_error: DownloadError | None = None
     for number, (spec, expected) in enumerate(planned, 1):
         where = redact(_effective_url(spec, mirror))
         try:
@@ -398,7 +385,7 @@ def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], N
         except OfflineError:
             raise
         except IntegrityError as exc:
-            if getattr(exc, "unpinned", False):  # refused before any byte was read: nothing was served
+            if isinstance(exc, UnpinnedError):  # refused before any byte was read: nothing was served
                 note = SourceNote("unpinned", number, where, exc.message)
             else:
                 note = SourceNote("mismatch", number, where, exc.message)
@@ -406,7 +393,7 @@ def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], N
                     say(f"error: {entry.name}: {note}")
             first_error = first_error or exc
         except DownloadError as exc:
-            kind = "dead" if _dead(exc) else "unavailable"
+            kind = "dead" if isinstance(exc, DeadSourceError) else "unavailable"
             note = SourceNote(kind, number, where, exc.message)
             first_error = first_error or exc
         else:
@@ -422,17 +409,14 @@ def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], N
             )
     assert first_error is not None
     if len(planned) > 1:
-        first_error.message = f"none of its {len(planned)} sources worked; " + "; ".join(str(n) for n in notes)
-        first_error.args = (first_error.message,)
+        e = first_error
+        raise type(e)(f"none of its {len(planned)} sources worked; " + "; ".join(str(n) for n in notes), hint=e.hint,
+                      url=e.url, status=e.status, path=e.path, entry=entry.name) from e
     raise first_error
 
 
-def _with(result, expected: Expected, notes: list[SourceNote]):
-    """The result with what its file was held to (``expected``: the source's file, lock and manifest applied;
-    a loader must check the bytes against this, not the primary's) and the sources passed over."""
-    result.expected = expected
-    result.notes = notes
-    return result
+def _with(result: FetchResult, expected: Expected, notes: list[SourceNote]) -> FetchResult:
+    return replace(result, expected=expected, notes=notes)
 
 
 def _effective_url(spec: SourceSpec, mirror: str | None) -> str:

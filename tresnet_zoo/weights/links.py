@@ -22,7 +22,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from .._urls import is_object_store, redact, url_problem
-from ..errors import DownloadError, ZooError
+from ..errors import DeadSourceError, ZooError
 from .sources import HF_ENDPOINT_ENV, entry_sources
 from .transports.http import RedirectError, RequestFailed, _reason, _unresolved, follow, header_int, session
 from .transports.objectstore import ObjectStore
@@ -234,10 +234,8 @@ class _Unreachable(Exception):
 def _store_size(url: str) -> int:
     try:
         return ObjectStore(url).size(url)
-    except DownloadError as exc:
-        if getattr(exc, "dead", False):
-            raise _Dead(exc.message) from None
-        raise
+    except DeadSourceError as exc:
+        raise _Dead(exc.message) from None
 
 
 _local = threading.local()

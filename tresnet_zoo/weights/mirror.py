@@ -22,11 +22,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from .._fs import ReadOnlyTargetError, atomic_write, ensure_writable
+from .._fs import ReadOnlyTargetError, atomic_write, ensure_writable, hash_regular, open_regular, read_regular
 from .._urls import MIRROR_MANIFEST, filename_problem, is_object_store, redact, url_problem
 from .._version import __version__
-from ..errors import CacheError, DownloadError, IntegrityError, UsageError
-from .cache import _open_regular
+from ..errors import CachedFileDamagedError, CacheError, DeadSourceError, DownloadError, IntegrityError, UsageError
 from .hashes import CHUNK, Expected
 from .lockfile import apply_lock, format_document
 from .sources import entry_sources, mirror_folder
@@ -90,14 +89,12 @@ def read_manifest(base: str, *, timeout: float = 30.0) -> dict[str, ManifestLine
     folder = mirror_folder(base)
     if folder is not None:
         try:  # a shared folder: never a link, and a FIFO must not block us (fstat: regular files only)
-            fd, _ = _open_regular(folder / MANIFEST)
+            raw = read_regular(folder / MANIFEST, MAX_MANIFEST_BYTES)
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise IntegrityError(f"mirror manifest {where}: cannot be read ({exc.strerror or exc})",
                                  hint="the manifest must be a regular file: push the mirror again") from None
-        with os.fdopen(fd, "rb") as handle:
-            raw = handle.read(MAX_MANIFEST_BYTES + 1)
     elif is_object_store(base):
         raw = ObjectStore(base).read_small(_join(base, MANIFEST), MAX_MANIFEST_BYTES, timeout)
         if raw is None:
@@ -211,8 +208,7 @@ class _Hashes:
 
 
 def _open_cached(cache, filename: str):
-    fd, _ = _open_regular(cache.path(filename))  # no link, no blocking FIFO, regular files only
-    return os.fdopen(fd, "rb")
+    return os.fdopen(open_regular(cache.path(filename))[0], "rb")  # no link, no blocking FIFO, regular files only
 
 
 def push(
@@ -283,9 +279,9 @@ def push(
 def _stream(handle, expected: Expected, hashes: _Hashes, write: Callable[[bytes], object], progress) -> None:
     while block := handle.read(CHUNK):
         if expected.size is not None and hashes.size + len(block) > expected.size:
-            raise IntegrityError(
+            raise CachedFileDamagedError(
                 f"{expected.filename} in the cache is larger than the index's File Size {expected.size}; not pushed",
-                hint="`tresnet-zoo verify --repair` fetches it again",
+                path=expected.filename,
             )
         hashes.update(block)
         write(block)
@@ -303,9 +299,8 @@ def _check_bytes(expected: Expected, hashes: _Hashes, recorded: str) -> None:
     if problem is None and digest != recorded:
         problem = "sha256 differs from the one recorded at download (changed in the cache)"
     if problem:
-        raise IntegrityError(
-            f"{expected.filename} in the cache: {problem}; not pushed",
-            hint="`tresnet-zoo verify --repair` fetches it again",
+        raise CachedFileDamagedError(
+            f"{expected.filename} in the cache: {problem}; not pushed", path=expected.filename,
         )
 
 
@@ -338,7 +333,7 @@ class _FolderTarget:
         if os.path.lexists(final):
             existing = _Hashes()
             try:
-                _stream_file(final, existing)
+                hash_regular(final, existing.update)
             except OSError as exc:  # a link, FIFO or folder under the name: not ours to read or replace
                 raise IntegrityError(
                     f"{final} exists and is not a regular file ({exc.strerror or exc}); "
@@ -375,13 +370,6 @@ class _FolderTarget:
     def write_manifest(self, payload: bytes) -> str:
         atomic_write(self.folder / MANIFEST, payload, refuse_read_only=True)
         return str(self.folder / MANIFEST)
-
-
-def _stream_file(path: Path, hashes: _Hashes) -> None:
-    fd, _ = _open_regular(path)
-    with os.fdopen(fd, "rb") as handle:
-        while block := handle.read(CHUNK):
-            hashes.update(block)
 
 
 class _StoreTarget:
@@ -441,8 +429,8 @@ class _StoreTarget:
         """The object's info, or None when there is none."""
         try:
             return self.store.info(url)
-        except DownloadError as exc:
-            if getattr(exc, "missing", False):
+        except DeadSourceError as exc:
+            if exc.status == 404:
                 return None
             raise
 

@@ -29,7 +29,7 @@ from urllib.parse import unquote, urlsplit
 
 from .._urls import filename_problem, hub_parts, is_object_store, redact, weights_filename
 from ..errors import (
-    DownloadError,
+    MirrorMissingError,
     UsageError,
     ZooError,
 )
@@ -252,17 +252,15 @@ def mirror_folder_error(mirror: str | None, names: list[str], files: list[str]) 
         return None
     shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
     if os.path.lexists(folder):  # a file, FIFO or dangling link: pushing there would fail the same way
-        error = DownloadError(f"the mirror folder {folder} is not a folder",
-                              hint=f"name the folder that holds the weight files under their cache names ({shown})")
-    else:
-        push = " ".join(["tresnet-zoo mirror push", shlex.quote(str(folder)), *(shlex.quote(n) for n in names)])
-        error = DownloadError(
-            f"the mirror folder {folder} does not exist",
-            hint=f"a mirror folder holds the weight files under their cache names ({shown}); fill it from a cache "
-            f"that holds them: `{push}`",
-        )
-    error.missing_mirror = True  # type: ignore[attr-defined]
-    return error
+        return MirrorMissingError(f"the mirror folder {folder} is not a folder", path=str(folder),
+                                  hint=f"name the folder that holds the weight files under their cache names ({shown})")
+    push = " ".join(["tresnet-zoo mirror push", shlex.quote(str(folder)), *(shlex.quote(n) for n in names)])
+    return MirrorMissingError(
+        f"the mirror folder {folder} does not exist",
+        hint=f"a mirror folder holds the weight files under their cache names ({shown}); fill it from a cache "
+        f"that holds them: `{push}`",
+        path=str(folder),
+    )
 
 
 def cached_ok(cache, expected: Expected) -> bool:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..._urls import redact, url_problem
-from ...errors import DownloadError, IntegrityError
+from ...errors import DownloadError, IntegrityError, UnboundedDownloadError, UrlPolicyError
 from ..hashes import Expected
 from ..sink import Sink
 
@@ -43,9 +43,8 @@ class DownloadConfig:
 def check_url_allowed(url: str, config: DownloadConfig, *, allow_file: bool = True) -> None:
     why = url_problem(url, allow_http=config.allow_http, allow_file=allow_file)
     if why is not None:
-        raise _tagged(DownloadError(f"refusing {redact(url)}: {why}"
-                                    + (", and file:// for mirrors" if allow_file else ""),
-                                    hint="use an https URL or mirror"), "url-policy")
+        raise UrlPolicyError(f"refusing {redact(url)}: {why}" + (", and file:// for mirrors" if allow_file else ""),
+                             hint="use an https URL or mirror", url=redact(url))
 
 
 class TransientError(Exception):
@@ -77,22 +76,16 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
-def _tagged(error: DownloadError, topic: str) -> DownloadError:
-    """Mark an error with what it is about, so that the CLI can add the flags that help (the library names none)."""
-    error.topic = topic  # type: ignore[attr-defined]
-    return error
-
-
 def _limit(expected: Expected, config: DownloadConfig, display: str) -> int:
     if expected.size is not None:
         return expected.size
     if config.max_bytes is not None:
         return config.max_bytes
-    raise _tagged(DownloadError(
+    raise UnboundedDownloadError(
         f"{expected.filename}: the index gives no File Size for it, so there is no limit to how much {display} may "
         "send; refusing to download",
         hint="add its File Size to the index, or give an explicit byte limit",
-    ), "no-size")
+    )
 
 
 def transfer(source: Source, fd: int, expected: Expected, config: DownloadConfig,
@@ -153,9 +146,9 @@ def _pump(stream: Stream, sink: Sink, expected: Expected, limit: int, config: Do
                              f"is {expected.size}",
                              hint="the server serves another file, or the index's File Size is wrong")
     if stream.length is not None and stream.start + stream.length > limit:
-        raise _tagged(DownloadError(f"{name}: {display} announces {stream.start + stream.length} bytes, more than the "
+        raise UnboundedDownloadError(f"{name}: {display} announces {stream.start + stream.length} bytes, more than the "
                                     f"limit of {limit}",
-                                    hint="raise the byte limit if the file really is that big"), "no-size")
+                                    hint="raise the byte limit if the file really is that big")
     received = 0
     window_start, window_bytes = time.monotonic(), 0
     while True:
@@ -167,9 +160,9 @@ def _pump(stream: Stream, sink: Sink, expected: Expected, limit: int, config: Do
                 raise IntegrityError(f"{name}: {display} sent more than the index's File Size of {expected.size} "
                                      "bytes; download aborted",
                                      hint="the server serves another file, or the index's File Size is wrong")
-            raise _tagged(DownloadError(f"{name}: {display} sent more than the limit of {limit} bytes; "
+            raise UnboundedDownloadError(f"{name}: {display} sent more than the limit of {limit} bytes; "
                                         "download aborted",
-                                        hint="raise the byte limit if the file really is that big"), "no-size")
+                                        hint="raise the byte limit if the file really is that big")
         sink.write(block)
         received += len(block)
         if progress:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import errno
 import os
-import stat
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from ..._fs import open_regular
 from ..._urls import filename_problem
-from ...errors import DownloadError
+from ...errors import DeadSourceError, DownloadError
 from ..hashes import CHUNK
 
 
@@ -45,19 +45,16 @@ class FileSource:
         if target.parent != folder:
             raise DownloadError(f"{self.filename}: would leave the mirror folder {folder}")
         try:
-            fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+            fd, _ = open_regular(target)
         except FileNotFoundError:
-            raise DownloadError(f"{self.filename}: not in the mirror folder ({target} does not exist)",
-                                hint="copy the file into the mirror, or fetch without a mirror") from None
+            raise DeadSourceError(f"{self.filename}: not in the mirror folder ({target} does not exist)",
+                                  hint="copy the file into the mirror, or fetch without a mirror",
+                                  path=str(target)) from None
         except OSError as exc:
-            why = "a symbolic link" if exc.errno == errno.ELOOP else exc.strerror or str(exc)
-            raise DownloadError(f"{self.filename}: the mirror's {target} cannot be read: {why}",
+            what = ("is not a regular file" if exc.errno == errno.EINVAL else "cannot be read: "
+                    + ("a symbolic link" if exc.errno == errno.ELOOP else exc.strerror or str(exc)))
+            raise DownloadError(f"{self.filename}: the mirror's {target} {what}",
                                 hint="put the file itself into the mirror folder") from None
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            raise DownloadError(f"{self.filename}: the mirror's {target} is not a regular file",
-                                hint="put the file itself into the mirror folder")
-        os.set_blocking(fd, True)
         return _FileStream(fd)  # a mirror copy always starts from the first byte (start 0)
 
     def close(self) -> None:

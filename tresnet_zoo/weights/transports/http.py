@@ -16,8 +16,8 @@ from urllib.parse import urljoin
 
 from ..._urls import redact, redirect_problem
 from ..._version import __version__
-from ...errors import DownloadError
-from .base import DownloadConfig, RestartFromZero, TransientError, _tagged
+from ...errors import DeadSourceError, NetworkError, UrlPolicyError
+from .base import DownloadConfig, RestartFromZero, TransientError
 
 _REDIRECTS = (301, 302, 303, 307, 308)
 
@@ -49,22 +49,22 @@ class HttpSource:
         except RequestFailed as failed:
             exc = failed.cause
             if not isinstance(exc, requests.exceptions.RequestException):  # urllib3's LocationParseError
-                raise _tagged(DownloadError(f"{self.prefix}cannot download {redact(failed.url)}: not a usable URL "
-                                            f"({_reason(exc)})", hint="fix the URL in the index or the mirror"),
-                              "url-policy") from None
+                raise UrlPolicyError(f"{self.prefix}cannot download {redact(failed.url)}: not a usable URL "
+                                     f"({_reason(exc)})", hint="fix the URL in the index or the mirror",
+                                     url=redact(failed.url)) from None
             # before a response: urllib3 has already retried what is worth retrying
-            raise _tagged(DownloadError(f"{self.prefix}cannot download {redact(failed.url)}: "
-                                        f"{_reason(exc)}{_after(self.config.retries, exc)}",
-                                        hint=_OFFLINE_HINT), "network") from None
+            kind = DeadSourceError if _unresolved(exc) else NetworkError
+            raise kind(f"{self.prefix}cannot download {redact(failed.url)}: "
+                       f"{_reason(exc)}{_after(self.config.retries, exc)}", hint=_OFFLINE_HINT,
+                       url=redact(failed.url)) from None
         except RedirectError as exc:
             if exc.loop:
-                raise _tagged(DownloadError(f"{self.prefix}more than {self.config.max_redirects} redirects from "
-                                            f"{self.display} (a redirect loop?)",
-                                            hint="the server is misconfigured; try a mirror"), "network") from None
-            raise _tagged(DownloadError(f"{self.prefix}{self.display} redirects to {exc.target}, which is "
-                                        f"refused: {exc.why}",
-                                        hint="the server sends downloads somewhere insecure; use an https mirror"),
-                          "url-policy") from None
+                raise NetworkError(f"{self.prefix}more than {self.config.max_redirects} redirects from "
+                                   f"{self.display} (a redirect loop?)",
+                                   hint="the server is misconfigured; try a mirror", url=self.display) from None
+            raise UrlPolicyError(f"{self.prefix}{self.display} redirects to {exc.target}, which is refused: {exc.why}",
+                                 hint="the server sends downloads somewhere insecure; use an https mirror",
+                                 url=self.display) from None
         status = response.status_code
         try:
             if status == 416 and start:
@@ -77,8 +77,9 @@ class HttpSource:
                 first = 0
             else:
                 shown = self.display if url == self.url else redact(url)
-                raise _tagged(DownloadError(self.prefix + _status_message(shown, status, response.reason),
-                                            hint=_status_hint(status)), "network")
+                kind = DeadSourceError if status in (403, 404, 410) else NetworkError
+                raise kind(self.prefix + _status_message(shown, status, response.reason), hint=_status_hint(status),
+                           url=shown, status=status)
             length = response.headers.get("Content-Length")
             return _HttpStream(response, first, header_int(length))
         except BaseException:
@@ -285,13 +286,14 @@ def _unresolved(exc: BaseException) -> bool:
 
 def _reason(exc: Exception) -> str:
     """What went wrong, in a few words a user can act on."""
+    import http.client  # noqa: PLC0415 (network stack: only downloads)
     import ssl  # noqa: PLC0415 (network stack: only downloads)
 
     from urllib3.exceptions import (  # noqa: PLC0415 (network stack: only downloads)
         ConnectTimeoutError,
+        IncompleteRead,
         NameResolutionError,
         NewConnectionError,
-        ProtocolError,
         ReadTimeoutError,
     )
 
@@ -316,7 +318,7 @@ def _reason(exc: Exception) -> str:
     if found((ReadTimeoutError, TimeoutError)):
         return "read timed out"
     text = " ".join(str(cause) for cause in causes)
-    if "IncompleteRead" in text or any(isinstance(c, ProtocolError) and "IncompleteRead" in str(c) for c in causes):
+    if any(isinstance(a, (IncompleteRead, http.client.IncompleteRead)) for c in causes for a in (c, *c.args)):
         return "body shorter than its Content-Length (connection closed early)"
     for marker in ("Connection reset", "Connection aborted", "Read timed out", "timed out"):
         if marker in text:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..._urls import redact
-from ...errors import DownloadError, IntegrityError, MissingExtraError, ZooError
+from ...errors import DeadSourceError, DownloadError, IntegrityError, MissingExtraError, ZooError
 from ..hashes import CHUNK, Expected
 from .base import DownloadConfig, RestartFromZero, TransientError, read_bounded, transfer
 from .http import ca_bundle
@@ -113,10 +113,8 @@ class ObjectStore:
         ``limit + 1`` bytes read whatever the store announces, within ``deadline`` seconds."""
         try:
             stream = ObjectStoreSource(url, store=self).open(0)
-        except DownloadError as exc:
-            if getattr(exc, "dead", False):
-                return None
-            raise
+        except DeadSourceError:
+            return None
         try:
             if stream.length is not None and stream.length > limit:
                 raise IntegrityError(f"{redact(url)} is {stream.length} bytes, more than the {limit} a manifest "
@@ -142,20 +140,14 @@ def _store_error(url: str, exc: BaseException, what: str) -> DownloadError:
         return exc
     name = redact(url)
     if isinstance(exc, FileNotFoundError):
-        error = DownloadError(
-            f"{name}: not found in the object store",
-            hint="push it with `tresnet-zoo mirror push`, or fetch without --mirror",
-        )
-        error.dead = True  # type: ignore[attr-defined]
-        error.missing = True  # type: ignore[attr-defined]
-        return error
+        return DeadSourceError(f"{name}: not found in the object store", url=name, status=404)
     if isinstance(exc, PermissionError):
-        error = DownloadError(
+        return DeadSourceError(
             f"{name}: access denied by the object store",
             hint="check the credentials (AWS_PROFILE or the AWS_* variables) and the bucket policy",
+            url=name,
+            status=403,
         )
-        error.dead = True  # type: ignore[attr-defined]
-        return error
     text = _first_line(exc)
     for secret in _secrets():
         text = text.replace(secret, "***")
@@ -164,6 +156,18 @@ def _store_error(url: str, exc: BaseException, what: str) -> DownloadError:
         hint = ("give the object store's credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE), "
                 "then run the same command again")
     return DownloadError(f"{name}: {what} the object store: {type(exc).__name__}: {text}", hint=hint)
+
+
+def _s3_code(exc: BaseException) -> str | None:
+    """The S3 error code (botocore's ClientError, which s3fs keeps as the cause) anywhere in the chain."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code")
+        if code:
+            return str(code)
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _no_credentials(exc: BaseException) -> bool:
@@ -239,7 +243,7 @@ class ObjectStoreSource:
                 fs.loop, fs._call_s3, "get_object", Bucket=bucket, Key=key, Range=f"bytes={start}-", **extra
             )
         except Exception as exc:
-            if start and "InvalidRange" in str(exc):
+            if start and _s3_code(exc) == "InvalidRange":
                 raise RestartFromZero() from None
             raise _store_error(self.url, exc, "cannot read") from None
         body = response["Body"]
