@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ZooError",
     "UsageError",
+    "BundledRegistryError",
     "ZooEnvironmentError",
     "EXIT_CODES",
     "IndexNotFoundError",
@@ -127,6 +128,14 @@ class InvalidIndexError(ZooError):
         else:
             message = f"invalid model index{': ' + source if source else ''}"
         super().__init__(message, hint="`tresnet-zoo validate` lists every problem")
+
+
+class BundledRegistryError(UsageError):
+    """A command would write into tresnet-zoo's bundled registry (``path``), which is never written."""
+
+    def __init__(self, message: str, *, hint: str | None = None, path: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.path = path
 
 
 class CheckFailedError(ZooError):

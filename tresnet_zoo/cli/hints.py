@@ -18,6 +18,7 @@ from typing import Callable
 
 from .._urls import is_object_store
 from ..errors import (
+    BundledRegistryError,
     CachedFileDamagedError,
     CacheFolderError,
     DeadSourceError,
@@ -123,6 +124,8 @@ _BUILDERS: list[tuple[type, Callable[..., str | None]]] = [
     (InvalidIndexError, _invalid_index),
     (UnknownModelError, _unknown_model),
     (MissingDependencyError, _missing_dependency),
+    (BundledRegistryError, lambda exc, state: _rewrite(
+        "tresnet-zoo lock --output tresnet-zoo.lock  (then export TRESNET_ZOO_LOCK=tresnet-zoo.lock)", state)),
     (CachedFileDamagedError, lambda exc, state: _rewrite("`tresnet-zoo verify --repair` fetches it again", state)),
     (LockDisagreesError, lambda exc, state: _rewrite(
         "the index changed since the lock was written: check the change, then run `tresnet-zoo lock --update`", state)),

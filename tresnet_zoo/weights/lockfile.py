@@ -23,7 +23,7 @@ from pathlib import Path
 from .._fs import atomic_write, hash_regular, open_regular
 from .._resources import registry_dir
 from .._version import __version__
-from ..errors import IntegrityError, LockDisagreesError, UsageError
+from ..errors import BundledRegistryError, IntegrityError, LockDisagreesError
 from .hashes import Expected
 from .sources import entry_sources
 
@@ -227,9 +227,9 @@ def write_lock(entries, cache, *, output: Path | None = None, update: bool = Fal
             report.problems.append(f"{entry.name}: no index file to put a lock next to")
             continue
         if output is None and _bundled(path):
-            raise UsageError(
-                f"{path} is inside tresnet-zoo's bundled registry, which is never written",
-                hint="tresnet-zoo lock --output tresnet-zoo.lock  (then export TRESNET_ZOO_LOCK=tresnet-zoo.lock)",
+            raise BundledRegistryError(
+                f"{path} is inside tresnet-zoo's bundled registry, which is never written", path=str(path),
+                hint="write the lock to a file of your own and name it in TRESNET_ZOO_LOCK",
             )
         if path not in locks:
             locks[path] = read_lock(path) or Lock(path)
