@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import socket
 import uuid
 
@@ -312,7 +313,7 @@ def test_lock_refuses_the_bundled_registry(cli):
 
 def test_resume_from_a_partial_with_a_ranged_read(s3, checkpoints, tmp_path):
     from tresnet_zoo.weights.hashes import Expected
-    from tresnet_zoo.weights.transports.objectstore import copy_object
+    from tresnet_zoo.weights.transports import DownloadConfig, download
 
     ckpt = checkpoints["tresnet_m"]
     key = f"{prefix()}/{ckpt.filename}"
@@ -321,7 +322,11 @@ def test_resume_from_a_partial_with_a_ranged_read(s3, checkpoints, tmp_path):
     half = ckpt.size // 2
     part.write_bytes(ckpt.data[:half])
     expected = Expected(ckpt.filename, ckpt.size, ckpt.filename.rsplit("-", 1)[1][:8], ckpt.sha256)
-    size, digest = copy_object(f"s3://{BUCKET}/{key}", part, expected)
+    fd = os.open(part, os.O_RDWR | os.O_APPEND)
+    try:
+        size, digest = download(f"s3://{BUCKET}/{key}", fd, expected, DownloadConfig())
+    finally:
+        os.close(fd)
     assert (size, digest) == (ckpt.size, ckpt.sha256)  # had the read started at 0, the file would be too long
     assert part.read_bytes() == ckpt.data
 

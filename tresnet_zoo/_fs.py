@@ -18,10 +18,10 @@ __all__ = ["atomic_write", "ensure_writable", "ReadOnlyTargetError", "open_regul
 CHUNK = 1 << 20
 
 
-def open_regular(path: Path) -> tuple[int, os.stat_result]:
-    """A blocking descriptor for reading ``path`` and its fstat: never through a symbolic link (ELOOP), never
-    blocked by a FIFO, a regular file only (EINVAL otherwise). OSError as ``os.open`` raises it."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+def open_regular(path: Path, flags: int = os.O_RDONLY) -> tuple[int, os.stat_result]:
+    """A blocking descriptor on ``path`` (opened with ``flags``) and its fstat: never through a symbolic link
+    (ELOOP), never blocked by a FIFO, a regular file only (EINVAL otherwise). OSError as ``os.open`` raises it."""
+    fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):

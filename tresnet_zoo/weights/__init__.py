@@ -1,7 +1,6 @@
-"""Weight files: the cache (``cache.py``), downloads (``download.py``), hashes (``hashes.py``),
-partial downloads (``partials.py``),
-the fetch algorithm with locks and resume (``fetch.py``), checking cached files (``verify.py``) and repairing them
-(``repair.py``).
+"""Weight files: transports (``transports/``: http, file, object store), the sink, the cache, partial
+downloads, fetch (``plan`` then ``fetch_one``), lock file and mirror pins, verify, load and repair, mirror
+push and link checks.
 
 Only ``cache`` is imported eagerly: `list` needs it, and nothing else of the package.
 """

@@ -464,6 +464,3 @@ def _safe(filename: str) -> str:
         raise ValueError(problem)
     return filename
 
-
-# kept for callers of the old names (cli, tests): the partial rules live in partials.py
-this_host = _partials.this_host

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .._fs import hash_regular
-from .._urls import hub_parts, redact
+from .._urls import Mirror, redact
 from ..errors import (
     CacheFolderError,
     DeadSourceError,
@@ -39,7 +39,7 @@ from .mirror import apply_manifest, read_manifest
 from .sources import (
     SourceNote,
     SourceSpec,
-    cached_ok,
+    cached_record,
     entry_sources,
     is_local_mirror,
     mirror_folder_error,
@@ -48,7 +48,7 @@ from .sources import (
 from .transports import DownloadConfig, download
 
 __all__ = ["MIRROR_ENV", "OFFLINE_ENV", "FetchOptions", "FetchResult", "cache_error", "expected_for", "fetch_entry",
-           "source_url"]
+           "plan", "pin_mirror", "fetch_one", "Planned"]
 
 MIRROR_ENV = "TRESNET_ZOO_MIRROR"
 OFFLINE_ENV = "TRESNET_ZOO_OFFLINE"
@@ -105,25 +105,59 @@ class FetchResult:
 
 
 def expected_for(entry) -> Expected:
-    filename = entry.weights_filename
-    if not filename:
+    """What the primary ``Weights`` file must be: its source's pins (``entry.sources``, the one place file
+    names and hashes are worked out), then the lock file's."""
+    if not entry.weights_filename:
         raise UsageError(f"{entry.name} has no usable weights URL in the index",
                          hint=f"see `tresnet-zoo info {entry.name}`")
-    parts = hub_parts(filename)
-
-    return apply_lock(entry, Expected(filename=filename, size=entry.metadata.file_size,
-                                      sha256_prefix=parts[1] if parts else None,
-                                      sha256=entry.metadata.sha256))
+    return apply_lock(entry, entry_sources(entry)[0].expected())
 
 
-def source_url(entry, mirror: str | None) -> str:
-    """The URL to download from: the index's, or the strict cache file name under a mirror."""
-    if not mirror:
-        return entry.weights
-    filename = expected_for(entry).filename
-    if "://" not in mirror:  # a plain folder path
-        mirror = Path(mirror).resolve().as_uri()
-    return mirror.rstrip("/") + "/" + filename
+def _url(spec: SourceSpec, mirror: str | None) -> str:
+    """Where a source's bytes come from: its URL, or its strict cache file name under the mirror."""
+    return Mirror.parse(mirror).url_of(spec.filename) if mirror else spec.url
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One source of an entry, ready to fetch: where from, and what its bytes must be (every pin applied)."""
+
+    entry: str  # the entry's name
+    url: str  # the source's URL, or its file under the mirror
+    expected: Expected
+
+
+def plan(entry, mirror: str | None = None) -> list[Planned]:
+    """The entry's sources in order, each held to the index and the lock file (``pin_mirror`` adds the
+    mirror's manifest once the cache has been looked at)."""
+    specs = entry_sources(entry)
+    if not specs:
+        raise DownloadError(f"{entry.name} has no weights URL in the index",
+                            hint=f"see `tresnet-zoo info {entry.name}`", entry=entry.name)
+    return [Planned(entry.name, _url(spec, mirror), apply_lock(entry, spec.expected())) for spec in specs]
+
+
+def pin_mirror(entry, planned: list[Planned], options: FetchOptions, say: Callable[[str], None]) -> list[Planned]:
+    """``planned`` held to the mirror's manifest too, when a mirror is read; a mirror that cannot be is an
+    error before any source is tried."""
+    mirror = options.mirror
+    host = mirror_host_error(mirror)  # offline or not: a folder on another host is never read as a local one
+    if host is not None:
+        raise host
+    # offline: fetch_one refuses before any request, except from a folder mirror (not the network)
+    if not mirror or (options.offline and not is_local_mirror(mirror)):
+        return planned
+    missing = mirror_folder_error(mirror, [entry.name], [planned[0].expected.filename])
+    if missing is not None:
+        raise missing
+    manifest = read_manifest(mirror, timeout=options.config.read_timeout)
+    if manifest is None:
+        say(f"note: {entry.name}: the mirror {redact(mirror)} has no manifest; files are checked by name and the "
+            "index only")
+    elif not any(p.expected.filename in manifest for p in planned):
+        say(f"note: {entry.name}: the mirror's manifest has no line for its files; they are checked by name and "
+            "the index only")
+    return [replace(p, expected=apply_manifest(manifest, entry.name, p.expected, say=say)) for p in planned]
 
 
 def cache_error(filename: str, root: Path, exc: OSError) -> CacheFolderError:
@@ -147,42 +181,36 @@ def cache_error(filename: str, root: Path, exc: OSError) -> CacheFolderError:
                             path=str(where))
 
 
-def fetch_entry(entry, options: FetchOptions) -> FetchResult:
-    """The verified cached file of ``entry``, downloading it if needed: its sources in order (``sources.py``)."""
-    return fetch_sources(entry, options, _fetch_source)
-
-
-def _fetch_source(entry, options: FetchOptions) -> FetchResult:
-    """The verified cached file of one source of an entry (``entry`` stands for that source)."""
+def fetch_one(planned: Planned, options: FetchOptions) -> FetchResult:
+    """The verified cached file of one planned source, downloading it if needed (lock, resume, verify, rename)."""
     try:
-        return _fetch_entry(entry, options)
+        return replace(_fetch_one(planned, options), expected=planned.expected)
     except OSError as exc:  # the cache folder: not a folder, no permission, disk full
-        raise cache_error(entry.weights_filename or entry.name, options.cache.root, exc) from None
+        raise cache_error(planned.expected.filename, options.cache.root, exc) from None
 
 
-def _fetch_entry(entry, options: FetchOptions) -> FetchResult:
+def _fetch_one(planned: Planned, options: FetchOptions) -> FetchResult:
     started = time.monotonic()
-    expected = expected_for(entry)
+    expected, url, entry_name = planned.expected, planned.url, planned.entry
     if not expected.has_hash:
         raise UnpinnedError(
-            f"{entry.name}: {expected.filename} has no hash to check against (no '-<hex>' in the name, no SHA256 in "
+            f"{entry_name}: {expected.filename} has no hash to check against (no '-<hex>' in the name, no SHA256 in "
             "the index)",
             hint="add the file's sha256 as Metadata > SHA256 in the index",
-            entry=entry.name,
+            entry=entry_name,
         )
     cache = options.cache
     name = expected.filename
     if not options.force:
-        hit = _cached(cache, expected)
+        hit = cached_record(cache, expected)
         if hit is not None:
-            return FetchResult(entry.name, name, cache.path(name), hit.size, hit.sha256, "cache", False)
+            return FetchResult(entry_name, name, cache.path(name), hit.size, hit.sha256, "cache", False)
     if options.offline and not is_local_mirror(options.mirror):  # a folder mirror is not the network
         raise OfflineError(
             f"{name} is not in the cache {cache.root}, and offline mode forbids downloading",
             hint=f"fetch it where the network is reachable, or copy {name} into a folder and name that folder "
                  "as the mirror (allowed offline)",
         )
-    url = source_url(entry, options.mirror)
     _mkdir(cache.root, allow_link=True)
     _mkdir(cache.root / "records")
     _mkdir(cache.lock_path(name).parent)
@@ -205,27 +233,15 @@ def _fetch_entry(entry, options: FetchOptions) -> FetchResult:
             # another process finished while we waited: verify what it wrote rather than trusting it
             found = _verify_in_place(cache, expected, url)
             if found is not None:
-                return FetchResult(entry.name, name, cache.path(name), found[0], found[1], "cache", False,
+                return FetchResult(entry_name, name, cache.path(name), found[0], found[1], "cache", False,
                                    time.monotonic() - started, hashed=True)
         size, digest = _download_verified(url, cache, expected, options)
-        return FetchResult(entry.name, name, cache.path(name), size, digest, redact(url), True,
+        return FetchResult(entry_name, name, cache.path(name), size, digest, redact(url), True,
                            time.monotonic() - started,
                            hashed=True)
     finally:
         if locked:
             lock.release()
-
-
-def _cached(cache: Cache, expected: Expected):
-    """The record of a cached file that matches what the index expects now, or None."""
-    record = cache.cached_record(expected.filename)
-    if record is None:
-        return None
-    if expected.size is not None and record.size != expected.size:
-        return None
-    if expected.hash_problem(record.sha256):
-        return None
-    return record
 
 
 def _verify_in_place(cache: Cache, expected: Expected, url: str) -> tuple[int, str] | None:
@@ -318,70 +334,25 @@ def _problem(expected: Expected, size: int, digest: str) -> str | None:
 # --- trying an entry's sources in order ---------------------------------------------------------------
 
 
-class _SourceEntry:
-    """An entry seen through one of its sources: what ``fetch.py`` fetches (name, URL, file, size, hash)."""
+def fetch_entry(entry, options: FetchOptions, *, say: Callable[[str], None] | None = None) -> FetchResult:
+    """The verified cached file of ``entry`` from its first source that works, downloading it if needed.
 
-    def __init__(self, entry, spec: SourceSpec, expected: Expected) -> None:
-        self.name = entry.name
-        self.weights = spec.url
-        self.weights_filename = spec.filename
-        self.location = getattr(entry, "location", None)
-        self.metadata = _Meta(expected.size, expected.sha256)
-        self.entry = entry
-
-
-@dataclass(frozen=True)
-class _Meta:
-    file_size: int | None
-    sha256: str | None
-
-
-def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], None] | None = None):
-    """Fetch ``entry`` from its first source that works; returns ``fetch_one``'s result with ``notes``.
-
-    ``fetch_one(source_entry, options)`` is ``fetch.py``'s single-source fetch (lock, resume, verify,
-    rename). Every source's file is checked in the cache before any network request. ``say`` receives one
-    line per source that was passed over (default: stderr); mismatches are also kept on ``result.notes``.
+    Every source's file is checked in the cache before any network request. ``say`` receives one line per
+    source that was passed over (default: stderr); they are also kept on ``result.notes``.
     """
     say = say or (lambda line: sys.stderr.write(line + "\n"))
-    specs = entry_sources(entry)
-    if not specs:
-        raise DownloadError(
-            f"{entry.name} has no weights URL in the index", hint=f"see `tresnet-zoo info {entry.name}`"
-        )
-    mirror = getattr(options, "mirror", None)
-    planned = [(spec, apply_lock(entry, spec.expected())) for spec in specs]
-    if not getattr(options, "force", False):  # a verified file of any source: no network at all
-        for spec, expected in planned:
-            if cached_ok(options.cache, expected):
-                return _with(fetch_one(_SourceEntry(entry, spec, expected), options), expected, [])
-    host = mirror_host_error(mirror)  # offline or not: a folder on another host is never read as a local one
-    if host is not None:
-        raise host
-    # offline: fetch_one refuses before any request, except from a folder mirror (not the network)
-    if mirror and (not getattr(options, "offline", False) or is_local_mirror(mirror)):
-        missing = mirror_folder_error(mirror, [entry.name], [specs[0].filename])
-        if missing is not None:
-            raise missing
-        config = getattr(options, "config", None)
-        manifest = read_manifest(mirror, timeout=config.read_timeout if config is not None else 30.0)
-        if manifest is None:
-            say(
-                f"note: {entry.name}: the mirror {redact(mirror)} has no manifest; files are checked by name and the "
-                "index only"
-            )
-        elif not any(spec.filename in manifest for spec, _ in planned):
-            say(
-                f"note: {entry.name}: the mirror's manifest has no line for its files; they are checked by name and "
-                "the index only"
-            )
-        planned = [(spec, apply_manifest(manifest, entry.name, expected, say=say)) for spec, expected in planned]
+    planned = plan(entry, options.mirror)
+    if not options.force:  # a verified file of any source: no network at all
+        for one in planned:
+            if cached_record(options.cache, one.expected) is not None:
+                return fetch_one(one, options)
+    planned = pin_mirror(entry, planned, options, say)
     notes: list[SourceNote] = []
     first_error: DownloadError | None = None
-    for number, (spec, expected) in enumerate(planned, 1):
-        where = redact(_effective_url(spec, mirror))
+    for number, one in enumerate(planned, 1):
+        where = redact(one.url)
         try:
-            result = fetch_one(_SourceEntry(entry, spec, expected), options)
+            result = fetch_one(one, options)
         except OfflineError:
             raise
         except IntegrityError as exc:
@@ -397,7 +368,7 @@ def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], N
             note = SourceNote(kind, number, where, exc.message)
             first_error = first_error or exc
         else:
-            return _with(result, expected, notes)
+            return replace(result, notes=notes)
         notes.append(note)
         if number < len(planned):
             what = {"dead": "is a dead link", "unavailable": "is unavailable", "mismatch": "served wrong bytes",
@@ -413,14 +384,3 @@ def fetch_sources(entry, options, fetch_one: Callable, *, say: Callable[[str], N
         raise type(e)(f"none of its {len(planned)} sources worked; " + "; ".join(str(n) for n in notes), hint=e.hint,
                       url=e.url, status=e.status, path=e.path, entry=entry.name) from e
     raise first_error
-
-
-def _with(result: FetchResult, expected: Expected, notes: list[SourceNote]) -> FetchResult:
-    return replace(result, expected=expected, notes=notes)
-
-
-def _effective_url(spec: SourceSpec, mirror: str | None) -> str:
-    if not mirror:
-        return spec.url
-    base = mirror if "://" in mirror else Path(mirror).resolve().as_uri()
-    return base.rstrip("/") + "/" + spec.filename

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from .._fs import ReadOnlyTargetError, atomic_write, ensure_writable, hash_regular, open_regular, read_regular
-from .._urls import MIRROR_MANIFEST, filename_problem, is_object_store, redact, url_problem
+from .._urls import MIRROR_MANIFEST, Mirror, filename_problem, redact, url_problem
 from .._version import __version__
 from ..errors import CachedFileDamagedError, CacheError, DeadSourceError, DownloadError, IntegrityError, UsageError
 from .hashes import CHUNK, Expected
@@ -95,7 +95,7 @@ def read_manifest(base: str, *, timeout: float = 30.0) -> dict[str, ManifestLine
         except OSError as exc:
             raise IntegrityError(f"mirror manifest {where}: cannot be read ({exc.strerror or exc})",
                                  hint="the manifest must be a regular file: push the mirror again") from None
-    elif is_object_store(base):
+    elif Mirror.parse(base).kind == "store":
         raw = ObjectStore(base).read_small(_join(base, MANIFEST), MAX_MANIFEST_BYTES, timeout)
         if raw is None:
             return None
@@ -139,7 +139,7 @@ def apply_manifest(
         return expected
     line = lines.get(expected.filename)
     if line is None:
-        return expected  # fetch_sources says so when no file of the entry has a line
+        return expected  # fetch.pin_mirror says so when no file of the entry has a line
     if expected.size is not None and line.size != expected.size:
         raise IntegrityError(
             f"{expected.filename}: the mirror's manifest says {line.size} bytes, the index's File Size is "
@@ -225,7 +225,7 @@ def push(
     problem, and then no manifest is written either.
     """
     folder = mirror_folder(dest)
-    if folder is None and not is_object_store(dest):
+    if folder is None and Mirror.parse(dest).kind != "store":
         raise UsageError(
             f"cannot push to {redact(dest)}: a mirror to push to is a folder or an object store (s3://bucket/prefix)"
         )

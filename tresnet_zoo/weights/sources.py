@@ -1,33 +1,20 @@
-"""Where weight bytes come from: an entry's sources in order, and object stores (S3 and other fsspec protocols).
+"""An entry's sources, in the order ``fetch`` tries them, and what a mirror names.
 
-Three kinds of source stand behind one small interface (``ObjectStore`` for object stores; https and
-``file://`` stay with ``download.py``, which already streams, resumes and bounds them):
-
-- an https URL (the index's ``Weights``, then the ``x-tresnet-zoo.sources`` of the entry);
-- a ``file://`` URL or plain folder mirror holding the same file names;
-- an object store, ``s3://bucket/prefix`` (and any other fsspec protocol whose backend is installed):
-  credentials and the endpoint come from the standard AWS chain (``AWS_ENDPOINT_URL`` or
-  ``AWS_ENDPOINT_URL_S3`` for MinIO/Ceph, ``AWS_PROFILE``, the key variables, instance roles). Nothing of
-  them is printed or stored: messages name the bucket and key only, and URLs pass through ``redact``.
-
-``fetch_sources`` tries an entry's sources in order. A dead link (HTTP 403, 404, 410, a host name that does
-not resolve, an object that is not there) moves on to the next source and says so; bytes that do not match
-(size, hash prefix, full sha256 of the index, the lock file or the mirror's manifest) are an error for that
-source, reported even when a later source succeeds. ``HF_ENDPOINT`` replaces ``https://huggingface.co``
-for Hugging Face URLs (a hub mirror behind a firewall).
+Sources: the index's ``Weights``, then the ``x-tresnet-zoo.sources`` of the entry; a mirror (a folder,
+``file://`` URL, https base or object store) holds the same file names. ``HF_ENDPOINT`` replaces
+``https://huggingface.co`` for Hugging Face URLs (a hub mirror behind a firewall).
 """
 
 from __future__ import annotations
 
 import os
-import re
 import shlex
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
-from .._urls import filename_problem, hub_parts, is_object_store, redact, weights_filename
+from .._urls import Mirror, redact
 from ..errors import (
     MirrorMissingError,
     UsageError,
@@ -42,7 +29,7 @@ __all__ = [
     "entry_sources",
     "files_of",
     "own_files",
-    "cached_ok",
+    "cached_record",
     "hf_url",
     "HF_ENDPOINT_ENV",
     "is_local_mirror",
@@ -76,20 +63,13 @@ class SourceSpec:
 
 def entry_sources(entry) -> list[SourceSpec]:
     """The entry's sources, primary ``Weights`` first, Hugging Face URLs sent to ``$HF_ENDPOINT``."""
-    records = getattr(entry, "sources", None)
-    if records is not None:
-        specs = [SourceSpec(s.url, s.filename, s.size, s.sha256, s.sha256_prefix) for s in records]
-    else:
-        specs = _sources_from_metadata(entry)  # until records land
-    return [replace(s, url=hf_url(s.url)) for s in specs]
+    return [SourceSpec(hf_url(s.url), s.filename, s.size, s.sha256, s.sha256_prefix) for s in entry.sources]
 
 
 def entry_files(entry) -> list[str]:
-    """The cache file names the entry's weights may have: every source's, primary first."""
-    files = getattr(entry, "weights_files", None)  # an index record: its names without building its sources
-    if files is not None:
-        return list(files)
-    return list(dict.fromkeys(spec.filename for spec in entry_sources(entry)))
+    """The cache file names the entry's weights may have: every source's, primary first (without building
+    the sources: ``list`` needs only the names)."""
+    return list(entry.weights_files)
 
 
 def cached_file(entry, is_cached: Callable[[str], bool]) -> str | None:
@@ -115,44 +95,6 @@ def own_files(selected, entries) -> tuple[list[str], dict[str, str]]:
     others = files_of(entry for entry in entries if entry.name not in chosen)
     files = list(dict.fromkeys(f for entry in selected for f in entry_files(entry)))
     return [f for f in files if f not in others], {f: others[f] for f in files if f in others}
-
-
-def _sources_from_metadata(entry) -> list[SourceSpec]:
-    """The contract's ``entry.sources`` built from the raw record (until records land)."""
-    specs: list[SourceSpec] = []
-    filename = entry.weights_filename
-    if entry.weights and filename:
-        parts = hub_parts(filename)
-        specs.append(
-            SourceSpec(
-                entry.weights, filename, entry.metadata.file_size, entry.metadata.sha256, parts[1] if parts else None
-            )
-        )
-    extra = entry.metadata.extra.get("x-tresnet-zoo") or {}
-    for raw in (extra.get("sources") or []) if isinstance(extra, dict) else []:
-        if not isinstance(raw, dict) or not isinstance(raw.get("url"), str):
-            continue
-        name = str(raw.get("file") or "")
-        if not name:
-            try:
-                name = weights_filename(raw["url"])
-            except ValueError:
-                continue
-        if filename_problem(name):
-            continue
-        parts = hub_parts(name)
-        size = raw.get("size")
-        sha = raw.get("sha256")
-        specs.append(
-            SourceSpec(
-                raw["url"],
-                name,
-                int(size) if isinstance(size, int) else None,
-                sha if isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha) else None,
-                parts[1] if parts else None,
-            )
-        )
-    return specs
 
 
 def hf_url(url: str) -> str:
@@ -189,47 +131,27 @@ class SourceNote:
 
 
 def mirror_folder(mirror: str | None) -> Path | None:
-    """The folder on this machine a mirror names (a path, or a ``file://`` URL without a host or with
-    ``localhost``), or None for any other mirror. A ``file://`` URL naming another host is a UsageError: that
-    host's folder is never read (or written) as a local one."""
-    if not mirror or is_object_store(mirror):
-        return None
-    if "://" not in mirror:
-        return Path(mirror).expanduser()
+    """The folder on this machine a mirror names, or None for any other mirror. A ``file://`` URL naming
+    another host is a UsageError: that host's folder is never read (or written) as a local one."""
     host = mirror_host_error(mirror)
     if host is not None:
         raise host
-    try:
-        parts = urlsplit(mirror)
-    except ValueError:
-        return None  # the download refuses it with the URL policy's message
-    path = unquote(parts.path)
-    return Path(path) if parts.scheme == "file" and path else None
+    return Mirror.parse(mirror).folder if mirror else None
 
 
 def is_local_mirror(mirror: str | None) -> bool:
     """Whether ``mirror`` is a folder on this machine: reading it is not the network, so offline mode
     allows it."""
-    try:
-        return mirror_folder(mirror) is not None
-    except UsageError:
-        return False
+    return bool(mirror) and Mirror.parse(mirror).kind == "folder"
 
 
 def mirror_host_error(mirror: str | None) -> UsageError | None:
-    """The error for a ``file://`` mirror that names another host (``file://server/share``: a folder on that
-    machine, RFC 8089), else None. Its path is not read here as a local folder, online or offline."""
-    if not mirror or "://" not in mirror or is_object_store(mirror):
-        return None
-    try:
-        parts = urlsplit(mirror)
-    except ValueError:
-        return None  # the download refuses it with the URL policy's message
-    host = parts.netloc.lower()
-    if parts.scheme != "file" or host in ("", "localhost"):
+    """The error for a ``file://`` mirror that names another host, else None."""
+    parsed = Mirror.parse(mirror) if mirror else None
+    if parsed is None or parsed.kind != "other-host":
         return None
     return UsageError(
-        f"the mirror {redact(mirror)} names the host {parts.netloc!r}: a file:// URL names a folder on this machine "
+        f"the mirror {redact(mirror)} names the host {parsed.host!r}: a file:// URL names a folder on this machine "
         "(file:///path or file://localhost/path), not one on another host",
         hint="mount the other host's folder here and name the local path, or serve it over https",
     )
@@ -263,10 +185,10 @@ def mirror_folder_error(mirror: str | None, names: list[str], files: list[str]) 
     )
 
 
-def cached_ok(cache, expected: Expected) -> bool:
-    """Whether our record of ``expected``'s file in the cache matches it (size, hash): the claim a cache hit
-    starts from; the bytes are hashed when they are loaded."""
+def cached_record(cache, expected: Expected):
+    """Our record of ``expected``'s file in the cache when it matches (size, hash), else None: the claim a
+    cache hit starts from; the bytes are hashed when they are loaded."""
     record = cache.cached_record(expected.filename)
     if record is None or (expected.size is not None and record.size != expected.size):
-        return False
-    return expected.hash_problem(record.sha256) is None
+        return None
+    return None if expected.hash_problem(record.sha256) else record

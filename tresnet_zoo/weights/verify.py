@@ -24,7 +24,7 @@ from .fetch import expected_for
 from .hashes import Expected
 from .load import Hashed, hash_file, hash_problem, load_verified, read_hashed
 from .lockfile import apply_lock
-from .sources import cached_ok, entry_sources
+from .sources import cached_record, entry_sources
 
 __all__ = ["FileCheck", "cached_expected", "check_entry", "check_file", "deep_check", "deep_image_size",
            "MIN_IMAGE_SIZE", "MAX_IMAGE_SIZE"]
@@ -67,12 +67,12 @@ class FileCheck:
 def cached_expected(entry, cache: Cache) -> Expected | None:
     """What the entry's file in the cache is held to, with the lock file applied: the source whose file
     ``fetch`` and ``create_model`` would load (the first with a record of ours matching it, as
-    ``sources.fetch_sources`` picks it), else the first of its sources (``Weights``, then the fallbacks)
+    ``fetch.fetch_entry`` picks it), else the first of its sources (``Weights``, then the fallbacks)
     whose file name is taken in the cache, by a regular file or anything planted there. None when none is.
     A name a neighbour planted under the primary's file name does not hide the fallback file that loads."""
     planned = [apply_lock(entry, spec.expected()) for spec in entry_sources(entry)]
     for expected in planned:
-        if cached_ok(cache, expected):
+        if cached_record(cache, expected):
             return expected
     for expected in planned:
         path = cache.path(expected.filename)

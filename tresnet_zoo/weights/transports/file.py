@@ -28,7 +28,7 @@ class FileSource:
 
     @classmethod
     def from_url(cls, url: str, filename: str) -> FileSource:
-        """``url`` is the mirror folder joined with the file name (``fetch.source_url``); only the folder
+        """``url`` is the mirror folder joined with the file name (``fetch.plan``); only the folder
         part is taken from it, the file name is the strict one the cache uses."""
         path = unquote(urlsplit(url).path)
         folder = path[: -len(filename)] if path.endswith("/" + filename) else path.rsplit("/", 1)[0]

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 from ..._urls import redact
 from ...errors import DeadSourceError, DownloadError, IntegrityError, MissingExtraError, ZooError
-from ..hashes import CHUNK, Expected
-from .base import DownloadConfig, RestartFromZero, TransientError, read_bounded, transfer
+from ..hashes import CHUNK
+from .base import DownloadConfig, RestartFromZero, TransientError, read_bounded
 from .http import ca_bundle
 
 READ_BLOCK = 8 << 20  # bytes per ranged GET from an object store: few requests, bounded memory
@@ -123,12 +122,6 @@ class ObjectStore:
         finally:
             stream.close()
 
-    def exists(self, url: str) -> bool:
-        try:
-            return bool(self.fs.exists(self.path(url)))
-        except Exception as exc:
-            raise _store_error(url, exc, "cannot read") from None
-
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
@@ -189,26 +182,6 @@ def _secrets() -> list[str]:
         for k in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
         if len(v := os.environ.get(k, "")) >= 4
     ]
-
-
-def copy_object(
-    url: str, part: Path, expected: Expected, progress: Callable[[int, int | None], None] | None = None, config=None
-) -> tuple[int, str]:
-    """Fill ``part`` from an object-store URL, resuming from what it holds; returns (size, sha256).
-
-    The shared pipeline (``download.transfer``) does the work, with the same guarantees as an HTTP
-    download: the announced size is checked against the index before a byte is read, no more than the
-    index's File Size is accepted, every byte is hashed as it arrives (the resumed prefix first), and the
-    partial keeps what arrived if the transfer breaks. ``fetch`` reaches the same code through
-    ``download.open_source``; this is the direct call.
-    """
-    source = ObjectStoreSource(url)
-    fd = os.open(part, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
-    try:
-        return transfer(source, fd, expected, config or DownloadConfig(), progress)
-    finally:
-        os.close(fd)
-        source.close()
 
 
 class ObjectStoreSource:
