@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .._fs import hash_regular
-from .._urls import Mirror, redact
+from .._urls import redact
 from ..errors import (
     CacheFolderError,
     DeadSourceError,
@@ -29,26 +29,19 @@ from ..errors import (
     IntegrityError,
     OfflineError,
     UnpinnedError,
-    UsageError,
 )
 from . import partials
 from .cache import Cache, _mkdir, lock_usable
 from .hashes import Expected
-from .lockfile import apply_lock
-from .mirror import apply_manifest, read_manifest
+from .pins import Planned, pin_mirror, plan
 from .sources import (
     SourceNote,
-    SourceSpec,
     cached_record,
-    entry_sources,
     is_local_mirror,
-    mirror_folder_error,
-    mirror_host_error,
 )
 from .transports import DownloadConfig, download
 
-__all__ = ["MIRROR_ENV", "OFFLINE_ENV", "FetchOptions", "FetchResult", "cache_error", "expected_for", "fetch_entry",
-           "plan", "pin_mirror", "fetch_one", "Planned"]
+__all__ = ["MIRROR_ENV", "OFFLINE_ENV", "FetchOptions", "FetchResult", "cache_error", "fetch_entry", "fetch_one"]
 
 MIRROR_ENV = "TRESNET_ZOO_MIRROR"
 OFFLINE_ENV = "TRESNET_ZOO_OFFLINE"
@@ -102,62 +95,6 @@ class FetchResult:
             "downloaded": self.downloaded,
             "hashed": self.hashed,
         }
-
-
-def expected_for(entry) -> Expected:
-    """What the primary ``Weights`` file must be: its source's pins (``entry.sources``, the one place file
-    names and hashes are worked out), then the lock file's."""
-    if not entry.weights_filename:
-        raise UsageError(f"{entry.name} has no usable weights URL in the index",
-                         hint=f"see `tresnet-zoo info {entry.name}`")
-    return apply_lock(entry, entry_sources(entry)[0].expected())
-
-
-def _url(spec: SourceSpec, mirror: str | None) -> str:
-    """Where a source's bytes come from: its URL, or its strict cache file name under the mirror."""
-    return Mirror.parse(mirror).url_of(spec.filename) if mirror else spec.url
-
-
-@dataclass(frozen=True)
-class Planned:
-    """One source of an entry, ready to fetch: where from, and what its bytes must be (every pin applied)."""
-
-    entry: str  # the entry's name
-    url: str  # the source's URL, or its file under the mirror
-    expected: Expected
-
-
-def plan(entry, mirror: str | None = None) -> list[Planned]:
-    """The entry's sources in order, each held to the index and the lock file (``pin_mirror`` adds the
-    mirror's manifest once the cache has been looked at)."""
-    specs = entry_sources(entry)
-    if not specs:
-        raise DownloadError(f"{entry.name} has no weights URL in the index",
-                            hint=f"see `tresnet-zoo info {entry.name}`", entry=entry.name)
-    return [Planned(entry.name, _url(spec, mirror), apply_lock(entry, spec.expected())) for spec in specs]
-
-
-def pin_mirror(entry, planned: list[Planned], options: FetchOptions, say: Callable[[str], None]) -> list[Planned]:
-    """``planned`` held to the mirror's manifest too, when a mirror is read; a mirror that cannot be is an
-    error before any source is tried."""
-    mirror = options.mirror
-    host = mirror_host_error(mirror)  # offline or not: a folder on another host is never read as a local one
-    if host is not None:
-        raise host
-    # offline: fetch_one refuses before any request, except from a folder mirror (not the network)
-    if not mirror or (options.offline and not is_local_mirror(mirror)):
-        return planned
-    missing = mirror_folder_error(mirror, [entry.name], [planned[0].expected.filename])
-    if missing is not None:
-        raise missing
-    manifest = read_manifest(mirror, timeout=options.config.read_timeout)
-    if manifest is None:
-        say(f"note: {entry.name}: the mirror {redact(mirror)} has no manifest; files are checked by name and the "
-            "index only")
-    elif not any(p.expected.filename in manifest for p in planned):
-        say(f"note: {entry.name}: the mirror's manifest has no line for its files; they are checked by name and "
-            "the index only")
-    return [replace(p, expected=apply_manifest(manifest, entry.name, p.expected, say=say)) for p in planned]
 
 
 def cache_error(filename: str, root: Path, exc: OSError) -> CacheFolderError:
@@ -346,7 +283,8 @@ def fetch_entry(entry, options: FetchOptions, *, say: Callable[[str], None] | No
         for one in planned:
             if cached_record(options.cache, one.expected) is not None:
                 return fetch_one(one, options)
-    planned = pin_mirror(entry, planned, options, say)
+    planned = pin_mirror(entry, planned, options.mirror, offline=options.offline,
+                         timeout=options.config.read_timeout, say=say)
     notes: list[SourceNote] = []
     first_error: DownloadError | None = None
     for number, one in enumerate(planned, 1):

@@ -20,10 +20,10 @@ from ..index import Problem
 from ..measure import count_parameters
 from ..models import checkpoint_bytes_bound, entry_classes, variant_of
 from .cache import Cache
-from .fetch import expected_for
 from .hashes import Expected
 from .load import Hashed, hash_file, hash_problem, load_verified, read_hashed
 from .lockfile import apply_lock
+from .pins import expected_for
 from .sources import cached_record, entry_sources
 
 __all__ = ["FileCheck", "cached_expected", "check_entry", "check_file", "deep_check", "deep_image_size",

@@ -252,10 +252,8 @@ def _content_range_start(value: str | None) -> int | None:
     return header_int(value[6:].split("-", 1)[0])
 
 
-def _after(retries: int, exc: BaseException | None = None) -> str:
-    from urllib3.exceptions import NameResolutionError  # noqa: PLC0415 (network stack: only downloads)
-
-    if retries == 0 or (exc is not None and any(isinstance(c, NameResolutionError) for c in _chain(exc))):
+def _after(retries: int, exc: BaseException) -> str:
+    if retries == 0 or _unresolved(exc):
         return ""  # a name that does not resolve is not retried
     return f" (after {retries} {'retry' if retries == 1 else 'retries'})"
 
@@ -292,7 +290,6 @@ def _reason(exc: Exception) -> str:
     from urllib3.exceptions import (  # noqa: PLC0415 (network stack: only downloads)
         ConnectTimeoutError,
         IncompleteRead,
-        NameResolutionError,
         NewConnectionError,
         ReadTimeoutError,
     )
@@ -302,7 +299,7 @@ def _reason(exc: Exception) -> str:
     def found(kind):
         return next((c for c in causes if isinstance(c, kind)), None)
 
-    if found((NameResolutionError, socket.gaierror)):
+    if _unresolved(exc):
         return "cannot resolve the host name (no network, or DNS blocked)"
     if found(ConnectionRefusedError):
         return "connection refused"
