@@ -13,18 +13,14 @@ __all__ = ["Cache", "default_cache_dir", "inventory", "clear", "repair", "Downlo
            "FetchResult", "fetch_entry"]
 
 
+_LAZY = {"DownloadConfig": "transports", "repair": "repair", "FetchOptions": "fetch", "FetchResult": "fetch",
+         "fetch_entry": "fetch"}
+
+
 def __getattr__(name: str):
-    # deliberate lazy imports: requests/urllib3 load only when something is downloaded
-    if name == "DownloadConfig":
-        from .transports import DownloadConfig  # noqa: PLC0415 (lazy attribute: `list` imports only the cache module)
+    # deliberate lazy imports: `list` imports only the cache module; the rest loads when it is used
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib  # noqa: PLC0415 (lazy attribute: `list` imports only the cache module)
 
-        return DownloadConfig
-    if name == "repair":
-        from .repair import repair  # noqa: PLC0415 (lazy attribute: `list` imports only the cache module)
-
-        return repair
-    if name in ("FetchOptions", "FetchResult", "fetch_entry"):
-        from . import fetch  # noqa: PLC0415 (lazy attribute: `list` imports only the cache module)
-
-        return getattr(fetch, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)

@@ -72,24 +72,20 @@ class ObjectStore:
     def path(url: str) -> str:
         return url.split("://", 1)[1]
 
-    def size(self, url: str) -> int:
-        """The object's size in bytes; DownloadError when it is missing or unreadable."""
-        try:
-            info = self.fs.info(self.path(url))
-        except Exception as exc:
-            raise _store_error(url, exc, "cannot read") from None
-        if info.get("type") not in (None, "file"):
-            raise DownloadError(
-                f"{redact(url)} is not a file (a folder or prefix)",
-                hint="point the mirror at the folder that holds the files",
-            )
-        return int(info["size"])
-
     def info(self, url: str) -> dict:
+        """The object's metadata (size, type, ETag); DownloadError when it is missing or unreadable."""
         try:
             return self.fs.info(self.path(url))
         except Exception as exc:
             raise _store_error(url, exc, "cannot read") from None
+
+    def size(self, url: str) -> int:
+        """The object's size in bytes; DownloadError when it is missing, unreadable or not a file."""
+        info = self.info(url)
+        if info.get("type") not in (None, "file"):
+            raise DownloadError(f"{redact(url)} is not a file (a folder or prefix)",
+                                hint="point the mirror at the folder that holds the files")
+        return int(info["size"])
 
     def read_from(self, url: str, offset: int) -> Iterator[bytes]:
         """The object's bytes from ``offset`` on, in chunks (ranged reads, one block in memory at a time)."""
