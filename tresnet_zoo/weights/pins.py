@@ -16,7 +16,7 @@ from .lockfile import apply_lock
 from .mirror import apply_manifest, read_manifest
 from .sources import SourceSpec, entry_sources, is_local_mirror, mirror_folder_error, mirror_host_error
 
-__all__ = ["Planned", "expected_for", "plan", "pin_mirror"]
+__all__ = ["Planned", "expected_for", "pinned", "plan", "pin_mirror"]
 
 
 def expected_for(entry) -> Expected:
@@ -40,6 +40,11 @@ class Planned:
     entry: str  # the entry's name
     url: str  # the source's URL, or its file under the mirror
     expected: Expected
+
+
+def pinned(entry) -> list[Expected]:
+    """What each of the entry's sources' files must be (index and lock file), in source order."""
+    return [apply_lock(entry, spec.expected()) for spec in entry_sources(entry)]
 
 
 def plan(entry, mirror: str | None = None) -> list[Planned]:

@@ -22,9 +22,8 @@ from ..models import checkpoint_bytes_bound, entry_classes, variant_of
 from .cache import Cache
 from .hashes import Expected
 from .load import Hashed, hash_file, hash_problem, load_verified, read_hashed
-from .lockfile import apply_lock
-from .pins import expected_for
-from .sources import cached_record, entry_sources
+from .pins import expected_for, pinned
+from .sources import cached_record
 
 __all__ = ["FileCheck", "cached_expected", "check_entry", "check_file", "deep_check", "deep_image_size",
            "MIN_IMAGE_SIZE", "MAX_IMAGE_SIZE"]
@@ -70,7 +69,7 @@ def cached_expected(entry, cache: Cache) -> Expected | None:
     ``fetch.fetch_entry`` picks it), else the first of its sources (``Weights``, then the fallbacks)
     whose file name is taken in the cache, by a regular file or anything planted there. None when none is.
     A name a neighbour planted under the primary's file name does not hide the fallback file that loads."""
-    planned = [apply_lock(entry, spec.expected()) for spec in entry_sources(entry)]
+    planned = pinned(entry)
     for expected in planned:
         if cached_record(cache, expected):
             return expected
@@ -85,10 +84,7 @@ def check_entry(entry, cache: Cache, *, deep: bool = False) -> FileCheck:
     """Re-check the file the entry would load from the cache (a fallback source's file when that is the
     one there); an entry with nothing cached is checked against its first source's file ("not in the
     cache"), which is its ``Weights`` or, for an entry with sources only, the first of those."""
-    expected = cached_expected(entry, cache)
-    if expected is None:
-        specs = entry_sources(entry)
-        expected = apply_lock(entry, specs[0].expected()) if specs else expected_for(entry)
+    expected = cached_expected(entry, cache) or (pinned(entry) or [expected_for(entry)])[0]
     return check_file(entry, cache, expected, deep=deep)
 
 
