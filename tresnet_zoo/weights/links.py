@@ -250,6 +250,8 @@ def _session():
 
 def _probe_http(url: str, timeout: float, max_redirects: int, allow_http: bool) -> tuple[int, int | None]:
     """(final status, size) for ``url``: HEAD, or a one-byte ranged GET where HEAD is refused."""
+    import requests  # noqa: PLC0415 (network stack: only downloads)
+
     why = url_problem(url, allow_http=allow_http)
     if why is not None:
         raise _Unreachable(f"refusing {redact(url)}: {why}")
@@ -259,7 +261,7 @@ def _probe_http(url: str, timeout: float, max_redirects: int, allow_http: bool) 
             response, url = follow(_session(), method, url, headers=headers, timeout=(min(timeout, 10.0), timeout),
                                    max_redirects=max_redirects, allow_http=allow_http)
         except RequestFailed as failed:
-            if not isinstance(failed.cause, _request_exception()):  # urllib3's LocationParseError
+            if not isinstance(failed.cause, requests.RequestException):  # urllib3's LocationParseError
                 raise _Unreachable(f"not a usable URL ({_reason(failed.cause)})") from None
             if _unresolved(failed.cause):
                 raise _Dead(_reason(failed.cause), unresolved=True) from None
@@ -280,12 +282,6 @@ def _probe_http(url: str, timeout: float, max_redirects: int, allow_http: bool) 
         if status == 200:
             return status, header_int(length or "")
         return status, None
-
-
-def _request_exception():
-    import requests  # noqa: PLC0415 (network stack: only downloads)
-
-    return requests.exceptions.RequestException
 
 
 def links_offline() -> bool:
