@@ -17,7 +17,7 @@ __all__ = ["open_source", "download"]
 def open_source(url: str, filename: str, config: DownloadConfig) -> Source:
     """The source for ``url``: an HTTP(S) URL, or a ``file://`` mirror folder URL joined with ``filename``."""
     if is_object_store(url):
-        return ObjectStoreSource(url)
+        return ObjectStoreSource(url, config=config)
     check_url_allowed(url, config)
     if urlsplit(url).scheme == "file":
         return FileSource.from_url(url, filename)

@@ -187,10 +187,10 @@ class ObjectStoreSource:
     the announced size, minimum speed, deadline, resume from every byte received.
     """
 
-    def __init__(self, url: str, *, store: ObjectStore | None = None) -> None:
+    def __init__(self, url: str, *, store: ObjectStore | None = None, config: DownloadConfig | None = None) -> None:
         self.url = url
         self.display = redact(url)
-        self.store = store or ObjectStore(url)
+        self.store = store or ObjectStore(url, config=config)  # the download's timeouts for the S3 client
 
     def open(self, start: int) -> _ObjectStream:
         fs = self.store.fs
