@@ -91,7 +91,7 @@ def measure(repeat: int = 3) -> dict:
             # verify: the library's check of the cached file vs hashlib alone, in this process
             from tresnet_zoo import load_index
             from tresnet_zoo.weights import Cache
-            from tresnet_zoo.weights.fetch import expected_for
+            from tresnet_zoo.weights.pins import expected_for
             from tresnet_zoo.weights.verify import check_file
 
             entry = load_index(index).get("tresnet_xl_bench")

@@ -86,8 +86,8 @@ def measure(repeat: int = 7) -> dict[str, float]:
                 times.append(time.perf_counter() - start)
                 del model
         from tresnet_zoo.models.layouts import read_state
-        from tresnet_zoo.weights.fetch import expected_for
         from tresnet_zoo.weights.load import read_verified
+        from tresnet_zoo.weights.pins import expected_for
 
         expected = expected_for(entry)
         io_mine, io_theirs = [], []

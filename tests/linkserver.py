@@ -27,8 +27,10 @@ class Route:
 
 
 class LinkServer:
-    def __init__(self, routes: dict[str, Route]) -> None:
+    def __init__(self, routes: dict[str, Route], *, tls=None) -> None:
+        """``tls``: an ``ssl.SSLContext`` (server side) to serve https instead of http."""
         self.routes = routes
+        self.scheme = "https" if tls is not None else "http"
         self.stop = threading.Event()
         self.seen: list[tuple[str, str]] = []  # (method, path)
         server = self
@@ -53,11 +55,13 @@ class LinkServer:
 
         self.httpd = Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
+        if tls is not None:
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
         self.port = self.httpd.server_address[1]
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}"
+        return f"{self.scheme}://127.0.0.1:{self.port}/{path.lstrip('/')}"
 
     def close(self) -> None:
         self.stop.set()

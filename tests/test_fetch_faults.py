@@ -281,7 +281,7 @@ def test_network_causes_are_named_in_a_few_words(root, words):
     import requests
     from urllib3.exceptions import MaxRetryError, NewConnectionError
 
-    from tresnet_zoo.weights.download import _reason
+    from tresnet_zoo.weights.transports.http import _reason
 
     cause = root()
     wrapped = NewConnectionError(None, f"Failed to establish a new connection: {cause}")

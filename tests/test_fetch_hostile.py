@@ -213,7 +213,7 @@ def test_a_mirror_is_read_only_inside_its_folder(cli, site, tmp_path):
 
 def test_file_source_confines_names(tmp_path):
     from tresnet_zoo.errors import DownloadError
-    from tresnet_zoo.weights.download import FileSource
+    from tresnet_zoo.weights.transports.file import FileSource
 
     for bad in ("../x.pth", "a/../../x.pth", "..", ".hidden"):
         with pytest.raises(DownloadError):

@@ -183,7 +183,7 @@ def test_cache_info_and_clear(cli, zoo, checkpoints):
     assert cli(*zoo.args("fetch", "tresnet_m", *FAST)).code == 0
     (zoo.cache / "notes.txt").write_text("not ours")
     (zoo.cache / (checkpoints["tresnet_m_release"].filename + ".abc.part")).write_bytes(b"123")
-    from tresnet_zoo.weights.cache import this_host
+    from tresnet_zoo.weights.partials import this_host
 
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     live = zoo.cache / f"{checkpoints['tresnet_m_release'].filename}.{sleeper.pid}@{this_host()}.x1y2z3.part"

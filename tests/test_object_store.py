@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import socket
 import uuid
 
@@ -216,7 +217,7 @@ def test_missing_backend_is_an_environment_error(cli, zoo, tmp_path):
     assert got.code == 3, got.text  # the environment: a missing extra, named with an install hint
     assert "needs an fsspec backend" in got.err or "not installed" in got.err
     from tresnet_zoo.errors import MissingExtraError
-    from tresnet_zoo.weights.sources import ObjectStore
+    from tresnet_zoo.weights.transports.objectstore import ObjectStore
 
     with pytest.raises(MissingExtraError) as info:
         ObjectStore("gcs://bucket/weights")
@@ -312,7 +313,7 @@ def test_lock_refuses_the_bundled_registry(cli):
 
 def test_resume_from_a_partial_with_a_ranged_read(s3, checkpoints, tmp_path):
     from tresnet_zoo.weights.hashes import Expected
-    from tresnet_zoo.weights.sources import copy_object
+    from tresnet_zoo.weights.transports import DownloadConfig, download
 
     ckpt = checkpoints["tresnet_m"]
     key = f"{prefix()}/{ckpt.filename}"
@@ -321,7 +322,11 @@ def test_resume_from_a_partial_with_a_ranged_read(s3, checkpoints, tmp_path):
     half = ckpt.size // 2
     part.write_bytes(ckpt.data[:half])
     expected = Expected(ckpt.filename, ckpt.size, ckpt.filename.rsplit("-", 1)[1][:8], ckpt.sha256)
-    size, digest = copy_object(f"s3://{BUCKET}/{key}", part, expected)
+    fd = os.open(part, os.O_RDWR | os.O_APPEND)
+    try:
+        size, digest = download(f"s3://{BUCKET}/{key}", fd, expected, DownloadConfig())
+    finally:
+        os.close(fd)
     assert (size, digest) == (ckpt.size, ckpt.sha256)  # had the read started at 0, the file would be too long
     assert part.read_bytes() == ckpt.data
 
@@ -351,3 +356,55 @@ def test_no_credentials_at_all_hints_the_credentials(cli, zoo, s3_server, monkey
     assert "NoCredentialsError" in got.err
     assert "  # give the object store's credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" in got.err
     assert "check AWS_ENDPOINT_URL" not in got.err
+
+
+def test_manifest_is_read_with_a_byte_bound_and_a_deadline(s3, monkeypatch):
+    """An S3 mirror's manifest is read through one bounded stream: never more than the limit (plus one
+    byte, to tell) whatever the store announces, and not past the deadline."""
+    from tresnet_zoo.errors import DownloadError, IntegrityError
+    from tresnet_zoo.weights import mirror
+    from tresnet_zoo.weights.transports.objectstore import ObjectStore
+
+    key = prefix()
+    url = f"s3://{BUCKET}/{key}/tresnet-zoo-manifest.json"
+    s3.put_object(Bucket=BUCKET, Key=f"{key}/tresnet-zoo-manifest.json", Body=b"x" * 5000)
+    store = ObjectStore(url)
+    assert store.read_small(url, 5000, 30.0) == b"x" * 5000
+    assert store.read_small(f"s3://{BUCKET}/{key}/none.json", 5000, 30.0) is None
+    with pytest.raises(IntegrityError, match="more than the 4999"):
+        store.read_small(url, 4999, 30.0)
+    with pytest.raises(DownloadError, match="not received within 0 s"):
+        store.read_small(url, 5000, 0.0)  # a deadline already spent: refused before the first read
+    monkeypatch.setattr(mirror, "MAX_MANIFEST_BYTES", 100)
+    with pytest.raises(IntegrityError, match="more than the 100"):
+        mirror.read_manifest(f"s3://{BUCKET}/{key}")
+
+
+def test_a_stream_longer_than_it_announced_is_cut_at_the_bound():
+    """The bound counts bytes read, not what the source announced: a source that says 10 bytes and
+    sends a megabyte yields limit + 1 bytes, no more."""
+    from tresnet_zoo.weights.transports.base import read_bounded
+
+    sent = []
+
+    def read(n):
+        sent.append(n)
+        return b"y" * n
+
+    body = read_bounded(read, 10, 30.0, "manifest")
+    assert body == b"y" * 11 and sum(sent) == 11
+
+
+def test_the_s3_client_gets_the_http_policy(s3, monkeypatch, tmp_path):
+    """The S3 client gets the CA bundle of the one HTTP policy and its timeouts."""
+    from tresnet_zoo.weights.transports import DownloadConfig
+    from tresnet_zoo.weights.transports.objectstore import ObjectStore
+
+    bundle = tmp_path / "ca.pem"
+    monkeypatch.delenv("AWS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    fs = ObjectStore(f"s3://{BUCKET}/x", config=DownloadConfig(connect_timeout=3.0, read_timeout=7.0)).fs
+    assert fs.client_kwargs["verify"] == str(bundle)
+    assert fs.config_kwargs == {"connect_timeout": 3.0, "read_timeout": 7.0}

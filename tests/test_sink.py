@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tresnet_zoo.weights.download import _Sink
+from tresnet_zoo.weights.sink import Sink as _Sink
 
 
 def _open(path, flags=os.O_RDWR | os.O_APPEND | os.O_CREAT) -> int:

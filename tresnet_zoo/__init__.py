@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import logging as _logging
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .api import create_model, fetch, list_models, list_pretrained
 from .errors import (
     CacheError,

@@ -1,16 +1,56 @@
-"""Writing files safely: temp file in the same folder, fsync, atomic rename; never through a read-only target.
-
-Used by ``check --fix`` (the index), the weight cache (records) and the docs build.
+"""File safety: regular files opened without following links or blocking on a FIFO, bounded reads,
+streamed hashes; writing by temp file in the same folder, fsync, atomic rename, never through a read-only
+target. Used by ``check --fix`` (the index), the weight cache, lock files, mirrors and the docs build.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import os
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write", "ensure_writable", "ReadOnlyTargetError"]
+__all__ = ["atomic_write", "ensure_writable", "ReadOnlyTargetError", "open_regular", "read_regular", "hash_regular"]
+
+CHUNK = 1 << 20
+
+
+def open_regular(path: Path, flags: int = os.O_RDONLY) -> tuple[int, os.stat_result]:
+    """A blocking descriptor on ``path`` (opened with ``flags``) and its fstat: never through a symbolic link
+    (ELOOP), never blocked by a FIFO, a regular file only (EINVAL otherwise). OSError as ``os.open`` raises it."""
+    fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        os.set_blocking(fd, True)
+        return fd, st
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """The regular file ``path`` whole, at most ``limit + 1`` bytes read (the caller refuses a longer one)."""
+    fd, _ = open_regular(path)
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read(limit + 1)
+
+
+def hash_regular(path: Path, update: Callable[[bytes], object] | None = None) -> tuple[int, str]:
+    """(size, sha256) of the regular file ``path``, streamed; ``update`` also sees every block."""
+    fd, _ = open_regular(path)
+    digest, size = hashlib.sha256(), 0
+    with os.fdopen(fd, "rb") as handle:
+        while block := handle.read(CHUNK):
+            digest.update(block)
+            size += len(block)
+            if update is not None:
+                update(block)
+    return size, digest.hexdigest()
 
 
 class ReadOnlyTargetError(PermissionError):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 __all__ = [
@@ -22,6 +24,8 @@ __all__ = [
     "weights_filename",
     "filename_problem",
     "redact",
+    "is_object_store",
+    "Mirror",
 ]
 
 _LOOPBACK_NAMES = {"localhost", "ip6-localhost", "ip6-loopback"}
@@ -175,3 +179,49 @@ def redact(url: str) -> str:
         port = None
     netloc = "***@" + host + (f":{port}" if port else "")
     return parts._replace(netloc=netloc).geturl()
+
+
+# schemes the http and file transports handle; any other scheme is an fsspec protocol (s3, gs, az, ...)
+_OWN_SCHEMES = {"http", "https", "file", ""}
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*\Z")
+
+
+def is_object_store(url: str) -> bool:
+    """Whether ``url`` names an object store (an fsspec protocol other than http(s) and file)."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    return scheme not in _OWN_SCHEMES and bool(_SCHEME.match(scheme))
+
+
+@dataclass(frozen=True)
+class Mirror:
+    """What a mirror string names, parsed once. ``kind``: "folder" (a path, or a ``file://`` URL without a
+    host or with ``localhost``: ``folder`` is set), "store" (an object store), "other-host" (a ``file://``
+    URL naming another machine, RFC 8089: never read or written as a local folder; ``host`` is set), or
+    "web" (anything else: the URL policy judges it when it is read)."""
+
+    text: str
+    kind: str
+    folder: Path | None = None
+    host: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> Mirror:
+        if is_object_store(text):
+            return cls(text, "store")
+        if "://" not in text:
+            return cls(text, "folder", Path(text).expanduser())
+        try:
+            parts = urlsplit(text)
+        except ValueError:
+            return cls(text, "web")
+        if parts.scheme != "file":
+            return cls(text, "web")
+        if parts.netloc.lower() not in ("", "localhost"):
+            return cls(text, "other-host", host=parts.netloc)
+        path = unquote(parts.path)
+        return cls(text, "folder", Path(path)) if path else cls(text, "web")
+
+    def url_of(self, filename: str) -> str:
+        """The URL of ``filename`` in the mirror (a folder path as a ``file://`` URL)."""
+        base = self.text if "://" in self.text else self.folder.resolve().as_uri()
+        return base.rstrip("/") + "/" + filename

@@ -15,7 +15,7 @@ from .index import Index, load_index
 from .models import build_entry, checkpoint_bytes_bound, entry_classes, load_checkpoint, variant_of
 from .models.pretrained import timm_tags_of
 
-__all__ = ["list_models", "list_pretrained", "create_model", "fetch", "fetch_entry_path"]
+__all__ = ["list_models", "list_pretrained", "create_model", "fetch", "fetch_entry_path", "fetch_checked"]
 
 
 def _index(index) -> Index:
@@ -69,25 +69,27 @@ def fetch_entry_path(entry, *, verify: bool = False, cache_dir=None, mirror=None
     """``fetch`` for an entry already read from an index. With ``verify=True`` the file is read and
     hashed again in this call (a cache hit is otherwise trusted on its record and size), then loaded
     into the reference model and run."""
-    from .weights.fetch import expected_for  # noqa: PLC0415 (keeps `import tresnet_zoo` from loading the weights code)
-    from .weights.verify import deep_check  # noqa: PLC0415 (keeps `import tresnet_zoo` from loading the weights code)
-
-    result = _fetch_result(entry, cache_dir=cache_dir, mirror=mirror, offline=offline, force=force, config=config,
-                           public_key=public_key)
-    if verify:
-        held_to = getattr(result, "expected", None) or expected_for(entry)  # the source actually used (sources.py)
-        deep_check(entry, result.path, held_to, record_sha256=result.sha256)
-    return result.path
-
-
-def _fetch_result(entry, *, cache_dir=None, mirror=None, offline=None, force=False, config=None, public_key=None):
-    from .weights import Cache, DownloadConfig, FetchOptions, fetch_entry  # noqa: PLC0415 (keeps `import tresnet_zoo` from loading the weights code)
+    from .weights import Cache, DownloadConfig, FetchOptions  # noqa: PLC0415 (keeps `import tresnet_zoo` from loading the weights code)
 
     options = FetchOptions.from_env(
         cache=Cache(Path(cache_dir) if cache_dir else None), mirror=mirror, offline=offline, force=force,
         config=config or DownloadConfig(), public_key=str(public_key) if public_key else None,
     )
-    return fetch_entry(entry, options)
+    return fetch_checked(entry, options, verify=verify)[0].path
+
+
+def fetch_checked(entry, options, *, verify: bool = False):
+    """The one fetch behind ``fetch``, ``create_model`` and the CLI: (FetchResult, the deep check's report
+    or None). ``options`` is a ``weights.FetchOptions``; ``verify=True`` adds the deep check of the bytes
+    the file was held to (its source's, with lock and manifest applied)."""
+    from .weights import fetch_entry  # noqa: PLC0415 (keeps `import tresnet_zoo` from loading the weights code)
+
+    result = fetch_entry(entry, options)
+    if not verify:
+        return result, None
+    from .weights.verify import deep_check  # noqa: PLC0415 (keeps `import tresnet_zoo` from loading torch)
+
+    return result, deep_check(entry, result.path, result.expected, record_sha256=result.sha256)
 
 
 def create_model(
@@ -132,12 +134,13 @@ def create_model(
         raise UsageError("give pretrained=True or checkpoint_path, not both")
     entry = _index(index).get(name)
     if pretrained:
-        from .weights.fetch import expected_for  # noqa: PLC0415 (keeps `import tresnet_zoo` from loading the weights code)
+        from .weights import Cache, FetchOptions  # noqa: PLC0415 (keeps `import tresnet_zoo` from loading the weights code)
         from .weights.load import load_verified  # noqa: PLC0415 (keeps `import tresnet_zoo` from loading the weights code)
 
-        result = _fetch_result(entry, cache_dir=cache_dir, mirror=mirror, offline=offline, public_key=public_key)
-        held_to = getattr(result, "expected", None) or expected_for(entry)  # the source actually used (sources.py)
-        model, _ = load_verified(entry, result.path, held_to, record_sha256=result.sha256,
+        options = FetchOptions.from_env(cache=Cache(Path(cache_dir) if cache_dir else None), mirror=mirror,
+                                        offline=offline, public_key=str(public_key) if public_key else None)
+        result, _ = fetch_checked(entry, options)
+        model, _ = load_verified(entry, result.path, result.expected, record_sha256=result.sha256,
                                  num_classes=num_classes)
     else:
         model = build_entry(entry, num_classes=num_classes)

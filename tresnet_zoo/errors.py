@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ZooError",
     "UsageError",
+    "BundledRegistryError",
     "ZooEnvironmentError",
     "EXIT_CODES",
     "IndexNotFoundError",
@@ -31,6 +32,15 @@ __all__ = [
     "UnsafeCheckpointError",
     "DownloadError",
     "IntegrityError",
+    "CacheFolderError",
+    "LockDisagreesError",
+    "CachedFileDamagedError",
+    "UnpinnedError",
+    "MirrorMissingError",
+    "UnboundedDownloadError",
+    "UrlPolicyError",
+    "DeadSourceError",
+    "NetworkError",
     "OfflineError",
     "CacheError",
     "MissingDependencyError",
@@ -122,6 +132,14 @@ class InvalidIndexError(ZooError):
         super().__init__(message, hint="`tresnet-zoo validate` lists every problem")
 
 
+class BundledRegistryError(UsageError):
+    """A command would write into tresnet-zoo's bundled registry (``path``), which is never written."""
+
+    def __init__(self, message: str, *, hint: str | None = None, path: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.path = path
+
+
 class CheckFailedError(ZooError):
     """`check` found metadata that the reference implementation contradicts."""
 
@@ -135,7 +153,36 @@ class UnsafeCheckpointError(CheckpointError):
 
 
 class DownloadError(ZooEnvironmentError):
-    """A weight file could not be downloaded (network, HTTP status, server behaviour): exit 3."""
+    """A weight file could not be downloaded (network, HTTP status, server behaviour): exit 3.
+
+    Fields, where known: ``url`` (redacted) or ``path`` of the source, its HTTP ``status``, the ``entry``, and
+    ``notes``: what each source met when several were tried (``weights.sources.SourceNote``)."""
+
+    def __init__(self, message: str, *, hint: str | None = None, url: str | None = None, status: int | None = None,
+                 path: str | None = None, entry: str | None = None, notes: tuple = ()) -> None:
+        super().__init__(message, hint=hint)
+        self.url, self.status, self.path, self.entry, self.notes = url, status, path, entry, tuple(notes)
+
+
+class NetworkError(DownloadError):
+    """The network or a server failed before the file arrived (connection, redirects, HTTP errors)."""
+
+
+class DeadSourceError(DownloadError):
+    """A source that is not there: HTTP 403/404/410, a host name that does not resolve, a missing object
+    or mirror file. The next source is tried."""
+
+
+class UrlPolicyError(DownloadError):
+    """A URL or a redirect that the URL policy refuses (plain http, another scheme, a hop to loopback)."""
+
+
+class UnboundedDownloadError(DownloadError):
+    """No File Size and no byte limit for a download, or a source sending more than the limit."""
+
+
+class MirrorMissingError(DownloadError):
+    """A local mirror (``path``) that is not a folder, or does not exist."""
 
 
 class IntegrityError(DownloadError):
@@ -144,8 +191,28 @@ class IntegrityError(DownloadError):
     exit_code = EXIT_BAD_DATA
 
 
+class UnpinnedError(IntegrityError):
+    """A file with no hash to check its bytes against: refused before any request."""
+
+
+class CachedFileDamagedError(IntegrityError):
+    """A file in the cache differs from what was recorded or declared (``path``)."""
+
+
+class LockDisagreesError(IntegrityError):
+    """The lock file (``path``) pins other bytes than the index declares."""
+
+
 class CacheError(ZooEnvironmentError):
     """The weight cache cannot be written (not a folder, no permission, disk full)."""
+
+
+class CacheFolderError(CacheError):
+    """The cache folder itself is unusable (``path``): another cache folder helps."""
+
+    def __init__(self, message: str, *, hint: str | None = None, path: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.path = path
 
 
 class OfflineError(UsageError):

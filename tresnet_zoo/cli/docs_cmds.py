@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-import typer.main
 
 from .._deps import require
 from ..errors import IndexNotFoundError, ZooEnvironmentError
@@ -52,7 +51,7 @@ def build(
     if upstream is not None and not upstream.is_file():
         raise IndexNotFoundError(f"upstream page {upstream} does not exist")
     result = build_site(out, index=index_path or state.index, upstream=upstream, pages=pages, strict=strict,
-                        commands=_command_tree(), repo_url=repo_url, site_url=site_url)
+                        commands=_command_tree(ctx), repo_url=repo_url, site_url=site_url)
     output.line(f"built {result.page_count} pages ({result.corrections} corrections listed) into {out} "
                 f"in {result.seconds:.1f} s")
 
@@ -64,11 +63,10 @@ def _require_docs(command: str) -> None:
             purpose=f"`docs {command}` renders pages and builds the site and")
 
 
-def _command_tree():
-    """The CLI's click command tree, handed to the docs (which never import the CLI) for the CLI reference."""
-    from .main import app  # noqa: PLC0415 (import cycle: main imports this module)
-
-    return typer.main.get_command(app)
+def _command_tree(ctx: typer.Context):
+    """The CLI's click command tree (the root of this command's context), handed to the docs (which never
+    import the CLI) for the CLI reference."""
+    return ctx.find_root().command
 
 
 @docs_app.command("serve")
@@ -101,7 +99,7 @@ def serve(
         url = f"http://{host}:{httpd.server_address[1]}/"
         output.line(f"building the site into {out} first (pages, chart, MkDocs: this takes a while); then serving it "
                     f"at {url}", err=True)
-        result = build_site(out, index=index, commands=_command_tree())
+        result = build_site(out, index=index, commands=_command_tree(ctx))
         output.line(f"serving {result.site} at {url} (Ctrl-C stops)")
         try:
             httpd.serve_forever()

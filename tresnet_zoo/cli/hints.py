@@ -19,13 +19,22 @@ from typing import Callable
 
 import typer.main
 
+from .._urls import is_object_store
 from ..errors import (
+    BundledRegistryError,
+    CachedFileDamagedError,
+    CacheFolderError,
+    DeadSourceError,
     DownloadError,
     IndexNotFoundError,
     InvalidIndexError,
+    LockDisagreesError,
     MissingDependencyError,
+    NetworkError,
     OfflineError,
+    UnboundedDownloadError,
     UnknownModelError,
+    UrlPolicyError,
     UsageError,
     ZooEnvironmentError,
     ZooError,
@@ -128,6 +137,14 @@ _BUILDERS: list[tuple[type, Callable[..., str | None]]] = [
     (InvalidIndexError, _invalid_index),
     (UnknownModelError, _unknown_model),
     (MissingDependencyError, _missing_dependency),
+    (BundledRegistryError, lambda exc, state: _rewrite(
+        "tresnet-zoo lock --output tresnet-zoo.lock  (then export TRESNET_ZOO_LOCK=tresnet-zoo.lock)", state)),
+    (CachedFileDamagedError, lambda exc, state: _rewrite("`tresnet-zoo verify --repair` fetches it again", state)),
+    (LockDisagreesError, lambda exc, state: _rewrite(
+        "the index changed since the lock was written: check the change, then run `tresnet-zoo lock --update`", state)),
+    (DeadSourceError, lambda exc, state: _rewrite(
+        "push it with `tresnet-zoo mirror push`, or fetch without --mirror"
+        if exc.status == 404 and is_object_store(exc.url or "") else exc.hint, state)),
 ]
 
 
@@ -139,18 +156,31 @@ def _rewrite(hint: str | None, state: State | None) -> str | None:
     return _COMMAND.sub(lambda _: prefix, hint)  # a template would read the path's backslashes as escapes
 
 
-# The library names no flags; what the CLI adds to a hint, by what an error is about (its ``topic``).
-_FLAG_HINTS = {
-    "network": "mirror: --mirror DIR or TRESNET_ZOO_MIRROR",
-    "no-size": "limit: --max-bytes N",
-    "url-policy": "--allow-http permits plain http if you trust the network",
-    "cache": "another folder: --cache-dir DIR or TRESNET_ZOO_CACHE",
-}
+# The library names no flags; what the CLI adds to a hint, by the error's type and fields.
+_MIRROR_FLAGS = "mirror: --mirror DIR or TRESNET_ZOO_MIRROR"
+_FLAG_HINTS: list[tuple[type, str]] = [
+    (UnboundedDownloadError, "limit: --max-bytes N"),
+    (UrlPolicyError, "--allow-http permits plain http if you trust the network"),
+    (CacheFolderError, "another folder: --cache-dir DIR or TRESNET_ZOO_CACHE"),
+]
+
+
+def _wants_mirror(exc: ZooError) -> bool:
+    """A mirror helps where the network failed (or a web source is gone)."""
+    web_dead = isinstance(exc, DeadSourceError) and (exc.url or "").startswith(("http://", "https://"))
+    return isinstance(exc, (NetworkError, OfflineError)) or web_dead
+
+
+def _flags(exc: ZooError) -> str | None:
+    """The flags that help with ``exc``, by its type."""
+    if _wants_mirror(exc):
+        return _MIRROR_FLAGS
+    return next((text for cls, text in _FLAG_HINTS if isinstance(exc, cls)), None)
 
 
 def hint_for(exc: ZooError, state: State | None, *, own_checkpoint: str | None = None) -> str:
     """The hint to print for ``exc``: built from its data where a builder knows it, else its own, completed,
-    plus the flags that help with its topic; every error gets one, as a command (:func:`as_command`).
+    plus the flags that help with its type; every error gets one, as a command (:func:`as_command`).
     ``own_checkpoint`` (an entry name) adds how to use a weights file of one's own instead."""
     for cls, build in _BUILDERS:
         if isinstance(exc, cls):
@@ -158,13 +188,12 @@ def hint_for(exc: ZooError, state: State | None, *, own_checkpoint: str | None =
             break
     else:
         hint = _rewrite(exc.hint, state)
-    topic = getattr(exc, "topic", None) or ""
-    again = _mirror_hint() if topic == "network" else None
+    again = _mirror_hint() if _wants_mirror(exc) else None
     if again:  # the same command reading a folder of the files: one command, the prose short
         then = "without offline mode" if isinstance(exc, OfflineError) else "once the network is back"
         hint = f"{again}  # with the files copied into ./weights; or run it again {then}"
-    elif _FLAG_HINTS.get(topic):
-        hint = f"{hint} ({_FLAG_HINTS[topic]})" if hint else _FLAG_HINTS[topic]
+    elif _flags(exc):
+        hint = f"{hint} ({_flags(exc)})" if hint else _flags(exc)
     hint = as_command(hint or _fallback(exc, state), usage=isinstance(exc, UsageError))
     if own_checkpoint is None and isinstance(exc, (DownloadError, OfflineError)) and _argv and "predict" in _argv \
             and "--checkpoint" not in _argv and _argv.index("predict") + 1 < len(_argv):

@@ -16,8 +16,8 @@ try:  # typer 0.2x vendors click as ``typer._click``; older versions use click i
 except ImportError:  # pragma: no cover - depends on the installed typer
     from click import exceptions as _click_errors
 
-from .. import __version__
 from .._deps import missing_extra
+from .._version import __version__
 from ..errors import EXIT_BUG, EXIT_CODES, EXIT_USAGE, ZooError
 from . import output
 from .context import State, current, set_current

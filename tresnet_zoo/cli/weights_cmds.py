@@ -10,7 +10,7 @@ from typing import List, Optional
 
 import typer
 
-from ..errors import SourceWarning, UsageError, ZooError
+from ..errors import MirrorMissingError, SourceWarning, UsageError, ZooError
 from ..weights.cache import Cache, clear, inventory
 from ..weights.sources import files_of, own_files
 from . import output
@@ -137,25 +137,21 @@ def _fetch_one(entry, options, state: State, deep: bool) -> dict:
 
 
 def _fetch_into(record: dict, entry, options, state: State, deep: bool) -> None:
-    from ..weights.fetch import expected_for, fetch_entry  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
+    from ..api import fetch_checked  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
 
     try:
-        result = fetch_entry(entry, options)
+        result, checked = fetch_checked(entry, options, verify=deep)
         # say what was hashed in this operation; a cache hit is only a record
         record.update(result.to_dict(), ok=True, hashed=result.hashed,
-                      passed_over=[str(note) for note in getattr(result, "notes", ())],  # earlier sources
+                      passed_over=[str(note) for note in result.notes],  # earlier sources
                       checks={"size": "ok", "sha256": "ok" if result.hashed else "recorded, not hashed now"})
-        if deep:
-            from ..weights.verify import deep_check  # noqa: PLC0415 (keeps CLI start-up from loading the weights code)
-
-            held_to = getattr(result, "expected", None) or expected_for(entry)  # the source actually used
-            checked = deep_check(entry, result.path, held_to, record_sha256=result.sha256)
+        if checked is not None:
             record.update(deep=checked, hashed=True, sha256=checked["sha256"], size=checked["size"])
             record["checks"].update(sha256="ok", deep="ok")
     except ZooError as exc:
         record.update(ok=False, error=exc.message, hint=hint_for(exc, state, own_checkpoint=entry.name),
                       exit_code=exc.exit_code, sources=[str(n) for n in getattr(exc, "notes", ())])
-        if getattr(exc, "missing_mirror", False):
+        if isinstance(exc, MirrorMissingError):
             record["missing_mirror"] = True
 
 

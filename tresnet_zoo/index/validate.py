@@ -25,6 +25,7 @@ from typing import Any, Iterable
 
 from .._resources import schema_path
 from .._urls import filename_problem, url_problem, weights_filename
+from .._version import __version__
 from .fastschema import compile_schema, schema_errors
 from .load import collect_documents
 from .problems import Location, Problem
@@ -90,8 +91,6 @@ def validate_paths(roots: list[Path], *, verdicts: Path | None = None) -> tuple[
 
 def _verdict_marker(folder: Path, docs: list[Document]) -> Path | None:
     """The marker's name: the version, the schema and the digest of every file read (no second read)."""
-    from .. import __version__  # noqa: PLC0415  (the package is still initializing when this module loads)
-
     digest = sha256(__version__.encode())
     try:
         digest.update(schema_path().read_bytes())

@@ -1,7 +1,6 @@
-"""Weight files: the cache (``cache.py``), downloads (``download.py``), hashes (``hashes.py``),
-partial downloads (``partials.py``),
-the fetch algorithm with locks and resume (``fetch.py``), checking cached files (``verify.py``) and repairing them
-(``repair.py``).
+"""Weight files: transports (``transports/``: http, file, object store), the sink, the cache, partial
+downloads, fetch (``plan`` then ``fetch_one``), lock file and mirror pins, verify, load and repair, mirror
+push and link checks.
 
 Only ``cache`` is imported eagerly: `list` needs it, and nothing else of the package.
 """
@@ -14,18 +13,14 @@ __all__ = ["Cache", "default_cache_dir", "inventory", "clear", "repair", "Downlo
            "FetchResult", "fetch_entry"]
 
 
+_LAZY = {"DownloadConfig": "transports", "repair": "repair", "FetchOptions": "fetch", "FetchResult": "fetch",
+         "fetch_entry": "fetch"}
+
+
 def __getattr__(name: str):
-    # deliberate lazy imports: requests/urllib3 load only when something is downloaded
-    if name == "DownloadConfig":
-        from .download import DownloadConfig  # noqa: PLC0415 (lazy attribute: `list` imports only the cache module)
+    # deliberate lazy imports: `list` imports only the cache module; the rest loads when it is used
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib  # noqa: PLC0415 (lazy attribute: `list` imports only the cache module)
 
-        return DownloadConfig
-    if name == "repair":
-        from .repair import repair  # noqa: PLC0415 (lazy attribute: `list` imports only the cache module)
-
-        return repair
-    if name in ("FetchOptions", "FetchResult", "fetch_entry"):
-        from . import fetch  # noqa: PLC0415 (lazy attribute: `list` imports only the cache module)
-
-        return getattr(fetch, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)

@@ -34,9 +34,9 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from .._fs import atomic_write
+from .._fs import atomic_write, read_regular
 from .._urls import filename_problem, redact
-from ..errors import CacheError
+from ..errors import CacheFolderError
 from . import partials as _partials
 
 __all__ = [
@@ -105,34 +105,6 @@ def parse_record(text: str | bytes, filename: str) -> Record | None:
     return Record(filename, size, sha, float(when), url)
 
 
-def _read_bounded(path: Path, limit: int) -> bytes | None:
-    try:
-        fd, st = _open_regular(path)
-    except OSError:
-        return None
-    try:
-        if st.st_size > limit:
-            return None
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            data = handle.read(limit + 1)
-        return data if len(data) <= limit else None
-    finally:
-        os.close(fd)
-
-
-def _open_regular(path: Path) -> tuple[int, os.stat_result]:
-    """Open for reading without following a link or blocking on a FIFO; regular files only."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise OSError(errno.EINVAL, "not a regular file", str(path))
-        return fd, st
-    except BaseException:
-        os.close(fd)
-        raise
-
-
 class Cache:
     def __init__(self, root: Path | None = None) -> None:
         self.root = Path(root).expanduser() if root is not None else default_cache_dir()
@@ -153,8 +125,11 @@ class Cache:
 
     # --- records --------------------------------------------------------------------------------------
     def read_record(self, filename: str) -> Record | None:
-        data = _read_bounded(self.record_path(filename), RECORD_MAX_BYTES)
-        return None if data is None else parse_record(data, filename)
+        try:
+            data = read_regular(self.record_path(filename), RECORD_MAX_BYTES)
+        except OSError:
+            return None
+        return None if len(data) > RECORD_MAX_BYTES else parse_record(data, filename)
 
     def write_record(self, filename: str, *, size: int, sha256: str, url: str | None = None) -> Record:
         record = Record(filename=filename, size=size, sha256=sha256, verified_at=time.time(),
@@ -173,13 +148,6 @@ class Cache:
         except OSError:
             return None
         return st if stat.S_ISREG(st.st_mode) else None
-
-    def open_final(self, filename: str) -> tuple[int, os.stat_result] | None:
-        """An open descriptor on the cached file and its fstat, or None when the final name holds no regular file."""
-        try:
-            return _open_regular(self.path(filename))
-        except OSError:
-            return None
 
     def cached_record(self, filename: str) -> Record | None:
         """The record of a regular file under its final name whose size it matches (no hashing: see ``verify``)."""
@@ -416,10 +384,8 @@ def _check_root(root: Path) -> None:
         if stat.S_ISDIR(st.st_mode):
             return
         what = "a file" if stat.S_ISREG(st.st_mode) else "a special file"
-    error = CacheError(f"the cache {root} is not a folder: {what}",
-                       hint="remove what is in the way, or use another cache folder")
-    error.topic = "cache"  # type: ignore[attr-defined]
-    raise error
+    raise CacheFolderError(f"the cache {root} is not a folder: {what}",
+                           hint="remove what is in the way, or use another cache folder", path=str(root))
 
 
 def _sub_entries(cache: Cache) -> list[tuple[str, str]]:
@@ -498,6 +464,3 @@ def _safe(filename: str) -> str:
         raise ValueError(problem)
     return filename
 
-
-# kept for callers of the old names (cli, tests): the partial rules live in partials.py
-this_host = _partials.this_host

@@ -12,25 +12,39 @@ by a dead process is released by the operating system; a lock that is not releas
 from __future__ import annotations
 
 import errno
-import hashlib
 import logging
 import os
 import time
+import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from .._urls import hub_parts, redact
-from ..errors import CacheError, DownloadError, IntegrityError, OfflineError, UsageError
+from .._fs import hash_regular
+from .._urls import redact
+from ..errors import (
+    CacheFolderError,
+    DeadSourceError,
+    DownloadError,
+    IntegrityError,
+    OfflineError,
+    SourceWarning,
+    UnpinnedError,
+    ZooWarning,
+)
 from . import partials
 from .cache import Cache, _mkdir, lock_usable
-from .download import DownloadConfig, download
-from .hashes import CHUNK, Expected
-from .lockfile import apply_lock  # the lock file's full sha256 and size, where it has a line (issue 12)
-from .sources import fetch_sources, is_local_mirror
+from .hashes import Expected
+from .pins import Planned, pin_mirror, plan
+from .sources import (
+    SourceNote,
+    cached_record,
+    is_local_mirror,
+)
+from .transports import DownloadConfig, download
 
-__all__ = ["MIRROR_ENV", "OFFLINE_ENV", "FetchOptions", "FetchResult", "cache_error", "expected_for", "fetch_entry",
-           "source_url"]
+__all__ = ["MIRROR_ENV", "OFFLINE_ENV", "FetchOptions", "FetchResult", "cache_error", "fetch_entry", "fetch_one"]
 
 MIRROR_ENV = "TRESNET_ZOO_MIRROR"
 OFFLINE_ENV = "TRESNET_ZOO_OFFLINE"
@@ -70,6 +84,10 @@ class FetchResult:
     downloaded: bool
     seconds: float = 0.0
     hashed: bool = False  # these bytes were hashed in this operation (a download, or a re-check of another's)
+    # what the file was held to (its source's file, lock and manifest applied): a loader checks the bytes
+    # against this, not the primary's; and the sources passed over before it
+    expected: Expected | None = None
+    notes: list[SourceNote] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
@@ -84,29 +102,7 @@ class FetchResult:
         }
 
 
-def expected_for(entry) -> Expected:
-    filename = entry.weights_filename
-    if not filename:
-        raise UsageError(f"{entry.name} has no usable weights URL in the index",
-                         hint=f"see `tresnet-zoo info {entry.name}`")
-    parts = hub_parts(filename)
-
-    return apply_lock(entry, Expected(filename=filename, size=entry.metadata.file_size,
-                                      sha256_prefix=parts[1] if parts else None,
-                                      sha256=entry.metadata.sha256))
-
-
-def source_url(entry, mirror: str | None) -> str:
-    """The URL to download from: the index's, or the strict cache file name under a mirror."""
-    if not mirror:
-        return entry.weights
-    filename = expected_for(entry).filename
-    if "://" not in mirror:  # a plain folder path
-        mirror = Path(mirror).resolve().as_uri()
-    return mirror.rstrip("/") + "/" + filename
-
-
-def cache_error(filename: str, root: Path, exc: OSError) -> CacheError:
+def cache_error(filename: str, root: Path, exc: OSError) -> CacheFolderError:
     """What is wrong with the cache folder, by errno: a full disk, permissions, not a folder."""
     code = exc.errno
     where = exc.filename or root
@@ -123,50 +119,40 @@ def cache_error(filename: str, root: Path, exc: OSError) -> CacheError:
         hint = "remove what is in the way, or use another cache folder"
     else:
         what, hint = exc.strerror or str(exc), "check the cache folder, or use another one"
-    error = CacheError(f"{filename}: cannot write to the cache {root}: {what} ({where})", hint=hint)
-    error.topic = "cache"  # type: ignore[attr-defined]
-    return error
+    return CacheFolderError(f"{filename}: cannot write to the cache {root}: {what} ({where})", hint=hint,
+                            path=str(where))
 
 
-def fetch_entry(entry, options: FetchOptions) -> FetchResult:
-    """The verified cached file of ``entry``, downloading it if needed: its sources in order (``sources.py``)."""
-    return fetch_sources(entry, options, _fetch_source)
-
-
-def _fetch_source(entry, options: FetchOptions) -> FetchResult:
-    """The verified cached file of one source of an entry (``entry`` stands for that source)."""
+def fetch_one(planned: Planned, options: FetchOptions) -> FetchResult:
+    """The verified cached file of one planned source, downloading it if needed (lock, resume, verify, rename)."""
     try:
-        return _fetch_entry(entry, options)
+        return replace(_fetch_one(planned, options), expected=planned.expected)
     except OSError as exc:  # the cache folder: not a folder, no permission, disk full
-        raise cache_error(entry.weights_filename or entry.name, options.cache.root, exc) from None
+        raise cache_error(planned.expected.filename, options.cache.root, exc) from None
 
 
-def _fetch_entry(entry, options: FetchOptions) -> FetchResult:
+def _fetch_one(planned: Planned, options: FetchOptions) -> FetchResult:
     started = time.monotonic()
-    expected = expected_for(entry)
+    expected, url, entry_name = planned.expected, planned.url, planned.entry
     if not expected.has_hash:
-        unpinned = IntegrityError(
-            f"{entry.name}: {expected.filename} has no hash to check against (no '-<hex>' in the name, no SHA256 in "
+        raise UnpinnedError(
+            f"{entry_name}: {expected.filename} has no hash to check against (no '-<hex>' in the name, no SHA256 in "
             "the index)",
             hint="add the file's sha256 as Metadata > SHA256 in the index",
+            entry=entry_name,
         )
-        unpinned.unpinned = True  # type: ignore[attr-defined]  # refused before any request: nothing was served
-        raise unpinned
     cache = options.cache
     name = expected.filename
     if not options.force:
-        hit = _cached(cache, expected)
+        hit = cached_record(cache, expected)
         if hit is not None:
-            return FetchResult(entry.name, name, cache.path(name), hit.size, hit.sha256, "cache", False)
+            return FetchResult(entry_name, name, cache.path(name), hit.size, hit.sha256, "cache", False)
     if options.offline and not is_local_mirror(options.mirror):  # a folder mirror is not the network
-        offline = OfflineError(
+        raise OfflineError(
             f"{name} is not in the cache {cache.root}, and offline mode forbids downloading",
             hint=f"fetch it where the network is reachable, or copy {name} into a folder and name that folder "
                  "as the mirror (allowed offline)",
         )
-        offline.topic = "network"  # type: ignore[attr-defined]  # the CLI adds the mirror command to run
-        raise offline
-    url = source_url(entry, options.mirror)
     _mkdir(cache.root, allow_link=True)
     _mkdir(cache.root / "records")
     _mkdir(cache.lock_path(name).parent)
@@ -189,10 +175,10 @@ def _fetch_entry(entry, options: FetchOptions) -> FetchResult:
             # another process finished while we waited: verify what it wrote rather than trusting it
             found = _verify_in_place(cache, expected, url)
             if found is not None:
-                return FetchResult(entry.name, name, cache.path(name), found[0], found[1], "cache", False,
+                return FetchResult(entry_name, name, cache.path(name), found[0], found[1], "cache", False,
                                    time.monotonic() - started, hashed=True)
         size, digest = _download_verified(url, cache, expected, options)
-        return FetchResult(entry.name, name, cache.path(name), size, digest, redact(url), True,
+        return FetchResult(entry_name, name, cache.path(name), size, digest, redact(url), True,
                            time.monotonic() - started,
                            hashed=True)
     finally:
@@ -200,34 +186,13 @@ def _fetch_entry(entry, options: FetchOptions) -> FetchResult:
             lock.release()
 
 
-def _cached(cache: Cache, expected: Expected):
-    """The record of a cached file that matches what the index expects now, or None."""
-    record = cache.cached_record(expected.filename)
-    if record is None:
-        return None
-    if expected.size is not None and record.size != expected.size:
-        return None
-    if expected.hash_problem(record.sha256):
-        return None
-    return record
-
-
 def _verify_in_place(cache: Cache, expected: Expected, url: str) -> tuple[int, str] | None:
     """Hash the regular file under the final name (opened without following links); its (size, sha256)
     when it is the expected file. A wrong one stays until our verified file replaces it."""
-    opened = cache.open_final(expected.filename)
-    if opened is None:
-        return None
-    fd, _ = opened
     try:
-        digest = hashlib.sha256()
-        size = 0
-        while block := os.read(fd, CHUNK):
-            digest.update(block)
-            size += len(block)
-    finally:
-        os.close(fd)
-    hexdigest = digest.hexdigest()
+        size, hexdigest = hash_regular(cache.path(expected.filename))
+    except OSError:
+        return None
     if (expected.size is None or size == expected.size) and not expected.hash_problem(hexdigest):
         record = cache.read_record(expected.filename)
         if record is None or (record.size, record.sha256) != (size, hexdigest):
@@ -306,3 +271,61 @@ def _problem(expected: Expected, size: int, digest: str) -> str | None:
     if expected.size is not None and size != expected.size:
         return f"received {size} bytes, the index's File Size is {expected.size}"
     return expected.hash_problem(digest)
+
+
+# --- trying an entry's sources in order ---------------------------------------------------------------
+
+
+def fetch_entry(entry, options: FetchOptions, *, say: Callable[[str], None] | None = None) -> FetchResult:
+    """The verified cached file of ``entry`` from its first source that works, downloading it if needed.
+
+    Every source's file is checked in the cache before any network request. ``say`` receives one line per
+    source that was passed over (default: stderr); they are also kept on ``result.notes``.
+    """
+    passed = say or (lambda line: warnings.warn(line, SourceWarning, stacklevel=3))  # a source passed over
+    say = say or (lambda line: warnings.warn(line, ZooWarning, stacklevel=3))
+    planned = plan(entry, options.mirror)
+    if options.public_key:  # the mirror's signature: one more pin, applied before the cache is looked at
+        from .signing import signed_pins  # noqa: PLC0415 (the sign extra, only with a public key)
+
+        planned = signed_pins(entry, planned, options, say)
+    if not options.force:  # a verified file of any source: no network at all
+        for one in planned:
+            if cached_record(options.cache, one.expected) is not None:
+                return fetch_one(one, options)
+    planned = pin_mirror(entry, planned, options.mirror, offline=options.offline,
+                         timeout=options.config.read_timeout, say=say)
+    notes: list[SourceNote] = []
+    first_error: DownloadError | None = None
+    for number, one in enumerate(planned, 1):
+        where = redact(one.url)
+        try:
+            result = fetch_one(one, options)
+        except OfflineError:
+            raise
+        except IntegrityError as exc:
+            if isinstance(exc, UnpinnedError):  # refused before any byte was read: nothing was served
+                note = SourceNote("unpinned", number, where, exc.message)
+            else:
+                note = SourceNote("mismatch", number, where, exc.message)
+                if number < len(planned):  # reported now, even when a later source succeeds
+                    passed(f"error: {entry.name}: {note}")
+            first_error = first_error or exc
+        except DownloadError as exc:
+            kind = "dead" if isinstance(exc, DeadSourceError) else "unavailable"
+            note = SourceNote(kind, number, where, exc.message)
+            first_error = first_error or exc
+        else:
+            return replace(result, notes=notes)
+        notes.append(note)
+        if number < len(planned):
+            detail = "" if note.kind == "mismatch" else f": {note.message}"
+            passed(f"warning: {entry.name}: source {number} ({where}) {note.what}{detail}; trying source "
+                   f"{number + 1} of {len(planned)}")
+    assert first_error is not None
+    if len(planned) == 1:
+        raise first_error
+    e = first_error  # one line: each source's host and what it met (the whole messages: ``notes``)
+    raise type(e)(f"none of its {len(planned)} sources worked: " + "; ".join(
+        f"source {n.source} ({urlsplit(n.url).hostname or n.url}) {n.what}" for n in notes), hint=e.hint,
+                  url=e.url, status=e.status, path=e.path, entry=entry.name, notes=notes) from e

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 
-__all__ = ["Expected", "sha256_file", "CHUNK"]
+__all__ = ["Expected", "CHUNK"]
 
 CHUNK = 1 << 20  # 1 MiB reads and writes
 
@@ -30,11 +28,3 @@ class Expected:
     @property
     def has_hash(self) -> bool:
         return bool(self.sha256 or self.sha256_prefix)
-
-
-def sha256_file(path: Path, *, chunk: int = CHUNK) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()

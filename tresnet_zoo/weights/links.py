@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from .. import __version__
-from .._urls import redact, redirect_problem, url_problem
-from ..errors import DownloadError, ZooError
-from .download import _reason, header_int, own_redirects_session, redirect_target
-from .sources import HF_ENDPOINT_ENV, ObjectStore, entry_sources, is_object_store
+from .._urls import is_object_store, redact, url_problem
+from ..errors import DeadSourceError, ZooError
+from .sources import HF_ENDPOINT_ENV, entry_sources
+from .transports.http import RedirectError, RequestFailed, _reason, _unresolved, follow, header_int, session
+from .transports.objectstore import ObjectStore
 
 __all__ = ["LinkResult", "LinksReport", "check_links"]
 
@@ -42,6 +42,7 @@ class LinkResult:
     size: int | None = None  # what the source says its size is
     expected: int | None = None  # what the index says
     message: str = ""
+    unresolved: bool = False  # the host name did not resolve
 
     @property
     def problem(self) -> bool:
@@ -121,7 +122,7 @@ def check_links(
         )
     # by the scheme as URLs read it (`HTTPS://` is https): a DNS failure of any http(s) source counts
     web = [r for r, (_, _, spec) in zip(report.results, jobs) if _scheme(spec.url) in ("http", "https")]
-    if web and all(r.status == DEAD and "cannot resolve" in r.message for r in web):
+    if web and all(r.status == DEAD and r.unresolved for r in web):
         report.no_dns = True
         for result in web:
             result.status = UNREACHABLE
@@ -195,7 +196,7 @@ def _probe_source(name: str, number: int, spec, timeout: float, max_redirects: i
                 result.message = f"HTTP {result.code}"
                 return result
     except _Dead as exc:
-        result.status, result.message = DEAD, str(exc)
+        result.status, result.message, result.unresolved = DEAD, str(exc), exc.unresolved
         return result
     except (_Unreachable, ZooError) as exc:
         result.message = getattr(exc, "message", None) or str(exc)
@@ -221,7 +222,9 @@ def _scheme(url: str) -> str | None:
 
 
 class _Dead(Exception):
-    pass
+    def __init__(self, message: str, *, unresolved: bool = False) -> None:
+        super().__init__(message)
+        self.unresolved = unresolved
 
 
 class _Unreachable(Exception):
@@ -231,78 +234,54 @@ class _Unreachable(Exception):
 def _store_size(url: str) -> int:
     try:
         return ObjectStore(url).size(url)
-    except DownloadError as exc:
-        if getattr(exc, "dead", False):
-            raise _Dead(exc.message) from None
-        raise
+    except DeadSourceError as exc:
+        raise _Dead(exc.message) from None
 
 
 _local = threading.local()
 
 
 def _session():
-
-    session = getattr(_local, "session", None)
-    if session is None:
-        session = own_redirects_session()
-        session.headers["User-Agent"] = f"tresnet-zoo/{__version__}"
-        session.headers["Accept-Encoding"] = "identity"
-        session.trust_env = True  # proxies from the environment, as for downloads
-        _local.session = session
-    return session
+    """This thread's session: the one HTTP policy (``transports.http.session``), without download retries."""
+    if getattr(_local, "session", None) is None:
+        _local.session = session()
+    return _local.session
 
 
 def _probe_http(url: str, timeout: float, max_redirects: int, allow_http: bool) -> tuple[int, int | None]:
     """(final status, size) for ``url``: HEAD, or a one-byte ranged GET where HEAD is refused."""
     import requests  # noqa: PLC0415 (network stack: only downloads)
 
-    method = "HEAD"
-    hops = 0
+    why = url_problem(url, allow_http=allow_http)
+    if why is not None:
+        raise _Unreachable(f"refusing {redact(url)}: {why}")
+    method, headers = "HEAD", {}
     while True:
-        why = url_problem(url, allow_http=allow_http)
-        if why is not None:
-            raise _Unreachable(f"refusing {redact(url)}: {why}")
-        headers = {"Range": "bytes=0-0"} if method == "GET" else {}
         try:
-            with _session().request(
-                method, url, headers=headers, timeout=(min(timeout, 10.0), timeout), allow_redirects=False, stream=True
-            ) as response:
-                status = response.status_code
-                location = response.headers.get("Location")
-                length = response.headers.get("Content-Length")
-                content_range = response.headers.get("Content-Range")
-        except requests.exceptions.RequestException as exc:
-            reason = _reason(exc)
-            if "cannot resolve" in reason:
-                raise _Dead(reason) from None
-            raise _Unreachable(reason) from None
-        except ValueError as exc:  # urllib3's LocationParseError: a URL the policy let through, still unusable
-            raise _Unreachable(f"not a usable URL ({_reason(exc)})") from None
-        if status in (301, 302, 303, 307, 308) and location:
-            hops += 1
-            if hops > max_redirects:
-                raise _Unreachable(f"more than {max_redirects} redirects (a redirect loop?)")
-            target = redirect_target(url, location)
-            if target is None:
-                raise _Unreachable(f"{redact(url)} redirects to {location[:200]!r}, which is not a URL")
-            why = redirect_problem(url, target, allow_http=allow_http)
-            if why is not None:  # checked before it is requested, as a download checks it
-                raise _Unreachable(f"{redact(url)} redirects to {redact(target)}, which is refused: {why}")
-            url = target
-            continue
+            response, url = follow(_session(), method, url, headers=headers, timeout=(min(timeout, 10.0), timeout),
+                                   max_redirects=max_redirects, allow_http=allow_http)
+        except RequestFailed as failed:
+            if not isinstance(failed.cause, requests.RequestException):  # urllib3's LocationParseError
+                raise _Unreachable(f"not a usable URL ({_reason(failed.cause)})") from None
+            if _unresolved(failed.cause):
+                raise _Dead(_reason(failed.cause), unresolved=True) from None
+            raise _Unreachable(_reason(failed.cause)) from None
+        except RedirectError as exc:
+            if exc.loop:
+                raise _Unreachable(f"more than {max_redirects} redirects (a redirect loop?)") from None
+            raise _Unreachable(f"{redact(url)} redirects to {exc.target}, which is refused: {exc.why}") from None
+        with response:
+            status = response.status_code
+            length = response.headers.get("Content-Length")
+            content_range = response.headers.get("Content-Range")
         if method == "HEAD" and status in (405, 501):
-            method = "GET"  # HEAD refused: ask for one byte instead
+            method, headers = "GET", {"Range": "bytes=0-0"}  # HEAD refused: ask for one byte instead
             continue
         if status == 206:
-            return status, _size_header((content_range or "").rpartition("/")[2])
+            return status, header_int((content_range or "").rpartition("/")[2])
         if status == 200:
-            return status, _size_header(length or "")
+            return status, header_int(length or "")
         return status, None
-
-
-def _size_header(text: str) -> int | None:
-    """A byte count from a header, or None (the download's own rule: ``download.header_int``)."""
-    return header_int(text)
 
 
 def links_offline() -> bool:

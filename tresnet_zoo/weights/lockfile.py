@@ -13,7 +13,6 @@ silent override; ``check`` reports entries without a lock line (``lock_verdict``
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -21,12 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .. import __version__
-from .._fs import atomic_write
+from .._fs import atomic_write, hash_regular, open_regular
 from .._resources import registry_dir
-from ..errors import IntegrityError, UsageError
-from .cache import _open_regular
-from .hashes import CHUNK, Expected
+from .._version import __version__
+from ..errors import BundledRegistryError, IntegrityError, LockDisagreesError
+from .hashes import Expected
+from .sources import entry_sources
 
 __all__ = [
     "format_document",
@@ -89,7 +88,7 @@ def read_lock(path: Path | None) -> Lock | None:
     if path is None:
         return None
     try:
-        fd, _ = _open_regular(path)  # never a link; a FIFO must not block us; regular files only
+        fd, _ = open_regular(path)  # never a link; a FIFO must not block us; regular files only
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -162,17 +161,16 @@ def apply_lock(entry, expected: Expected) -> Expected:
         return expected
     why = _disagreement(line, expected)
     if why:
-        raise IntegrityError(
+        raise LockDisagreesError(
             f"{expected.filename}: the lock file {path} disagrees with the index: {why}",
-            hint="the index changed since the lock was written: check the change, then run `tresnet-zoo lock --update`",
+            hint="the index changed since the lock was written: check the change, then update the lock",
+            path=str(path),
         )
     return replace(expected, size=line.size, sha256=line.sha256)
 
 
 def lock_verdict(entry) -> tuple[str, str]:
     """(status, message) for ``check``: "skip" without a lock file, "wrong" for a missing or disagreeing line."""
-    from .sources import entry_sources  # noqa: PLC0415 (keeps `list` from loading sources and the download code)
-
     path = lock_path(entry)
     try:
         lock = read_lock(path)
@@ -221,8 +219,6 @@ def write_lock(entries, cache, *, output: Path | None = None, update: bool = Fal
     A cached file that disagrees with the index or with its existing lock line is a problem, never
     written over (``update=True`` replaces lines that disagree with the index's current values).
     """
-    from .sources import entry_sources  # noqa: PLC0415 (keeps `list` from loading sources and the download code)
-
     report = LockReport()
     locks: dict[Path, Lock] = {}
     for entry in entries:
@@ -231,9 +227,9 @@ def write_lock(entries, cache, *, output: Path | None = None, update: bool = Fal
             report.problems.append(f"{entry.name}: no index file to put a lock next to")
             continue
         if output is None and _bundled(path):
-            raise UsageError(
-                f"{path} is inside tresnet-zoo's bundled registry, which is never written",
-                hint="tresnet-zoo lock --output tresnet-zoo.lock  (then export TRESNET_ZOO_LOCK=tresnet-zoo.lock)",
+            raise BundledRegistryError(
+                f"{path} is inside tresnet-zoo's bundled registry, which is never written", path=str(path),
+                hint="write the lock to a file of your own and name it in TRESNET_ZOO_LOCK",
             )
         if path not in locks:
             locks[path] = read_lock(path) or Lock(path)
@@ -246,7 +242,7 @@ def write_lock(entries, cache, *, output: Path | None = None, update: bool = Fal
             if record is None:
                 continue
             try:  # "verified" means hashed now, in this operation; never through a link or into a FIFO
-                size, digest = _hash_cached(cache.path(spec.filename))
+                size, digest = hash_regular(cache.path(spec.filename))
             except OSError as exc:
                 report.problems.append(f"{entry.name}: {spec.filename} in the cache cannot be read as a regular "
                                        f"file ({exc.strerror or exc}); not locked")
@@ -273,16 +269,3 @@ def write_lock(entries, cache, *, output: Path | None = None, update: bool = Fal
             _CACHE.pop(path, None)
             report.written.append(path)
     return report
-
-
-def _hash_cached(path: Path) -> tuple[int, str]:
-    """Size and sha256 of the cached file at ``path``, read through one descriptor opened without following
-    links (a neighbour in a shared cache may have planted one)."""
-    fd, _ = _open_regular(path)
-    digest = hashlib.sha256()
-    size = 0
-    with os.fdopen(fd, "rb") as handle:
-        while block := handle.read(CHUNK):
-            digest.update(block)
-            size += len(block)
-    return size, digest.hexdigest()

@@ -18,19 +18,20 @@ import hashlib
 import json
 import os
 import tempfile
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from .. import __version__
-from .._fs import ReadOnlyTargetError, atomic_write, ensure_writable
-from .._urls import MIRROR_MANIFEST, filename_problem, redact, url_problem
-from ..errors import CacheError, DownloadError, IntegrityError, UsageError
-from .cache import _open_regular
+from .._fs import ReadOnlyTargetError, atomic_write, ensure_writable, hash_regular, open_regular, read_regular
+from .._urls import MIRROR_MANIFEST, Mirror, filename_problem, redact, url_problem
+from .._version import __version__
+from ..errors import CachedFileDamagedError, CacheError, DeadSourceError, DownloadError, IntegrityError, UsageError
 from .hashes import CHUNK, Expected
 from .lockfile import apply_lock, format_document
-from .sources import ObjectStore, _store_error, entry_sources, is_object_store, mirror_folder
+from .sources import entry_sources, mirror_folder
+from .transports import http
+from .transports.base import read_bounded
+from .transports.objectstore import ObjectStore, _store_error
 
 __all__ = ["MANIFEST", "ManifestLine", "read_manifest", "apply_manifest", "push", "PushReport"]
 
@@ -85,63 +86,53 @@ def _parse_manifest(where: str, raw: bytes) -> dict[str, ManifestLine]:
 def read_manifest(base: str, *, timeout: float = 30.0) -> dict[str, ManifestLine] | None:
     """The mirror's manifest lines by file name, or None when the mirror has no manifest."""
     where = redact(_join(base, MANIFEST))
-    folder = mirror_folder(base)
-    if folder is not None:
-        try:  # a shared folder: never a link, and a FIFO must not block us (fstat: regular files only)
-            fd, _ = _open_regular(folder / MANIFEST)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise IntegrityError(f"mirror manifest {where}: cannot be read ({exc.strerror or exc})",
-                                 hint="the manifest must be a regular file: push the mirror again") from None
-        with os.fdopen(fd, "rb") as handle:
-            raw = handle.read(MAX_MANIFEST_BYTES + 1)
-    elif is_object_store(base):
-        raw = ObjectStore(base).read_small(_join(base, MANIFEST), MAX_MANIFEST_BYTES)
-        if raw is None:
-            return None
-    else:
-        raw = _http_manifest(_join(base, MANIFEST), timeout)
-        if raw is None:
-            return None
+    try:
+        raw = read_root_file(base, MANIFEST, MAX_MANIFEST_BYTES, timeout)
+    except OSError as exc:
+        raise IntegrityError(f"mirror manifest {where}: cannot be read ({exc.strerror or exc})",
+                             hint="the manifest must be a regular file: push the mirror again") from None
+    if raw is None:
+        return None
     if len(raw) > MAX_MANIFEST_BYTES:
         raise IntegrityError(f"mirror manifest {where}: more than {MAX_MANIFEST_BYTES} bytes")
     return _parse_manifest(where, raw)
 
 
-def _http_manifest(url: str, timeout: float) -> bytes | None:
+def read_root_file(base: str, name: str, limit: int, timeout: float) -> bytes | None:
+    """A small file at the mirror's root (its manifest, its signature), None when the mirror has none: read
+    from a folder only as a regular file (never a link or FIFO), from a store or over http(s) with at most
+    ``limit`` + 1 bytes actually read and a deadline. OSError for a folder's file that cannot be read."""
+    folder = mirror_folder(base)
+    if folder is not None:
+        try:
+            return read_regular(folder / name, limit)
+        except FileNotFoundError:
+            return None
+    if Mirror.parse(base).kind == "store":
+        return ObjectStore(base).read_small(_join(base, name), limit, timeout)
+    return _http_small(_join(base, name), limit, timeout)
+
+
+def _http_small(url: str, limit: int, timeout: float) -> bytes | None:
+    """A small file over http(s) through the one HTTP policy, bounded in bytes and time; None when the
+    mirror has none or cannot be reached (the file's own download then reports the network error)."""
     import requests  # noqa: PLC0415 (network stack: only when a mirror is read over http)
     import urllib3  # noqa: PLC0415 (network stack: only when a mirror is read over http)
 
     if url_problem(url) is not None:
-        return None  # download.py refuses such a mirror with its own message
+        return None  # the download refuses such a mirror with its own message
     try:
-        with requests.get(
-            url,
-            stream=True,
-            timeout=(min(timeout, 10.0), timeout),
-            allow_redirects=False,
-            headers={"Accept-Encoding": "identity"},
-        ) as response:
+        with http.session() as client, client.get(url, stream=True, timeout=(min(timeout, 10.0), timeout),
+                                                  allow_redirects=False) as response:
             if response.status_code in (403, 404, 410):
                 return None
             if response.status_code != 200:
-                raise DownloadError(f"mirror manifest {redact(url)}: HTTP {response.status_code}")
-            # one deadline for the whole manifest: a server dripping a byte at a time never trips a read timeout
-            started, body = time.monotonic(), bytearray()
-            while len(body) <= MAX_MANIFEST_BYTES:
-                if time.monotonic() - started > timeout:
-                    raise DownloadError(
-                        f"mirror manifest {redact(url)}: not received within {timeout:g} s ({len(body)} bytes arrived)",
-                        hint="check the mirror, or run the same command again later",
-                    )
-                block = response.raw.read1(64 << 10, decode_content=True)  # what arrived, never more
-                if not block:
-                    break
-                body += block
-            return bytes(body)
+                raise DownloadError(f"mirror file {redact(url)}: HTTP {response.status_code}")
+            read = response.raw.read1  # what arrived, never more
+
+            return read_bounded(lambda n: read(n, decode_content=True), limit, timeout, f"mirror file {redact(url)}")
     except (requests.RequestException, urllib3.exceptions.HTTPError):
-        return None  # unreachable: the file's own download reports the network error, with its hint
+        return None
 
 
 def apply_manifest(
@@ -152,7 +143,7 @@ def apply_manifest(
         return expected
     line = lines.get(expected.filename)
     if line is None:
-        return expected  # fetch_sources says so when no file of the entry has a line
+        return expected  # fetch.pin_mirror says so when no file of the entry has a line
     if expected.size is not None and line.size != expected.size:
         raise IntegrityError(
             f"{expected.filename}: the mirror's manifest says {line.size} bytes, the index's File Size is "
@@ -221,8 +212,7 @@ class _Hashes:
 
 
 def _open_cached(cache, filename: str):
-    fd, _ = _open_regular(cache.path(filename))  # no link, no blocking FIFO, regular files only
-    return os.fdopen(fd, "rb")
+    return os.fdopen(open_regular(cache.path(filename))[0], "rb")  # no link, no blocking FIFO, regular files only
 
 
 def push(
@@ -239,7 +229,7 @@ def push(
     problem, and then no manifest is written either.
     """
     folder = mirror_folder(dest)
-    if folder is None and not is_object_store(dest):
+    if folder is None and Mirror.parse(dest).kind != "store":
         raise UsageError(
             f"cannot push to {redact(dest)}: a mirror to push to is a folder or an object store (s3://bucket/prefix)"
         )
@@ -293,9 +283,9 @@ def push(
 def _stream(handle, expected: Expected, hashes: _Hashes, write: Callable[[bytes], object], progress) -> None:
     while block := handle.read(CHUNK):
         if expected.size is not None and hashes.size + len(block) > expected.size:
-            raise IntegrityError(
+            raise CachedFileDamagedError(
                 f"{expected.filename} in the cache is larger than the index's File Size {expected.size}; not pushed",
-                hint="`tresnet-zoo verify --repair` fetches it again",
+                path=expected.filename,
             )
         hashes.update(block)
         write(block)
@@ -313,9 +303,8 @@ def _check_bytes(expected: Expected, hashes: _Hashes, recorded: str) -> None:
     if problem is None and digest != recorded:
         problem = "sha256 differs from the one recorded at download (changed in the cache)"
     if problem:
-        raise IntegrityError(
-            f"{expected.filename} in the cache: {problem}; not pushed",
-            hint="`tresnet-zoo verify --repair` fetches it again",
+        raise CachedFileDamagedError(
+            f"{expected.filename} in the cache: {problem}; not pushed", path=expected.filename,
         )
 
 
@@ -348,7 +337,7 @@ class _FolderTarget:
         if os.path.lexists(final):
             existing = _Hashes()
             try:
-                _stream_file(final, existing)
+                hash_regular(final, existing.update)
             except OSError as exc:  # a link, FIFO or folder under the name: not ours to read or replace
                 raise IntegrityError(
                     f"{final} exists and is not a regular file ({exc.strerror or exc}); "
@@ -385,13 +374,6 @@ class _FolderTarget:
     def write_manifest(self, payload: bytes) -> str:
         atomic_write(self.folder / MANIFEST, payload, refuse_read_only=True)
         return str(self.folder / MANIFEST)
-
-
-def _stream_file(path: Path, hashes: _Hashes) -> None:
-    fd, _ = _open_regular(path)
-    with os.fdopen(fd, "rb") as handle:
-        while block := handle.read(CHUNK):
-            hashes.update(block)
 
 
 class _StoreTarget:
@@ -451,8 +433,8 @@ class _StoreTarget:
         """The object's info, or None when there is none."""
         try:
             return self.store.info(url)
-        except DownloadError as exc:
-            if getattr(exc, "missing", False):
+        except DeadSourceError as exc:
+            if exc.status == 404:
                 return None
             raise
 

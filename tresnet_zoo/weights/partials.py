@@ -33,6 +33,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._fs import open_regular
 from .._urls import filename_problem
 
 __all__ = [
@@ -172,16 +173,16 @@ def _check_fd(fd: int, where: Path) -> os.stat_result:
 
 
 def open_checked(path: Path, flags: int = os.O_RDONLY) -> tuple[int, os.stat_result]:
-    """Open ``path`` without following a link and without blocking on a FIFO; the descriptor and its
-    ``fstat`` when it is a regular file with one link owned by us, else NotOurs (or the OSError: ELOOP
-    for a symlink)."""
-    fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    """``_fs.open_regular``, and the file must have one link and be owned by us, else NotOurs (an
+    OSError: EINVAL for a file that is not regular, ELOOP for a symlink)."""
     try:
-        st = _check_fd(fd, Path(path))
-        import fcntl  # noqa: PLC0415 (POSIX only: the module still imports where fcntl is missing)
-
-        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
-        return fd, st
+        fd, _ = open_regular(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.EINVAL:
+            raise NotOurs(errno.EINVAL, "not a regular file", str(path)) from None
+        raise
+    try:
+        return fd, _check_fd(fd, Path(path))
     except BaseException:
         os.close(fd)
         raise

@@ -491,25 +491,17 @@ def stale_signature(folder) -> Path | None:
 
 
 def _mirror_file(mirror: str, name: str, timeout: float) -> bytes | None:
-    """A small file at the mirror's root (folder, object store, https), at most the signature bound, or
-    None when the mirror has none."""
-    from .mirror import _http_manifest  # noqa: PLC0415 (import cycle: mirror -> sources -> this module's caller)
-    from .sources import ObjectStore, is_object_store, mirror_folder  # noqa: PLC0415 (import cycle: sources calls us)
+    """A small file at the mirror's root, at most the signature bound, or None when the mirror has none."""
+    from .mirror import read_root_file  # noqa: PLC0415 (import cycle: fetch -> this module -> mirror -> fetch's pins)
 
-    url = mirror.rstrip("/") + "/" + name
-    folder = mirror_folder(mirror)
-    if folder is not None:
-        try:
-            return _read_file(folder / name, MAX_SIGNATURE_BYTES, "mirror file", missing=FileNotFoundError)
-        except FileNotFoundError:
-            return None
-    if is_object_store(mirror):
-        return ObjectStore(mirror).read_small(url, MAX_SIGNATURE_BYTES)
-    return _http_manifest(url, timeout)  # the manifest's bounded, deadline-bound reader
+    try:
+        return read_root_file(mirror, name, MAX_SIGNATURE_BYTES, timeout)
+    except OSError as exc:
+        raise _read_error(Path(mirror) / name, exc) from None
 
 
 def signed_pins(entry, planned: list, options, say) -> list:
-    """``planned`` ((source, expected) pairs) held to the mirror's signature when a public key is given and a
+    """``planned`` (``pins.Planned``) held to the mirror's signature when a public key is given and a
     mirror is in use: the signature verified first (SignatureError), then each file's signed sha256 is its
     pin. A file the signature does not list is not fetched from the mirror; a lock line, index hash or
     manifest line that disagrees with the signature is an IntegrityError naming both."""
@@ -535,10 +527,10 @@ def signed_pins(entry, planned: list, options, say) -> list:
                              hint="sign the mirror folder (tresnet-zoo sign), or fetch without a public key")
     signed = read_signature(raw, public_key=Path(key), where=where)
     manifest = _signed_manifest(mirror, signed, timeout)
-    kept = [(spec, _pin(entry, expected, signed, manifest, where)) for spec, expected in planned
-            if spec.filename in signed.digests]
+    kept = [replace(p, expected=_pin(entry, p.expected, signed, manifest, where)) for p in planned
+            if p.expected.filename in signed.digests]
     if not kept:
-        names = ", ".join(spec.filename for spec, _ in planned)
+        names = ", ".join(p.expected.filename for p in planned)
         raise SignatureError(f"{entry.name}: {names} is not signed by the mirror's signature {where}",
                              hint="sign the mirror folder again after pushing the file (mirror push with --sign)")
     if len(kept) < len(planned):

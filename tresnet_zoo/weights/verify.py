@@ -20,11 +20,10 @@ from ..index import Problem
 from ..measure import count_parameters
 from ..models import checkpoint_bytes_bound, entry_classes, variant_of
 from .cache import Cache
-from .fetch import expected_for
 from .hashes import Expected
 from .load import Hashed, hash_file, hash_problem, load_verified, read_hashed
-from .lockfile import apply_lock
-from .sources import cached_ok, entry_sources
+from .pins import expected_for, pinned
+from .sources import cached_record
 
 __all__ = ["FileCheck", "cached_expected", "check_entry", "check_file", "deep_check", "deep_image_size",
            "MIN_IMAGE_SIZE", "MAX_IMAGE_SIZE"]
@@ -67,12 +66,12 @@ class FileCheck:
 def cached_expected(entry, cache: Cache) -> Expected | None:
     """What the entry's file in the cache is held to, with the lock file applied: the source whose file
     ``fetch`` and ``create_model`` would load (the first with a record of ours matching it, as
-    ``sources.fetch_sources`` picks it), else the first of its sources (``Weights``, then the fallbacks)
+    ``fetch.fetch_entry`` picks it), else the first of its sources (``Weights``, then the fallbacks)
     whose file name is taken in the cache, by a regular file or anything planted there. None when none is.
     A name a neighbour planted under the primary's file name does not hide the fallback file that loads."""
-    planned = [apply_lock(entry, spec.expected()) for spec in entry_sources(entry)]
+    planned = pinned(entry)
     for expected in planned:
-        if cached_ok(cache, expected):
+        if cached_record(cache, expected):
             return expected
     for expected in planned:
         path = cache.path(expected.filename)
@@ -85,10 +84,7 @@ def check_entry(entry, cache: Cache, *, deep: bool = False) -> FileCheck:
     """Re-check the file the entry would load from the cache (a fallback source's file when that is the
     one there); an entry with nothing cached is checked against its first source's file ("not in the
     cache"), which is its ``Weights`` or, for an entry with sources only, the first of those."""
-    expected = cached_expected(entry, cache)
-    if expected is None:
-        specs = entry_sources(entry)
-        expected = apply_lock(entry, specs[0].expected()) if specs else expected_for(entry)
+    expected = cached_expected(entry, cache) or (pinned(entry) or [expected_for(entry)])[0]
     return check_file(entry, cache, expected, deep=deep)
 
 
