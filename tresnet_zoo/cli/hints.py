@@ -17,8 +17,6 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-import typer.main
-
 from .._urls import is_object_store
 from ..errors import (
     BundledRegistryError,
@@ -45,12 +43,14 @@ __all__ = ["hint_for", "command", "install_command", "set_argv", "as_command"]
 
 # The words the failing command was typed with (after ``tresnet-zoo``): a network hint repeats them whole.
 _argv: list[str] | None = None
+_tree = None  # the click command tree of the app being run (``main`` passes it: importing main here is a cycle)
 
 
-def set_argv(argv: list[str] | None) -> None:
+def set_argv(argv: list[str] | None, tree=None) -> None:
     """Remember the command line being run (``main`` calls this first), so a hint can repeat it."""
-    global _argv
+    global _argv, _tree
     _argv = list(argv) if argv is not None else None
+    _tree = tree
 
 _COMMAND = re.compile(r"`tresnet-zoo(?= )")
 _INSTALL = re.compile(r"""pip install (?:-e )?["']?(?:tresnet-zoo|\.)\[(?P<extra>[A-Za-z0-9_-]+)\]["']?""")
@@ -230,9 +230,7 @@ def as_command(hint: str, *, usage: bool = False) -> str:
 
 def _help() -> str:
     """``tresnet-zoo [COMMAND] --help`` for the command being run (its first words that are not options)."""
-    from .main import app  # noqa: PLC0415 (import cycle: main imports this module)
-
-    words, group = ["tresnet-zoo"], typer.main.get_command(app)
+    words, group = ["tresnet-zoo"], _tree
     for word in _argv or ():
         sub = getattr(group, "commands", {}).get(word)  # a leaf command has none: the rest are its arguments
         if sub is not None:

@@ -122,9 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     """
     debug = os.environ.get(DEBUG_ENV, "") not in ("", "0")
     set_current(None)
-    set_argv(sys.argv[1:] if argv is None else argv)
-    output.capture_warnings()
     command = typer.main.get_command(app)
+    set_argv(sys.argv[1:] if argv is None else argv, command)
+    output.capture_warnings()
     try:
         result = command.main(args=argv, prog_name="tresnet-zoo", standalone_mode=False)
         code = result if isinstance(result, int) else 0

@@ -532,7 +532,7 @@ def signed_pins(entry, planned: list, options, say) -> list:
     if not kept:
         names = ", ".join(p.expected.filename for p in planned)
         raise SignatureError(f"{entry.name}: {names} is not signed by the mirror's signature {where}",
-                             hint="sign the mirror folder again after pushing the file (mirror push with --sign)")
+                             hint="sign the mirror folder again after pushing the file")
     if len(kept) < len(planned):
         say(f"note: {entry.name}: only the files the mirror's signature lists are fetched from it")
     return kept
@@ -570,7 +570,7 @@ def _signed_manifest(mirror: str, signed: SignedFiles, timeout: float) -> dict:
     if MANIFEST in signed.digests and hashlib.sha256(raw).hexdigest() != signed.digests[MANIFEST]:
         raise SignatureError(f"the mirror's manifest {redact(mirror.rstrip('/') + '/' + MANIFEST)} differs from the "
                              f"one signed in {signed.where}",
-                             hint="push the mirror again, then sign it (mirror push with --sign)")
+                             hint="push the mirror again, then sign it")
     return _parse_manifest(redact(mirror), raw)
 
 
