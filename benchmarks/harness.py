@@ -19,14 +19,15 @@ class ProcessRun:
     peak_rss_mb: float
 
 
-def run_process(argv: list[str], *, env: dict | None = None, cwd: str | None = None) -> ProcessRun:
-    """Run argv to completion; its wall time and its own peak RSS (measured by a small helper process)."""
+def run_process(argv: list[str], *, env: dict | None = None, cwd: str | None = None, code: int = 0) -> ProcessRun:
+    """Run argv to completion (it must exit ``code``); its wall time and its own peak RSS (measured by a small
+    helper process)."""
     helper = [sys.executable, str(Path(__file__).with_name("measure_child.py"))]
     done = subprocess.run(helper + argv, capture_output=True, text=True, env=env, cwd=cwd)
     if done.returncode != 0:
         raise RuntimeError(f"measuring {' '.join(argv)} failed: {done.stderr[-500:]}")
     result = json.loads(done.stdout)
-    if result["code"] != 0:
+    if result["code"] != code:
         raise RuntimeError(f"{' '.join(argv)} exited {result['code']}: {result['stderr']}")
     return ProcessRun(result["seconds"], result["peak_rss_kb"] / 1024)
 

@@ -2,7 +2,7 @@
 
 Each path serves bytes with Range support. ``server.fault(path, kind, **args)`` queues a fault for the
 next request of that path; queued faults are used up one per request, then the path behaves again.
-``server.hits(path)`` counts GET requests and keeps their headers.
+``server.hits(path)`` lists GET requests: their headers, and ``at`` (when the server saw it, monotonic).
 
 Faults: ``status`` (code, headers, body), ``redirect`` (to: a Location, relative or absolute; chains are
 built from several paths), ``wrong_bytes``, ``extra_bytes``, ``ignore_range``, ``no_length``,
@@ -103,7 +103,7 @@ class FaultServer:
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
         path = h.path.split("?", 1)[0]
         with self.lock:
-            self.requests[path].append(dict(h.headers))
+            self.requests[path].append({**h.headers, "at": time.monotonic()})
             queue = self.faults.get(path)
             fault = queue.popleft() if queue else self.sticky.get(path)
         data = self.files.get(path)

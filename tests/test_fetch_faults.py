@@ -6,8 +6,6 @@ name in the cache, and a later fetch that succeeds once the server is healthy.
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 pytest.importorskip("torch")
@@ -159,20 +157,21 @@ def test_http_500_every_time(cli, zoo, server, checkpoints):
 
 
 def test_503_with_retry_after_then_success(cli, zoo, server, checkpoints):
+    """The retry waits as told. The spacing is what the server saw between the two requests: a lower bound,
+    which a busy machine can only make longer, never a limit on how long the fetch may take."""
     server.fault(checkpoints["tresnet_m"].filename, "status", code=503, headers={"Retry-After": "1"})
-    started = time.monotonic()
     result = fetch(cli, zoo)
     assert result.code == 0, result.text
-    assert time.monotonic() - started >= 0.9  # it waited as told
-    assert len(server.hits(checkpoints["tresnet_m"].filename)) == 2
+    first, second = server.hits(checkpoints["tresnet_m"].filename)
+    assert second["at"] - first["at"] >= 0.9  # it waited as told
 
 
 def test_stalled_server_read_timeout(cli, zoo, server, checkpoints):
     server.always(checkpoints["tresnet_m"].filename, "stall", after=1 << 20, seconds=20)
-    started = time.monotonic()
     result = fetch(cli, zoo)
-    assert time.monotonic() - started < 15
     assert_clean_failure(result, zoo, checkpoints, "read timed out", code=3)
+    hits = server.hits(checkpoints["tresnet_m"].filename)
+    assert len(hits) == 3, hits  # each stall cost one read timeout and one retry (--retries 2), then it gave up
     assert_recovers(cli, zoo, server, checkpoints)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -102,11 +101,9 @@ def test_an_entry_without_file_size_needs_an_explicit_limit(cli, site):
 
 def test_a_slow_drip_trips_the_minimum_speed_and_keeps_every_byte(cli, site):
     site.web.always(site.name, "drip", interval=0.05)
-    started = time.monotonic()
     result = cli(*site.args("fetch", "tresnet_m", "--speed-limit", "1000", "--speed-time", "1", "--timeout", "5",
                             "--retries", "1", "--quiet"))
-    elapsed = time.monotonic() - started
-    assert result.code == 3 and elapsed < 10, (elapsed, result.text)
+    assert result.code == 3, result.text
     assert "broke 2 times" in one_error(result) and "slower than 1000 bytes/s for 1 s" in result.err
     (partial,) = site.partials()
     kept = partial.stat().st_size
@@ -121,10 +118,10 @@ def test_a_slow_drip_trips_the_minimum_speed_and_keeps_every_byte(cli, site):
 
 def test_an_overall_deadline(cli, site):
     site.web.always(site.name, "drip", interval=0.05)
-    started = time.monotonic()
     result = cli(*site.args("fetch", "tresnet_m", "--deadline", "1.5", "--speed-limit", "0", *FAST))
-    assert result.code == 3 and time.monotonic() - started < 8
-    assert "did not finish within the deadline of 1.5 s" in one_error(result)
+    assert result.code == 3, result.text
+    assert "did not finish within the deadline of 1.5 s" in one_error(result)  # the deadline, reported as hit
+    assert len(site.web.hits(site.name)) == 1  # a deadline is not retried (--retries 2)
 
 
 def test_a_link_that_drops_every_700_kb_completes_with_resumes(cli, site):
@@ -155,10 +152,9 @@ def test_a_redirect_leaving_https_is_refused_before_it_is_requested(cli, site, t
     site.web.always("a/" + site.name, "redirect", to="/b/" + site.name)
     site.web.always("b/" + site.name, "redirect", to=target.format(name=site.name))
     site.write(url=site.web.url("a/" + site.name))
-    started = time.monotonic()
     result = cli(*site.args("fetch", "tresnet_m", *FAST))
-    assert result.code == 3 and time.monotonic() - started < 3
-    line = one_error(result)
+    assert result.code == 3, result.text
+    line = one_error(result)  # refused at the hop: a contacted host would be a connection error instead
     assert f"redirects to {target.format(name=site.name)}, which is refused" in line
     assert not site.final().exists() and not site.web.hits(site.name)
 
@@ -225,11 +221,9 @@ def test_file_source_confines_names(tmp_path):
 
 def test_a_name_that_does_not_resolve_fails_fast(cli, site):
     site.write(url=f"https://tresnet-zoo-test.invalid/w/{site.name}")
-    started = time.monotonic()
     result = cli(*site.args("fetch", "tresnet_m", "--retries", "5", "--quiet"))
-    elapsed = time.monotonic() - started
-    assert result.code == 3 and elapsed < 3, (elapsed, result.text)
-    line = one_error(result)
+    assert result.code == 3, result.text
+    line = one_error(result)  # fast: no retry (a retry would say "after N retries")
     assert "cannot resolve the host name" in line and "retries" not in line
 
 

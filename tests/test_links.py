@@ -4,7 +4,6 @@ Content-Length, HEAD refused, redirects, and a server that never answers (bounde
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -52,9 +51,7 @@ def links_index(tmp_path):
 
 def test_check_links_verdicts(cli, links_index):
     index, server = links_index
-    started = time.monotonic()
     got = cli("check", "--index", index, "--links", "--link-timeout", "1", "--json")
-    elapsed = time.monotonic() - started
     assert got.code == 1, got.text
     status = {link["name"].removeprefix("tresnet_m_"): link for link in json.loads(got.out)["links"]}
     assert {k: v["status"] for k, v in status.items()} == {
@@ -73,7 +70,8 @@ def test_check_links_verdicts(cli, links_index):
     assert status["ranged"]["code"] == 206 and status["ranged"]["size"] == SIZE
     assert status["wronglen"]["size"] == SIZE + 5 and status["wronglen"]["expected_size"] == SIZE
     assert "redirects to ftp://127.0.0.1/x, which is refused" in status["away"]["message"]  # at the hop
-    assert elapsed < 30, elapsed  # the hanging server costs one request timeout, not forever
+    # the hanging server costs one request timeout, not the overall deadline
+    assert "timed out" in status["hang"]["message"] and "overall limit" not in status["hang"]["message"], status
     assert ("GET", "/ranged/tresnet_m-00000002.pth") in server.seen
     assert not any(method == "GET" and path.startswith("/ok") for method, path in server.seen)  # HEAD sufficed
 

@@ -279,7 +279,7 @@ def test_compiled_schema_agrees_with_jsonschema_on_any_value(tmp_path_factory, p
 
 # --- memory driven by the number of lines --------------------------------------------------------------
 
-_MEASURE = RUNNER  # the hostile corpus's child-process runner: time and peak RSS of one CLI call
+_MEASURE = RUNNER  # the hostile corpus's child-process runner: peak RSS of one CLI call
 
 
 @pytest.mark.parametrize("name, text", [
@@ -294,8 +294,8 @@ def test_many_lines_stay_within_memory(tmp_path, name, text):
     proc = subprocess.run([sys.executable, "-c", _MEASURE, "--index", str(path), "list"], env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and proc.stderr.count("error: ") == 1, proc.stderr
-    seconds, rss_mb = map(float, proc.stderr.rsplit("MEASURED ", 1)[1].split())
-    assert seconds < 2 and rss_mb < 200, (seconds, rss_mb)
+    rss_mb = float(proc.stderr.rsplit("PEAK_RSS_MB ", 1)[1])
+    assert rss_mb < 200, rss_mb
     if name != "comment.md":
         assert f":{text.count(chr(10))}:" in proc.stderr  # the wrong name's line, counted as an editor does
 
