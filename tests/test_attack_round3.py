@@ -1,7 +1,7 @@
 """Round 3 of hostile tests: the fallback-source support of verify, verify --repair and cache clear NAME,
 and the shared cache's validation markers.
 
-Real files, a real loopback server (tests/httpserver.py), the real CLI in this process. Small random
+Real files, a real loopback server (tests/helpers/servers.py), the real CLI in this process. Small random
 "weights" suffice where only sizes and hashes are checked (no --deep).
 """
 

@@ -12,7 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import REPO, python_env, zoo_index_text
+from .helpers.indexes import zoo_index_text
+from .helpers.paths import REPO, python_env
 
 A = "a" * 64
 B = "b" * 64

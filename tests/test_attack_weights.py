@@ -15,7 +15,7 @@ from tresnet_zoo.errors import CheckpointError
 from tresnet_zoo.models.tresnet import build
 from tresnet_zoo.predict import _checkpoint_classes
 
-from .conftest import PYTHON, UPSTREAM, python_env
+from .helpers.paths import PYTHON, UPSTREAM, python_env
 
 
 @pytest.fixture(scope="module")
@@ -233,7 +233,7 @@ def test_check_links_hostile_headers_are_verdicts_not_crashes(tmp_path):
     """Content-Length '²' passes str.isdigit() and fails int(); 5000 digits exceed int()'s limit: each made a
     probe raise ValueError, and `check --links` exit 70. A size header that is not a plain ASCII number now
     counts as no size announced; the others' verdicts stand."""
-    from .linkserver import LinkServer, Route
+    from .helpers.servers import LinkServer, Route
 
     routes = {
         "/sup/tresnet_m-00000001.pth": Route(200, 100, raw_length="\u00b2"),
@@ -261,7 +261,7 @@ def test_check_links_dripped_headers_end_within_the_deadline(tmp_path):
     overall deadline, but the process then waited for the probe's thread at exit, for as long as the server
     went on. The process ends at its deadline: the server drips until it is closed, which is only after the
     child has exited (a child that waited for the probe would be "hang")."""
-    from .linkserver import LinkServer, Route
+    from .helpers.servers import LinkServer, Route
 
     routes = {"/drip/tresnet_m-00000001.pth": Route(drip=0.3), "/ok/tresnet_m-00000002.pth": Route(200, 100)}
     server = LinkServer(routes)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from .conftest import zoo_index_text
+from .helpers.indexes import zoo_index_text
 
 # --- issue 8: validation applies the cache's file-name rules, including the names the cache uses itself ---
 

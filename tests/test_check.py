@@ -12,7 +12,7 @@ from tresnet_zoo.check import check_index, file_size_bounds
 from tresnet_zoo.fix import apply_fixes, plan_fixes
 from tresnet_zoo.measure import count
 
-from .conftest import REGISTRY, UPSTREAM
+from .helpers.paths import REGISTRY, UPSTREAM
 
 pytest.importorskip("torch")
 

@@ -16,7 +16,7 @@ from tresnet_zoo.cli.context import State
 from tresnet_zoo.cli.hints import hint_for
 from tresnet_zoo.index import load_index
 
-from .conftest import PYTHON, REPO, python_env
+from .helpers.paths import PYTHON, REPO, python_env
 
 
 def test_exit_codes_follow_the_cause():
@@ -232,7 +232,7 @@ def test_a_missing_optional_dependency_is_exit_3_with_an_install_hint(tmp_path):
     import subprocess
     import sys
 
-    from .conftest import env_without
+    from .helpers.paths import env_without
 
     image = tmp_path / "x.png"
     image.write_bytes(b"\x89PNG\r\n\x1a\n")

@@ -14,7 +14,7 @@ import pytest
 from tresnet_zoo import load_index
 from tresnet_zoo.docs.build import GUIDES
 
-from .conftest import REPO
+from .helpers.paths import REPO
 
 pytest.importorskip("mkdocs")
 pytest.importorskip("torch")
@@ -187,7 +187,7 @@ def test_no_page_holds_the_checkout_path(site):
 def test_a_changed_index_value_shows_in_the_built_site(tmp_path):
     from tresnet_zoo.docs import build_site
 
-    from .conftest import REGISTRY
+    from .helpers.paths import REGISTRY
 
     changed = tmp_path / "tresnet.yml"
     changed.write_text(REGISTRY.read_text().replace("Top 1 Accuracy: 80.8%", "Top 1 Accuracy: 79.12%"))
@@ -200,7 +200,7 @@ def test_a_changed_index_value_shows_in_the_built_site(tmp_path):
 def test_an_added_entry_gets_its_card(tmp_path):
     from tresnet_zoo.docs import build_site
 
-    from .conftest import REGISTRY
+    from .helpers.paths import REGISTRY
 
     text = REGISTRY.read_text()
     first = text.index("- Name: tresnet_m\n")

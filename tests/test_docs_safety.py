@@ -19,7 +19,7 @@ import yaml
 
 from tresnet_zoo.docs.safe import Slugs, http_url, slug, text
 
-from .conftest import REGISTRY, REPO
+from .helpers.paths import REGISTRY, REPO
 
 pytest.importorskip("mkdocs")
 

@@ -21,7 +21,7 @@ from tresnet_zoo.index.fastschema import compile_schema
 from tresnet_zoo.index.load import collect_documents
 from tresnet_zoo.index.validate import _schema, _schema_problems
 
-from .conftest import REGISTRY, UPSTREAM
+from .helpers.paths import REGISTRY, UPSTREAM
 from .test_bad_input import CASES
 from .test_hostile_input import CASES as HOSTILE
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .httpserver import ConnectProxy, FaultServer
+from .helpers.servers import ConnectProxy, FaultServer
 
 FAST = ("--timeout", "5", "--retries", "2", "--quiet")
 
@@ -230,7 +230,7 @@ def test_a_name_that_does_not_resolve_fails_fast(cli, site):
 @pytest.fixture
 def tls(tmp_path):
     pytest.importorskip("cryptography")  # a test dependency (pyproject [test]); the venv has it
-    from .httpserver import self_signed_cert
+    from .helpers.servers import self_signed_cert
 
     cert, key = self_signed_cert(tmp_path)
     server = FaultServer(tls=(cert, key))

@@ -21,7 +21,7 @@ from tresnet_zoo import CheckFailedError, load_index
 from tresnet_zoo.check import check_index, run_check
 from tresnet_zoo.fix import FixError, _loader_class, apply_fixes, plan_fixes
 
-from .conftest import PYTHON, REPO, UPSTREAM, python_env
+from .helpers.paths import PYTHON, REPO, UPSTREAM, python_env
 
 pytest.importorskip("torch")
 

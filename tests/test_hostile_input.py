@@ -21,7 +21,7 @@ import pytest
 
 from tresnet_zoo.index.source import MAX_FILE_BYTES, MAX_VALUES
 
-from .conftest import python_env
+from .helpers.paths import python_env
 
 HEX = "0123456789abcdef" * 4
 GOOD = "Models:\n- Name: good\n  Metadata:\n    Parameters: 10\n  Weights: https://example.org/good-0123abcd.pth\n"

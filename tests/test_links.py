@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from .linkserver import LinkServer, Route
+from .helpers.servers import LinkServer, Route
 
 SIZE = 100
 

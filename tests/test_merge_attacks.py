@@ -25,7 +25,7 @@ from tresnet_zoo.index import load_index
 from tresnet_zoo.index.source import read_documents
 from tresnet_zoo.index.validate import validate_paths
 
-from .conftest import REGISTRY, python_env
+from .helpers.paths import REGISTRY, python_env
 from .test_hostile_input import RUNNER
 
 _DATA = yaml.safe_load(REGISTRY.read_text())

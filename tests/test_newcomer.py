@@ -9,7 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import REPO, env_without, python_env, zoo_index_text
+from .helpers.indexes import zoo_index_text
+from .helpers.paths import REPO, env_without, python_env
 
 
 def _closed_port() -> int:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from tresnet_zoo.cli import main
 
-from .conftest import REGISTRY
+from .helpers.paths import REGISTRY
 
 KEYS = [
     "Models", "Collections", "Import", "Name", "In Collection", "Metadata", "Results", "Weights", "Paper",
