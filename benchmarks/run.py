@@ -177,11 +177,11 @@ def bench_growth(repeat: int, sizes: tuple[int, ...] = (60, 600, 6000)) -> list[
 
 
 def bench_hostile(repeat: int) -> list[Row]:
-    """`--index CASE list` of the hostile index corpus (tests/test_hostile_input.py's resource cases: alias bombs,
+    """`--index CASE list` of the hostile index corpus (tests/test_index_hostile_files.py's resource cases: alias bombs,
     devices, huge files, quadratic scans), the slowest case against `list` of the bundled registry: refusing a
     hostile index must cost about what reading a good one does."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tests.test_hostile_input import MEASURED, _materialize
+    from tests.test_index_hostile_files import MEASURED, _materialize
 
     exe = shutil.which("tresnet-zoo", path=str(BIN)) or "tresnet-zoo"
     with tempfile.TemporaryDirectory() as tmp:

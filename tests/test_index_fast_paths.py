@@ -22,8 +22,8 @@ from tresnet_zoo.index.load import collect_documents
 from tresnet_zoo.index.validate import _schema, _schema_problems
 
 from .helpers.paths import REGISTRY, UPSTREAM
-from .test_bad_input import CASES
-from .test_hostile_input import CASES as HOSTILE
+from .test_index_error_messages import CASES
+from .test_index_hostile_files import CASES as HOSTILE
 
 EXTRA_YAML = [
     "a: &x 1\nb: *x\n",

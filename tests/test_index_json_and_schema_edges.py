@@ -26,7 +26,7 @@ from tresnet_zoo.index.source import read_documents
 from tresnet_zoo.index.validate import validate_paths
 
 from .helpers.paths import REGISTRY, python_env
-from .test_hostile_input import RUNNER
+from .test_index_hostile_files import RUNNER
 
 _DATA = yaml.safe_load(REGISTRY.read_text())
 
