@@ -31,10 +31,3 @@ def zoo_index_text(checkpoints: dict[str, Checkpoint], base_url: str, **override
         lines.append(f"  Weights: {base_url.rstrip('/')}/{o.get('filename', ckpt.filename)}")
     return "\n".join(lines) + "\n"
 
-
-def links_index_text(urls: list[str], size: int = 100) -> str:
-    """An index of entries ``tresnet_m_l0``, ``tresnet_m_l1``, ... whose weights are ``urls`` (for `check --links`)."""
-    lines = ["Models:"]
-    for i, url in enumerate(urls):
-        lines += [f"- Name: tresnet_m_l{i}", "  Metadata:", f"    File Size: {size}", f"  Weights: {url}"]
-    return "\n".join(lines) + "\n"

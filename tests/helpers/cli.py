@@ -1,0 +1,45 @@
+"""Running the CLI as a user does: in a child process (a hang is a result, not a stuck run), the command a
+hint names, and a port nothing listens on."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import socket
+import subprocess
+
+from .paths import PYTHON, python_env
+
+
+def run_cli(args, *, timeout: float = 30, env: dict | None = None) -> tuple[int | str, str]:
+    """The CLI in a child process, so that a hang is a failed assertion rather than a stuck test run."""
+    code = "import sys; from tresnet_zoo.cli import main; sys.exit(main(sys.argv[1:]))"
+    try:
+        proc = subprocess.run([PYTHON, "-c", code, *map(str, args)], capture_output=True, text=True,
+                              timeout=timeout, env={**python_env(), **(env or {})})
+    except subprocess.TimeoutExpired:
+        return "hang", ""
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def hinted_command(err: str) -> str:
+    """The last `command` quoted in the last ``hint:`` line of ``err``."""
+    hints = [line for line in err.splitlines() if line.startswith("hint: ")]
+    assert hints, err
+    commands = re.findall(r"`([^`]+)`", hints[-1])
+    assert commands, hints[-1]
+    return commands[-1]
+
+
+def run_hint(cli, command: str):
+    """Run a hinted ``tresnet-zoo ...`` command line through the ``cli`` fixture."""
+    words = shlex.split(command)
+    assert words[0] == "tresnet-zoo", command
+    return cli(*words[1:])
+
+
+def closed_port() -> int:
+    """A loopback port that nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
