@@ -4,6 +4,7 @@ importable from this module for older test files)."""
 
 from __future__ import annotations
 
+import os
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,11 @@ import pytest
 
 from .helpers.indexes import Checkpoint, zoo_index_text
 from .helpers.paths import PYTHON, REGISTRY, REPO, UPSTREAM, env_without, python_env
+
+# Under pytest-xdist each worker is one process on a shared machine: one math thread each (torch reads this on
+# import) instead of every worker starting one per core and all of them contending.
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 __all__ = ["Checkpoint", "zoo_index_text", "PYTHON", "REGISTRY", "REPO", "UPSTREAM", "env_without", "python_env"]
 

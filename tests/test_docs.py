@@ -258,6 +258,7 @@ def _guard(page, errors: list, outside: list, base: str) -> None:
     page.route("**/*", route)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (.ci/run installs it)")
 def test_site_in_a_real_browser(served):
     from playwright.sync_api import sync_playwright
