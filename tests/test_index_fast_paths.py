@@ -93,7 +93,14 @@ def _read(reader, path: Path, text: str, budget: source.ValueBudget | None = Non
     return source._parse_built(path, text, lines, budget, base=0)
 
 
-@pytest.mark.parametrize("text", [c[2] for c in CASES if isinstance(c[2], str)] + EXTRA_YAML + HOSTILE_YAML)
+def _sized(texts: list[str]) -> list:
+    """The cases as parameters; one that builds the whole value budget (MAX_VALUES values, seconds in the
+    builder) runs in the `slow` step: test_event_reader_counts_values_against_the_shared_budget checks the same
+    refusal on a small budget in the default run."""
+    return [pytest.param(t, marks=pytest.mark.slow) if t.count(",") >= source.MAX_VALUES - 1 else t for t in texts]
+
+
+@pytest.mark.parametrize("text", _sized([c[2] for c in CASES if isinstance(c[2], str)] + EXTRA_YAML + HOSTILE_YAML))
 def test_event_reader_equals_the_bounded_builder(text):
     fast = _read("fast", Path("x.yml"), text)
     reference, problems = _read("built", Path("x.yml"), text)
