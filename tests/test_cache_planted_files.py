@@ -13,6 +13,8 @@ import os
 
 import pytest
 
+pytestmark = pytest.mark.hostile  # each case was found by attacking the code (see the docstrings)
+
 
 def _index(path, entries: list[dict]) -> None:
     """An index of ``entries``: name, weights (optional), size, sha256 (optional), sources (optional)."""

@@ -10,6 +10,8 @@ import pytest
 
 from .helpers.paths import PYTHON, python_env
 
+pytestmark = pytest.mark.hostile  # each case was found by attacking the code (see the docstrings)
+
 
 def test_list_info_and_cache_info_see_files_in_a_linked_cache_folder(cli, zoo, checkpoints, tmp_path):
     """The cache root may be a symbolic link (fetch follows it and finds the file cached); `list`, `info`

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+pytestmark = pytest.mark.hostile  # each case was found by attacking the code (see the docstrings)
+
 _SECRET_INDEX = """
     Collections:
     - Name: C

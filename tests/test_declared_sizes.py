@@ -6,6 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.hostile  # each case was found by attacking the code (see the docstrings)
+
 A = "a" * 64
 B = "b" * 64
 

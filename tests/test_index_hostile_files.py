@@ -23,6 +23,8 @@ from tresnet_zoo.index.source import MAX_FILE_BYTES, MAX_VALUES
 
 from .helpers.paths import python_env
 
+pytestmark = pytest.mark.hostile  # each case was found by attacking the code (see the docstrings)
+
 HEX = "0123456789abcdef" * 4
 GOOD = "Models:\n- Name: good\n  Metadata:\n    Parameters: 10\n  Weights: https://example.org/good-0123abcd.pth\n"
 

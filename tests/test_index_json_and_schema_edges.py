@@ -28,6 +28,8 @@ from tresnet_zoo.index.validate import validate_paths
 from .helpers.paths import REGISTRY, python_env
 from .test_index_hostile_files import RUNNER
 
+pytestmark = pytest.mark.hostile  # each case was found by attacking the code (see the docstrings)
+
 _DATA = yaml.safe_load(REGISTRY.read_text())
 
 

@@ -18,6 +18,8 @@ from tresnet_zoo.predict import _checkpoint_classes
 
 from .helpers.paths import PYTHON, python_env
 
+pytestmark = pytest.mark.hostile  # each case was found by attacking the code (see the docstrings)
+
 
 @pytest.fixture(scope="module")
 def image(tmp_path_factory):

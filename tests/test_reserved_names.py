@@ -7,6 +7,8 @@ import pytest
 
 from .helpers.indexes import zoo_index_text
 
+pytestmark = pytest.mark.hostile  # each case was found by attacking the code (see the docstrings)
+
 # --- issue 8: validation applies the cache's file-name rules, including the names the cache uses itself ---
 
 
