@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers.indexes import Checkpoint, zoo_index_text
+from .helpers.indexes import Checkpoint, Setup, zoo_index_text
 from .helpers.paths import PYTHON, REGISTRY, REPO, UPSTREAM, env_without, python_env
 
 # Under pytest-xdist each worker is one process on a shared machine: one math thread each (torch reads this on
@@ -143,3 +143,24 @@ def zoo(tmp_path, checkpoints, server):
     zoo = Zoo()
     zoo.write()
     return zoo
+
+
+# --- one small random weights file on a server of its own (hostile-server and shared-cache tests) -----------
+
+
+@pytest.fixture(scope="module")
+def web():
+    from .helpers.servers import FaultServer
+
+    server = FaultServer()
+    yield server
+    server.close()
+
+
+
+@pytest.fixture
+def site(tmp_path, web):
+    web.reset()
+    yield Setup(tmp_path, web)
+    web.reset()
+

@@ -3,6 +3,7 @@ on a special file; a missing or foreign folder is one error whose hint runs as p
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 
@@ -12,6 +13,7 @@ import tresnet_zoo
 from tresnet_zoo.errors import DownloadError
 
 from .helpers.cli import hinted_command as _hinted_command
+from .helpers.cli import one_error
 from .helpers.cli import run_cli as _run_cli
 from .helpers.cli import run_hint as _run_hint
 
@@ -114,3 +116,29 @@ def test_a_missing_mirror_folder_in_python_says_so(tmp_path):
     missing = tmp_path / "nope"
     with pytest.raises(DownloadError, match=f"the mirror folder {re.escape(str(missing))} does not exist"):
         tresnet_zoo.fetch("tresnet_xl", mirror=f"file://{missing}")
+
+
+def test_a_mirror_is_read_only_inside_its_folder(cli, site, tmp_path):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    secret = tmp_path / "secret.pth"
+    secret.write_bytes(b"private bytes outside the mirror")
+    secret_sha = hashlib.sha256(secret.read_bytes()).hexdigest()
+    # a base name that decodes to a path: no usable file name, so nothing is read
+    site.write(url=f"https://example.org/w/%2E%2E%2Fsecret-{secret_sha[:8]}.pth")
+    result = cli(*site.args("fetch", "tresnet_m", "--mirror", mirror.as_uri(), *FAST))
+    assert result.code in (1, 2) and secret_sha not in result.text
+    one_error(result)
+    # a link in the mirror folder pointing outside it: refused, not followed
+    os.symlink(secret, mirror / site.name)
+    site.write()
+    linked = cli(*site.args("fetch", "tresnet_m", "--mirror", mirror.as_uri(), *FAST))
+    assert linked.code == 3 and "a symbolic link" in one_error(linked) and secret_sha not in linked.text
+    (mirror / site.name).unlink()
+    os.mkfifo(mirror / site.name)  # a FIFO would block a plain open()
+    fifo = cli(*site.args("fetch", "tresnet_m", "--mirror", str(mirror), *FAST))
+    assert fifo.code == 3 and "not a regular file" in one_error(fifo)
+    (mirror / site.name).unlink()
+    (mirror / site.name).write_bytes(site.data)
+    ok = cli(*site.args("fetch", "tresnet_m", "--mirror", str(mirror), *FAST))
+    assert ok.code == 0 and site.final().read_bytes() == site.data

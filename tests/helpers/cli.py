@@ -43,3 +43,12 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def one_error(result) -> str:
+    """The one ``error:`` line of a CLI result (and no traceback, no internal error)."""
+    assert "Traceback" not in result.text and "internal error" not in result.text, result.text
+    errors = [ln for ln in result.err.splitlines() if ln.startswith("error: ")]
+    assert len(errors) == 1, result.err
+    return errors[0]
+
