@@ -21,6 +21,7 @@ from tresnet_zoo.index.fastschema import compile_schema
 from tresnet_zoo.index.load import collect_documents
 from tresnet_zoo.index.validate import _schema, _schema_problems
 
+from .helpers.examples import examples
 from .helpers.paths import REGISTRY, UPSTREAM
 from .test_index_error_messages import CASES
 from .test_index_hostile_files import CASES as HOSTILE
@@ -209,7 +210,7 @@ def _mutate(model: dict, path: tuple, value) -> dict:
 _DELETE = object()
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     picks=st.lists(st.tuples(st.integers(0, len(_MODELS) - 1), st.sampled_from(_PATHS),
                              st.one_of(_VALUES, st.just(_DELETE))), min_size=1, max_size=4),

@@ -25,6 +25,7 @@ from tresnet_zoo.index import load_index
 from tresnet_zoo.index.source import read_documents
 from tresnet_zoo.index.validate import validate_paths
 
+from .helpers.examples import examples
 from .helpers.paths import REGISTRY, python_env
 from .test_index_hostile_files import RUNNER
 
@@ -109,7 +110,7 @@ _FIELDS = [("Metadata", "FLOPs"), ("Metadata", "Parameters"), ("Metadata", "Imag
            ("Results", 0, "Metrics", "Other"), ("Metadata", "x-tresnet-zoo", "num_classes")]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(field=st.sampled_from(_FIELDS), value=_NUMBERS)
 def test_what_validates_is_what_lists(write, field, value):
     data = copy.deepcopy(_DATA)
@@ -247,7 +248,7 @@ _DEEP_PATHS = [
 ]
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(picks=st.lists(st.tuples(st.integers(0, 9), st.sampled_from(_DEEP_PATHS), _ANY), min_size=1, max_size=3),
        top=st.dictionaries(st.sampled_from(["Collections", "Import", "Type", "Models", "Extra"]), _ANY, max_size=1))
 def test_compiled_schema_agrees_with_jsonschema_on_any_value(tmp_path_factory, picks, top):
