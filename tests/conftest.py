@@ -157,7 +157,6 @@ def web():
     server.close()
 
 
-
 @pytest.fixture
 def site(tmp_path, web):
     web.reset()
