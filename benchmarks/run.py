@@ -186,6 +186,31 @@ def bench_growth(repeat: int, sizes: tuple[int, ...] = (60, 600, 6000)) -> list[
     return rows
 
 
+def bench_hostile(repeat: int) -> list[Row]:
+    """`--index CASE list` of the hostile index corpus (tests/test_index_hostile_files.py's resource cases: alias bombs,
+    devices, huge files, quadratic scans), the slowest case against `list` of the bundled registry: refusing a
+    hostile index must cost about what reading a good one does."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.test_index_hostile_files import MEASURED, _materialize
+
+    exe = shutil.which("tresnet-zoo", path=str(BIN)) or "tresnet-zoo"
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, TRESNET_ZOO_CACHE=str(Path(tmp) / "cache"))
+        base = median_process([exe, "list"], max(3, repeat // 3), env=env, cwd="/")
+        worst, worst_name = None, ""
+        for case in MEASURED:
+            folder = Path(tmp) / case[0]
+            folder.mkdir()
+            path = _materialize(folder, case)
+            run = median_process([exe, "--index", str(path), "list"], max(1, repeat // 5), env=env, cwd="/", codes=(1,))
+            if worst is None or run.seconds > worst.seconds:
+                worst, worst_name = run, case[0]
+    return [
+        Row(f"list of a hostile index, slowest of {len(MEASURED)} cases ({worst_name})", worst.seconds, base.seconds,
+            "list of the bundled registry", "s", f"peak RSS {worst.peak_rss_mb:.0f} MB vs {base.peak_rss_mb:.0f} MB"),
+    ]
+
+
 def bench_loading(repeat: int) -> list[Row]:
     """A verified create_model("tresnet_xl", pretrained=True) from the cache vs build + torch.load + load_state_dict."""
     from loading import BUDGET, measure
@@ -243,7 +268,8 @@ def bench_signing(repeat: int) -> list[Row]:
     ]
 
 
-BENCHMARKS = {"list": bench_list, "growth": bench_growth, "check": bench_check, "inference": bench_inference,
+BENCHMARKS = {"list": bench_list, "growth": bench_growth, "hostile": bench_hostile, "check": bench_check,
+              "inference": bench_inference,
               "predict": bench_predict,
               "fetch": bench_fetch, "loading": bench_loading, "docs": bench_docs, "object_store": bench_object_store,
               "signing": bench_signing}

@@ -1,19 +1,26 @@
-"""Shared fixtures: paths, a CLI runner, and small index writers."""
+"""Fixtures only: an isolated environment, a CLI runner, small index writers, the test checkpoints and the
+loopback server that serves them. What they build on is in tests/helpers/ (the names imported here stay
+importable from this module for older test files)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-UPSTREAM = REPO / "tests" / "fixtures" / "upstream_tresnet.md"
-REGISTRY = REPO / "registry" / "tresnet.yml"
+from .helpers.indexes import Checkpoint, Setup, zoo_index_text
+from .helpers.paths import PYTHON, REGISTRY, REPO, UPSTREAM, env_without, python_env
+
+# Under pytest-xdist each worker is one process on a shared machine: one math thread each (torch reads this on
+# import) instead of every worker starting one per core and all of them contending.
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+__all__ = ["Checkpoint", "zoo_index_text", "PYTHON", "REGISTRY", "REPO", "UPSTREAM", "env_without", "python_env"]
 
 
 @pytest.fixture(autouse=True)
@@ -103,32 +110,6 @@ def write(tmp_path):
     return _write
 
 
-def python_env() -> dict:
-    env = dict(os.environ)
-    env.pop("TRESNET_ZOO_DEBUG", None)
-    return env
-
-
-PYTHON = sys.executable
-
-
-# --- weights: checkpoints written with the reference model, served by a real local HTTP server ---------
-
-
-@dataclass
-class Checkpoint:
-    name: str  # index entry name
-    filename: str
-    data: bytes
-    sha256: str
-    layout: str
-    image_size: int = 224
-
-    @property
-    def size(self) -> int:
-        return len(self.data)
-
-
 @pytest.fixture(scope="session")
 def checkpoints(tmp_path_factory) -> dict[str, Checkpoint]:
     """tresnet_m weights in both layouts (timm and the 2020 release layout), as files and bytes."""
@@ -160,7 +141,7 @@ def checkpoints(tmp_path_factory) -> dict[str, Checkpoint]:
 
 @pytest.fixture(scope="session")
 def _server_session(checkpoints):
-    from .httpserver import FaultServer
+    from .helpers.servers import FaultServer
 
     server = FaultServer()
     for ckpt in checkpoints.values():
@@ -174,19 +155,6 @@ def server(_server_session):
     _server_session.reset()
     yield _server_session
     _server_session.reset()
-
-
-def zoo_index_text(checkpoints: dict[str, Checkpoint], base_url: str, **overrides) -> str:
-    """An index of the test checkpoints; ``overrides[name]`` may set size, filename or sha256."""
-    lines = ["Collections:", "- Name: TResNet", "Models:"]
-    for ckpt in checkpoints.values():
-        o = overrides.get(ckpt.name, {})
-        lines += [f"- Name: {ckpt.name}", "  In Collection: TResNet", "  Metadata:", "    Parameters: 31389032"]
-        lines += [f"    File Size: {o.get('size', ckpt.size)}", f"    Image Size: {ckpt.image_size}"]
-        if "sha256" in o:
-            lines.append(f"    SHA256: {o['sha256']}")
-        lines.append(f"  Weights: {base_url.rstrip('/')}/{o.get('filename', ckpt.filename)}")
-    return "\n".join(lines) + "\n"
 
 
 @pytest.fixture
@@ -214,18 +182,21 @@ def zoo(tmp_path, checkpoints, server):
     return zoo
 
 
-def env_without(tmp_path: Path, *packages: str) -> dict:
-    """An environment for a child Python in which ``packages`` cannot be imported, as on a machine that
-    lacks an extra: a ``sitecustomize`` on PYTHONPATH puts a finder first that refuses them."""
-    hide = tmp_path / "hide-modules"
-    hide.mkdir(exist_ok=True)
-    (hide / "sitecustomize.py").write_text(
-        "import sys\n"
-        "class _Hide:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        f"        if name.split('.')[0] in {packages!r}:\n"
-        "            raise ModuleNotFoundError(name)\n"
-        "        return None\n"
-        "sys.meta_path.insert(0, _Hide())\n"
-    )
-    return dict(python_env(), PYTHONPATH=os.pathsep.join([str(hide), str(REPO), os.environ.get("PYTHONPATH", "")]))
+# --- one small random weights file on a server of its own (hostile-server and shared-cache tests) -----------
+
+
+@pytest.fixture(scope="module")
+def web():
+    from .helpers.servers import FaultServer
+
+    server = FaultServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def site(tmp_path, web):
+    web.reset()
+    yield Setup(tmp_path, web)
+    web.reset()
+

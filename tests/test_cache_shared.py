@@ -14,14 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .test_fetch_hostile import FAST, Setup, one_error, web  # noqa: F401  (the module's server fixture)
-
-
-@pytest.fixture
-def site(tmp_path, web):  # noqa: F811
-    web.reset()
-    yield Setup(tmp_path, web)
-    web.reset()
+from .helpers.cli import one_error
+from .helpers.indexes import Setup
+from .test_fetch_hostile import FAST
 
 
 def dead_pid() -> int:

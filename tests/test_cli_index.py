@@ -9,7 +9,7 @@ from tresnet_zoo import __version__, load_index
 from tresnet_zoo.index import ModelEntry
 from tresnet_zoo.weights import Cache
 
-from .conftest import PYTHON, REGISTRY, UPSTREAM, python_env
+from .helpers.paths import PYTHON, REGISTRY, UPSTREAM, python_env
 
 
 def test_list_shows_every_model_with_its_columns(cli):

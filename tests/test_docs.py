@@ -14,7 +14,7 @@ import pytest
 from tresnet_zoo import load_index
 from tresnet_zoo.docs.build import GUIDES, SEARCH_SEPARATOR
 
-from .conftest import REPO
+from .helpers.paths import REPO
 
 pytest.importorskip("mkdocs")
 pytest.importorskip("torch")
@@ -270,7 +270,7 @@ def test_no_page_holds_the_checkout_path(site):
 def test_a_changed_index_value_shows_in_the_built_site(tmp_path):
     from tresnet_zoo.docs import build_site
 
-    from .conftest import REGISTRY
+    from .helpers.paths import REGISTRY
 
     changed = tmp_path / "tresnet.yml"
     changed.write_text(REGISTRY.read_text().replace("Top 1 Accuracy: 80.8%", "Top 1 Accuracy: 79.12%"))
@@ -283,7 +283,7 @@ def test_a_changed_index_value_shows_in_the_built_site(tmp_path):
 def test_an_added_entry_gets_its_card(tmp_path):
     from tresnet_zoo.docs import build_site
 
-    from .conftest import REGISTRY
+    from .helpers.paths import REGISTRY
 
     text = REGISTRY.read_text()
     first = text.index("- Name: tresnet_m\n")
@@ -476,7 +476,6 @@ def test_docs_serve_builds_and_serves(tmp_path):
     import os
     import subprocess
     import sys
-    import time
     import urllib.request
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRESNET_ZOO")}
@@ -487,8 +486,7 @@ def test_docs_serve_builds_and_serves(tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         line = ""
-        deadline = time.monotonic() + 120
-        while "serving" not in line and time.monotonic() < deadline:
+        while "serving" not in line:  # the build's lines, then the address (a hang is pytest-timeout's)
             line = proc.stdout.readline()
             if not line and proc.poll() is not None:
                 pytest.fail(f"docs serve exited {proc.returncode}: {proc.stderr.read()}")
@@ -500,15 +498,13 @@ def test_docs_serve_builds_and_serves(tmp_path):
         proc.wait(timeout=10)
 
 
-def test_a_600_entry_index_builds_in_under_a_minute_with_search(tmp_path):
-    """Issue 13: the docs of a 600-entry index (copies of the bundled entries) build in under a minute.
-
-    The bound here is twice that, for a machine shared with other jobs; benchmarks/run.py docs prints the
-    time against plain MkDocs on the same pages.
-    """
+@pytest.mark.slow
+def test_a_600_entry_index_builds_with_search(tmp_path):
+    """Issue 13: the docs of a 600-entry index (copies of the bundled entries) build, one page and one search
+    entry each. The time (issue 13: under a minute) is `benchmarks/run.py docs`, against plain MkDocs on the
+    same pages."""
     import json
     import sys
-    import time
 
     sys.path.insert(0, str(REPO / "benchmarks"))
     from docs_scale import grow_index
@@ -516,11 +512,7 @@ def test_a_600_entry_index_builds_in_under_a_minute_with_search(tmp_path):
     from tresnet_zoo.docs import build_site
 
     index = grow_index(600, tmp_path / "grown.yml")
-    started = time.perf_counter()
     result = build_site(tmp_path / "site", index=index)
-    seconds = time.perf_counter() - started
-    print(f"docs build of 600 entries: {seconds:.1f} s")
-    assert seconds < 120
     assert len(list((result.site / "models").glob("*.html"))) == 600
     docs = json.loads((result.site / "search" / "search_index.json").read_text())["docs"]
     assert {d["location"].split("#")[0] for d in docs} >= {f"models/{m.name}.html" for m in load_index(index)}

@@ -19,7 +19,7 @@ import yaml
 
 from tresnet_zoo.docs.safe import Slugs, http_url, slug, text
 
-from .conftest import REGISTRY, REPO
+from .helpers.paths import REGISTRY, REPO
 
 pytest.importorskip("mkdocs")
 
@@ -235,17 +235,28 @@ def test_no_absolute_path_on_any_page(hostile_build):
     assert "hostile.yml:" in model  # the location is shown, relative to the index
 
 
-def test_cwd_traps_are_not_imported_by_a_plain_build(tmp_path):
+@pytest.fixture(scope="module")
+def trapped_cwd_build(tmp_path_factory):
+    """One plain `docs build` (a child process) run from a current folder that holds every trap: the modules of
+    TRAPS, a mkdocs.yml that runs a command, and a matplotlibrc. The folder's snapshot before and after, the
+    finished process, and the site."""
+    tmp_path = tmp_path_factory.mktemp("trapped")
     home, cwd = tmp_path / "home", tmp_path / "work"
     home.mkdir()
     cwd.mkdir()
     for name, body in TRAPS.items():
         (cwd / name).parent.mkdir(parents=True, exist_ok=True)
         (cwd / name).write_text(body)
+    (cwd / "matplotlibrc").write_text("text.usetex: True\nsvg.fonttype: none\nsvg.hashsalt: other\n")
     before = snapshot(cwd)
     done = run_cli(["docs", "build", "--out", tmp_path / "site"], cwd, home)
+    return before, done, snapshot(cwd), tmp_path / "site"
+
+
+def test_cwd_traps_are_not_imported_by_a_plain_build(trapped_cwd_build):
+    before, done, after, _ = trapped_cwd_build
     assert done.returncode == 0, done.stderr
-    assert snapshot(cwd) == before
+    assert after == before
 
 
 # --- output folders ------------------------------------------------------------------------------------
@@ -365,19 +376,14 @@ def test_the_docs_package_does_not_import_the_cli():
     assert "from ..cli" not in source and "tresnet_zoo.cli" not in source
 
 
-def test_a_matplotlibrc_in_the_current_folder_does_not_reach_the_chart(tmp_path):
+def test_a_matplotlibrc_in_the_current_folder_does_not_reach_the_chart(trapped_cwd_build):
     """matplotlib reads ./matplotlibrc on import: usetex there ran latex (exit 70 without it), svg.fonttype
     put names in the SVG as text. The chart is drawn under matplotlib's own defaults."""
-    home, cwd = tmp_path / "home", tmp_path / "work"
-    home.mkdir()
-    cwd.mkdir()
-    (cwd / "matplotlibrc").write_text("text.usetex: True\nsvg.fonttype: none\nsvg.hashsalt: other\n")
-    before = snapshot(cwd)
-    done = run_cli(["docs", "build", "--out", tmp_path / "site"], cwd, home)
+    before, done, after, site = trapped_cwd_build
     assert done.returncode == 0, done.stdout + done.stderr
-    assert snapshot(cwd) == before
-    for svg in (tmp_path / "site" / "assets").glob("accuracy_vs_gmacs*.svg"):
-        assert "<text" not in svg.read_text()
+    assert after == before
+    charts = list((site / "assets").glob("accuracy_vs_gmacs*.svg"))
+    assert charts and all("<text" not in svg.read_text() for svg in charts)
 
 
 @pytest.mark.parametrize("case", ["file-above", "file-two-above", "read-only-parent", "read-only-empty-target"])

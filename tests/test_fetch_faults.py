@@ -6,7 +6,7 @@ name in the cache, and a later fetch that succeeds once the server is healthy.
 
 from __future__ import annotations
 
-import time
+import json
 
 import pytest
 
@@ -57,7 +57,6 @@ def test_healthy_fetch_then_cached(cli, zoo, server, checkpoints):
     assert again.code == 0 and "already cached" in again.out
     assert len(server.hits(ckpt.filename)) == 1
     listed = cli(*zoo.args("list", "--json"))
-    import json
 
     assert {r["name"]: r["cached"] for r in json.loads(listed.out)} == {"tresnet_m": True, "tresnet_m_release": False}
 
@@ -159,20 +158,21 @@ def test_http_500_every_time(cli, zoo, server, checkpoints):
 
 
 def test_503_with_retry_after_then_success(cli, zoo, server, checkpoints):
+    """The retry waits as told. The spacing is what the server saw between the two requests: a lower bound,
+    which a busy machine can only make longer, never a limit on how long the fetch may take."""
     server.fault(checkpoints["tresnet_m"].filename, "status", code=503, headers={"Retry-After": "1"})
-    started = time.monotonic()
     result = fetch(cli, zoo)
     assert result.code == 0, result.text
-    assert time.monotonic() - started >= 0.9  # it waited as told
-    assert len(server.hits(checkpoints["tresnet_m"].filename)) == 2
+    first, second = server.hits(checkpoints["tresnet_m"].filename)
+    assert second["at"] - first["at"] >= 0.9  # it waited as told
 
 
 def test_stalled_server_read_timeout(cli, zoo, server, checkpoints):
     server.always(checkpoints["tresnet_m"].filename, "stall", after=1 << 20, seconds=20)
-    started = time.monotonic()
     result = fetch(cli, zoo)
-    assert time.monotonic() - started < 15
     assert_clean_failure(result, zoo, checkpoints, "read timed out", code=3)
+    hits = server.hits(checkpoints["tresnet_m"].filename)
+    assert len(hits) == 3, hits  # each stall cost one read timeout and one retry (--retries 2), then it gave up
     assert_recovers(cli, zoo, server, checkpoints)
 
 
@@ -205,11 +205,6 @@ def test_wrong_hash_prefix_in_the_index(cli, zoo, server, checkpoints):
     assert not (zoo.cache / wrong).exists()
     zoo.write()
     assert_recovers(cli, zoo, server, checkpoints)
-
-
-def test_plain_http_mirror_is_refused_without_touching_the_network(cli, zoo, checkpoints):
-    result = fetch(cli, zoo, "--mirror", "http://198.51.100.7/weights")
-    assert_clean_failure(result, zoo, checkpoints, "refusing http://198.51.100.7/weights/", "only https", code=3)
 
 
 @pytest.mark.parametrize("kind", ["file", "link-loop"])
@@ -289,3 +284,14 @@ def test_network_causes_are_named_in_a_few_words(root, words):
     exc = requests.exceptions.ConnectionError(MaxRetryError(None, "https://example.org/x.pth", reason=wrapped))
     reason = _reason(exc)
     assert reason.startswith(words) and "\n" not in reason and len(reason) < 200, reason
+
+
+@pytest.mark.parametrize("text", ["\u00b2", "9" * 5000])
+def test_download_with_a_hostile_content_length_is_not_a_crash(cli, zoo, server, checkpoints, text):
+    """The same header text that crashed `check --links` reached `int()` in the download (exit 70): a
+    Content-Length that is not a plain number is no announced length; the bytes are still held to the index."""
+    ckpt = checkpoints["tresnet_m"]
+    server.fault(ckpt.filename, "raw_length", text=text)
+    got = cli(*zoo.args("fetch", "tresnet_m", "--quiet"))
+    assert got.code == 0, got.text
+    assert zoo.final().read_bytes() == ckpt.data

@@ -1,81 +1,21 @@
 """Hostile servers and mirrors, against real loopback servers: no size limit, slow drips, links that drop,
-redirect chains, credentials in URLs, traversal through a mirror, DNS failures, proxies and CA bundles.
+redirect chains, credentials in URLs, file sources confined to their folder, DNS failures, proxies and CA
+bundles.
 
 Small random files (a few MB) keep these fast; no torch needed.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import time
-from pathlib import Path
 
 import pytest
 
-from .httpserver import ConnectProxy, FaultServer
+from .helpers.cli import one_error
+from .helpers.indexes import blob, index_text
+from .helpers.servers import ConnectProxy, FaultServer
 
 FAST = ("--timeout", "5", "--retries", "2", "--quiet")
-
-
-def blob(size: int, seed: int) -> tuple[str, bytes]:
-    data = hashlib.sha256(str(seed).encode()).digest() * (size // 32 + 1)
-    data = bytes(b ^ (i & 0xFF) for i, b in enumerate(data[:size])) if size < 4096 else data[:size]
-    return f"tresnet_m-{hashlib.sha256(data).hexdigest()[:8]}.pth", data
-
-
-def index_text(url: str, size: int | None) -> str:
-    lines = ["Collections:", "- Name: TResNet", "Models:", "- Name: tresnet_m", "  In Collection: TResNet",
-             "  Metadata:",
-             "    Parameters: 31389032", "    Image Size: 224"]
-    if size is not None:
-        lines.append(f"    File Size: {size}")
-    lines.append(f"  Weights: {url}")
-    return "\n".join(lines) + "\n"
-
-
-@pytest.fixture(scope="module")
-def web():
-    server = FaultServer()
-    yield server
-    server.close()
-
-
-class Setup:
-    def __init__(self, tmp_path: Path, web: FaultServer, size: int = 2_000_000, seed: int = 1) -> None:
-        self.web = web
-        self.name, self.data = blob(size, seed)
-        self.url = web.add(self.name, self.data)
-        self.index = tmp_path / "index.yml"
-        self.cache = tmp_path / "cache"
-        self.write()
-
-    def write(self, url: str | None = None, size: int | None | str = "same") -> None:
-        self.index.write_text(index_text(url or self.url, len(self.data) if size == "same" else size))
-
-    def args(self, *args: str) -> list[str]:
-        return ["--index", str(self.index), "--cache-dir", str(self.cache), *args]
-
-    def final(self) -> Path:
-        return self.cache / self.name
-
-    def partials(self) -> list[Path]:
-        return sorted(self.cache.glob("*.part")) if self.cache.exists() else []
-
-
-@pytest.fixture
-def site(tmp_path, web):
-    web.reset()
-    yield Setup(tmp_path, web)
-    web.reset()
-
-
-def one_error(result) -> str:
-    assert "Traceback" not in result.text and "internal error" not in result.text, result.text
-    errors = [ln for ln in result.err.splitlines() if ln.startswith("error: ")]
-    assert len(errors) == 1, result.err
-    return errors[0]
 
 
 # --- limits -----------------------------------------------------------------------------------------------
@@ -102,11 +42,9 @@ def test_an_entry_without_file_size_needs_an_explicit_limit(cli, site):
 
 def test_a_slow_drip_trips_the_minimum_speed_and_keeps_every_byte(cli, site):
     site.web.always(site.name, "drip", interval=0.05)
-    started = time.monotonic()
     result = cli(*site.args("fetch", "tresnet_m", "--speed-limit", "1000", "--speed-time", "1", "--timeout", "5",
                             "--retries", "1", "--quiet"))
-    elapsed = time.monotonic() - started
-    assert result.code == 3 and elapsed < 10, (elapsed, result.text)
+    assert result.code == 3, result.text
     assert "broke 2 times" in one_error(result) and "slower than 1000 bytes/s for 1 s" in result.err
     (partial,) = site.partials()
     kept = partial.stat().st_size
@@ -121,10 +59,10 @@ def test_a_slow_drip_trips_the_minimum_speed_and_keeps_every_byte(cli, site):
 
 def test_an_overall_deadline(cli, site):
     site.web.always(site.name, "drip", interval=0.05)
-    started = time.monotonic()
     result = cli(*site.args("fetch", "tresnet_m", "--deadline", "1.5", "--speed-limit", "0", *FAST))
-    assert result.code == 3 and time.monotonic() - started < 8
-    assert "did not finish within the deadline of 1.5 s" in one_error(result)
+    assert result.code == 3, result.text
+    assert "did not finish within the deadline of 1.5 s" in one_error(result)  # the deadline, reported as hit
+    assert len(site.web.hits(site.name)) == 1  # a deadline is not retried (--retries 2)
 
 
 def test_a_link_that_drops_every_700_kb_completes_with_resumes(cli, site):
@@ -155,10 +93,9 @@ def test_a_redirect_leaving_https_is_refused_before_it_is_requested(cli, site, t
     site.web.always("a/" + site.name, "redirect", to="/b/" + site.name)
     site.web.always("b/" + site.name, "redirect", to=target.format(name=site.name))
     site.write(url=site.web.url("a/" + site.name))
-    started = time.monotonic()
     result = cli(*site.args("fetch", "tresnet_m", *FAST))
-    assert result.code == 3 and time.monotonic() - started < 3
-    line = one_error(result)
+    assert result.code == 3, result.text
+    line = one_error(result)  # refused at the hop: a contacted host would be a connection error instead
     assert f"redirects to {target.format(name=site.name)}, which is refused" in line
     assert not site.final().exists() and not site.web.hits(site.name)
 
@@ -185,32 +122,6 @@ def test_credentials_in_a_url_are_never_printed_or_stored(cli, site):
 # --- mirrors --------------------------------------------------------------------------------------------------
 
 
-def test_a_mirror_is_read_only_inside_its_folder(cli, site, tmp_path):
-    mirror = tmp_path / "mirror"
-    mirror.mkdir()
-    secret = tmp_path / "secret.pth"
-    secret.write_bytes(b"private bytes outside the mirror")
-    secret_sha = hashlib.sha256(secret.read_bytes()).hexdigest()
-    # a base name that decodes to a path: no usable file name, so nothing is read
-    site.write(url=f"https://example.org/w/%2E%2E%2Fsecret-{secret_sha[:8]}.pth")
-    result = cli(*site.args("fetch", "tresnet_m", "--mirror", mirror.as_uri(), *FAST))
-    assert result.code in (1, 2) and secret_sha not in result.text
-    one_error(result)
-    # a link in the mirror folder pointing outside it: refused, not followed
-    os.symlink(secret, mirror / site.name)
-    site.write()
-    linked = cli(*site.args("fetch", "tresnet_m", "--mirror", mirror.as_uri(), *FAST))
-    assert linked.code == 3 and "a symbolic link" in one_error(linked) and secret_sha not in linked.text
-    (mirror / site.name).unlink()
-    os.mkfifo(mirror / site.name)  # a FIFO would block a plain open()
-    fifo = cli(*site.args("fetch", "tresnet_m", "--mirror", str(mirror), *FAST))
-    assert fifo.code == 3 and "not a regular file" in one_error(fifo)
-    (mirror / site.name).unlink()
-    (mirror / site.name).write_bytes(site.data)
-    ok = cli(*site.args("fetch", "tresnet_m", "--mirror", str(mirror), *FAST))
-    assert ok.code == 0 and site.final().read_bytes() == site.data
-
-
 def test_file_source_confines_names(tmp_path):
     from tresnet_zoo.errors import DownloadError
     from tresnet_zoo.weights.transports.file import FileSource
@@ -225,18 +136,16 @@ def test_file_source_confines_names(tmp_path):
 
 def test_a_name_that_does_not_resolve_fails_fast(cli, site):
     site.write(url=f"https://tresnet-zoo-test.invalid/w/{site.name}")
-    started = time.monotonic()
     result = cli(*site.args("fetch", "tresnet_m", "--retries", "5", "--quiet"))
-    elapsed = time.monotonic() - started
-    assert result.code == 3 and elapsed < 3, (elapsed, result.text)
-    line = one_error(result)
+    assert result.code == 3, result.text
+    line = one_error(result)  # fast: no retry (a retry would say "after N retries")
     assert "cannot resolve the host name" in line and "retries" not in line
 
 
 @pytest.fixture
 def tls(tmp_path):
     pytest.importorskip("cryptography")  # a test dependency (pyproject [test]); the venv has it
-    from .httpserver import self_signed_cert
+    from .helpers.servers import self_signed_cert
 
     cert, key = self_signed_cert(tmp_path)
     server = FaultServer(tls=(cert, key))
@@ -336,3 +245,4 @@ def test_an_unparsable_redirect_location_is_a_clean_error(cli, site, location):
     assert not site.final().exists()
     links = cli("check", "--index", site.index, "--links", "--link-timeout", "2", "--json")
     assert links.code in (1, 3) and "internal error" not in links.text, links.text
+

@@ -21,7 +21,7 @@ from tresnet_zoo import CheckFailedError, load_index
 from tresnet_zoo.check import check_index, run_check
 from tresnet_zoo.fix import FixError, _loader_class, apply_fixes, plan_fixes
 
-from .conftest import PYTHON, REPO, UPSTREAM, python_env
+from .helpers.paths import PYTHON, REPO, UPSTREAM, python_env
 
 pytest.importorskip("torch")
 
@@ -312,16 +312,14 @@ def test_both_loaders_give_character_positions():
 
 def test_unknown_name_fails_fast_without_torch():
     code = (
-        "import sys, time; from tresnet_zoo.cli import main; t = time.perf_counter(); "
+        "import sys; from tresnet_zoo.cli import main; "
         "rc = main(['check', 'tresnet-xl']); "
-        "print('torch' in sys.modules, round(time.perf_counter() - t, 3)); sys.exit(rc)"
+        "print('torch' in sys.modules); sys.exit(rc)"
     )
     env = python_env() | {"PYTHONPATH": str(REPO)}
     result = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
     assert result.returncode == 2, result.stderr
-    torch_loaded, seconds = result.stdout.split()
-    assert torch_loaded == "False"
-    assert float(seconds) < 1.0
+    assert result.stdout.split() == ["False"]  # fast: refused before torch (seconds to import) was loaded
     assert result.stderr.startswith("error: unknown model 'tresnet-xl'")
 
 

@@ -11,7 +11,7 @@ import ssl
 
 import pytest
 
-from .linkserver import LinkServer, Route
+from .helpers.servers import LinkServer, Route
 
 SIZE = 100
 PATH = "/w/tresnet_m-00000001.pth"

@@ -13,7 +13,7 @@ from tresnet_zoo.index import ModelEntry
 from tresnet_zoo.index.records import build_index
 from tresnet_zoo.index.source import Document, read_documents
 
-from .conftest import REGISTRY, UPSTREAM
+from .helpers.paths import REGISTRY, UPSTREAM
 
 MODEL = """
 Collections:

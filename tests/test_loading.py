@@ -25,7 +25,8 @@ from tresnet_zoo.models import checkpoint_bytes_bound  # noqa: E402
 from tresnet_zoo.models.formats import LEGACY_PICKLE, SAFETENSORS, TORCH_ZIP, detect_format  # noqa: E402
 from tresnet_zoo.models.layouts import read_checkpoint, read_state  # noqa: E402
 
-from .conftest import REPO, zoo_index_text  # noqa: E402
+from .helpers.indexes import zoo_index_text  # noqa: E402
+from .helpers.paths import REPO  # noqa: E402
 
 FAST = ("--timeout", "5", "--retries", "2", "--quiet")
 

@@ -11,7 +11,7 @@ import zipfile
 
 import pytest
 
-from .conftest import REPO, UPSTREAM
+from .helpers.paths import REPO, UPSTREAM
 
 pytestmark = pytest.mark.slow
 

@@ -225,7 +225,7 @@ def test_label_files_are_reproducible_by_the_script():
     import subprocess
     import sys
 
-    from .conftest import REPO
+    from .helpers.paths import REPO
 
     script = REPO / "scripts" / "make_labels.py"
     done = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 
 import pytest
 import yaml
@@ -13,7 +12,8 @@ from hypothesis import strategies as st
 
 from tresnet_zoo.cli import main
 
-from .conftest import REGISTRY
+from .helpers.examples import examples
+from .helpers.paths import REGISTRY
 
 KEYS = [
     "Models", "Collections", "Import", "Name", "In Collection", "Metadata", "Results", "Weights", "Paper",
@@ -35,7 +35,7 @@ documents = st.recursive(
 )
 
 # TRESNET_ZOO_PROPERTY_EXAMPLES raises the count for a long hunt (the default keeps the suite quick)
-SETTINGS = settings(max_examples=int(os.environ.get("TRESNET_ZOO_PROPERTY_EXAMPLES", "150")), deadline=None,
+SETTINGS = settings(max_examples=examples(60), deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from .conftest import PYTHON, REPO, python_env
-from .linkserver import LinkServer, Route
+from .helpers.servers import LinkServer, Route
 
 # ESC sequences (colour, OSC title, clear screen), a C1 CSI, bidi override and isolates, zero-width space and
 # joiner, a line separator, NUL and BEL

@@ -8,7 +8,7 @@ from tresnet_zoo import load_index
 from tresnet_zoo.errors import UnknownModelError
 from tresnet_zoo.index.validate import validate_paths
 
-from .conftest import REGISTRY, UPSTREAM
+from .helpers.paths import REGISTRY, UPSTREAM
 
 HF = "https://huggingface.co/timm/{}/resolve/main/model.safetensors"
 TAGS = {

@@ -1,5 +1,5 @@
-"""Fetching beyond single faults: concurrency, SIGKILL and resume, mirrors, offline, verify/repair,
-the cache commands, the Python API and pickled code."""
+"""Fetching beyond single faults: concurrency, SIGKILL and resume, offline, verify/repair, the cache
+commands, the Python API and pickled code."""
 
 from __future__ import annotations
 
@@ -54,8 +54,7 @@ def test_sigkill_mid_download_leaves_no_final_file_and_the_next_fetch_resumes(cl
     ckpt = checkpoints["tresnet_m"]
     server.always(ckpt.filename, "slow", rate=8 << 20)  # ~16 s for the whole file
     proc = spawn(zoo, "fetch", "tresnet_m", *FAST)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    while proc.poll() is None:  # until 4 MiB are on disk (the child ending first fails the asserts below)
         parts = zoo.partials()
         if parts and parts[0].stat().st_size >= 4 << 20:
             break
@@ -129,33 +128,6 @@ def test_offline_env_in_the_python_api(zoo, monkeypatch):
     monkeypatch.setenv("TRESNET_ZOO_OFFLINE", "1")
     with pytest.raises(OfflineError):
         tresnet_zoo.fetch("tresnet_m", index=zoo.index, cache_dir=zoo.cache)
-
-
-def test_file_mirror_for_air_gapped_clusters(cli, zoo, server, checkpoints, tmp_path):
-    mirror = tmp_path / "mirror"
-    mirror.mkdir()
-    ckpt = checkpoints["tresnet_m"]
-    (mirror / ckpt.filename).write_bytes(ckpt.data)
-    result = cli(*zoo.args("fetch", "tresnet_m", "--mirror", mirror.as_uri(), *FAST))
-    assert result.code == 0, result.text
-    assert f"downloaded from {mirror.as_uri()}/{ckpt.filename}" in result.out
-    assert not server.hits(ckpt.filename)
-    # a mirror with other bytes under the same name is caught the same way
-    (mirror / checkpoints["tresnet_m_release"].filename).write_bytes(ckpt.data)
-    bad = cli(*zoo.args("fetch", "tresnet_m_release", "--mirror", str(mirror), *FAST))
-    assert checkpoints["tresnet_m"].size > checkpoints["tresnet_m_release"].size
-    announced = (f"{mirror / checkpoints['tresnet_m_release'].filename} announces {ckpt.size} bytes, "
-                 "the index's File Size is")
-    assert bad.code == 1 and announced in bad.err
-    assert not (zoo.cache / checkpoints["tresnet_m_release"].filename).exists()
-
-
-def test_http_mirror_on_loopback(cli, zoo, server, checkpoints):
-    ckpt = checkpoints["tresnet_m"]
-    server.add(f"mirror/{ckpt.filename}", ckpt.data)
-    result = cli(*zoo.args("fetch", "tresnet_m", "--mirror", server.url("mirror"), *FAST))
-    assert result.code == 0, result.text
-    assert len(server.hits(f"mirror/{ckpt.filename}")) == 1 and not server.hits(ckpt.filename)
 
 
 def test_verify_detects_tampering_and_truncation_and_repairs(cli, zoo, server, checkpoints):
@@ -275,8 +247,7 @@ def test_cache_stays_correct_where_locks_do_nothing(zoo, server, checkpoints, mo
 
     threads = [threading.Thread(target=run) for _ in range(3)]
     threads[0].start()
-    deadline = time.monotonic() + 30
-    while not any(size_or_zero(p) > 0 for p in zoo.partials()) and time.monotonic() < deadline:
+    while not any(size_or_zero(p) > 0 for p in zoo.partials()) and threads[0].is_alive():
         time.sleep(0.01)
     assert zoo.partials(), "the first download never started"
     for t in threads[1:]:  # they start while the first one's partial is being written: never theirs to take
@@ -369,3 +340,4 @@ def test_disk_full_mid_download_is_a_clean_error_and_the_next_fetch_resumes(zoo,
     assert done.returncode == 0, done.stderr
     assert server.hits(ckpt.filename)[-1].get("Range") == f"bytes={kept}-"  # resumed, not started over
     assert zoo.final().read_bytes() == ckpt.data and not zoo.partials()
+

@@ -21,9 +21,10 @@ from tresnet_zoo.index.fastschema import compile_schema
 from tresnet_zoo.index.load import collect_documents
 from tresnet_zoo.index.validate import _schema, _schema_problems
 
-from .conftest import REGISTRY, UPSTREAM
-from .test_bad_input import CASES
-from .test_hostile_input import CASES as HOSTILE
+from .helpers.examples import examples
+from .helpers.paths import REGISTRY, UPSTREAM
+from .test_index_error_messages import CASES
+from .test_index_hostile_files import CASES as HOSTILE
 
 EXTRA_YAML = [
     "a: &x 1\nb: *x\n",
@@ -93,7 +94,14 @@ def _read(reader, path: Path, text: str, budget: source.ValueBudget | None = Non
     return source._parse_built(path, text, lines, budget, base=0)
 
 
-@pytest.mark.parametrize("text", [c[2] for c in CASES if isinstance(c[2], str)] + EXTRA_YAML + HOSTILE_YAML)
+def _sized(texts: list[str]) -> list:
+    """The cases as parameters; one that builds the whole value budget (MAX_VALUES values, seconds in the
+    builder) runs in the `slow` step: test_event_reader_counts_values_against_the_shared_budget checks the same
+    refusal on a small budget in the default run."""
+    return [pytest.param(t, marks=pytest.mark.slow) if t.count(",") >= source.MAX_VALUES - 1 else t for t in texts]
+
+
+@pytest.mark.parametrize("text", _sized([c[2] for c in CASES if isinstance(c[2], str)] + EXTRA_YAML + HOSTILE_YAML))
 def test_event_reader_equals_the_bounded_builder(text):
     fast = _read("fast", Path("x.yml"), text)
     reference, problems = _read("built", Path("x.yml"), text)
@@ -202,7 +210,7 @@ def _mutate(model: dict, path: tuple, value) -> dict:
 _DELETE = object()
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     picks=st.lists(st.tuples(st.integers(0, len(_MODELS) - 1), st.sampled_from(_PATHS),
                              st.one_of(_VALUES, st.just(_DELETE))), min_size=1, max_size=4),

@@ -25,8 +25,11 @@ from tresnet_zoo.index import load_index
 from tresnet_zoo.index.source import read_documents
 from tresnet_zoo.index.validate import validate_paths
 
-from .conftest import REGISTRY, python_env
-from .test_hostile_input import RUNNER
+from .helpers.examples import examples
+from .helpers.paths import REGISTRY, python_env
+from .test_index_hostile_files import RUNNER
+
+pytestmark = pytest.mark.hostile  # each case was found by attacking the code (see the docstrings)
 
 _DATA = yaml.safe_load(REGISTRY.read_text())
 
@@ -107,7 +110,7 @@ _FIELDS = [("Metadata", "FLOPs"), ("Metadata", "Parameters"), ("Metadata", "Imag
            ("Results", 0, "Metrics", "Other"), ("Metadata", "x-tresnet-zoo", "num_classes")]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(field=st.sampled_from(_FIELDS), value=_NUMBERS)
 def test_what_validates_is_what_lists(write, field, value):
     data = copy.deepcopy(_DATA)
@@ -245,7 +248,7 @@ _DEEP_PATHS = [
 ]
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(picks=st.lists(st.tuples(st.integers(0, 9), st.sampled_from(_DEEP_PATHS), _ANY), min_size=1, max_size=3),
        top=st.dictionaries(st.sampled_from(["Collections", "Import", "Type", "Models", "Extra"]), _ANY, max_size=1))
 def test_compiled_schema_agrees_with_jsonschema_on_any_value(tmp_path_factory, picks, top):
@@ -279,7 +282,7 @@ def test_compiled_schema_agrees_with_jsonschema_on_any_value(tmp_path_factory, p
 
 # --- memory driven by the number of lines --------------------------------------------------------------
 
-_MEASURE = RUNNER  # the hostile corpus's child-process runner: time and peak RSS of one CLI call
+_MEASURE = RUNNER  # the hostile corpus's child-process runner: peak RSS of one CLI call
 
 
 @pytest.mark.parametrize("name, text", [
@@ -294,8 +297,8 @@ def test_many_lines_stay_within_memory(tmp_path, name, text):
     proc = subprocess.run([sys.executable, "-c", _MEASURE, "--index", str(path), "list"], env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and proc.stderr.count("error: ") == 1, proc.stderr
-    seconds, rss_mb = map(float, proc.stderr.rsplit("MEASURED ", 1)[1].split())
-    assert seconds < 2 and rss_mb < 200, (seconds, rss_mb)
+    rss_mb = float(proc.stderr.rsplit("PEAK_RSS_MB ", 1)[1])
+    assert rss_mb < 200, rss_mb
     if name != "comment.md":
         assert f":{text.count(chr(10))}:" in proc.stderr  # the wrong name's line, counted as an editor does
 

@@ -1,8 +1,15 @@
-"""A real HTTP server on 127.0.0.1 for download tests, with faults injected per request.
+"""Real HTTP servers on 127.0.0.1 for the download and link tests, with faults injected per request: the one
+loopback-server helper of the tests (no test mocks the network).
+
+``FaultServer`` serves files (GET, with Range) for fetch, mirrors and sources; ``LinkServer`` answers HEAD and
+ranged GETs per route for `check --links`. Both run on ``_Loopback``: a threaded server on a free port whose
+handler errors (a client hanging up) are part of the tests, stopped by ``close()``.
+
+FaultServer:
 
 Each path serves bytes with Range support. ``server.fault(path, kind, **args)`` queues a fault for the
 next request of that path; queued faults are used up one per request, then the path behaves again.
-``server.hits(path)`` counts GET requests and keeps their headers.
+``server.hits(path)`` lists GET requests: their headers, and ``at`` (when the server saw it, monotonic).
 
 Faults: ``status`` (code, headers, body), ``redirect`` (to: a Location, relative or absolute; chains are
 built from several paths), ``wrong_bytes``, ``extra_bytes``, ``ignore_range``, ``no_length``,
@@ -10,9 +17,15 @@ built from several paths), ``wrong_bytes``, ``extra_bytes``, ``ignore_range``, `
 ``cut`` (every=N: each response ends cleanly after N bytes, a link that drops every N bytes),
 ``drip`` (one byte every ``interval`` seconds), ``slow`` (rate).
 
-``FaultServer(tls=(cert, key))`` serves https. ``ConnectProxy`` is a small threaded CONNECT tunnel (the
-kind ``HTTPS_PROXY`` names) that records where it was asked to connect. ``self_signed_cert`` makes a
-certificate for localhost and 127.0.0.1 with the ``cryptography`` package.
+``FaultServer(tls=(cert, key))`` serves https.
+
+LinkServer: ``LinkServer({"/ok": Route(size=100)})``: a route gives HEAD's status (or ``head=None`` to answer as
+GET), the size it announces, whether it redirects, or that it never answers (``hang=True``); hostile
+answers: header texts sent as given (``raw_length``, ``raw_range``), headers dripped a byte at a time.
+
+``ConnectProxy`` is a small threaded CONNECT tunnel (the kind ``HTTPS_PROXY`` names) that records where it was
+asked to connect. ``self_signed_cert`` makes a certificate for localhost and 127.0.0.1 with the ``cryptography``
+package.
 """
 
 from __future__ import annotations
@@ -26,20 +39,11 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
-@dataclass
-class Fault:
-    kind: str
-    args: dict = field(default_factory=dict)
+class _Loopback:
+    """A threaded HTTP/1.1 server on a free 127.0.0.1 port; ``answer(handler, method)`` answers each request."""
 
-
-class FaultServer:
-    def __init__(self, tls: tuple[str, str] | None = None) -> None:
-        self.files: dict[str, bytes] = {}
-        self.faults: dict[str, deque[Fault]] = defaultdict(deque)
-        self.sticky: dict[str, Fault] = {}  # a fault for every request until cleared
-        self.requests: dict[str, list[dict]] = defaultdict(list)
+    def __init__(self, tls=None, backlog: int = 64) -> None:
         self.stop = threading.Event()
-        self.lock = threading.Lock()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -48,28 +52,68 @@ class FaultServer:
             def log_message(self, *args):  # keep test output clean
                 pass
 
-            def do_GET(self):  # noqa: N802
-                server._handle(self)
+            def do_HEAD(self):  # noqa: N802
+                server.answer(self, "HEAD")
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.handle_error = lambda request, client_address: None  # a client hanging up is part of the tests
+            def do_GET(self):  # noqa: N802
+                server.answer(self, "GET")
+
+        class Server(ThreadingHTTPServer):
+            request_queue_size = backlog  # probes connect at once: never let the backlog drop a SYN
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):  # a client hanging up is part of the tests
+                pass
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
         self.port = self.httpd.server_address[1]
         self.scheme = "http"
         if tls is not None:
             import ssl
 
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(*tls)
+            context = tls  # an ssl.SSLContext (server side), or (certificate, key) files
+            if not isinstance(tls, ssl.SSLContext):
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                context.load_cert_chain(*tls)
             self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
             self.scheme = "https"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
-    # --- test API -------------------------------------------------------------------------------------
+    def answer(self, h: BaseHTTPRequestHandler, method: str) -> None:
+        raise NotImplementedError
+
     def url(self, path: str, host: str = "127.0.0.1") -> str:
         return f"{self.scheme}://{host}:{self.port}/{path.lstrip('/')}"
 
+    def close(self) -> None:
+        self.stop.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@dataclass
+class Fault:
+    kind: str
+    args: dict = field(default_factory=dict)
+
+
+class FaultServer(_Loopback):
+    def __init__(self, tls: tuple[str, str] | None = None) -> None:
+        self.files: dict[str, bytes] = {}
+        self.faults: dict[str, deque[Fault]] = defaultdict(deque)
+        self.sticky: dict[str, Fault] = {}  # a fault for every request until cleared
+        self.requests: dict[str, list[dict]] = defaultdict(list)
+        self.lock = threading.Lock()
+        super().__init__(tls, backlog=16)
+
+    def answer(self, h: BaseHTTPRequestHandler, method: str) -> None:
+        if method != "GET":  # as http.server answers a method its handler lacks
+            h.send_error(501, f"Unsupported method ({method!r})")
+            return
+        self._handle(h)
+
+    # --- test API -------------------------------------------------------------------------------------
     def add(self, path: str, data: bytes) -> str:
         self.files["/" + path.lstrip("/")] = data
         return self.url(path)
@@ -94,16 +138,11 @@ class FaultServer:
             self.sticky.clear()
             self.requests.clear()
 
-    def close(self) -> None:
-        self.stop.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
     # --- serving ----------------------------------------------------------------------------------------
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
         path = h.path.split("?", 1)[0]
         with self.lock:
-            self.requests[path].append(dict(h.headers))
+            self.requests[path].append({**h.headers, "at": time.monotonic()})
             queue = self.faults.get(path)
             fault = queue.popleft() if queue else self.sticky.get(path)
         data = self.files.get(path)
@@ -198,6 +237,74 @@ class FaultServer:
                 time.sleep(chunk / rate)
             if self.stop.is_set():
                 return
+
+
+@dataclass
+class Route:
+    status: int = 200  # the answer to GET (and to HEAD unless ``head`` says otherwise)
+    size: int = 0  # the file's size: Content-Length of 200, the total in Content-Range of 206
+    head: int | None = None  # HEAD's own status (405/501: HEAD refused)
+    length: int | None = None  # a Content-Length other than ``size`` (a server announcing the wrong size)
+    location: str | None = None  # redirect target (with status 30x)
+    hang: bool = False  # accept the connection, never answer
+    raw_length: str | None = None  # the Content-Length header's text as sent, whatever it says
+    raw_range: str | None = None  # the Content-Range header's text (of a 206) as sent
+    drip: float | None = None  # send the status line, then one header byte every ``drip`` seconds, for ever
+    reason: str | None = None  # the status line's reason phrase, as sent (a server's text: hostile)
+
+
+class LinkServer(_Loopback):
+    def __init__(self, routes: dict[str, Route], *, tls=None) -> None:
+        """``tls``: an ``ssl.SSLContext`` (server side) or (certificate, key) files, to serve https."""
+        self.routes = routes
+        self.seen: list[tuple[str, str]] = []  # (method, path)
+        super().__init__(tls=tls, backlog=64)
+
+    def answer(self, h: BaseHTTPRequestHandler, method: str) -> None:
+        self.seen.append((method, h.path))
+        route = self.routes.get(h.path, Route(status=404))
+        if route.hang:
+            self.stop.wait(60)
+            h.close_connection = True
+            return
+        if route.drip is not None:
+            try:
+                h.wfile.write(b"HTTP/1.1 200 OK\r\nX-Drip: ")
+                while not self.stop.wait(route.drip):
+                    h.wfile.write(b"a")
+                    h.wfile.flush()
+            except OSError:
+                pass
+            h.close_connection = True
+            return
+        status = route.head if method == "HEAD" and route.head is not None else route.status
+        ranged = (
+            method == "GET" and h.headers.get("Range") == "bytes=0-0" and status == 200 and route.head in (405, 501)
+        )
+        if ranged:
+            status = 206
+        h.send_response(status, route.reason)
+        if route.location:
+            h.send_header("Location", route.location)
+        body = b""
+        if status == 206:
+            h.send_header("Content-Range", route.raw_range or f"bytes 0-0/{route.size}")
+            body = b"\0"
+        elif status == 200:
+            body = b"\0" * (route.size if method == "GET" else 0)
+        length = (
+            route.length if route.length is not None and status == 200 else (route.size if status == 200 else len(body))
+        )
+        h.send_header("Content-Length", route.raw_length if route.raw_length is not None else str(length))
+        h.end_headers()
+        if route.raw_length is not None:
+            h.close_connection = True
+            return
+        if method == "GET" and body:
+            try:
+                h.wfile.write(body[:length])
+            except (BrokenPipeError, ConnectionResetError):
+                pass
 
 
 class ConnectProxy:

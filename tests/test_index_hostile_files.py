@@ -1,9 +1,10 @@
-"""Hostile index files: each gets one clean error (exit 1 or 2, an `error:` line and a hint) in bounded time
-and memory; never exit 70, never a traceback, never a byte of a file outside the index folder.
+"""Hostile index files: each gets one clean error (exit 1 or 2, an `error:` line and a hint) naming the limit
+it hit, in bounded memory; never exit 70, never a traceback, never a byte of a file outside the index folder.
 
 Every case runs in this process through `validate` and `--index FILE list`; the cases that drive resources
 (alias bombs, devices, FIFOs, huge files, quadratic scans) also run in a child process each, which reports its
-own peak RSS (VmHWM) and the time the CLI call took inside it.
+own peak RSS (VmHWM). How long they take is a row of ``benchmarks/run.py hostile`` (a ratio against `list` of
+the bundled registry in the same run), not a threshold here.
 """
 
 # ruff: noqa: E501  (the case tables read best one case a line)
@@ -14,14 +15,15 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from tresnet_zoo.index.source import MAX_FILE_BYTES, MAX_VALUES
 
-from .conftest import python_env
+from .helpers.paths import python_env
+
+pytestmark = pytest.mark.hostile  # each case was found by attacking the code (see the docstrings)
 
 HEX = "0123456789abcdef" * 4
 GOOD = "Models:\n- Name: good\n  Metadata:\n    Parameters: 10\n  Weights: https://example.org/good-0123abcd.pth\n"
@@ -192,22 +194,17 @@ def _clean(text: str) -> None:
 def test_hostile_index_gets_one_clean_error(case, cli, tmp_path):
     path = _materialize(tmp_path, case)
     fragment = case[3]
-    started = time.perf_counter()
     result = cli("validate", path)
-    validate_s = time.perf_counter() - started
     assert result.code == 1, result.text
     _clean(result.text)
     assert fragment in result.out, result.out
     assert result.out.rstrip().splitlines()[-1].startswith(("1 problem", "2 problems", "3 problems")), result.out
-    started = time.perf_counter()
     listed = cli("--index", path, "list", "--json")
-    list_s = time.perf_counter() - started
     assert listed.code == 1 and listed.out == "", listed.text
     _clean(listed.text)
     lines = listed.err.splitlines()
     assert len(lines) == 2 and lines[0].startswith("error: invalid model index") and lines[1].startswith("hint: "), lines
     assert f"hint: tresnet-zoo --index {path} validate  # " in lines[1]
-    assert validate_s < 2 and list_s < 2, (validate_s, list_s)
 
 
 # the cases that drive resources: each in its own process, measuring that process's peak memory
@@ -217,20 +214,19 @@ MEASURED = [c for c in CASES if c[0] in {
     "huge-int-yaml", "huge-int-json", "base60-int", "markdown-many-bombs",
 }]
 RUNNER = (
-    "import sys, time\n"
+    "import sys\n"
     "from tresnet_zoo.cli import main\n"
-    "t = time.perf_counter()\n"
     "code = main(sys.argv[1:])\n"
     # VmHWM: the peak RSS of this process's own memory map (ru_maxrss would carry the forking parent's peak
     # across exec, and the parent is pytest, often with torch loaded)
     "peak = next(int(ln.split()[1]) for ln in open('/proc/self/status') if ln.startswith('VmHWM:'))\n"
-    "sys.stderr.write(f'\\nMEASURED {time.perf_counter() - t:.3f} {peak / 1024:.1f}\\n')\n"
+    "sys.stderr.write(f'\\nPEAK_RSS_MB {peak / 1024:.1f}\\n')\n"
     "sys.exit(code)\n"
 )
 
 
 @pytest.mark.parametrize("case", MEASURED, ids=[c[0] for c in MEASURED])
-def test_hostile_index_is_bounded_in_time_and_memory(case, tmp_path):
+def test_hostile_index_is_bounded_in_memory(case, tmp_path):
     path = _materialize(tmp_path, case)
     env = python_env() | {"TRESNET_ZOO_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(Path(__file__).parents[1])}
     proc = subprocess.run([sys.executable, "-c", RUNNER, "--index", str(path), "list"], env=env,
@@ -238,6 +234,6 @@ def test_hostile_index_is_bounded_in_time_and_memory(case, tmp_path):
     assert proc.returncode == 1, proc.stderr
     _clean(proc.stdout + proc.stderr)
     assert proc.stderr.count("error: ") == 1 and proc.stderr.count("hint: ") == 1, proc.stderr
-    seconds, rss_mb = map(float, proc.stderr.rsplit("MEASURED ", 1)[1].split())
-    assert seconds < 2, seconds
+    assert case[3] in proc.stderr, proc.stderr  # the limit it hit, named
+    rss_mb = float(proc.stderr.rsplit("PEAK_RSS_MB ", 1)[1])
     assert rss_mb < 200, rss_mb

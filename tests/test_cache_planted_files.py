@@ -1,9 +1,9 @@
-"""Round 3 of hostile tests: the fallback-source support of verify, verify --repair and cache clear NAME,
-and the shared cache's validation markers.
+"""Files planted in a shared cache (records, validation markers, special files, a file under another entry's
+name): verify, verify --repair and cache clear NAME act only on what they hashed or created. Found by attacking
+the fallback-source support of verify and the shared cache's validation markers.
 
-Real files, a real loopback server (tests/httpserver.py), the real CLI in this process. Small random
-"weights" suffice where only sizes and hashes are checked (no --deep).
-"""
+Real files, a real loopback server (tests/helpers/servers.py), the real CLI in this process. Small random
+"weights" suffice where only sizes and hashes are checked (no --deep)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import json
 import os
 
 import pytest
+
+pytestmark = pytest.mark.hostile  # each case was found by attacking the code (see the docstrings)
 
 
 def _index(path, entries: list[dict]) -> None:
@@ -239,3 +241,20 @@ def test_a_failed_repair_leaves_another_entrys_good_file(cli, server, tmp_path):
     assert (cache / f"shared-{sha[:8]}.pth").read_bytes() == data
     got = cli("--index", index, "--cache-dir", cache, "verify", "good")
     assert got.code == 0, got.text
+
+
+@pytest.mark.parametrize("when", ["1" + "0" * 400, "-1" + "0" * 400])
+def test_a_record_with_a_huge_integer_time_is_foreign_not_a_crash(cli, zoo, checkpoints, when):
+    """``"verified_at": 10**400`` is valid JSON (under Python's 4300-digit limit) and passed the type check;
+    math.isfinite then raised OverflowError: fetch, cache info and cache clear ended in exit 70."""
+    ckpt = checkpoints["tresnet_m"]
+    assert cli(*zoo.args("fetch", "tresnet_m", "--quiet")).code == 0
+    record = zoo.cache / "records" / f"{ckpt.filename}.json"
+    data = json.loads(record.read_text())
+    text = json.dumps(data).replace(json.dumps(data["verified_at"]), when)
+    record.write_text(text)
+    for args in (("cache", "info"), ("cache", "info", "--json"), ("fetch", "tresnet_m", "--quiet"),
+                 ("verify", "tresnet_m"), ("list",), ("cache", "clear")):
+        got = cli(*zoo.args(*args))
+        assert got.code in (0, 1), (args, got.text)
+        assert "internal error" not in got.text and "Traceback" not in got.text, (args, got.text)

@@ -7,7 +7,6 @@ import json
 import re
 import shlex
 import subprocess
-import time
 
 import pytest
 
@@ -17,7 +16,7 @@ from tresnet_zoo.cli.context import State
 from tresnet_zoo.cli.hints import hint_for
 from tresnet_zoo.index import load_index
 
-from .conftest import PYTHON, REPO, python_env
+from .helpers.paths import PYTHON, REPO, python_env
 
 
 def test_exit_codes_follow_the_cause():
@@ -135,18 +134,16 @@ def test_line_numbers_in_markdown_blocks(cli, write):
 
 def test_check_of_an_unknown_name_fails_fast_without_torch(tmp_path):
     code = (
-        "import sys, time\n"
-        "t = time.perf_counter()\n"
+        "import sys\n"
         "from tresnet_zoo.cli import main\n"
         "code = main(['check', 'tresnet-xxl'])\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
-        "print(code, time.perf_counter() - t)\n"
+        "print(code)\n"
     )
     env = python_env() | {"TRESNET_ZOO_CACHE": str(tmp_path)}
     done = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
     assert done.returncode == 0, done.stderr
-    exit_code, seconds = done.stdout.split()
-    assert exit_code == "2" and float(seconds) < 2
+    assert done.stdout.split() == ["2"]  # fast: refused before torch (seconds to import) was loaded
     assert "error: unknown model 'tresnet-xxl'" in done.stderr
 
 
@@ -174,16 +171,15 @@ def test_list_json_is_strict_json(cli, write):
     json.loads(result.out, parse_constant=pytest.fail)
 
 
-def test_hostile_files_are_quick_even_in_bulk(cli, tmp_path):
-    """One root that imports many small bad files: bounded, and every problem is listed with its file."""
+def test_hostile_files_are_reported_each_even_in_bulk(cli, tmp_path):
+    """One root that imports many small bad files: every problem is listed with its file."""
     for i in range(50):
         (tmp_path / f"part{i}.yml").write_text(f"Models:\n- Name: m{i}\n  Metadata: {{Parameters: !!int 'x{i}'}}\n")
     root = tmp_path / "root.yml"
     root.write_text("Import: ['part*.yml']\n")
-    started = time.perf_counter()
     result = cli("validate", root)
-    assert time.perf_counter() - started < 2
     assert result.code == 1 and result.out.count("is not a valid int") == 50
+    assert all(f"part{i}.yml:" in result.out for i in range(50)), result.out
 
 
 def test_terminal_escapes_from_an_index_are_shown_not_sent(cli, write):
@@ -213,10 +209,8 @@ def test_globs_share_one_budget(cli, tmp_path):
             (sub / f"f{j}.txt").touch()
     root = tmp_path / "root.yml"
     root.write_text("Import:\n" + "".join(f"- 'tree/**/x{i}*.yml'\n" for i in range(200)) + "Models:\n- Name: a\n")
-    started = time.perf_counter()
     result = cli("validate", root)
-    assert time.perf_counter() - started < 2.5
-    assert result.code == 1 and "too many files" in result.out
+    assert result.code == 1 and "too many files" in result.out  # the shared budget, reported as hit
 
 
 def test_the_value_budget_is_shared_by_every_file_of_an_index(cli, tmp_path):
@@ -237,7 +231,7 @@ def test_a_missing_optional_dependency_is_exit_3_with_an_install_hint(tmp_path):
     import subprocess
     import sys
 
-    from .conftest import env_without
+    from .helpers.paths import env_without
 
     image = tmp_path / "x.png"
     image.write_bytes(b"\x89PNG\r\n\x1a\n")
