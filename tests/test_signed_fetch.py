@@ -94,6 +94,23 @@ def test_an_entry_with_no_other_pin_fetches_when_signed(cli, zoo, checkpoints, t
     assert json.loads(result.out)["results"][0]["sha256"] == ckpt.sha256
 
 
+def test_check_counts_a_signed_file_as_pinned(cli, zoo, checkpoints, tmp_path, monkeypatch):
+    key = make_key(tmp_path / "keys")
+    zoo.write(tresnet_m={"filename": "tresnet_m.pth"})  # no hash in the name, no SHA256 in the index
+    mirror = tmp_path / "plain"
+    mirror.mkdir()
+    (mirror / "tresnet_m.pth").write_bytes(checkpoints["tresnet_m"].data)
+    unpinned = cli(*zoo.args("check", "tresnet_m", "--format", "json"))
+    assert unpinned.code == 1 and "no hash pinned" in unpinned.out, unpinned.text
+    assert cli("sign", mirror, "--private-key", key.private).code == 0
+    monkeypatch.setenv("TRESNET_ZOO_MIRROR", str(mirror))
+    monkeypatch.setenv("TRESNET_ZOO_PUBLIC_KEY", str(key.public))
+    signed = cli(*zoo.args("check", "tresnet_m", "--format", "json"))
+    assert "pinned by the mirror's signature" in signed.out and "no hash pinned" not in signed.out, signed.text
+    (mirror / "tresnet_m.pth").write_bytes(b"other")  # the signature no longer matches the folder: still the
+    assert cli(*zoo.args("check", "tresnet_m", "--format", "json")).code != 70  # signed digest, never a crash
+
+
 def test_lock_and_signature_disagreeing_are_refused_naming_both(cli, zoo, signed_mirror, checkpoints):
     mirror, key = signed_mirror
     ckpt = checkpoints["tresnet_m"]

@@ -373,6 +373,16 @@ def _check_file_size(entry: ModelEntry, counts, add) -> None:
         add(Verdict("File Size", OK, f"{value} bytes fits {low}-{high}", where, value))
 
 
+def _signed_sha256(filename: str) -> str | None:
+    """The sha256 a signed mirror pins for ``filename`` when a public key and a mirror are set in the
+    environment, as ``fetch`` would hold it to (the signature verified once per process), else None."""
+    if not (os.environ.get("TRESNET_ZOO_PUBLIC_KEY") and os.environ.get("TRESNET_ZOO_MIRROR")):
+        return None
+    from .weights.signing import signed_digest  # noqa: PLC0415 (only with a key and a mirror)
+
+    return signed_digest(filename)
+
+
 def _check_weights(entry: ModelEntry, variant: str | None, shared: dict[str, list[ModelEntry]], add) -> None:
     where = entry.where("Weights")
     url = entry.weights
@@ -383,7 +393,12 @@ def _check_weights(entry: ModelEntry, variant: str | None, shared: dict[str, lis
     parts = hub_parts(filename)
     if parts is None:
         stem = filename.split("-", 1)[0].rsplit(".", 1)[0] if "." in filename else filename
-        if entry.metadata.sha256 is None:
+        signed = _signed_sha256(filename) if entry.metadata.sha256 is None else None
+        if signed is not None:  # the mirror's signature pins it (TRESNET_ZOO_MIRROR + TRESNET_ZOO_PUBLIC_KEY)
+            add(Verdict("Weights", OK, f"{filename}: pinned by the mirror's signature (sha256 {signed[:12]}…)",
+                        where, url))
+            parts = (stem, signed)
+        elif entry.metadata.sha256 is None:
             why = (f"{filename}: no hash pinned (no <name>-<8+ hex> prefix in the file name, no Metadata > SHA256), "
                    "so no download of it can be verified")
             if entry.unpinned:  # the index says so itself: a caveat, not a failure
@@ -393,7 +408,8 @@ def _check_weights(entry: ModelEntry, variant: str | None, shared: dict[str, lis
                 add(Verdict("Weights", WRONG, f"{why}; record its SHA256, or acknowledge it with x-tresnet-zoo: "
                                               "{unpinned: <reason>}", where, url, unpinned=True))
             return
-        parts = (stem, entry.metadata.sha256)
+        else:
+            parts = (stem, entry.metadata.sha256)
     stem, _ = parts
     owner = resolve_variant(stem)
     others = [e.name for e in shared.get(url, []) if e.name != entry.name]
