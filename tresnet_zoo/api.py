@@ -160,14 +160,8 @@ def create_model(
         raise UsageError(f"feature_cls {feature_cls!r}: TResNet's feature form returns a list ('hook', 'fx', "
                          "'getter' or 'list')")
     if pretrained:
-        from .weights.fetch import expected_for  # noqa: PLC0415 (keeps `import tresnet_zoo` from loading the weights code)
-        from .weights.load import load_verified  # noqa: PLC0415 (keeps `import tresnet_zoo` from loading the weights code)
-
         _tell_bare_name(name, entry, loaded)
-        result = _fetch_result(entry, cache_dir=cache_dir, mirror=mirror, offline=offline)
-        held_to = getattr(result, "expected", None) or expected_for(entry)  # the source actually used (sources.py)
-        model, _ = load_verified(entry, result.path, held_to, record_sha256=result.sha256,
-                                 num_classes=num_classes)
+        model, _ = load_weights(entry, num_classes=num_classes, cache_dir=cache_dir, mirror=mirror, offline=offline)
     else:
         model = build_entry(entry, num_classes=num_classes)
         if checkpoint_path is not None:
@@ -190,6 +184,37 @@ def create_model(
     if features_only:
         return model.as_features(out_indices)
     return model
+
+
+def load_weights(entry, *, checkpoint=None, num_classes: int | None = None, cache_dir=None, mirror=None,
+                 offline=None):
+    """``(model, sha256)``: ``entry``'s model with its verified weights (fetched if missing, hashed while
+    read, loaded from those bytes), or with the local ``checkpoint`` (any class count: its head's), read
+    once, hashed and loaded from the same bytes. The sha256 is of the bytes loaded."""
+    from .weights.load import load_verified  # noqa: PLC0415 (keeps `import tresnet_zoo` from loading the weights code)
+
+    if checkpoint is None:
+        from .weights.fetch import expected_for  # noqa: PLC0415 (keeps `import tresnet_zoo` from loading the weights code)
+
+        result = _fetch_result(entry, cache_dir=cache_dir, mirror=mirror, offline=offline)
+        held_to = getattr(result, "expected", None) or expected_for(entry)  # the source actually used (sources.py)
+        model, hashed = load_verified(entry, result.path, held_to, record_sha256=result.sha256,
+                                      num_classes=num_classes)
+        return model, hashed.sha256
+    import hashlib  # noqa: PLC0415 (only here)
+
+    from .models import load_entry_weights  # noqa: PLC0415 (torch-free package, kept off the import path)
+    from .models.formats import read_regular_file  # noqa: PLC0415 (checkpoint readers: not at `list` start-up)
+    from .models.layouts import classifier_rows  # noqa: PLC0415 (imports torch)
+
+    path = Path(checkpoint)
+    classes = num_classes if num_classes is not None else classifier_rows(path) or entry_classes(entry)
+    model = build_entry(entry, num_classes=classes)
+    bound = checkpoint_bytes_bound(variant_of(entry), max(classes, entry_classes(entry)))
+    digest = hashlib.sha256()  # the user's own file: a link to it is followed, as by checkpoint_path
+    data = read_regular_file(path, max_bytes=bound, update=digest.update)
+    load_entry_weights(model, data, source=path.name, num_classes=classes, max_bytes=bound)
+    return model, digest.hexdigest()
 
 
 # timm 1.0.31's default tag of each architecture: what its bare name loads with pretrained=True

@@ -130,6 +130,7 @@ _FLAG_HINTS = {
     "no-size": "limit: --max-bytes N",
     "url-policy": "--allow-http permits plain http if you trust the network",
     "cache": "another folder: --cache-dir DIR or TRESNET_ZOO_CACHE",
+    "overwrite": "--force replaces it, or choose another --out folder",
 }
 
 

@@ -77,7 +77,7 @@ def _global(
     set_current(ctx.obj)
 
 
-from . import check_cmd, docs_cmds, index_cmds, mirror, predict, weights_cmds  # noqa: E402  (registers the commands)
+from . import check_cmd, docs_cmds, export, index_cmds, mirror, predict, weights_cmds  # noqa: E402  (registers the commands)
 
 index_cmds.register(app)
 check_cmd.register(app)
@@ -85,6 +85,7 @@ weights_cmds.register(app)
 docs_cmds.register(app)
 predict.register(app)
 mirror.register(app)
+export.register(app)
 
 
 def _print_error(message: str, hint: str | None) -> None:
