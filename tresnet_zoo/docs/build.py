@@ -231,7 +231,7 @@ def render_pages(index: Index, pages: Path, *, upstream: Index | None = None, up
 
 
 # hand-written guides in docs/templates, by their navigation title
-GUIDES = {"Running on a cluster": "cluster.md"}
+GUIDES = {"Running on a cluster": "cluster.md", "Coming from timm": "timm.md"}
 
 
 def site_config(collections: list[dict], cards: list[ModelCard], *, repo_url: str | None = None,
