@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._deps import require
-from .errors import CheckFailedError, UsageError
+from .errors import CheckFailedError, UsageError, ZooError
 from .models.labels import label_set_for
 
-__all__ = ["FORMATS", "ExportResult", "ParityError", "export", "export_model", "parity_images"]
+__all__ = ["FORMATS", "ExportResult", "ParityError", "OnnxModel", "export", "export_model", "onnx_model",
+           "parity_images"]
 
 FORMATS = ("onnx", "torchscript", "pt2", "timm")
 FILES = {"onnx": ("model.onnx",), "torchscript": ("model.ts",), "pt2": ("model.pt2",),
@@ -339,3 +340,87 @@ def model_card(entry, meta: dict, file_sha256: str) -> str:
 def _dataset_id(name: str | None) -> str:
     folded = (name or "").lower().replace(" ", "")
     return "imagenet-21k" if "21k" in folded else "imagenet-1k" if folded.startswith("imagenet") else folded
+
+
+# --- running an ONNX export (``predict --runtime onnx``) ----------------------------------------------
+
+class OnnxModel:
+    """An ONNX classifier run by onnxruntime on the CPU, with what ``predict.Predictor`` reads of a model:
+    ``pretrained_cfg`` (the entry's preprocessing), ``num_classes``, ``eval``, ``to`` and calling it."""
+
+    def __init__(self, data: bytes, pretrained_cfg: dict, *, source: str) -> None:
+        import onnxruntime as ort  # noqa: PLC0415 (the [onnx] extra)
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = os.cpu_count() or 1
+        try:
+            self.session = ort.InferenceSession(bytes(data), sess_options=options,
+                                                providers=["CPUExecutionProvider"])
+            (image,), (logits,) = self.session.get_inputs(), self.session.get_outputs()
+        except Exception as exc:  # noqa: BLE001 - onnxruntime's own types, on a file that is input
+            raise _bad_file(source, f"onnxruntime cannot run it ({type(exc).__name__})") from None
+        classes = logits.shape[-1] if logits.shape else None
+        if len(image.shape or ()) != 4 or not isinstance(classes, int) or classes < 1:
+            raise _bad_file(source, f"not an image classifier (input {image.shape}, output {logits.shape})")
+        self.input_name = image.name
+        self.num_classes = classes
+        self.pretrained_cfg = pretrained_cfg
+
+    def eval(self) -> "OnnxModel":
+        return self
+
+    def to(self, device) -> "OnnxModel":
+        if getattr(device, "type", str(device)) != "cpu":
+            raise UsageError(f"the onnx runtime runs on the CPU, not {device}")
+        return self
+
+    def __call__(self, x):
+        import torch  # noqa: PLC0415 (torch: seconds to import)
+
+        return torch.from_numpy(self.session.run(None, {self.input_name: x.float().contiguous().numpy()})[0])
+
+
+def _bad_file(source: str, why: str):
+    from .errors import CheckpointError  # noqa: PLC0415 (rare path)
+
+    return CheckpointError(f"{source}: {why}")
+
+
+def onnx_model(name: str, *, checkpoint=None, index=None, cache_dir=None, mirror=None, offline=None) -> OnnxModel:
+    """Entry ``name``'s model on onnxruntime: an exported ``.onnx`` file given as ``checkpoint``, or the
+    entry's verified weights (or a weights ``checkpoint``) exported once into the cache, under the sha256
+    of those weights, and reused while the file still has the sha256 recorded when it was written."""
+    from .api import _index, load_weights  # noqa: PLC0415 (api imports the index; export is a leaf above it)
+    from .models import checkpoint_bytes_bound, variant_of  # noqa: PLC0415 (with api)
+    from .models.formats import read_regular_file  # noqa: PLC0415 (checkpoint readers)
+    from .models.pretrained import pretrained_cfg_for  # noqa: PLC0415 (with api)
+    from .weights import Cache  # noqa: PLC0415 (the cache's root)
+
+    require("onnxruntime", extra="onnx", purpose="the onnx runtime")
+    entry = _index(index).get(name)
+    bound = checkpoint_bytes_bound(variant_of(entry), 21843) + (16 << 20)  # weights of any head, and the graph
+    if checkpoint is not None and Path(checkpoint).suffix.lower() == ".onnx":  # the entry's preprocessing
+        path = Path(checkpoint)
+        cfg = pretrained_cfg_for(entry, variant_of(entry))
+        return OnnxModel(read_regular_file(path, max_bytes=bound), cfg, source=path.name)
+    require("onnx", extra="onnx", purpose="exporting to ONNX")
+    model, sha256 = load_weights(entry, checkpoint=checkpoint, cache_dir=cache_dir, mirror=mirror, offline=offline)
+    folder = Cache(Path(cache_dir) if cache_dir else None).root / "exports" / sha256
+    target, record = folder / "model.onnx", folder / "model.onnx.sha256"
+    digest = hashlib.sha256()
+    try:
+        data = read_regular_file(target, max_bytes=bound, follow_links=False, update=digest.update)
+        if record.read_text(encoding="ascii").strip() != digest.hexdigest():
+            data = None  # changed since it was written: export again
+    except (OSError, UnicodeError, ZooError):
+        data = None
+    if data is None:
+        folder.mkdir(parents=True, exist_ok=True)
+        export_model(model, entry, sha256, "onnx", folder, force=True)
+        data = read_regular_file(target, max_bytes=bound, follow_links=False)
+        from ._fs import atomic_write  # noqa: PLC0415 (only here)
+
+        atomic_write(record, hashlib.sha256(data).hexdigest() + "\n")
+    return OnnxModel(data, model.pretrained_cfg, source=target.name)
+
