@@ -266,3 +266,14 @@ def test_a_bare_name_that_loads_other_weights_than_timm_says_so(tmp_path, monkey
             tresnet_zoo.create_model("tresnet_v2_l", pretrained=True, offline=True, cache_dir=tmp_path)
         with pytest.raises(tresnet_zoo.OfflineError):
             tresnet_zoo.create_model("tresnet_m.miil_in1k", pretrained=True, offline=True, cache_dir=tmp_path)
+
+
+def test_the_cli_says_it_as_a_warning_line(tmp_path, cli, monkeypatch):
+    monkeypatch.setattr(tresnet_zoo.api, "_TOLD", set())
+    monkeypatch.setenv("TRESNET_ZOO_OFFLINE", "1")
+    image = tmp_path / "a.png"
+    image.write_bytes(b"")
+    result = cli("--cache-dir", tmp_path / "cache", "predict", "tresnet_m", image)
+    assert result.code == 2  # offline, nothing cached
+    (line,) = [line for line in result.err.splitlines() if line.startswith("warning:")]
+    assert "tresnet_m.miil_in1k" in line and "tresnet_m.miil_in21k_ft_in1k" in line

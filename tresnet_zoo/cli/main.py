@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -94,6 +95,10 @@ def _print_error(message: str, hint: str | None) -> None:
         sys.stderr.write(f"hint: {_one_line(hint)}\n")
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    sys.stderr.write(f"warning: {_one_line(str(message))}\n")
+
+
 def _one_line(text: str) -> str:
     return printable(str(text).strip())
 
@@ -118,7 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     set_argv(sys.argv[1:] if argv is None else argv)
     command = typer.main.get_command(app)
     try:
-        result = command.main(args=argv, prog_name="tresnet-zoo", standalone_mode=False)
+        with warnings.catch_warnings():  # the library's warnings (a bare name's weights) as `warning:` lines
+            warnings.showwarning = _show_warning
+            result = command.main(args=argv, prog_name="tresnet-zoo", standalone_mode=False)
         code = result if isinstance(result, int) else 0
     except typer.Exit as exc:
         code = exc.exit_code
