@@ -62,7 +62,8 @@ def _run(fmt: str, result, batch):
 
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("head", HEADS)
-@pytest.mark.parametrize("arch", list(VARIANTS))
+@pytest.mark.parametrize("arch", [pytest.param(a, marks=[pytest.mark.slow] if a in ("tresnet_l", "tresnet_xl") else [])
+                                  for a in VARIANTS])  # L and XL: 56 and 78 M parameters, written four times
 def test_export_round_trips(arch, head, fmt, checkpoints, tmp_path):
     path, sha256, model = checkpoints(arch, head)
     result = export(arch, fmt, tmp_path / "out", checkpoint=path, image_size=SIZE)
