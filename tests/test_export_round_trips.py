@@ -32,7 +32,7 @@ _CHECKPOINTS: dict = {}
 
 
 @pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory):
+def generated(tmp_path_factory):
     """(arch, head) -> (checkpoint path, its sha256, the eager model): generated once per module."""
     folder = tmp_path_factory.mktemp("checkpoints")
 
@@ -64,8 +64,8 @@ def _run(fmt: str, result, batch):
 @pytest.mark.parametrize("head", HEADS)
 @pytest.mark.parametrize("arch", [pytest.param(a, marks=[pytest.mark.slow] if a in ("tresnet_l", "tresnet_xl") else [])
                                   for a in VARIANTS])  # L and XL: 56 and 78 M parameters, written four times
-def test_export_round_trips(arch, head, fmt, checkpoints, tmp_path):
-    path, sha256, model = checkpoints(arch, head)
+def test_export_round_trips(arch, head, fmt, generated, tmp_path):
+    path, sha256, model = generated(arch, head)
     result = export(arch, fmt, tmp_path / "out", checkpoint=path, image_size=SIZE)
     assert result.weights_sha256 == sha256 and result.images == 8 and result.max_abs_diff <= 1e-4
     assert [p.name for p in result.files] == list(FILES[fmt])
@@ -92,8 +92,8 @@ def test_export_round_trips(arch, head, fmt, checkpoints, tmp_path):
         assert not any(n.op_type == "BatchNormalization" for n in proto.graph.node)  # fused
 
 
-def test_model_card_carries_the_entrys_results_in_model_index_form(checkpoints, tmp_path):
-    path, _, _ = checkpoints("tresnet_m", 1000)
+def test_model_card_carries_the_entrys_results_in_model_index_form(generated, tmp_path):
+    path, _, _ = generated("tresnet_m", 1000)
     result = export("tresnet_m", "timm", tmp_path, checkpoint=path, image_size=SIZE)
     card = (tmp_path / "README.md").read_text()
     front = yaml.safe_load(card.split("---\n")[1])
@@ -105,8 +105,8 @@ def test_model_card_carries_the_entrys_results_in_model_index_form(checkpoints, 
     assert result.weights_sha256 in card
 
 
-def test_existing_files_links_and_special_files_are_refused(checkpoints, tmp_path, cli):
-    path, _, _ = checkpoints("tresnet_m", 1000)
+def test_existing_files_links_and_special_files_are_refused(generated, tmp_path, cli):
+    path, _, _ = generated("tresnet_m", 1000)
     out = tmp_path / "out"
     out.mkdir()
     (out / "model.ts").write_text("mine")
@@ -125,8 +125,8 @@ def test_existing_files_links_and_special_files_are_refused(checkpoints, tmp_pat
     assert json.loads(done.out)["files"] == [str(out / "model.ts")] and (out / "model.ts").read_bytes() != b"mine"
 
 
-def test_an_export_failing_parity_is_not_written(checkpoints, tmp_path, monkeypatch):
-    path, _, _ = checkpoints("tresnet_m", 1000)
+def test_an_export_failing_parity_is_not_written(generated, tmp_path, monkeypatch):
+    path, _, _ = generated("tresnet_m", 1000)
     monkeypatch.setattr(export_module, "TOLERANCE", -1.0)  # no difference passes: the check must refuse
     with pytest.raises(ParityError):
         export("tresnet_m", "torchscript", tmp_path, checkpoint=path, image_size=SIZE)
@@ -143,3 +143,11 @@ def test_parity_images_are_fixed_and_distinct():
     a, b = parity_images(32), parity_images(32)
     assert torch.equal(a, b) and a.shape == (8, 3, 32, 32) and 0 <= a.min() and a.max() <= 1
     assert len({tuple(img.flatten()[:64].tolist()) for img in a}) == 8
+
+
+def test_export_from_the_entrys_verified_weights(zoo, tmp_path):
+    """Without --checkpoint: the entry's weights, fetched and verified as create_model(pretrained=True) does;
+    the export records the sha256 of the bytes loaded."""
+    result = export("tresnet_m", "timm", tmp_path / "out", index=zoo.index, cache_dir=zoo.cache, image_size=SIZE)
+    assert result.weights_sha256 == hashlib.sha256(zoo.final().read_bytes()).hexdigest()
+    assert result.weights_sha256 in (tmp_path / "out" / "README.md").read_text()
