@@ -17,7 +17,7 @@ import os
 import stat
 import tempfile
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ._deps import require
@@ -53,7 +53,6 @@ class ExportResult:
     weights_sha256: str
     max_abs_diff: float
     images: int
-    extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {"name": self.name, "format": self.format, "folder": str(self.folder),
