@@ -228,14 +228,14 @@ def _tell_bare_name(name: str, entry, index: Index) -> None:
     bare = name.lower()
     theirs = TIMM_DEFAULT_TAGS.get(bare)
     ours = timm_tags_of(entry)
-    if theirs is None or f"{bare}.{theirs}" in ours or bare in _TOLD:
-        return
+    if theirs is None or not ours or f"{bare}.{theirs}" in ours or bare in _TOLD:
+        return  # not a bare timm name, weights of unknown tag (an own index), the same weights, or said
     _TOLD.add(bare)
     try:
         other = index.get(f"{bare}.{theirs}")
     except UsageError:
         other = None
-    warnings.warn(f"{name!r} loads {ours[0] if ours else entry.name}{_top1(entry)}; timm's bare {name!r} loads "
+    warnings.warn(f"{name!r} loads {ours[0]}{_top1(entry)}; timm's bare {name!r} loads "
                   f"{bare}.{theirs}{_top1(other)}: name the tag ({bare}.{theirs}) to get timm's",
                   BareNameWarning, stacklevel=3)
 
