@@ -151,3 +151,25 @@ def test_export_from_the_entrys_verified_weights(zoo, tmp_path):
     result = export("tresnet_m", "timm", tmp_path / "out", index=zoo.index, cache_dir=zoo.cache, image_size=SIZE)
     assert result.weights_sha256 == hashlib.sha256(zoo.final().read_bytes()).hexdigest()
     assert result.weights_sha256 in (tmp_path / "out" / "README.md").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("name", [e.name for e in tresnet_zoo.load_index()])
+def test_every_bundled_entry_exports_at_its_own_size(name, fmt, tmp_path):
+    """Each of the registry's entries, at its own image size (224 or 448) and class count, generated weights
+    of its shape: parity is checked at full size, as a user's export of the entry's weights is."""
+    from tresnet_zoo.models import build_entry
+
+    entry = tresnet_zoo.load_index().get(name)
+    model = build_entry(entry).eval()
+    model.load_state_dict(randomised_state(model, seed=len(name)))
+    path = tmp_path / "weights.pth"
+    torch.save(model.state_dict(), path)
+    result = export(name, fmt, tmp_path / "out", checkpoint=path)
+    size = entry.metadata.image_size or 224
+    assert result.images == 8 and result.max_abs_diff <= 1e-4
+    batch = parity_images(size)[:2]
+    with torch.no_grad():
+        got, expected = _run(fmt, result, batch), model(batch)
+    assert got.shape == (2, model.num_classes) and (got - expected).abs().max() <= 1e-4
