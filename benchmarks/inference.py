@@ -20,6 +20,25 @@ def images_per_second(model: torch.nn.Module, batch: torch.Tensor, repeat: int) 
     return batch.shape[0] / statistics.median(times)
 
 
+def onnx_runtime(model: torch.nn.Module, batch: torch.Tensor):
+    """The model as `predict --runtime onnx` runs it (fused ONNX, tresnet_zoo.export.OnnxModel's session
+    options); None without the [onnx] extra."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return None
+    import copy
+    import io
+
+    from tresnet_zoo.export import OPSET, OnnxModel
+
+    fused = copy.deepcopy(model).fuse(channels_last=False)
+    buffer = io.BytesIO()
+    torch.onnx.export(fused, (batch[:2],), buffer, dynamo=False, opset_version=OPSET, input_names=["image"],
+                      output_names=["logits"], dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
+    return OnnxModel(buffer.getvalue(), model.pretrained_cfg, source="benchmark")
+
+
 def measure(repeat: int = 7) -> dict[str, float]:
     import timm
 
@@ -38,6 +57,9 @@ def measure(repeat: int = 7) -> dict[str, float]:
         models[name].load_state_dict(weights)
     models["fused"].fuse()
     batch = torch.rand(8, 3, 224, 224)
+    onnx = onnx_runtime(models["ours_contiguous"], batch)
+    if onnx is not None:
+        models["onnxruntime"] = onnx
     with torch.inference_mode():
         expected = theirs(batch)
         for name, model in models.items():

@@ -77,7 +77,8 @@ def bench_inference(repeat: int) -> list[Row]:
             "timm tresnet_m", "img/s"),
         Row("inference tresnet_m b8 224 (fused BN, channels-last)", rates["fused"], rates["timm"], "timm tresnet_m",
             "img/s"),
-    ]
+    ] + ([Row("inference tresnet_m b8 224 (onnxruntime CPU, fused; predict --runtime onnx)", rates["onnxruntime"],
+              rates["timm"], "timm tresnet_m eager", "img/s")] if "onnxruntime" in rates else [])
 
 
 def bench_predict(repeat: int) -> list[Row]:

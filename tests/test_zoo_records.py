@@ -81,8 +81,9 @@ def test_classes_and_primary_sources(index):
 
 
 def test_tresnet_m_ambiguity_note(index):
-    assert "April 2021 to April 2023" in index.get("tresnet_m").note
-    assert "April 2021 to April 2023" in index.get("tresnet_m.miil_in21k_ft_in1k").note
+    for name in ("tresnet_m", "tresnet_m.miil_in21k_ft_in1k"):  # what timm's bare name loads, said on both
+        assert "timm's plain 'tresnet_m' (timm 1.0.31) loads" in index.get(name).note
+        assert "83.1%" in index.get(name).note and "80.8%" in index.get(name).note
     assert index.get("tresnet_l").note is None
 
 
@@ -174,7 +175,7 @@ def test_list_and_info_show_tags_and_the_note(cli):
     listed = cli("list", "tresnet_v2*")
     assert listed.code == 0 and "tresnet_v2_l.miil_in21k_ft_in1k" in listed.out
     info = cli("info", "TResNet_M")
-    assert info.code == 0 and "tresnet_m.miil_in1k" in info.out and "April 2021" in info.out
+    assert info.code == 0 and "tresnet_m.miil_in1k" in info.out and "timm 1.0.31" in info.out
     assert "huggingface.co/timm/tresnet_m.miil_in1k" in info.out
 
 

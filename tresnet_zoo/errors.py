@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ZooError",
     "UsageError",
+    "WouldOverwriteError",
     "BundledRegistryError",
     "ZooEnvironmentError",
     "EXIT_CODES",
@@ -85,6 +86,14 @@ class UsageError(ZooError):
     """The command line asked for something that does not exist (file, model, option)."""
 
     exit_code = EXIT_USAGE
+
+
+class WouldOverwriteError(UsageError):
+    """An output file (``path``) exists and was not asked to be replaced."""
+
+    def __init__(self, message: str, *, hint: str | None = None, path: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.path = path
 
 
 class ZooEnvironmentError(ZooError):

@@ -305,11 +305,21 @@ class Predictor:
 
     @classmethod
     def for_entry(cls, name: str, *, checkpoint: str | os.PathLike | None = None, index=None, cache_dir=None,
-                  device: str = "cpu", **kwargs) -> "Predictor":
+                  device: str = "cpu", runtime: str = "torch", **kwargs) -> "Predictor":
         """The entry's model (its pretrained weights, fetched and verified, or ``checkpoint``: either layout,
-        any class count), fused and channels-last, with the class names its head has."""
-        require("torch", "numpy", "PIL", extra="torch", purpose="`predict` runs the model on decoded images and")
+        any class count), fused and channels-last, with the class names its head has.
 
+        ``runtime="onnx"`` runs it on onnxruntime (CPU), exported once into the cache; so does a
+        ``checkpoint`` that is an exported ``.onnx`` file."""
+        require("torch", "numpy", "PIL", extra="torch", purpose="`predict` runs the model on decoded images and")
+        if runtime not in ("torch", "onnx"):
+            raise UsageError(f"unknown runtime {runtime!r}; torch or onnx")
+        if runtime == "onnx" or (checkpoint is not None and Path(checkpoint).suffix.lower() == ".onnx"):
+            from .export import onnx_model  # noqa: PLC0415 (the [onnx] extra, on this path only)
+
+            model = onnx_model(name, checkpoint=checkpoint, index=index, cache_dir=cache_dir)
+            label_set = label_set_for(model.num_classes)
+            return cls(model, labels=load_labels(label_set) if label_set else None, device=device, **kwargs)
         num_classes = _checkpoint_classes(Path(checkpoint)) if checkpoint is not None else None
         model = create_model(name, pretrained=checkpoint is None, checkpoint_path=checkpoint, num_classes=num_classes,
                              fuse=True, channels_last=True, index=index, cache_dir=cache_dir)

@@ -34,6 +34,7 @@ from ..errors import (
     UnknownModelError,
     UrlPolicyError,
     UsageError,
+    WouldOverwriteError,
     ZooEnvironmentError,
     ZooError,
 )
@@ -162,6 +163,7 @@ _FLAG_HINTS: list[tuple[type, str]] = [
     (UnboundedDownloadError, "limit: --max-bytes N"),
     (UrlPolicyError, "--allow-http permits plain http if you trust the network"),
     (CacheFolderError, "another folder: --cache-dir DIR or TRESNET_ZOO_CACHE"),
+    (WouldOverwriteError, "--force replaces it, or choose another --out folder"),
 ]
 
 

@@ -79,7 +79,7 @@ def _global(
     set_current(ctx.obj)
 
 
-from . import check_cmd, docs_cmds, index_cmds, mirror, predict, sign, weights_cmds  # noqa: E402  (registers the commands)
+from . import check_cmd, docs_cmds, export, index_cmds, mirror, predict, sign, weights_cmds  # noqa: E402  (registers the commands)
 
 index_cmds.register(app)
 check_cmd.register(app)
@@ -88,6 +88,7 @@ docs_cmds.register(app)
 predict.register(app)
 mirror.register(app)
 sign.register(app)
+export.register(app)
 
 
 def _full_summaries(group: typer.Typer) -> None:

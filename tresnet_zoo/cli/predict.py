@@ -27,7 +27,8 @@ def predict(
     top: int = typer.Option(5, "--top", min=1, help="How many classes to show per image."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
     checkpoint: Optional[Path] = typer.Option(
-        None, "--checkpoint", help="A local or fine-tuned weights file (either layout) instead of the entry's weights."
+        None, "--checkpoint",
+        help="A local or fine-tuned weights file (either layout) or an exported .onnx file, not the entry's weights."
     ),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Images per forward pass."),
     device: str = typer.Option("cpu", "--device", help="torch device, e.g. cpu or cuda."),
@@ -35,6 +36,9 @@ def predict(
         DEFAULT_MAX_PIXELS, "--max-pixels", min=1, help="Refuse images whose header announces more pixels."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    runtime: str = typer.Option(
+        "torch", "--runtime", help="torch, or onnx (onnxruntime on the CPU; exported once into the cache)."
+    ),
 ) -> None:
     """Classify images: the entry's preprocessing (timm's), fused model, class names and probabilities."""
     state: State = ctx.obj
@@ -49,7 +53,7 @@ def predict(
     if not found.files:
         raise UsageError("no images found", hint="name image files, or folders holding .jpg, .png, .webp ... files")
     predictor = Predictor.for_entry(entry.name, checkpoint=checkpoint, index=index, cache_dir=state.cache_root(),
-                                    device=device, batch_size=batch_size, max_pixels=max_pixels)
+                                    device=device, batch_size=batch_size, max_pixels=max_pixels, runtime=runtime)
     results, failures = [], 0
     with output.progress(found.folders > 0 and not quiet, files=False) as bar:
         done = [0]

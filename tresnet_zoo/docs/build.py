@@ -280,7 +280,8 @@ def project_settings(pyproject: Path | None = None) -> dict:
 
 
 # hand-written guides in docs/templates, by their navigation title
-GUIDES = {"Weights and the cache": "weights.md", "Running on a cluster": "cluster.md",
+GUIDES = {"Weights and the cache": "weights.md", "Coming from timm": "timm.md",
+          "Running on a cluster": "cluster.md",
           "Signing and trust": "signing.md", "The index and check": "index-format.md",
           "Hostile input": "hostile-input.md", "Limits on hostile input": "limits.md",
           "Architecture": "architecture.md", "Benchmarks": "benchmarks.md"}

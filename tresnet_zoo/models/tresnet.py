@@ -26,14 +26,13 @@ model API (``forward_features``, ``forward_head``, ``get_classifier``, ``reset_c
 ``feature_info``, ``as_features`` for ``features_only``), so code written for timm's TResNet runs on it.
 """
 
-from __future__ import annotations
-
 from collections import OrderedDict
-from typing import Iterable, Sequence
+from typing import Iterable, List, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from ..errors import UsageError
 from .variants import VARIANTS, TResNetConfig
@@ -61,13 +60,10 @@ BLOCK_SLOPE = 1e-3
 class SpaceToDepth(nn.Module):
     """(N, C, H, W) -> (N, 16C, H/4, W/4); channel = (block_row * 4 + block_col) * C + colour."""
 
-    block = 4
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c, h, w = x.shape
-        b = self.block
-        x = x.view(n, c, h // b, b, w // b, b)
-        return x.permute(0, 3, 5, 1, 2, 4).reshape(n, c * b * b, h // b, w // b)
+        x = x.view(n, c, h // 4, 4, w // 4, 4)
+        return x.permute(0, 3, 5, 1, 2, 4).reshape(n, c * 16, h // 4, w // 4)
 
 
 class BlurDownsample(nn.Module):
@@ -97,7 +93,7 @@ class ConvUnit(nn.Module):
     inference.
     """
 
-    def __init__(self, cin: int, cout: int, kernel: int, *, slope: float | None, downsample: bool = False) -> None:
+    def __init__(self, cin: int, cout: int, kernel: int, *, slope: Optional[float], downsample: bool = False) -> None:
         super().__init__()
         self.conv = nn.Conv2d(cin, cout, kernel, stride=1, padding=kernel // 2, bias=False)
         self.bn: nn.Module = nn.BatchNorm2d(cout)
@@ -140,7 +136,7 @@ class SqueezeExcite(nn.Module):
         return x * torch.sigmoid(s)
 
 
-def _shortcut(cin: int, cout: int, stride: int) -> nn.Sequential | None:
+def _shortcut(cin: int, cout: int, stride: int) -> Optional[nn.Sequential]:
     if stride == 1 and cin == cout:
         return None
     layers: list[nn.Module] = []
@@ -156,7 +152,7 @@ def _drop_path(x: torch.Tensor, rate: float, training: bool) -> torch.Tensor:
     if rate <= 0.0 or not training:
         return x
     keep = 1.0 - rate
-    mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
+    mask = x.new_empty([x.shape[0]] + [1] * (x.dim() - 1)).bernoulli_(keep)
     return x * mask.div_(keep) if keep > 0 else x * mask
 
 
@@ -222,7 +218,7 @@ class ClassifierHead(nn.Module):
         self.fc = nn.Linear(features, num_classes) if num_classes > 0 else nn.Identity()
 
     def pool(self, x: torch.Tensor) -> torch.Tensor:
-        if self.global_pool in ("fast", "avg"):
+        if self.global_pool == "fast" or self.global_pool == "avg":
             return x.mean((2, 3))
         if self.global_pool == "max":
             return x.amax((2, 3))
@@ -257,7 +253,7 @@ class FeatureInfo:
         self.info = [dict(d) for d in info]
         self.out_indices = tuple(out_indices)
 
-    def _get(self, key: str, idx: int | Sequence[int] | None):
+    def _get(self, key: str, idx: Union[int, Sequence[int], None]):
         if idx is None:
             return [self.info[i][key] for i in self.out_indices]
         if isinstance(idx, int):
@@ -273,7 +269,7 @@ class FeatureInfo:
     def module_name(self, idx=None):
         return self._get("module", idx)
 
-    def get_dicts(self, keys: Iterable[str] | None = None) -> list[dict]:
+    def get_dicts(self, keys: Optional[Iterable[str]] = None) -> list[dict]:
         picked = [self.info[i] for i in self.out_indices]
         return [dict(d) if keys is None else {k: d[k] for k in keys} for d in picked]
 
@@ -290,7 +286,12 @@ class TResNet(nn.Module):
     ``drop_rate`` is dropout before the classifier and ``drop_path_rate`` the largest stochastic-depth
     rate (both act in training mode only; neither changes the state dict). ``in_chans`` other than 3
     widens or narrows the stem (see ``adapt_stem_weight`` for pretrained weights).
+
+    Scriptable (``torch.jit.script``), FX-traceable and exportable (``torch.export``, ONNX), plain or fused.
     """
+
+    # a dict of mixed values: TorchScript cannot type it, and compiled code never reads it
+    __jit_unused_properties__ = ["default_cfg"]
 
     def __init__(
         self,
@@ -312,6 +313,8 @@ class TResNet(nn.Module):
         self.in_chans = in_chans
         self.drop_rate = drop_rate
         self.drop_path_rate = drop_path_rate
+        self.grad_checkpointing = False
+        self.channels_last = False
         planes = config.planes
         stages: list[tuple[str, nn.Module]] = [
             ("s2d", SpaceToDepth()),
@@ -424,26 +427,26 @@ class TResNet(nn.Module):
         """Parameter groups by name, as timm's layer-wise optimiser helpers expect."""
         return {"stem": r"^body\.conv1", "blocks": r"^body\.layer(\d+)" if coarse else r"^body\.layer(\d+)\.(\d+)"}
 
-    grad_checkpointing = False
-
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """Recompute each stage's activations in the backward pass instead of storing them (training only)."""
         self.grad_checkpointing = enable
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The last stage's feature map (N, num_features, H/32, W/32), before pooling."""
-        x = self.body.s2d(x)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        for name, stage in self.body.named_children():
-            if name == "s2d":
-                continue
-            if self.grad_checkpointing and self.training and torch.is_grad_enabled():
-                from torch.utils.checkpoint import checkpoint  # noqa: PLC0415 (torch: seconds to import)
+        if self.grad_checkpointing and self.training and torch.is_grad_enabled():
+            return self._checkpointed_features(x)
+        for i, stage in enumerate(self.body):
+            if i == 1 and self.channels_last:  # after SpaceToDepth: the convolutions run channels-last
+                x = x.contiguous(memory_format=torch.channels_last)
+            x = stage(x)
+        return x
 
-                x = checkpoint(stage, x, use_reentrant=False)
-            else:
-                x = stage(x)
+    @torch.jit.unused
+    def _checkpointed_features(self, x: torch.Tensor) -> torch.Tensor:
+        for i, stage in enumerate(self.body):
+            if i == 1 and self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            x = stage(x) if i == 0 else checkpoint(stage, x, use_reentrant=False)
         return x
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
@@ -453,19 +456,17 @@ class TResNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
 
-    def forward_stages(self, x: torch.Tensor, indices: Sequence[int]) -> list[torch.Tensor]:
+    def forward_stages(self, x: torch.Tensor, indices: List[int]) -> List[torch.Tensor]:
         """The feature maps after the stages in ``indices`` (0: stem, 1-4: layer1-4), stopping at the last."""
-        wanted = set(indices)
-        out: list[torch.Tensor] = []
-        x = self.body.s2d(x)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        for i, name in enumerate(("conv1", "layer1", "layer2", "layer3", "layer4")):
-            if i > max(wanted):
-                break
-            x = getattr(self.body, name)(x)
-            if i in wanted:
-                out.append(x)
+        out: List[torch.Tensor] = []
+        last = max(indices) + 1  # body position of the last stage wanted (SpaceToDepth is position 0)
+        for i, stage in enumerate(self.body):
+            if i <= last:
+                if i == 1 and self.channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                x = stage(x)
+                if i - 1 in indices:
+                    out.append(x)
         return out
 
     def forward_intermediates(self, x: torch.Tensor, indices: int | Sequence[int] | None = None, norm: bool = False,
@@ -475,29 +476,36 @@ class TResNet(nn.Module):
         ``norm`` has nothing to act on in TResNet; only NCHW output exists."""
         if output_fmt != "NCHW":
             raise UsageError(f"output_fmt {output_fmt!r}: TResNet gives NCHW feature maps only")
-        count = len(self.feature_info)
-        if indices is None:
-            wanted = list(range(count))
-        elif isinstance(indices, int):
-            if not 0 < indices <= count:
-                raise UsageError(f"indices={indices}: take the last 1-{count} feature maps")
-            wanted = list(range(count - indices, count))
-        else:
-            wanted = [i + count if i < 0 else i for i in indices]
-            if any(not 0 <= i < count for i in wanted):
-                raise UsageError(f"indices {list(indices)} outside 0-{count - 1}")
-        if intermediates_only or stop_early:
-            maps = self.forward_stages(x, wanted)
-            if intermediates_only:
-                return maps
-        maps = self.forward_stages(x, range(count))
-        return maps[-1], [maps[i] for i in wanted]
+        wanted = take_indices(len(self.body) - 1, indices)
+        if intermediates_only:
+            return self.forward_stages(x, wanted)
+        maps = self.forward_stages(x, list(range(len(self.body) - 1)))
+        return maps[-1], [maps[i] for i in sorted(wanted)]
 
-    def as_features(self, out_indices: Sequence[int] = (1, 2, 3, 4)) -> "TResNetFeatures":
+    @torch.jit.ignore
+    def prune_intermediate_layers(self, indices: Union[int, Sequence[int]] = 1, prune_norm: bool = False,
+                                  prune_head: bool = True) -> List[int]:
+        """timm's: drop the stages after the last feature map ``indices`` takes (as ``forward_intermediates``
+        counts them), and the classifier when ``prune_head`` or when stages went; in place. Returns the
+        indices taken. ``prune_norm`` has nothing to act on in TResNet."""
+        wanted = take_indices(len(self.body) - 1, indices)
+        keep = max(wanted) + 2  # body positions: SpaceToDepth, the stem conv, then the stages
+        if keep < len(self.body):
+            self.body = self.body[:keep]
+            self.num_features = self.head_hidden_size = self.feature_info[keep - 2]["num_chs"]
+            prune_head = True
+        if prune_head:
+            self.reset_classifier(0, "")
+        return wanted
+
+    @torch.jit.ignore
+    def no_weight_decay(self) -> set:
+        """timm's optimiser factory asks which parameters skip weight decay: none by name in TResNet."""
+        return set()
+
+    def as_features(self, out_indices: Union[int, Sequence[int]] = (1, 2, 3, 4)) -> "TResNetFeatures":
         """timm's ``features_only=True``: a module returning a list of feature maps (see TResNetFeatures)."""
         return TResNetFeatures(self, out_indices)
-
-    channels_last = False
 
     def use_channels_last(self, enabled: bool = True) -> "TResNet":
         """Keep weights and activations channels-last (NHWC): the same numbers and state dict, faster
@@ -525,29 +533,44 @@ class TResNetFeatures(nn.Module):
     checkpoint loads into it with the ``head.*`` keys left out) and has no classifier.
     """
 
-    def __init__(self, model: TResNet, out_indices: Sequence[int] = (1, 2, 3, 4)) -> None:
+    __jit_unused_properties__ = ["default_cfg"]
+
+    def __init__(self, model: TResNet, out_indices: Union[int, Sequence[int]] = (1, 2, 3, 4)) -> None:
         super().__init__()
-        indices = tuple(int(i) for i in out_indices)
-        last = len(model.feature_info) - 1
-        if not indices or any(i < 0 or i > last for i in indices) or len(set(indices)) != len(indices):
-            raise UsageError(f"out_indices must be distinct stage numbers in 0-{last}, not {list(out_indices)}")
+        indices = take_indices(len(model.feature_info), out_indices, "out_indices")
+        if len(set(indices)) != len(indices):
+            raise UsageError(f"out_indices must be distinct stage numbers, not {list(out_indices)}")
         self.body = model.body
         self.config = model.config
         self.in_chans = model.in_chans
         self.out_indices = tuple(sorted(indices))
+        self.stage_indices: List[int] = list(self.out_indices)
         self.feature_info = FeatureInfo(model.feature_info, self.out_indices)
         self.channels_last = model.channels_last
         if hasattr(model, "pretrained_cfg"):
             self.pretrained_cfg = model.pretrained_cfg
+        self.train(model.training)  # the mode its (shared) layers are in
 
     forward_stages = TResNet.forward_stages
+    default_cfg = TResNet.default_cfg
 
-    @property
-    def default_cfg(self) -> dict:
-        return getattr(self, "pretrained_cfg", {})
+    def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
+        return self.forward_stages(x, self.stage_indices)
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        return self.forward_stages(x, self.out_indices)
+
+def take_indices(count: int, indices: Union[int, Sequence[int], None], what: str = "indices") -> List[int]:
+    """timm's index convention for feature maps, of ``count``: None all; an int n the last n; a sequence
+    of positions, negative ones counted from the end."""
+    if indices is None:
+        return list(range(count))
+    if isinstance(indices, int):
+        if not 0 < indices <= count:
+            raise UsageError(f"{what}={indices}: take the last 1-{count} feature maps")
+        return list(range(count - indices, count))
+    wanted = [int(i) + count if int(i) < 0 else int(i) for i in indices]
+    if not wanted or any(not 0 <= i < count for i in wanted):
+        raise UsageError(f"{what} {list(indices)} outside {-count}-{count - 1}")
+    return wanted
 
 
 def adapt_stem_weight(weight: torch.Tensor, in_chans: int) -> torch.Tensor:
