@@ -55,6 +55,7 @@ MAX_FILES = 100_000
 MAX_FOLDER_DEPTH = 64
 _GIT = (".git", ".gitattributes", ".github", ".gitignore")  # model-signing leaves these out by default
 _READ = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+_LOADING = threading.Lock()
 _BLOCK = 1 << 20  # 1 MiB reads into one buffer: hashed while still in the CPU's cache (8 MiB: ~30% more CPU)
 
 
@@ -116,8 +117,12 @@ def _model_signing() -> None:
     that key and certificate signatures never use. The package's own modules do all the work; a submodule
     named on the package is imported when first used, and ``__version__`` / ``__all__`` run the real
     ``__init__``."""
-    if "model_signing" in sys.modules:
-        return
+    with _LOADING:
+        if "model_signing" not in sys.modules:
+            sys.modules["model_signing"] = _model_signing_package()
+
+
+def _model_signing_package():
     import importlib  # noqa: PLC0415 (only the signing commands)
     import importlib.util  # noqa: PLC0415 (only the signing commands)
 
@@ -125,7 +130,7 @@ def _model_signing() -> None:
     package = importlib.util.module_from_spec(spec)
 
     def load(name: str):
-        if not name.startswith("__") and importlib.util.find_spec(f"model_signing.{name}") is not None:
+        if name.isidentifier() and not name.startswith("__") and importlib.util.find_spec(f"model_signing.{name}"):
             return importlib.import_module(f"model_signing.{name}")
         if name not in ("__version__", "__all__"):
             raise AttributeError(f"module 'model_signing' has no attribute {name!r}")
@@ -134,7 +139,7 @@ def _model_signing() -> None:
         return getattr(package, name)
 
     package.__getattr__ = load
-    sys.modules["model_signing"] = package
+    return package
 
 
 class _Held:
