@@ -17,6 +17,7 @@ from pathlib import Path
 class ProcessRun:
     seconds: float
     peak_rss_mb: float
+    cpu_seconds: float = 0.0  # user + system time of the command (and its children)
 
 
 def run_process(argv: list[str], *, env: dict | None = None, cwd: str | None = None,
@@ -30,7 +31,7 @@ def run_process(argv: list[str], *, env: dict | None = None, cwd: str | None = N
     result = json.loads(done.stdout)
     if result["code"] not in codes:
         raise RuntimeError(f"{' '.join(argv)} exited {result['code']}: {result['stderr']}")
-    return ProcessRun(result["seconds"], result["peak_rss_kb"] / 1024)
+    return ProcessRun(result["seconds"], result["peak_rss_kb"] / 1024, result.get("cpu_seconds", 0.0))
 
 
 def median_process(argv: list[str], repeat: int, *, warmup: int = 1, **kwargs) -> ProcessRun:

@@ -16,5 +16,6 @@ proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subproce
 _, status, usage = os.wait4(proc.pid, 0)
 seconds = time.perf_counter() - start
 err = proc.stderr.read().decode(errors="replace")
-print(json.dumps({"seconds": seconds, "peak_rss_kb": usage.ru_maxrss, "code": os.waitstatus_to_exitcode(status),
+print(json.dumps({"seconds": seconds, "cpu_seconds": usage.ru_utime + usage.ru_stime,
+                  "peak_rss_kb": usage.ru_maxrss, "code": os.waitstatus_to_exitcode(status),
                   "stderr": err[-500:]}))

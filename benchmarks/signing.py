@@ -2,20 +2,23 @@
 files (its own process) and against `model_signing verify key` on the same folder and signature.
 
 The folder: four 300 MB files of random bytes and a few small ones (a manifest, an index, a lock), signed
-once by `tresnet-zoo sign`. Every command runs once first (warm page cache for all three), then the median of
-``repeat`` runs. The folder lives under $TMPDIR and is removed afterwards.
+once by `tresnet-zoo sign`. Every command runs once first (warm page cache for all three), then ``repeat``
+rounds that run the three one after the other (so a change in the machine's load hits all three alike);
+medians per command, and the 1-minute load average before and after. The folder lives under $TMPDIR and
+is removed afterwards.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from harness import median_process
+from harness import run_process
 
 HASHLIB = """
 import hashlib, os, sys
@@ -57,12 +60,25 @@ def measure(repeat: int = 5, files: int = 4, size: int = 300 << 20) -> dict:
         subprocess.run(["openssl", "ec", "-in", key, "-pubout", "-out", pub], check=True, capture_output=True)
         subprocess.run([exe, "sign", folder, "--private-key", key], check=True, capture_output=True)
         sig = folder / "tresnet-zoo.sig"
-        ours = median_process([exe, "verify-signature", str(folder), "--public-key", str(pub)], repeat)
-        alone = median_process([sys.executable, "-c", HASHLIB, str(folder)], repeat)
-        theirs = median_process([tool, "verify", "key", str(folder), "--signature", str(sig), "--public_key",
-                                 str(pub)], repeat)
-    return {"size_gb": files * size / 1e9, "ours_s": ours.seconds, "hashlib_s": alone.seconds,
-            "model_signing_s": theirs.seconds, "ours_peak_mb": ours.peak_rss_mb, "cpus": os.cpu_count()}
+        commands = {
+            "ours": [exe, "verify-signature", str(folder), "--public-key", str(pub)],
+            "hashlib": [sys.executable, "-c", HASHLIB, str(folder)],
+            "model_signing": [tool, "verify", "key", str(folder), "--signature", str(sig), "--public_key", str(pub)],
+        }
+        runs: dict[str, list] = {name: [] for name in commands}
+        for argv in commands.values():
+            run_process(argv)  # the page cache holds the folder for all three
+        load = [os.getloadavg()[0]]
+        for _ in range(repeat):
+            for name, argv in commands.items():
+                runs[name].append(run_process(argv))
+        load.append(os.getloadavg()[0])
+    seconds = {name: statistics.median(r.seconds for r in rs) for name, rs in runs.items()}
+    cpu = {name: statistics.median(r.cpu_seconds for r in rs) for name, rs in runs.items()}
+    return {"cpu_s": cpu, "size_gb": files * size / 1e9, "ours_s": seconds["ours"], "hashlib_s": seconds["hashlib"],
+            "model_signing_s": seconds["model_signing"], "ours_peak_mb": max(r.peak_rss_mb for r in runs["ours"]),
+            "cpus": os.cpu_count(), "load": load, "repeat": repeat,
+            "ratios": sorted(o.seconds / h.seconds for o, h in zip(runs["ours"], runs["hashlib"]))}
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ import io
 import json
 import os
 import stat
+import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
@@ -53,7 +55,8 @@ MAX_FILES = 100_000
 MAX_FOLDER_DEPTH = 64
 _GIT = (".git", ".gitattributes", ".github", ".gitignore")  # model-signing leaves these out by default
 _READ = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-_BLOCK = 1 << 20  # 1 MiB reads: hashed while still in the CPU's cache (4 MiB reads hash ~30% slower)
+_LOADING = threading.Lock()
+_BLOCK = 1 << 20  # 1 MiB reads into one buffer: hashed while still in the CPU's cache (8 MiB: ~30% more CPU)
 
 
 class SignatureError(ZooError):
@@ -106,6 +109,37 @@ def _require(purpose: str) -> None:
     from .._deps import require  # noqa: PLC0415 (only the signing commands look for the extra)
 
     require("model_signing", "OpenSSL", extra="sign", purpose=purpose)
+
+
+def _model_signing() -> None:
+    """Make ``model_signing._signing.*`` importable without running ``model_signing/__init__.py``, which
+    imports its keyless-Sigstore signer (sigstore, tuf, requests, and boto3 when installed: ~0.3 s of CPU)
+    that key and certificate signatures never use. The package's own modules do all the work; a submodule
+    named on the package is imported when first used, and ``__version__`` / ``__all__`` run the real
+    ``__init__``."""
+    with _LOADING:
+        if "model_signing" not in sys.modules:
+            sys.modules["model_signing"] = _model_signing_package()
+
+
+def _model_signing_package():
+    import importlib  # noqa: PLC0415 (only the signing commands)
+    import importlib.util  # noqa: PLC0415 (only the signing commands)
+
+    spec = importlib.util.find_spec("model_signing")
+    package = importlib.util.module_from_spec(spec)
+
+    def load(name: str):
+        if name.isidentifier() and not name.startswith("__") and importlib.util.find_spec(f"model_signing.{name}"):
+            return importlib.import_module(f"model_signing.{name}")
+        if name not in ("__version__", "__all__"):
+            raise AttributeError(f"module 'model_signing' has no attribute {name!r}")
+        del package.__getattr__
+        spec.loader.exec_module(package)
+        return getattr(package, name)
+
+    package.__getattr__ = load
+    return package
 
 
 class _Held:
@@ -226,7 +260,7 @@ def read_signature(raw: bytes, *, public_key: Path | None = None, certificate_ch
     if not isinstance(parsed, dict) or _depth(parsed) > MAX_DEPTH:
         raise SignatureError(f"signature {where}: not a Sigstore bundle (not an object, or nested too deep)")
     verifier = _verifier(public_key, certificate_chain)
-    from model_signing._signing import sign_sigstore_pb  # noqa: PLC0415 (the sign extra: ~0.4 s to import)
+    from model_signing._signing import sign_sigstore_pb  # noqa: PLC0415 (the sign extra: imported by _verifier)
 
     try:
         signature = sign_sigstore_pb.Signature.read(_Held(raw, where))
@@ -286,13 +320,15 @@ def _why(exc: BaseException) -> str:
 
 
 def _verifier(public_key: Path | None, certificate_chain):
-    from model_signing._signing import sign_certificate, sign_ec_key  # noqa: PLC0415 (the sign extra: ~0.4 s to import)
-
+    _model_signing()
+    if public_key is not None:
+        from model_signing._signing import sign_ec_key as verifying  # noqa: PLC0415 (the sign extra: ~0.15 s of CPU)
+    else:
+        from model_signing._signing import sign_certificate as verifying  # noqa: PLC0415 (the sign extra, and pyOpenSSL)
     try:
         if public_key is not None:
-            return sign_ec_key.Verifier(_pem(public_key, "public key"))
-        chain = [_pem(p, "certificate") for p in certificate_chain]
-        return sign_certificate.Verifier(chain)
+            return verifying.Verifier(_pem(public_key, "public key"))
+        return verifying.Verifier([_pem(p, "certificate") for p in certificate_chain])
     except ZooError:
         raise
     except Exception as exc:  # noqa: BLE001 - cryptography on a user's PEM file: unreadable, wrong type, wrong curve
@@ -313,6 +349,7 @@ class _Folder:
         self.root = root
         self.fds: list[int] = []
         self.files: dict[str, tuple[int, str]] = {}  # name -> (parent fd, base name)
+        self.sizes: dict[str, int] = {}  # name -> size when listed: the largest files are hashed first
         try:
             top = os.open(root, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
         except FileNotFoundError:
@@ -337,7 +374,8 @@ class _Folder:
                 name = prefix + entry.name
                 if name == skip or (not prefix and entry.name in _GIT):
                     continue
-                mode = entry.stat(follow_symlinks=False).st_mode
+                info = entry.stat(follow_symlinks=False)
+                mode = info.st_mode
                 if stat.S_ISLNK(mode):
                     raise SignatureError(f"{self.root / name} is a symbolic link; signed folders hold regular "
                                          "files only (as model-signing requires by default)")
@@ -355,12 +393,14 @@ class _Folder:
                     if len(self.files) >= MAX_FILES:
                         raise SignatureError(f"{self.root}: more than {MAX_FILES} files")
                     self.files[name] = (fd, entry.name)
+                    self.sizes[name] = info.st_size
                 else:
                     raise SignatureError(f"{self.root / name} is not a regular file or folder (a FIFO, socket or "
                                          "device)")
 
-    def hash(self, name: str) -> tuple[int, str]:
-        """(size, sha256) of the file, read through one descriptor opened without following a link."""
+    def hash(self, name: str, stop: threading.Event | None = None) -> tuple[int, str] | None:
+        """(size, sha256) of the file, read through one descriptor opened without following a link; None
+        when ``stop`` is set before the end."""
         parent, base = self.files[name]
         try:
             fd = os.open(base, _READ, dir_fd=parent)
@@ -369,10 +409,13 @@ class _Folder:
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise SignatureError(f"{self.root / name}: not a regular file")
-            digest, size = hashlib.sha256(), 0
-            while block := os.read(fd, _BLOCK):
-                digest.update(block)
-                size += len(block)
+            digest, size, buffer, raw = hashlib.sha256(), 0, bytearray(_BLOCK), io.FileIO(fd, closefd=False)
+            view = memoryview(buffer)
+            while count := raw.readinto(buffer):  # the read and the hash both run without the interpreter lock
+                if stop is not None and stop.is_set():
+                    return None
+                digest.update(view[:count])
+                size += count
             return size, digest.hexdigest()
         except OSError as exc:  # an I/O error of the disk
             raise _read_error(self.root / name, exc) from None
@@ -396,35 +439,35 @@ def _inside(folder: Path, signature: Path) -> str | None:
 
 def verify_signature(folder, public_key=None, signature=None, *, certificate_chain=()) -> Verified:
     """Verify ``folder`` against its signature (default ``folder/tresnet-zoo.sig``) with ``public_key`` or a
-    certificate chain: first the bundle with model-signing, then every file hashed now (in parallel) against
-    its signed sha256. SignatureError names the first file or field that does not match."""
+    certificate chain: the bundle with model-signing, and every file hashed now (in parallel, starting while
+    model-signing loads) against its signed sha256. SignatureError names the first file or field that does
+    not match; hashing stops at the first problem."""
     folder = Path(folder)
     signature = Path(signature) if signature is not None else folder / SIGNATURE
     _require("verifying a signature")
     raw = _read_file(signature, MAX_SIGNATURE_BYTES, "signature")
     tree = _Folder(folder, _inside(folder, signature))  # links and the like are refused before the key is read
+    stop = threading.Event()
+    # hashing starts now, largest file first: reads and sha256 release the interpreter lock, so on a second
+    # core it overlaps loading model-signing (pure Python); nothing is trusted before the signature verifies
+    pool = ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1, len(tree.files))))
     try:
-        # verified before any file is hashed: the import of model-signing (~0.4 s) is pure Python, and hashing
-        # threads beside it only contend for the interpreter lock (measured slower than one after the other)
+        pending = {name: pool.submit(tree.hash, name, stop)
+                   for name in sorted(tree.files, key=lambda n: (-tree.sizes[n], n))}
         signed = read_signature(raw, public_key=public_key, certificate_chain=certificate_chain, where=str(signature))
         present = {name for name in tree.files if not signed.is_ignored(name)}
         _compare_names(folder, set(signed.digests), present)
         result = Verified(folder, signature, signed)
-        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-            pending = {name: pool.submit(tree.hash, name) for name in sorted(present)}
-            try:
-                for name, future in pending.items():
-                    size, digest = future.result()
-                    if digest != signed.digests[name]:
-                        raise SignatureError(f"{folder / name}: sha256 {digest} differs from the signed "
-                                             f"{signed.digests[name]}")
-                    result.files[name] = (size, digest)
-            except BaseException:
-                for future in pending.values():
-                    future.cancel()
-                raise
+        for name in sorted(present):
+            size, digest = pending[name].result()
+            if digest != signed.digests[name]:
+                raise SignatureError(f"{folder / name}: sha256 {digest} differs from the signed "
+                                     f"{signed.digests[name]}")
+            result.files[name] = (size, digest)
         return result
     finally:
+        stop.set()  # files left (ignored ones, or after a problem) stop within one read
+        pool.shutdown(wait=True, cancel_futures=True)
         tree.close()
 
 
