@@ -8,8 +8,9 @@ from typing import Optional
 import typer
 
 from ..export import FORMATS, export
+from . import output
 from .context import State
-from .output import console, print_json, printable
+from .output import print_json
 
 
 def register(app: typer.Typer) -> None:
@@ -34,7 +35,7 @@ def export_cmd(
     if as_json:
         print_json(result.to_dict())
         return
-    lines = [f"exported {printable(result.name)} as {result.format}: max |logit difference| "
-             f"{result.max_abs_diff:.1e} on {result.images} images"]
-    lines += [f"  {printable(str(path))}" for path in result.files]
-    console().print("\n".join(lines), markup=False, highlight=False)
+    output.line(f"exported {result.name} as {result.format}: max |logit difference| {result.max_abs_diff:.1e} on "
+                f"{result.images} images")
+    for path in result.files:
+        output.line(f"  {path}")
