@@ -64,9 +64,18 @@ def _shape(command: str) -> tuple:
 
 
 def _gone(words: list[str], cwd: str) -> bool:
-    """An index a recorded hint names that is gone: pytest keeps only its last few temporary folders, and
-    other pytest runs on this machine may have removed an earlier test's."""
-    return any(a == "--index" and not (Path(cwd) / b).exists() for a, b in zip(words, words[1:]))
+    """A file a recorded hint names that is gone: an index, or anything in a test's temporary folder
+    (pytest keeps only its last few, and other pytest runs on this machine may have removed an earlier one)."""
+    return any(a == "--index" and not (Path(cwd) / b).exists() for a, b in zip(words, words[1:])) or any(
+        not _test_folder(Path(w.split("=", 1)[-1])).exists() for w in words if "/pytest-of-" in w)
+
+
+def _test_folder(path: Path) -> Path:
+    """The temporary folder of the test that a path under pytest's base temp belongs to (``.../test_x0``)."""
+    for parent in [path, *path.parents]:
+        if parent.name.startswith("test_"):
+            return parent
+    return path
 
 
 def _sandbox(tmp_path: Path) -> dict:

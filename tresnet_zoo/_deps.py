@@ -11,7 +11,7 @@ __all__ = ["require", "missing_extra"]
 # import name -> the name users know it by
 _DISPLAY = {"torch": "PyTorch", "PIL": "Pillow", "safetensors": "safetensors", "numpy": "NumPy",
             "material": "MkDocs Material", "mkdocs": "MkDocs", "jinja2": "Jinja2", "markupsafe": "MarkupSafe",
-            "model_signing": "model-signing", "OpenSSL": "pyOpenSSL", "onnxruntime": "ONNX Runtime"}
+            "model_signing": "model-signing", "OpenSSL": "pyOpenSSL"}
 
 
 def require(*modules: str, extra: str, purpose: str) -> None:
