@@ -31,7 +31,8 @@ ARCHS = list(VARIANTS)
 _BUILT: dict[str, torch.nn.Module] = {}
 
 
-@pytest.fixture(scope="module", params=ARCHS)
+@pytest.fixture(scope="module", params=[pytest.param(a, marks=[] if a in ("tresnet_m", "tresnet_v2_l") else
+                                                     [pytest.mark.slow]) for a in ARCHS])  # L, XL: the slow set
 def arch(request):
     return request.param
 

@@ -242,8 +242,17 @@ def _help() -> str:
 
 
 def _is_command(hint: str) -> bool:
+    """Whether ``hint`` starts with a command of ours (an option or a command name after ``tresnet-zoo``: prose
+    that starts with the word "tresnet-zoo" is not one) or a pip install."""
     first = hint.split("  # ", 1)[0]
-    return bool(re.match(r"(?:[A-Z_]+=\S+ )*(?:env -u \S+ )*(?:tresnet-zoo|\S*python\S* -m pip) ", first + " "))
+    found = re.match(r"(?:[A-Z_]+=\S+ )*(?:env -u \S+ )*(?:(tresnet-zoo)|\S*python\S* -m pip) (\S*)", first + " ")
+    if found is None or found[1] is None:
+        return found is not None
+    return found[2].startswith("-") or found[2] in getattr(_tree, "commands", _COMMANDS)
+
+
+_COMMANDS = {"list", "info", "validate", "check", "fetch", "verify", "cache", "mirror", "lock", "predict", "docs",
+             "sign", "verify-signature", "export"}  # when no command tree was handed over (the library's own use)
 
 
 def _mirror_hint() -> str | None:

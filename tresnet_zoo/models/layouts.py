@@ -219,7 +219,7 @@ def read_state(data: bytes | bytearray | memoryview, *, source: str,
             what = f" ({found.group(1).replace('GLOBAL ', 'global ')})" if found else ""
             raise UnsafeCheckpointError(
                 f"{source}: refused to load: the checkpoint holds pickled code or objects, not only tensors{what}",
-                hint="tresnet-zoo loads checkpoints with torch.load(weights_only=True) and never runs pickled code; "
+                hint="checkpoints are loaded with torch.load(weights_only=True), which never runs pickled code; "
                 "re-save the file as a plain state dict",
             ) from None
         raise _unreadable(source, exc) from None
