@@ -156,11 +156,13 @@ def test_export_from_the_entrys_verified_weights(zoo, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("fmt", ["onnx"])
 @pytest.mark.parametrize("name", [e.name for e in tresnet_zoo.load_index()])
 def test_every_bundled_entry_exports_at_its_own_size(name, fmt, tmp_path):
     """Each of the registry's entries, at its own image size (224 or 448) and class count, generated weights
-    of its shape: parity is checked at full size, as a user's export of the entry's weights is."""
+    of its shape: parity is checked at full size, as a user's export of the entry's weights is. ONNX only
+    (every format of every architecture and head is test_export_round_trips'): a full-size export in four
+    formats of ten entries takes longer than the whole CI run may."""
     from tresnet_zoo.models import build_entry
 
     entry = tresnet_zoo.load_index().get(name)
