@@ -351,9 +351,11 @@ class OnnxModel:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = os.cpu_count() or 1
-        try:
-            self.session = ort.InferenceSession(bytes(data), sess_options=options,
-                                                providers=["CPUExecutionProvider"])
+        try:  # external data resolves against an empty folder: only these bytes are run, no file of the user's
+            with tempfile.TemporaryDirectory(prefix="tresnet-zoo-onnx-") as empty:
+                options.add_session_config_entry("session.model_external_initializers_file_folder_path", empty)
+                self.session = ort.InferenceSession(bytes(data), sess_options=options,
+                                                    providers=["CPUExecutionProvider"])
             (image,), (logits,) = self.session.get_inputs(), self.session.get_outputs()
         except Exception as exc:  # noqa: BLE001 - onnxruntime's own types, on a file that is input
             raise _bad_file(source, f"onnxruntime cannot run it ({type(exc).__name__})") from None
