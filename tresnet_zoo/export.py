@@ -390,11 +390,14 @@ def onnx_model(name: str, *, checkpoint=None, index=None, cache_dir=None, mirror
     """Entry ``name``'s model on onnxruntime: an exported ``.onnx`` file given as ``checkpoint``, or the
     entry's verified weights (or a weights ``checkpoint``) exported once into the cache, under the sha256
     of those weights, and reused while the file still has the sha256 recorded when it was written."""
+    from ._fs import read_regular  # noqa: PLC0415 (only here)
     from .api import _index, load_weights  # noqa: PLC0415 (api imports the index; export is a leaf above it)
+    from .errors import CacheError  # noqa: PLC0415 (rare path)
     from .models import checkpoint_bytes_bound, variant_of  # noqa: PLC0415 (with api)
     from .models.formats import read_regular_file  # noqa: PLC0415 (checkpoint readers)
     from .models.pretrained import pretrained_cfg_for  # noqa: PLC0415 (with api)
     from .weights import Cache  # noqa: PLC0415 (the cache's root)
+    from .weights.cache import _mkdir  # noqa: PLC0415 (the cache's rule for its folders)
 
     require("onnxruntime", extra="onnx", purpose="the onnx runtime")
     entry = _index(index).get(name)
@@ -410,12 +413,18 @@ def onnx_model(name: str, *, checkpoint=None, index=None, cache_dir=None, mirror
     digest = hashlib.sha256()
     try:
         data = read_regular_file(target, max_bytes=bound, follow_links=False, update=digest.update)
-        if record.read_text(encoding="ascii").strip() != digest.hexdigest():
+        if read_regular(record, 128).decode("ascii").strip() != digest.hexdigest():  # no link, no FIFO
             data = None  # changed since it was written: export again
     except (OSError, UnicodeError, ZooError):
         data = None
     if data is None:
-        folder.mkdir(parents=True, exist_ok=True)
+        for path in (folder.parent, folder):  # real folders: a planted link would send the export elsewhere
+            try:
+                _mkdir(path)
+            except OSError as exc:
+                raise CacheError(f"cannot keep the onnx export in the cache: {path} "
+                                 f"{'is not a folder' if isinstance(exc, NotADirectoryError) else exc.strerror}"
+                                 ) from None
         export_model(model, entry, sha256, "onnx", folder, force=True)
         data = read_regular_file(target, max_bytes=bound, follow_links=False)
         from ._fs import atomic_write  # noqa: PLC0415 (only here)
