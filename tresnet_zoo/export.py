@@ -136,8 +136,12 @@ def _folder(folder: Path, fmt: str, force: bool) -> Path:
         try:
             folder.mkdir(parents=True)
         except OSError as exc:
+            if isinstance(exc, (FileExistsError, NotADirectoryError)):  # a file on the way to it
+                raise UsageError(f"output folder {folder}: a file is in the way ({exc.strerror})") from None
             raise _env(f"cannot make the output folder {folder}: {exc.strerror or exc}") from None
         return folder
+    except OSError as exc:  # a file on the way to it, a name too long, a loop of links
+        raise UsageError(f"output folder {folder}: {exc.strerror or exc}") from None
     if not stat.S_ISDIR(st.st_mode):
         kind = "a link" if stat.S_ISLNK(st.st_mode) else "not a folder"
         raise UsageError(f"output folder {folder} is {kind}; give a folder (links are not followed)")
