@@ -17,7 +17,7 @@ from tresnet_zoo.errors import CheckpointError  # noqa: E402
 from tresnet_zoo.export import OnnxModel  # noqa: E402
 
 
-def _classifier(location: str | None) -> bytes:
+def _classifier(location: str | None, image_shape=("n", 3, 1, 1)) -> bytes:
     """image (N, 3, 1, 1) -> logits (N, 4) through a 3x4 weight, inline or named as external data."""
     weight = numpy_helper.from_array(np.ones((3, 4), dtype=np.float32), "W")
     if location is not None:
@@ -29,7 +29,7 @@ def _classifier(location: str | None) -> bytes:
     graph = helper.make_graph(
         [helper.make_node("Reshape", ["image", "shape"], ["flat"]),
          helper.make_node("MatMul", ["flat", "W"], ["logits"])],
-        "g", [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["n", 3, 1, 1])],
+        "g", [helper.make_tensor_value_info("image", TensorProto.FLOAT, list(image_shape))],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", 4])], [weight, shape])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8

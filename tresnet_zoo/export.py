@@ -366,7 +366,7 @@ class OnnxModel:
         classes = logits.shape[-1] if logits.shape else None
         if len(image.shape or ()) != 4 or not isinstance(classes, int) or classes < 1:
             raise _bad_file(source, f"not an image classifier (input {image.shape}, output {logits.shape})")
-        self.input_name = image.name
+        self.input_name, self.source = image.name, source
         self.num_classes = classes
         self.pretrained_cfg = pretrained_cfg
 
@@ -381,7 +381,15 @@ class OnnxModel:
     def __call__(self, x):
         import torch  # noqa: PLC0415 (torch: seconds to import)
 
-        return torch.from_numpy(self.session.run(None, {self.input_name: x.float().contiguous().numpy()})[0])
+        try:
+            logits = self.session.run(None, {self.input_name: x.float().contiguous().numpy()})[0]
+        except Exception as exc:  # noqa: BLE001 - onnxruntime's own types: the file's graph cannot take these images
+            raise _bad_file(self.source, f"onnxruntime cannot run it on {tuple(x.shape)} images "
+                                         f"({type(exc).__name__})") from None
+        if getattr(logits, "shape", None) != (x.shape[0], self.num_classes):
+            raise _bad_file(self.source, f"gives logits of shape {getattr(logits, 'shape', None)} for "
+                                         f"{x.shape[0]} images, not one row of {self.num_classes} per image")
+        return torch.from_numpy(logits)
 
 
 def _bad_file(source: str, why: str):
