@@ -17,6 +17,7 @@ from tresnet_zoo.export import onnx_model
 from tresnet_zoo.models.tresnet import build
 
 from .test_models import one_entry_index, randomised_state
+from .test_onnx_external_data import _classifier
 
 pytest.importorskip("onnxruntime", reason="the [onnx] extra")
 pytest.importorskip("onnx", reason="the [onnx] extra")
@@ -81,3 +82,18 @@ def test_an_exports_folder_planted_as_a_link_is_not_followed(weights, tmp_path):
     except Exception as exc:  # noqa: BLE001 - a ZooError refusing the link is fine
         assert type(exc).__module__.startswith("tresnet_zoo"), exc
     assert list(elsewhere.iterdir()) == []
+
+
+@pytest.mark.hostile
+@pytest.mark.xfail(strict=True, reason="the cached export's only check is a sha256 record written beside it in the "
+                   "shared cache: whoever can plant the file can plant the record; needs an anchor the cache's other "
+                   "users cannot write (a per-user record, or the owner and mode of the folder checked)")
+def test_a_planted_export_with_a_matching_record_is_not_run(weights, tmp_path):
+    import hashlib
+
+    _run(weights, tmp_path)
+    (target,) = (tmp_path / "exports").glob("*/model.onnx")
+    planted = _classifier(None, ("n", 3, "h", "w"))
+    target.write_bytes(planted)
+    (target.parent / "model.onnx.sha256").write_text(hashlib.sha256(planted).hexdigest() + "\n")
+    assert _run(weights, tmp_path).num_classes == 1000
