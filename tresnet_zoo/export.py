@@ -182,8 +182,12 @@ def _compare(expected, got) -> float:
     import torch  # noqa: PLC0415 (torch: seconds to import)
 
     got = torch.as_tensor(got).float()
+    if not torch.isfinite(expected).all():
+        raise ParityError("the model gives logits that are not finite (NaN or infinity) with these weights; "
+                          "not written")
     if got.shape != expected.shape or not torch.isfinite(got).all():
-        raise ParityError(f"the exported model gives outputs of shape {tuple(got.shape)}, not {tuple(expected.shape)}")
+        what = f"of shape {tuple(got.shape)}" if got.shape != expected.shape else "that are not finite"
+        raise ParityError(f"the exported model gives outputs {what}, not the model's {tuple(expected.shape)} logits")
     diff = float((got - expected).abs().max())
     if diff > TOLERANCE:
         raise ParityError(f"the exported model's logits differ by {diff:.2e} (more than {TOLERANCE:g}); not written")
