@@ -188,8 +188,8 @@ def classifier_rows(path: Path) -> int | None:
         except Exception:
             return None  # damaged, or pickled objects: the loader reports it
         head = state.get("head.fc.weight") if isinstance(state, Mapping) else None
-        if not isinstance(head, torch.Tensor) or head.layout != torch.strided or head.is_quantized or head.dim() != 2 \
-                or not head.is_contiguous():
+        if not isinstance(head, torch.Tensor) or head.layout != torch.strided or head.is_quantized or head.is_nested \
+                or head.dim() != 2 or not head.is_contiguous():
             return None
         if head.numel() * head.element_size() > info.st_size:
             return None
@@ -241,8 +241,9 @@ def accept_tensors(state: dict[str, torch.Tensor], *, source: str,
     total = 0
     for key, value in state.items():
         counter = key.endswith("num_batches_tracked") and value.dtype == torch.long and value.numel() <= 1
-        if value.layout != torch.strided or value.is_quantized:
-            problem = f"is {'quantized' if value.is_quantized else str(value.layout).replace('torch.', '')}"
+        if value.layout != torch.strided or value.is_quantized or value.is_nested:
+            kind = "quantized" if value.is_quantized else "nested" if value.is_nested else str(value.layout)
+            problem = f"is {kind.replace('torch.', '')}"
         elif value.dtype not in _WEIGHT_DTYPES and not counter:
             problem = f"has dtype {str(value.dtype).replace('torch.', '')} (weights are float32, float16 or bfloat16)"
         else:
