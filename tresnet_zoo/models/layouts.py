@@ -25,6 +25,7 @@ import pickle
 import re
 import stat
 import struct
+import warnings
 from pathlib import Path
 from typing import Mapping
 
@@ -184,7 +185,9 @@ def classifier_rows(path: Path) -> int | None:
         # the very file inspected, not whatever the name points to by now
         same = f"/proc/self/fd/{fd}" if os.path.exists(f"/proc/self/fd/{fd}") else str(path)
         try:
-            state = unwrap(torch.load(same, map_location="cpu", weights_only=True, mmap=True))
+            with warnings.catch_warnings():  # torch's notes on what a file holds: the checks after speak
+                warnings.simplefilter("ignore")
+                state = unwrap(torch.load(same, map_location="cpu", weights_only=True, mmap=True))
         except Exception:
             return None  # damaged, or pickled objects: the loader reports it
         head = state.get("head.fc.weight") if isinstance(state, Mapping) else None
@@ -211,7 +214,9 @@ def read_state(data: bytes | bytearray | memoryview, *, source: str,
     if kind == SAFETENSORS:
         return accept_tensors(unwrap(load_safetensors(data, source=source)), source=source, max_bytes=max_bytes)
     try:
-        obj = torch.load(BytesView(data), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on a file's sparse or legacy storages: accept_tensors speaks
+            warnings.simplefilter("ignore")
+            obj = torch.load(BytesView(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc)
         if "Unsupported global" in text or "GLOBAL" in text or "Unsupported operand" in text:
