@@ -97,3 +97,17 @@ def test_a_planted_export_with_a_matching_record_is_not_run(weights, tmp_path):
     target.write_bytes(planted)
     (target.parent / "model.onnx.sha256").write_text(hashlib.sha256(planted).hexdigest() + "\n")
     assert _run(weights, tmp_path).num_classes == 1000
+
+
+@pytest.mark.hostile
+def test_a_link_planted_as_the_cached_export_is_replaced_not_followed(weights, tmp_path):
+    cache = tmp_path / "cache"
+    _run(weights, cache)
+    (target,) = (cache / "exports").glob("*/model.onnx")
+    outside = tmp_path / "outside.onnx"
+    outside.write_bytes(_classifier(None, ("n", 3, "h", "w")))
+    target.unlink()
+    target.symlink_to(outside)
+    assert _run(weights, cache).num_classes == 1000  # made again in the cache's own folder
+    assert not target.is_symlink() and target.is_file()
+    assert outside.read_bytes() == _classifier(None, ("n", 3, "h", "w"))

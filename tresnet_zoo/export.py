@@ -441,6 +441,8 @@ def onnx_model(name: str, *, checkpoint=None, index=None, cache_dir=None, mirror
                 raise CacheError(f"cannot keep the onnx export in the cache: {path} "
                                  f"{'is not a folder' if isinstance(exc, NotADirectoryError) else exc.strerror}"
                                  ) from None
+        if os.path.islink(target):  # planted in the cache's own folder: the link goes, never what it names
+            os.unlink(target)
         export_model(model, entry, sha256, "onnx", folder, force=True)
         data = read_regular_file(target, max_bytes=bound, follow_links=False)
         from ._fs import atomic_write  # noqa: PLC0415 (only here)
