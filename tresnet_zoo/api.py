@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
+from ._urls import redact
 from .errors import UsageError
 from .index import Index, load_index
 from .models import build_entry, checkpoint_bytes_bound, entry_classes, load_checkpoint, variant_of
@@ -285,5 +286,5 @@ def _entry_publishing(index: Index, key: str, value: str):
             return entry
         if key == "url" and (value == entry.weights or any(value == s.url for s in entry.sources)):
             return entry
-    raise UsageError(f"{key} {value!r} names weights no index entry publishes: tresnet-zoo has no hash to verify "
-                     "them against (download them yourself and pass the file as checkpoint_path)")
+    raise UsageError(f"{key} {redact(value)!r} names weights no index entry publishes: tresnet-zoo has no hash to "
+                     "verify them against (download them yourself and pass the file as checkpoint_path)")

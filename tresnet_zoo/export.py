@@ -136,8 +136,12 @@ def _folder(folder: Path, fmt: str, force: bool) -> Path:
         try:
             folder.mkdir(parents=True)
         except OSError as exc:
+            if isinstance(exc, (FileExistsError, NotADirectoryError)):  # a file on the way to it
+                raise UsageError(f"output folder {folder}: a file is in the way ({exc.strerror})") from None
             raise _env(f"cannot make the output folder {folder}: {exc.strerror or exc}") from None
         return folder
+    except OSError as exc:  # a file on the way to it, a name too long, a loop of links
+        raise UsageError(f"output folder {folder}: {exc.strerror or exc}") from None
     if not stat.S_ISDIR(st.st_mode):
         kind = "a link" if stat.S_ISLNK(st.st_mode) else "not a folder"
         raise UsageError(f"output folder {folder} is {kind}; give a folder (links are not followed)")
@@ -178,8 +182,12 @@ def _compare(expected, got) -> float:
     import torch  # noqa: PLC0415 (torch: seconds to import)
 
     got = torch.as_tensor(got).float()
+    if not torch.isfinite(expected).all():
+        raise ParityError("the model gives logits that are not finite (NaN or infinity) with these weights; "
+                          "not written")
     if got.shape != expected.shape or not torch.isfinite(got).all():
-        raise ParityError(f"the exported model gives outputs of shape {tuple(got.shape)}, not {tuple(expected.shape)}")
+        what = f"of shape {tuple(got.shape)}" if got.shape != expected.shape else "that are not finite"
+        raise ParityError(f"the exported model gives outputs {what}, not the model's {tuple(expected.shape)} logits")
     diff = float((got - expected).abs().max())
     if diff > TOLERANCE:
         raise ParityError(f"the exported model's logits differ by {diff:.2e} (more than {TOLERANCE:g}); not written")
@@ -351,16 +359,18 @@ class OnnxModel:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = os.cpu_count() or 1
-        try:
-            self.session = ort.InferenceSession(bytes(data), sess_options=options,
-                                                providers=["CPUExecutionProvider"])
+        try:  # external data resolves against an empty folder: only these bytes are run, no file of the user's
+            with tempfile.TemporaryDirectory(prefix="tresnet-zoo-onnx-") as empty:
+                options.add_session_config_entry("session.model_external_initializers_file_folder_path", empty)
+                self.session = ort.InferenceSession(bytes(data), sess_options=options,
+                                                    providers=["CPUExecutionProvider"])
             (image,), (logits,) = self.session.get_inputs(), self.session.get_outputs()
         except Exception as exc:  # noqa: BLE001 - onnxruntime's own types, on a file that is input
             raise _bad_file(source, f"onnxruntime cannot run it ({type(exc).__name__})") from None
         classes = logits.shape[-1] if logits.shape else None
         if len(image.shape or ()) != 4 or not isinstance(classes, int) or classes < 1:
             raise _bad_file(source, f"not an image classifier (input {image.shape}, output {logits.shape})")
-        self.input_name = image.name
+        self.input_name, self.source = image.name, source
         self.num_classes = classes
         self.pretrained_cfg = pretrained_cfg
 
@@ -375,7 +385,15 @@ class OnnxModel:
     def __call__(self, x):
         import torch  # noqa: PLC0415 (torch: seconds to import)
 
-        return torch.from_numpy(self.session.run(None, {self.input_name: x.float().contiguous().numpy()})[0])
+        try:
+            logits = self.session.run(None, {self.input_name: x.float().contiguous().numpy()})[0]
+        except Exception as exc:  # noqa: BLE001 - onnxruntime's own types: the file's graph cannot take these images
+            raise _bad_file(self.source, f"onnxruntime cannot run it on {tuple(x.shape)} images "
+                                         f"({type(exc).__name__})") from None
+        if getattr(logits, "shape", None) != (x.shape[0], self.num_classes):
+            raise _bad_file(self.source, f"gives logits of shape {getattr(logits, 'shape', None)} for "
+                                         f"{x.shape[0]} images, not one row of {self.num_classes} per image")
+        return torch.from_numpy(logits)
 
 
 def _bad_file(source: str, why: str):
@@ -388,11 +406,14 @@ def onnx_model(name: str, *, checkpoint=None, index=None, cache_dir=None, mirror
     """Entry ``name``'s model on onnxruntime: an exported ``.onnx`` file given as ``checkpoint``, or the
     entry's verified weights (or a weights ``checkpoint``) exported once into the cache, under the sha256
     of those weights, and reused while the file still has the sha256 recorded when it was written."""
+    from ._fs import read_regular  # noqa: PLC0415 (only here)
     from .api import _index, load_weights  # noqa: PLC0415 (api imports the index; export is a leaf above it)
+    from .errors import CacheError  # noqa: PLC0415 (rare path)
     from .models import checkpoint_bytes_bound, variant_of  # noqa: PLC0415 (with api)
     from .models.formats import read_regular_file  # noqa: PLC0415 (checkpoint readers)
     from .models.pretrained import pretrained_cfg_for  # noqa: PLC0415 (with api)
     from .weights import Cache  # noqa: PLC0415 (the cache's root)
+    from .weights.cache import _mkdir  # noqa: PLC0415 (the cache's rule for its folders)
 
     require("onnxruntime", extra="onnx", purpose="the onnx runtime")
     entry = _index(index).get(name)
@@ -408,12 +429,20 @@ def onnx_model(name: str, *, checkpoint=None, index=None, cache_dir=None, mirror
     digest = hashlib.sha256()
     try:
         data = read_regular_file(target, max_bytes=bound, follow_links=False, update=digest.update)
-        if record.read_text(encoding="ascii").strip() != digest.hexdigest():
+        if read_regular(record, 128).decode("ascii").strip() != digest.hexdigest():  # no link, no FIFO
             data = None  # changed since it was written: export again
     except (OSError, UnicodeError, ZooError):
         data = None
     if data is None:
-        folder.mkdir(parents=True, exist_ok=True)
+        for path in (folder.parent, folder):  # real folders: a planted link would send the export elsewhere
+            try:
+                _mkdir(path)
+            except OSError as exc:
+                raise CacheError(f"cannot keep the onnx export in the cache: {path} "
+                                 f"{'is not a folder' if isinstance(exc, NotADirectoryError) else exc.strerror}"
+                                 ) from None
+        if os.path.islink(target):  # planted in the cache's own folder: the link goes, never what it names
+            os.unlink(target)
         export_model(model, entry, sha256, "onnx", folder, force=True)
         data = read_regular_file(target, max_bytes=bound, follow_links=False)
         from ._fs import atomic_write  # noqa: PLC0415 (only here)

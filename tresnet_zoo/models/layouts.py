@@ -25,6 +25,7 @@ import pickle
 import re
 import stat
 import struct
+import warnings
 from pathlib import Path
 from typing import Mapping
 
@@ -184,12 +185,14 @@ def classifier_rows(path: Path) -> int | None:
         # the very file inspected, not whatever the name points to by now
         same = f"/proc/self/fd/{fd}" if os.path.exists(f"/proc/self/fd/{fd}") else str(path)
         try:
-            state = unwrap(torch.load(same, map_location="cpu", weights_only=True, mmap=True))
+            with warnings.catch_warnings():  # torch's notes on what a file holds: the checks after speak
+                warnings.simplefilter("ignore")
+                state = unwrap(torch.load(same, map_location="cpu", weights_only=True, mmap=True))
         except Exception:
             return None  # damaged, or pickled objects: the loader reports it
         head = state.get("head.fc.weight") if isinstance(state, Mapping) else None
-        if not isinstance(head, torch.Tensor) or head.layout != torch.strided or head.is_quantized or head.dim() != 2 \
-                or not head.is_contiguous():
+        if not isinstance(head, torch.Tensor) or head.layout != torch.strided or head.is_quantized or head.is_nested \
+                or head.dim() != 2 or not head.is_contiguous():
             return None
         if head.numel() * head.element_size() > info.st_size:
             return None
@@ -211,7 +214,9 @@ def read_state(data: bytes | bytearray | memoryview, *, source: str,
     if kind == SAFETENSORS:
         return accept_tensors(unwrap(load_safetensors(data, source=source)), source=source, max_bytes=max_bytes)
     try:
-        obj = torch.load(BytesView(data), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on a file's sparse or legacy storages: accept_tensors speaks
+            warnings.simplefilter("ignore")
+            obj = torch.load(BytesView(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc)
         if "Unsupported global" in text or "GLOBAL" in text or "Unsupported operand" in text:
@@ -241,8 +246,9 @@ def accept_tensors(state: dict[str, torch.Tensor], *, source: str,
     total = 0
     for key, value in state.items():
         counter = key.endswith("num_batches_tracked") and value.dtype == torch.long and value.numel() <= 1
-        if value.layout != torch.strided or value.is_quantized:
-            problem = f"is {'quantized' if value.is_quantized else str(value.layout).replace('torch.', '')}"
+        if value.layout != torch.strided or value.is_quantized or value.is_nested:
+            kind = "quantized" if value.is_quantized else "nested" if value.is_nested else str(value.layout)
+            problem = f"is {kind.replace('torch.', '')}"
         elif value.dtype not in _WEIGHT_DTYPES and not counter:
             problem = f"has dtype {str(value.dtype).replace('torch.', '')} (weights are float32, float16 or bfloat16)"
         else:
